@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs circuitnet and everything its tests and experiments need into ./.venv.
+# Safe to re-run. torch is pinned to the CPU build that lies on this kind of machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[test]"
