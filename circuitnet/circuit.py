@@ -1,0 +1,338 @@
+"""A neuron circuit declared in physical units, and its normalised dynamics (sympy).
+
+Physical equation of the membrane node in phase p (C = total node capacitance):
+
+    C dV/dt = sum_{e active in p} i_e(V, t) + [synapses on in p] sum_j i_syn,j(V) H(t - t_j) + noise
+
+Normalised units (PAPER.md section 3), with reset level V0, comparator threshold V_th and time unit T:
+
+    v = (V - V0) / (V_th - V0)       (v = 0 at reset, v = 1 at threshold; the sign follows the circuit)
+    tau = t / T
+
+    dv/dtau = a_p(v, tau) + P(tau) k_pos(v) + N(tau) k_neg(v)  +  sqrt(s(v, tau)) dW/dtau
+    a_p     = T / (C (V_th - V0)) * sum_e i_e            (non-synaptic drift)
+    k_pos   = i_pos(V) / i_pos(V0),  k_neg = i_neg(V) / i_neg(V0)   (device shape, 1 at reset)
+    P       = sum_j relu(w_j) H(tau - tau_j) >= 0,  N = -sum_j relu(-w_j) H(tau - tau_j) <= 0
+
+A weight w is the device current at reset in units of I_unit = C |V_th - V0| / T, so for a
+current-source synapse I = |w| I_unit. For CLM devices k_pos = 1 - v / E_pos, k_neg = 1 - v / E_neg:
+the paper's beta_ij = 1/E.  Noise enters as the variance rate
+s = T / (C (V_th - V0))^2 * S(V) (S: two-sided current-noise intensity, A^2 s), and reset noise as
+Var v(0) = sum Var V(0) / (V_th - V0)^2.
+"""
+import math
+
+import sympy as sp
+
+from .elements import Capacitor, Element, Node, ShotNoise
+from .units import parse_value
+
+v_sym = sp.Symbol("v", real=True)        # normalised membrane voltage
+tau_sym = sp.Symbol("tau", real=True)    # normalised local phase time
+
+
+class Synapse:
+    """A synapse slot: the device that realises a positive weight and the one for a negative weight.
+
+    Positive weights must drive the membrane towards threshold (v up), negative ones away from it.
+    The devices' ``weight_parameter`` (I for current sources, G for conductances) is left free: the
+    weight sets it. ``ShotNoise(device)`` among the circuit's elements adds per-synapse shot noise.
+    """
+
+    def __init__(self, positive, negative):
+        for role, dev in (("positive", positive), ("negative", negative)):
+            if not isinstance(dev, Element):
+                raise ValueError(f"Synapse: {role} device must be an Element, got {dev!r}")
+            if dev.weight_parameter is None:
+                raise ValueError(f"Synapse: {role} device {dev.name!r} ({type(dev).__name__}) has no "
+                                 f"parameter a weight could set; use e.g. NMOS, PMOS or Resistive1T1R")
+        self.positive, self.negative = positive, negative
+
+
+class Phase:
+    """One phase of the neuron's cycle.
+
+    duration : physical length (s or SI string).
+    active   : names of the (non-capacitor) elements whose currents flow in this phase.
+    synapses : the synapse devices conduct in this phase (exactly one phase; it receives the inputs).
+    comparator : the threshold comparator can emit the neuron's (single) spike in this phase.
+    reset    : the node is held at V0 for this phase (only the first phase); its end samples kT/C noise.
+    """
+
+    def __init__(self, name, duration, active=(), synapses=False, comparator=False, reset=False):
+        self.name = name
+        self.duration = parse_value(duration, f"phase {name!r} duration")
+        if not self.duration > 0:
+            raise ValueError(f"phase {name!r}: duration must be > 0, got {duration!r}")
+        if isinstance(active, str):
+            active = (active,)
+        self.active = tuple(active)
+        self.synapses, self.comparator, self.reset = bool(synapses), bool(comparator), bool(reset)
+        if reset and (synapses or comparator or self.active):
+            raise ValueError(f"phase {name!r}: a reset phase holds the node; it cannot have synapses, "
+                             f"a comparator or active elements")
+
+
+class NormalisedPhase:
+    """Sympy expressions of one phase's normalised dynamics (see module docstring)."""
+
+    def __init__(self, phase, duration, drift, k_pos, k_neg, noise, noise_pos, noise_neg):
+        self.name, self.synapses, self.comparator = phase.name, phase.synapses, phase.comparator
+        self.duration = duration     # normalised
+        self.drift, self.k_pos, self.k_neg = drift, k_pos, k_neg
+        self.noise, self.noise_pos, self.noise_neg = noise, noise_pos, noise_neg
+
+    def rhs(self, P, N):
+        """Full drift a + P k_pos + N k_neg (k terms only where the synapses conduct)."""
+        if not self.synapses:
+            return self.drift
+        return self.drift + P * self.k_pos + N * self.k_neg
+
+
+class NeuronCircuit:
+    """A neuron circuit: one membrane node, its elements, a synapse slot and a cycle of phases.
+
+    Parameters are SI floats or SI strings. ``time_unit`` defaults to the synapse phase's duration.
+    Everything is validated here; errors name the element or phase at fault.
+    """
+
+    def __init__(self, elements, synapse, phases, reset_level, threshold, temperature=300.0,
+                 time_unit=None):
+        self.node = Node()
+        self.elements = list(elements)
+        if not isinstance(synapse, Synapse):
+            raise ValueError(f"NeuronCircuit: synapse must be a Synapse(positive=..., negative=...), got {synapse!r}")
+        self.synapse = synapse
+        self.phases = list(phases)
+        self.V0_value = parse_value(reset_level, "reset_level")
+        self.Vth_value = parse_value(threshold, "threshold")
+        self.temperature = parse_value(temperature, "temperature")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 K, got {temperature!r}")
+        if self.Vth_value == self.V0_value:
+            raise ValueError("threshold equals reset_level: the normalised voltage would be undefined")
+        self._check_names()
+        self._check_phases()
+        synapse_phase = next(p for p in self.phases if p.synapses)
+        self.time_unit = parse_value(time_unit, "time_unit") if time_unit is not None else synapse_phase.duration
+        if not self.time_unit > 0:
+            raise ValueError(f"time_unit must be > 0, got {time_unit!r}")
+
+        n = self.node
+        self.V_th = sp.Symbol("V_th", real=True)
+        self.T_unit = sp.Symbol("T_unit", positive=True)
+        self.values = {n.V0: self.V0_value, self.V_th: self.Vth_value, n.T_K: self.temperature,
+                       self.T_unit: self.time_unit}
+        for e in self.all_elements:
+            for p, x in e.values.items():
+                self.values[e.symbol(p)] = x
+        self._check_parameters()
+        self.capacitance = sp.Add(*[e.capacitance() for e in self.all_elements])
+        if self.capacitance == 0:
+            raise ValueError("NeuronCircuit: the membrane node has no capacitance; add a Capacitor element")
+        self.swing = self.V_th - n.V0
+        self._check_symbols()
+        self.normalised = [self._normalise(p) for p in self.phases if not p.reset]
+        self._check_directions()
+        self._check_reachable()
+
+    # ---------------------------------------------------------------- validation
+    @property
+    def all_elements(self):
+        devs = [self.synapse.positive, self.synapse.negative]
+        return self.elements + [d for d in devs if all(d is not e for e in self.elements)]
+
+    def _check_names(self):
+        seen = set()
+        for e in self.all_elements:
+            if not isinstance(e, Element):
+                raise ValueError(f"NeuronCircuit: elements must be Element instances, got {e!r}")
+            if e.name in seen:
+                raise ValueError(f"NeuronCircuit: two elements are named {e.name!r}")
+            seen.add(e.name)
+        self.by_name = {e.name: e for e in self.all_elements}
+
+    def _check_phases(self):
+        if not self.phases:
+            raise ValueError("NeuronCircuit: no phases declared")
+        names = [p.name for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"NeuronCircuit: phase names must be unique, got {names}")
+        for i, p in enumerate(self.phases):
+            if not isinstance(p, Phase):
+                raise ValueError(f"NeuronCircuit: phases must be Phase instances, got {p!r}")
+            if p.reset and i != 0:
+                raise ValueError(f"phase {p.name!r}: only the first phase may be a reset phase")
+            for a in p.active:
+                if a not in self.by_name:
+                    raise ValueError(f"phase {p.name!r} activates unknown element {a!r}; known: {sorted(self.by_name)}")
+                if self.by_name[a] in (self.synapse.positive, self.synapse.negative):
+                    raise ValueError(f"phase {p.name!r}: synapse device {a!r} is switched by synapses=True, not by active=")
+        syn = [i for i, p in enumerate(self.phases) if p.synapses]
+        if len(syn) != 1:
+            raise ValueError(f"NeuronCircuit: exactly one phase must have synapses=True (the phase that "
+                             f"receives the input spikes), found {len(syn)}")
+        cmp_ = [i for i, p in enumerate(self.phases) if p.comparator]
+        if not cmp_:
+            raise ValueError("NeuronCircuit: no phase has comparator=True, so the neuron can never spike")
+        if cmp_[0] < syn[0]:
+            raise ValueError(f"phase {self.phases[cmp_[0]].name!r}: the comparator phase comes before the "
+                             f"synapse phase; the neuron would spike before receiving its inputs")
+
+    def _check_parameters(self):
+        free = {self.synapse.positive: self.synapse.positive.weight_parameter,
+                self.synapse.negative: self.synapse.negative.weight_parameter}
+        for e in self.all_elements:
+            for p in e.parameters:
+                if p not in e.values and free.get(e) != p:
+                    raise ValueError(f"element {e.name!r} ({type(e).__name__}): parameter {p!r} has no value")
+
+    def _check_symbols(self):
+        n = self.node
+        known = set(self.values) | {n.V, n.t} | {d.symbol(d.weight_parameter)
+                                                 for d in (self.synapse.positive, self.synapse.negative)}
+        for e in self.all_elements:
+            for what, expr in (("current", e.current(n)), ("capacitance", e.capacitance()),
+                               ("noise", e.noise(n))):
+                expr = sp.sympify(expr)
+                unknown = expr.free_symbols - known
+                if unknown:
+                    raise ValueError(f"element {e.name!r} ({type(e).__name__}): its {what} uses unknown "
+                                     f"symbol(s) {sorted(map(str, unknown))}; use node.V, node.t, node.V0, "
+                                     f"node.T_K or the element's own parameters")
+            if e.capacitance().has(n.V) or e.capacitance().has(n.t):
+                raise ValueError(f"element {e.name!r}: capacitance must not depend on V or t")
+        for role in ("positive", "negative"):
+            d = getattr(self.synapse, role)
+            if d.current(n).has(n.t):
+                raise ValueError(f"synapse {role} device {d.name!r}: its current must not depend on time")
+
+    # ---------------------------------------------------------------- normalisation
+    def _to_normalised(self, expr):
+        """Substitute V = V0 + (V_th - V0) v and t = T tau."""
+        n = self.node
+        return sp.sympify(expr).subs({n.V: n.V0 + self.swing * v_sym, n.t: self.T_unit * tau_sym})
+
+    def _shape(self, device):
+        """k(v) = i(V)/i(V0) for a synapse device."""
+        i = self._to_normalised(device.current(self.node))
+        return sp.simplify(i / i.subs(v_sym, 0))
+
+    def unit_weight_parameter(self, device):
+        """Value (sympy) of ``device.weight_parameter`` that realises |w| = 1, i.e. |i(V0)| = I_unit."""
+        wp = device.symbol(device.weight_parameter)
+        i0 = sp.sympify(device.current(self.node)).subs(self.node.V, self.node.V0)
+        sol = sp.solve(sp.Eq(i0 ** 2, self.unit_current ** 2), wp)
+        sol = [s for s in sol if (s.subs(self.values) if s.free_symbols else s) > 0]
+        if len(sol) != 1:
+            raise ValueError(f"synapse device {device.name!r}: cannot express its {device.weight_parameter} "
+                             f"through the weight (its current at reset must be proportional to it)")
+        return sol[0]
+
+    @property
+    def unit_current(self):
+        """I_unit = C |V_th - V0| / T (A): the device current at reset of a unit weight."""
+        return self.capacitance * sp.Abs(self.swing) / self.T_unit
+
+    def _normalise(self, phase):
+        n = self.node
+        scale = self.T_unit / (self.capacitance * self.swing)
+        nscale = self.T_unit / (self.capacitance * self.swing) ** 2
+        active = [self.by_name[a] for a in phase.active]
+        drift = scale * sp.Add(*[self._to_normalised(e.current(n)) for e in active])
+        noise = nscale * sp.Add(*[self._to_normalised(e.noise(n)) for e in active
+                                  if not self._is_synapse_noise(e)])
+        k_pos = self._shape(self.synapse.positive)
+        k_neg = self._shape(self.synapse.negative)
+        s_pos, s_neg = self._synapse_noise("positive"), self._synapse_noise("negative")
+        return NormalisedPhase(phase, phase.duration / self.time_unit, sp.simplify(drift), k_pos, k_neg,
+                               sp.simplify(noise), s_pos, s_neg)
+
+    def _is_synapse_noise(self, e):
+        return isinstance(e, ShotNoise) and e.source in (self.synapse.positive, self.synapse.negative)
+
+    def _synapse_noise(self, role):
+        """Normalised noise variance rate of one synapse per unit |weight|, as a function of v."""
+        dev = getattr(self.synapse, role)
+        nscale = self.T_unit / (self.capacitance * self.swing) ** 2
+        terms = [e.noise(self.node) for e in self.elements if isinstance(e, ShotNoise) and e.source is dev]
+        if not terms:
+            return sp.Integer(0)
+        unit = self.unit_weight_parameter(dev)
+        expr = self._to_normalised(sp.Add(*terms)).subs(dev.symbol(dev.weight_parameter), unit)
+        return sp.simplify(nscale * expr)
+
+    @property
+    def initial_variance(self):
+        """Var v(0) from reset noise (dimensionless)."""
+        return sp.Add(*[e.initial_variance(self.node, self.capacitance) for e in self.elements]) / self.swing ** 2
+
+    def _check_directions(self):
+        scale = self.T_unit / (self.capacitance * self.swing)
+        for role, sign in (("positive", 1), ("negative", -1)):
+            dev = getattr(self.synapse, role)
+            i0 = scale * sp.sympify(dev.current(self.node)).subs(self.node.V, self.node.V0)
+            i0 = i0.subs(dev.symbol(dev.weight_parameter), 1).subs(self.values)
+            if not sign * float(i0) > 0:
+                raise ValueError(f"synapse {role} device {dev.name!r} ({type(dev).__name__}) drives the membrane "
+                                 f"{'away from' if sign > 0 else 'towards'} the threshold at reset; "
+                                 f"swap the devices or check threshold/reset_level")
+
+    def _check_reachable(self):
+        for p in self.normalised:
+            if not p.comparator:
+                continue
+            k = float(p.k_pos.subs(v_sym, 1).subs(self.values)) if p.synapses else 0.0
+            times = [p.duration * x for x in (0.01, 0.25, 0.5, 0.75, 0.99)]
+            a = [float(p.drift.subs({v_sym: 1, tau_sym: t}).subs(self.values)) for t in times]
+            if k <= 0 and max(a) <= 0:
+                culprit = (f"positive synapse device {self.synapse.positive.name!r} reverses below threshold "
+                           f"(E_pos <= 1)" if p.synapses else "no active element drives it up")
+                raise ValueError(f"phase {p.name!r}: the threshold is unreachable: {culprit}")
+
+    # ---------------------------------------------------------------- derived quantities
+    def value(self, expr):
+        """Numeric value of a sympy expression of the circuit's parameters."""
+        return float(sp.sympify(expr).subs(self.values))
+
+    def reversal(self, device):
+        """Normalised reversal potential of an element: the v at which its current vanishes."""
+        if isinstance(device, str):
+            device = self.by_name[device]
+        i = self._to_normalised(device.current(self.node))
+        if device.weight_parameter is not None:
+            i = i.subs(device.symbol(device.weight_parameter), 1)
+        roots = sp.solve(sp.Eq(i.subs(self.values), 0), v_sym)
+        if len(roots) != 1:
+            return math.inf if not roots else None
+        return float(roots[0])
+
+    @property
+    def e_pos(self):
+        return self.reversal(self.synapse.positive)
+
+    @property
+    def e_neg(self):
+        return self.reversal(self.synapse.negative)
+
+    def equations(self):
+        """Physical equation C dV/dt = ... of each phase (sympy Eq), with one synapse of each kind
+        (device currents i_pos, i_neg at their weight-set magnitudes) switched on by H(t - t_j)."""
+        n = self.node
+        Vt = sp.Function("V")(n.t)
+        tj = sp.Symbol("t_j", real=True)
+        out = {}
+        for p in self.phases:
+            if p.reset:
+                out[p.name] = sp.Eq(Vt, n.V0)
+                continue
+            rhs = sp.Add(*[self.by_name[a].current(n) for a in p.active])
+            if p.synapses:
+                rhs += (self.synapse.positive.current(n) + self.synapse.negative.current(n)) * sp.Heaviside(n.t - tj)
+            out[p.name] = sp.Eq(self.capacitance * sp.Derivative(Vt, n.t), rhs.subs(n.V, Vt))
+        return out
+
+    @property
+    def parameter_symbols(self):
+        """Sorted symbols of all numeric parameters (what compiled code takes as inputs)."""
+        return sorted(self.values, key=lambda s: s.name)

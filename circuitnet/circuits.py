@@ -1,0 +1,62 @@
+"""The paper's neuron circuits (PAPER.md section 3, Table 2), declared with circuitnet elements."""
+import math
+
+from .circuit import NeuronCircuit, Phase, Synapse
+from .elements import NMOS, PMOS, Capacitor, ResetNoise, ShotNoise
+from .units import parse_value
+
+# Table 2 of the paper (sky130, post-layout).
+PAPER = dict(C="140f", T="1u", V0="1.3", V_th="0.428", lam_n="0.41", lam_p="0.75", lam_dis="0.177")
+
+
+def _ramp_current(C, T, V0, V_th, lam_dis):
+    """Discharger current (A) that brings v from 0 to 1 in one phase T despite its CLM:
+    dv/dt = a (1 - b v), b = |V_th - V0| lam_dis, a = -ln(1 - b) / b, I = a C |V_th - V0| / T."""
+    swing = abs(V_th - V0)
+    b = swing * lam_dis
+    a = 1.0 if b == 0 else -math.log1p(-b) / b
+    return a * C * swing / T
+
+
+def rc_spike(firing="discharger", noise=False, **overrides):
+    """The RC-Spike neuron: accumulate (synapses on, T) then fire (discharger ramps v to threshold, T).
+
+    firing: "discharger" (NMOS discharger with CLM lam_dis, calibrated to reach threshold in one phase
+    from reset: PAPER.md Eqs. 82-85) or "ideal" (lam_dis = 0: dv/dt = 1).
+    noise: add shot noise on the synapses and discharger and kT/C reset noise.
+    overrides: any of C, T, V0, V_th, lam_n, lam_p, lam_dis (SI values or strings).
+    """
+    unknown = set(overrides) - set(PAPER)
+    if unknown:
+        raise ValueError(f"rc_spike: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
+    if firing not in ("discharger", "ideal"):
+        raise ValueError(f"rc_spike: firing must be 'discharger' or 'ideal', got {firing!r}")
+    p = {k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}
+    lam_dis = p["lam_dis"] if firing == "discharger" else 0.0
+    pos = NMOS("pos", lam=p["lam_n"])
+    neg = PMOS("neg", lam=p["lam_p"])
+    dis = NMOS("dis", I=_ramp_current(p["C"], p["T"], p["V0"], p["V_th"], lam_dis), lam=lam_dis)
+    elements = [Capacitor("Cm", C=p["C"]), dis]
+    if noise:
+        elements += [ShotNoise(pos), ShotNoise(neg), ShotNoise(dis), ResetNoise()]
+    phases = [Phase("accumulate", p["T"], synapses=True,
+                    active=[e.name for e in elements if e.name == "pos_shot" or e.name == "neg_shot"]),
+              Phase("fire", p["T"], active=["dis"] + (["dis_shot"] if noise else []), comparator=True)]
+    return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"])
+
+
+def ttfs(t_max=4.0, noise=False, **overrides):
+    """The TTFS neuron (PAPER.md Appendix C): one phase of t_max time units in which the synapses
+    conduct and the comparator fires the first time v crosses threshold. Inputs arrive in [0, t_max]."""
+    unknown = set(overrides) - set(PAPER) - {"lam_dis"}
+    if unknown:
+        raise ValueError(f"ttfs: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
+    p = {k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}
+    pos = NMOS("pos", lam=p["lam_n"])
+    neg = PMOS("neg", lam=p["lam_p"])
+    elements = [Capacitor("Cm", C=p["C"])]
+    if noise:
+        elements += [ShotNoise(pos), ShotNoise(neg), ResetNoise()]
+    phases = [Phase("integrate", float(t_max) * p["T"], synapses=True, comparator=True)]
+    return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"],
+                         time_unit=p["T"])

@@ -1,0 +1,224 @@
+"""Circuit elements of a membrane node, written as sympy expressions in physical units.
+
+Every element sees the membrane node through a :class:`Node` (voltage ``V`` in volts, local phase
+time ``t`` in seconds, reset level ``V0`` in volts, temperature ``T_K`` in kelvin) and contributes
+
+* ``current(node)``: the current flowing *into* the membrane node, in amperes;
+* ``capacitance()``: capacitance from the node to a fixed potential, in farads;
+* ``noise(node)``: two-sided white current-noise intensity S (A^2 s): over a time T the noise
+  current integrates to a charge of variance S T;
+* ``initial_variance(node, C)``: variance of the node voltage right after reset (V^2).
+
+A new element is one small class: list its ``parameters`` and write ``current`` with sympy,
+using ``self.<parameter>`` for the parameter's symbol::
+
+    class Diode(Element):
+        parameters = ("I_s", "V_T")
+        positive = ("I_s", "V_T")
+        def current(self, node):
+            return -self.I_s * (sympy.exp(node.V / self.V_T) - 1)
+"""
+import sympy as sp
+
+from .units import K_B, Q_E, parse_value
+
+
+class Node:
+    """Symbols of the membrane node an element is attached to."""
+
+    def __init__(self):
+        self.V = sp.Symbol("V", real=True)        # membrane voltage, V
+        self.t = sp.Symbol("t", real=True)        # time since the start of the phase, s
+        self.V0 = sp.Symbol("V0", real=True)      # reset level, V
+        self.T_K = sp.Symbol("T_K", positive=True)  # temperature, K
+
+
+class Element:
+    """Base class. Subclasses set ``parameters`` and override the methods they need."""
+
+    parameters = ()          # names of the physical parameters (SI units)
+    defaults = {}            # default values of some parameters
+    positive = ()            # parameters that must be > 0
+    nonnegative = ()         # parameters that must be >= 0
+    weight_parameter = None  # the parameter a synapse weight sets, when used as a synapse device
+
+    def __init__(self, name, **values):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{type(self).__name__}: element name must be an identifier, got {name!r}")
+        self.name = name
+        unknown = set(values) - set(self.parameters)
+        if unknown:
+            raise ValueError(f"element {name!r} ({type(self).__name__}): unknown parameter(s) "
+                             f"{sorted(unknown)}; it takes {list(self.parameters)}")
+        self.values = {}
+        for p in self.parameters:
+            v = values.get(p, self.defaults.get(p))
+            if v is None:
+                continue      # left free: a synapse weight, or an error at circuit build time
+            x = parse_value(v, f"element {name!r} parameter {p!r}")
+            if p in self.positive and not x > 0:
+                raise ValueError(f"element {name!r} ({type(self).__name__}): {p} must be > 0, got {v!r}")
+            if p in self.nonnegative and not x >= 0:
+                raise ValueError(f"element {name!r} ({type(self).__name__}): {p} must be >= 0, got {v!r}")
+            self.values[p] = x
+        self._symbols = {p: sp.Symbol(f"{name}_{p}", **self._assumptions(p)) for p in self.parameters}
+
+    def _assumptions(self, p):
+        if p in self.positive:
+            return {"positive": True}
+        if p in self.nonnegative:
+            return {"nonnegative": True}
+        return {"real": True}
+
+    def __getattr__(self, item):
+        symbols = self.__dict__.get("_symbols")
+        if symbols is not None and item in symbols:
+            return symbols[item]
+        raise AttributeError(f"{type(self).__name__} {self.__dict__.get('name', '?')!r} has no attribute {item!r}")
+
+    def symbol(self, parameter):
+        return self._symbols[parameter]
+
+    def current(self, node):
+        return sp.Integer(0)
+
+    def capacitance(self):
+        return sp.Integer(0)
+
+    def noise(self, node):
+        return sp.Integer(0)
+
+    def initial_variance(self, node, capacitance):
+        return sp.Integer(0)
+
+    def __repr__(self):
+        vals = ", ".join(f"{k}={v:g}" for k, v in self.values.items())
+        return f"{type(self).__name__}({self.name!r}{', ' if vals else ''}{vals})"
+
+
+class Capacitor(Element):
+    """Capacitor C (F) from the membrane node to a fixed potential."""
+    parameters = ("C",)
+    positive = ("C",)
+
+    def capacitance(self):
+        return self.C
+
+
+class NMOS(Element):
+    """NMOS current source in saturation, drain on the membrane node, with channel-length modulation.
+
+    I_D = I (1 + lam (V_DS - V_DS0)) flows out of the node, V_DS - V_DS0 = V - V0:
+        i_in = -I (1 + lam (V - V0))
+    I (A) is the drain current with the node at its reset level V0 and lam (1/V) the CLM slope
+    relative to that current (the paper's convention, fitted from an I_D-V_DS sweep).
+    """
+    parameters = ("I", "lam")
+    defaults = {"lam": 0.0}
+    nonnegative = ("I", "lam")
+    weight_parameter = "I"
+
+    def current(self, node):
+        return -self.I * (1 + self.lam * (node.V - node.V0))
+
+
+class PMOS(Element):
+    """PMOS current source in saturation, drain on the membrane node, with channel-length modulation.
+
+    I_D = I (1 + lam (V_SD - V_SD0)) flows into the node, V_SD - V_SD0 = -(V - V0):
+        i_in = I (1 - lam (V - V0))
+    """
+    parameters = ("I", "lam")
+    defaults = {"lam": 0.0}
+    nonnegative = ("I", "lam")
+    weight_parameter = "I"
+
+    def current(self, node):
+        return self.I * (1 - self.lam * (node.V - node.V0))
+
+
+class Conductance(Element):
+    """Linear conductance G (S) from the node to a fixed potential V_to (V): i_in = G (V_to - V)."""
+    parameters = ("G", "V_to")
+    defaults = {"V_to": 0.0}
+    nonnegative = ("G",)
+    weight_parameter = "G"
+
+    def current(self, node):
+        return self.G * (self.V_to - node.V)
+
+
+class Leak(Conductance):
+    """Leakage conductance G (S) towards V_to (V, default ground): i_in = G (V_to - V)."""
+
+
+class Resistive1T1R(Conductance):
+    """Resistive (1T1R) synapse: conductance G (S) to the line V_to (V): i_in = G (V_to - V).
+    As a synapse device G is set by the weight; its reversal potential is V_to."""
+
+
+class CurrentSource(Element):
+    """Ideal current source: i_in = I (A, signed; negative draws charge out of the node)."""
+    parameters = ("I",)
+    weight_parameter = "I"
+
+    def current(self, node):
+        return self.I
+
+
+class CapacitiveCoupling(Element):
+    """Coupling capacitor C (F) from a digital control line that swings by ``swing`` (V) on a
+    linear edge of duration ``rise`` (s) starting at local phase time ``at`` (s).
+
+    It adds C to the node capacitance and injects i_in = C d(V_ctrl)/dt =
+    C swing / rise * [H(t - at) - H(t - at - rise)] in the phases where it is active;
+    the total injected charge is C swing (charge injection at the edge).
+    """
+    parameters = ("C", "swing", "rise", "at")
+    defaults = {"at": 0.0}
+    positive = ("C", "rise")
+    nonnegative = ("at",)
+
+    def capacitance(self):
+        return self.C
+
+    def current(self, node):
+        window = sp.Heaviside(node.t - self.at) - sp.Heaviside(node.t - self.at - self.rise)
+        return self.C * self.swing / self.rise * window
+
+
+class ShotNoise(Element):
+    """Shot noise of another element's current: S = q |i| (A^2 s, two-sided), so that a constant
+    current I delivers in a time T a charge of variance q I T (Poisson statistics)."""
+
+    def __init__(self, source):
+        if not isinstance(source, Element):
+            raise ValueError(f"ShotNoise: source must be an Element, got {source!r}")
+        super().__init__(f"{source.name}_shot")
+        self.source = source
+
+    def noise(self, node):
+        return Q_E * sp.Abs(self.source.current(node))
+
+
+class ThermalNoise(Element):
+    """Johnson noise of a conductance element: S = 2 k_B T_K G (A^2 s, two-sided; 4kTG one-sided)."""
+
+    def __init__(self, source):
+        if not isinstance(source, Conductance):
+            raise ValueError(f"ThermalNoise: source must be a Conductance element, got {source!r}")
+        super().__init__(f"{source.name}_thermal")
+        self.source = source
+
+    def noise(self, node):
+        return 2 * K_B * node.T_K * self.source.G
+
+
+class ResetNoise(Element):
+    """kT/C noise sampled when the node is reset: Var(V) = k_B T_K / C_total (V^2)."""
+
+    def __init__(self, name="reset_noise"):
+        super().__init__(name)
+
+    def initial_variance(self, node, capacitance):
+        return K_B * node.T_K / capacitance

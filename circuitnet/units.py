@@ -1,0 +1,38 @@
+"""Physical values: floats in SI units or SI-prefix strings ("140f", "1u", "0.41", "1.8V")."""
+import math
+import re
+
+PREFIXES = {"a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3,
+            "": 1.0, "k": 1e3, "meg": 1e6, "M": 1e6, "G": 1e9, "T": 1e12}
+UNITS = ("F", "V", "A", "s", "S", "Ohm", "Hz", "K", "")
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(meg|[afpnuµmkMGT]?)\s*(Ohm|Hz|[FVAsSK]?)\s*$")
+
+# Physical constants (SI).
+Q_E = 1.602176634e-19      # elementary charge, C
+K_B = 1.380649e-23         # Boltzmann constant, J/K
+
+
+def parse_value(value, what="value"):
+    """Return ``value`` as a float in SI units.
+
+    Accepts an int/float, or a string ``<number>[prefix][unit]`` such as ``"140f"``, ``"140fF"``,
+    ``"1us"``, ``"0.41"``. ``what`` names the quantity in the error message.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected a number or an SI string such as '140f', got {value!r}")
+    if isinstance(value, (int, float)):
+        x = float(value)
+    elif isinstance(value, str):
+        m = _NUMBER.match(value)
+        if not m:
+            raise ValueError(f"{what}: cannot read {value!r} as a physical value; write a number "
+                             f"with an optional SI prefix (a f p n u m k meg G T) and unit, e.g. '140f' or '1us'")
+        x = float(m.group(1)) * PREFIXES[m.group(2)]
+    else:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}: expected a number or an SI string such as '140f', got {value!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{what}: must be finite, got {value!r}")
+    return x
