@@ -1,0 +1,30 @@
+"""Validation of the tensors handed to the spike-time solvers: clear errors, nothing lost."""
+import torch
+
+
+def check_layer_inputs(t_in, weight, t_max=None):
+    """Check t_in [batch, in] and weight [out, in]: floating, same dtype/device, finite, t_in >= 0.
+
+    ``t_in`` may hold +inf for inputs that never spike; values at or after the input phase's end
+    (``t_max``) also never arrive. Raises ValueError naming the problem.
+    """
+    for name, x in (("t_in", t_in), ("weight", weight)):
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        if x.dim() != 2:
+            raise ValueError(f"{name} must be 2-D ({'[batch, in_features]' if name == 't_in' else '[out_features, in_features]'}), "
+                             f"got shape {tuple(x.shape)}")
+    if t_in.shape[1] != weight.shape[1]:
+        raise ValueError(f"t_in has {t_in.shape[1]} input features but weight expects {weight.shape[1]} "
+                         f"(weight shape [out, in] = {tuple(weight.shape)})")
+    if t_in.dtype != weight.dtype or t_in.device != weight.device:
+        raise ValueError(f"t_in ({t_in.dtype}, {t_in.device}) and weight ({weight.dtype}, {weight.device}) "
+                         f"must share dtype and device")
+    if torch.isnan(t_in).any():
+        raise ValueError("t_in contains NaN spike times (use +inf for an input that never spikes)")
+    if (t_in < 0).any():
+        raise ValueError(f"t_in contains negative spike times (min {t_in.min().item():g}); inputs live in [0, t_max]")
+    if not torch.isfinite(weight).all():
+        raise ValueError("weight contains NaN or infinite values")

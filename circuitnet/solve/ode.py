@@ -1,0 +1,287 @@
+"""Method "ode": spike times of any compiled circuit, with adjoint event sensitivities.
+
+Forward. Each phase is cut into intervals whose edges are a uniform grid (step <= dt), the phase's
+switching times and, in the synapse phase, every input spike time of the sample (sorted per sample).
+The synaptic drive P, N is constant inside an interval, so each interval is one classical RK4 step
+of dv/dtau = a(v, tau) + P k_pos(v) + N k_neg(v) and input jumps are never smeared. In comparator
+phases a neuron fires in the first interval where v reaches 1; its time is then polished by Newton
+on delta -> RK4(v_k, delta) - 1 inside that interval. A neuron already at v >= 1 when a comparator
+phase starts fires at the phase start (the paper's clip; zero gradient). Neurons that never fire
+report t_max (end of the comparator window) and fired = False. Loops run over intervals only.
+
+Backward (nothing of the trajectory is stored). For a neuron firing at T*, v(T*; theta) = 1 gives
+dT*/dtheta = -(dv(T*)/dtheta) / F(1, T*), and dv(T*)/dtheta follows from the adjoint
+lambda' = -lambda dF/dv, lambda(T*) = 1, integrated backward with v itself (v(T*) = 1 exactly):
+
+    dv(T*)/dw_ij   = int_{t_j}^{T*} lambda k_s(v) dtau       (s = sign of w_ij)
+    dv(T*)/dt_j    = -lambda(t_j) w_ij k_s(v(t_j))           (jump of F at the input event)
+    dv(T*)/dc      = int_0^{T*} lambda dF/dc dtau            (c: hoisted circuit constants; autograd
+                                                              carries them to the physical parameters)
+The integrals are running accumulators read when the backward sweep passes each input event.
+"""
+import math
+
+import torch
+
+from .checks import check_layer_inputs
+
+
+def _grid(phase, dt, ref):
+    n = max(1, math.ceil(phase.duration / dt - 1e-9))
+    pts = sorted(set([phase.duration * m / n for m in range(1, n + 1)]) | set(phase.breakpoints))
+    return torch.tensor(pts, dtype=ref.dtype, device=ref.device)
+
+
+def schedule(cc, t_in, dt):
+    """Per phase: interval end times [B or 1, K] and, in the synapse phase, the input index that
+    arrives at each end ([B, K]; J = no input)."""
+    B, J = t_in.shape
+    out = []
+    for ph in cc.phases:
+        grid = _grid(ph, dt, t_in)
+        if not ph.synapses:
+            out.append((grid[None, :], None))
+            continue
+        arrive = t_in < ph.duration
+        t = torch.where(arrive, t_in, torch.full_like(t_in, ph.duration))
+        j = torch.arange(J, device=t_in.device).expand(B, J)
+        j = torch.where(arrive, j, torch.full_like(j, J))
+        times = torch.cat([t, grid.expand(B, -1)], 1)
+        idx = torch.cat([j, torch.full((B, grid.numel()), J, device=t_in.device, dtype=j.dtype)], 1)
+        times, order = times.sort(dim=1, stable=True)
+        out.append((times, idx.gather(1, order)))
+    return out
+
+
+def _rk4(ph, v, s, h, tsw, P, N, c):
+    """One RK4 step of dv/dtau = rhs from (s, v) over h (tensors broadcastable to v)."""
+    k1 = ph.rhs(v, s, tsw, P, N, c)
+    k2 = ph.rhs(v + 0.5 * h * k1, s + 0.5 * h, tsw, P, N, c)
+    k3 = ph.rhs(v + 0.5 * h * k2, s + 0.5 * h, tsw, P, N, c)
+    k4 = ph.rhs(v + h * k3, s + h, tsw, P, N, c)
+    return v + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+def _padded_columns(weight):
+    """relu(w)^T and min(w, 0)^T, [J+1, I], with a zero row J for events that are not inputs."""
+    wt = weight.t()
+    z = wt.new_zeros(1, wt.shape[1])
+    return torch.cat([wt.clamp(min=0), z]), torch.cat([wt.clamp(max=0), z]), torch.cat([wt, z])
+
+
+def forward_pass(cc, consts, t_in, weight, dt, polish):
+    """Integrate all phases; returns (t_out, fired, saved) where saved holds what backward needs."""
+    B, J = t_in.shape
+    I = weight.shape[0]
+    wpos, wneg, _ = _padded_columns(weight)
+    v = t_in.new_zeros(B, I)
+    P, N = t_in.new_zeros(B, I), t_in.new_zeros(B, I)
+    done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
+    clipped = done.clone()
+    t_abs = t_in.new_zeros(B, I)
+    st = {k: t_in.new_zeros(B, I) for k in ("v0", "v1", "s", "h", "tsw", "P", "N")}
+    phase_of = torch.full((B, I), -1, dtype=torch.long, device=t_in.device)
+    sched = schedule(cc, t_in, dt)
+    offsets = [0.0]
+    for ph in cc.phases:
+        offsets.append(offsets[-1] + ph.duration)
+    for pi, (ph, (times, idx)) in enumerate(zip(cc.phases, sched)):
+        c = consts[pi]
+        if ph.comparator:
+            start = (~done) & (v >= 1)
+            clipped |= start
+            t_abs = torch.where(start, torch.full_like(t_abs, offsets[pi]), t_abs)
+            done |= start
+        s0 = times.new_zeros(times.shape[0], 1)
+        for k in range(times.shape[1]):
+            s1 = times[:, k:k + 1]
+            h = s1 - s0
+            tsw = s0 + 0.5 * h
+            v1 = _rk4(ph, v, s0, h, tsw, P, N, c)
+            if ph.comparator:
+                cross = (~done) & (v1 >= 1)
+                for key, val in (("v0", v), ("v1", v1), ("s", s0), ("h", h), ("tsw", tsw), ("P", P), ("N", N)):
+                    st[key] = torch.where(cross, val, st[key])
+                phase_of = torch.where(cross, torch.full_like(phase_of, pi), phase_of)
+                done |= cross
+            v, s0 = v1, s1
+            if idx is not None:
+                j = idx[:, k]
+                P = P + wpos[j]
+                N = N + wneg[j]
+    crossed = done & ~clipped
+    t_loc = t_in.new_zeros(B, I)
+    for pi, ph in enumerate(cc.phases):
+        if not ph.comparator:
+            continue
+        m = crossed & (phase_of == pi)
+        d = _polish(ph, st, consts[pi], polish)
+        t_loc = torch.where(m, st["s"] + d, t_loc)
+        t_abs = torch.where(m, offsets[pi] + st["s"] + d, t_abs)
+    first = next(i for i, p in enumerate(cc.phases) if p.comparator)
+    last = max(i for i, p in enumerate(cc.phases) if p.comparator)
+    t_max = offsets[last + 1] - offsets[first]
+    t_out = torch.where(done, t_abs - offsets[first], torch.full_like(t_abs, t_max))
+    saved = dict(sched=sched, crossed=crossed, phase_of=phase_of, t_loc=t_loc, tsw=st["tsw"],
+                 P=st["P"], N=st["N"])
+    return t_out, done, saved
+
+
+def _polish(ph, st, c, iters):
+    """Newton on delta in [0, h]: RK4(v0, delta) = 1, starting from linear interpolation."""
+    v0, v1, s, h, tsw, P, N = (st[k] for k in ("v0", "v1", "s", "h", "tsw", "P", "N"))
+    dv = v1 - v0
+    safe = dv > 0
+    d = torch.where(safe, h * (1 - v0) / torch.where(safe, dv, torch.ones_like(dv)), h)
+    d = torch.minimum(d.clamp(min=0), h)
+    for _ in range(iters):
+        y = _rk4(ph, v0, s, d, tsw, P, N, c)
+        f = ph.rhs(y, s + d, tsw, P, N, c)
+        ok = f > 0
+        step = (y - 1) / torch.where(ok, f, torch.ones_like(f))
+        d = torch.minimum(torch.where(ok, d - step, d).clamp(min=0), h)
+    return d
+
+
+def _adjoint_rates(ph, v, lam, s, tsw, P, N, c, need_w, need_c):
+    """Forward-time rates of (v, lambda, A_pos, A_neg, A_c...) of the adjoint system."""
+    f = ph.rhs(v, s, tsw, P, N, c)
+    fv = ph.ddrift_dv(v, s, tsw, c)
+    if ph.synapses:
+        fv = fv + P * ph.dk_pos_dv(v, s, tsw, c) + N * ph.dk_neg_dv(v, s, tsw, c)
+    rates = [f, -lam * fv]
+    if ph.synapses and need_w:
+        rates += [-lam * ph.k_pos(v, s, tsw, c), -lam * ph.k_neg(v, s, tsw, c)]
+    for k in need_c:
+        fc = ph.ddrift_dc[k](v, s, tsw, c)
+        if ph.synapses:
+            fc = fc + P * ph.dk_pos_dc[k](v, s, tsw, c) + N * ph.dk_neg_dc[k](v, s, tsw, c)
+        rates.append(-lam * fc)
+    return rates
+
+
+def _rk4_back(ph, y, e, h, tsw, P, N, c, need_w, need_c):
+    """One RK4 step of the adjoint system backward in time, from e to e - h (h >= 0 per neuron)."""
+    def rates(yy, t):
+        return _adjoint_rates(ph, yy[0], yy[1], t, tsw, P, N, c, need_w, need_c)
+    k1 = rates(y, e)
+    y2 = y[:2] + [None] * 0
+    y2 = [y[0] - 0.5 * h * k1[0], y[1] - 0.5 * h * k1[1]]
+    k2 = rates(y2, e - 0.5 * h)
+    y3 = [y[0] - 0.5 * h * k2[0], y[1] - 0.5 * h * k2[1]]
+    k3 = rates(y3, e - 0.5 * h)
+    y4 = [y[0] - h * k3[0], y[1] - h * k3[1]]
+    k4 = rates(y4, e - h)
+    return [yi - h / 6 * (a + 2 * b + 2 * cc + d) for yi, a, b, cc, d in zip(y, k1, k2, k3, k4)]
+
+
+def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_c):
+    """Adjoint sweep; returns (grad_t_in, grad_weight, [grad per phase per constant])."""
+    B, J = t_in.shape
+    I = weight.shape[0]
+    wpos, wneg, wall = _padded_columns(weight)
+    crossed, phase_of, t_loc = saved["crossed"], saved["phase_of"], saved["t_loc"]
+    # dL/dT* (-1/F(1, T*)) seeds lambda.
+    G = t_in.new_zeros(B, I)
+    for pi, ph in enumerate(cc.phases):
+        if ph.comparator:
+            m = crossed & (phase_of == pi)
+            f = ph.rhs(torch.ones_like(G), t_loc, saved["tsw"], saved["P"], saved["N"], consts[pi])
+            f = torch.where(m, f, torch.ones_like(f)).clamp(min=torch.finfo(f.dtype).tiny ** 0.5)
+            G = torch.where(m, -grad_t / f, G)
+    arrive = (t_in < cc.phases[cc.synapse_phase].duration).to(t_in.dtype)
+    P = arrive @ weight.t().clamp(min=0)
+    N = arrive @ weight.t().clamp(max=0)
+    v, lam = torch.zeros_like(G), torch.zeros_like(G)
+    acc_w = [torch.zeros_like(G), torch.zeros_like(G)]
+    gwT = t_in.new_zeros(J + 1, I)
+    gt = t_in.new_zeros(B, J + 1)
+    grad_c = []
+    inf = torch.full_like(t_loc, math.inf)
+    for pi in reversed(range(len(cc.phases))):
+        ph, (times, idx), c = cc.phases[pi], saved["sched"][pi], consts[pi]
+        nc = need_c[pi]
+        acc_c = [torch.zeros_like(G) for _ in nc]
+        T = torch.where(crossed & (phase_of == pi), t_loc, torch.where(crossed & (phase_of > pi), inf, -inf))
+        sw = ph.synapses and need_w
+        for k in reversed(range(times.shape[1])):
+            s1 = times[:, k:k + 1]
+            s0 = times[:, k - 1:k] if k > 0 else torch.zeros_like(s1)
+            if idx is not None:
+                j = idx[:, k]
+                col = wall[j]
+                pos = col >= 0
+                if need_w:
+                    gwT.index_add_(0, j, torch.where(pos, acc_w[0], acc_w[1]))
+                if need_t:
+                    kp = ph.k_pos(v, s1, s1, c)
+                    kn = ph.k_neg(v, s1, s1, c)
+                    jump = torch.where(pos, col * kp, col * kn)
+                    gt.scatter_add_(1, j[:, None], -(lam * jump).sum(1, keepdim=True))
+                P = P - wpos[j]
+                N = N - wneg[j]
+            start = (T > s0) & (T <= s1)
+            v = torch.where(start, torch.ones_like(v), v)
+            lam = torch.where(start, G, lam)
+            active = T > s0
+            e = torch.where(active, torch.minimum(T, s1), s1.expand_as(T))
+            h = torch.where(active, e - s0, torch.zeros_like(e))
+            y = [v, lam] + (acc_w if sw else []) + acc_c
+            y = _rk4_back(ph, y, e, h, 0.5 * (s0 + s1), P, N, c, sw, nc)
+            v, lam = y[0], y[1]
+            if sw:
+                acc_w = y[2:4]
+            acc_c = y[4 if sw else 2:]
+        grad_c.append(acc_c)
+    grad_c.reverse()
+    return gt[:, :J], gwT[:J].t(), grad_c
+
+
+class ODESpikeTimes(torch.autograd.Function):
+    """Autograd wrapper: forward_pass / backward_pass. Inputs: t_in, weight, then every phase's constants."""
+
+    @staticmethod
+    def forward(ctx, cc, dt, polish, t_in, weight, *consts_flat):
+        sizes = [len(ph.const_symbols) for ph in cc.phases]
+        consts, i = [], 0
+        for n in sizes:
+            consts.append(list(consts_flat[i:i + n]))
+            i += n
+        t_out, fired, saved = forward_pass(cc, consts, t_in, weight, dt, polish)
+        ctx.cc, ctx.sizes, ctx.saved = cc, sizes, saved
+        ctx.save_for_backward(t_in, weight, *consts_flat)
+        ctx.mark_non_differentiable(fired)
+        return t_out, fired
+
+    @staticmethod
+    def backward(ctx, grad_t, _grad_fired):
+        t_in, weight, *consts_flat = ctx.saved_tensors
+        cc, sizes = ctx.cc, ctx.sizes
+        consts, need_c, i = [], [], 0
+        for n in sizes:
+            consts.append(list(consts_flat[i:i + n]))
+            need_c.append([k for k in range(n) if ctx.needs_input_grad[5 + i + k]])
+            i += n
+        need_t, need_w = ctx.needs_input_grad[3], ctx.needs_input_grad[4]
+        gt, gw, gc = backward_pass(cc, consts, t_in, weight, grad_t, ctx.saved, need_t, need_w, need_c)
+        out = [None, None, None, gt if need_t else None, gw if need_w else None]
+        for pi, n in enumerate(sizes):
+            grads = dict(zip(need_c[pi], gc[pi]))
+            for k in range(n):
+                g = grads.get(k)
+                out.append(None if g is None else g.sum_to_size(consts[pi][k].shape))
+        return tuple(out)
+
+
+def ode_spike_times(cc, t_in, weight, params=None, dt=1 / 32, polish=6):
+    """Spike times [B, I] (from the start of the first comparator phase, normalised) and fired mask.
+
+    cc: CompiledCircuit; t_in [B, J] normalised input times (>= 0, +inf = no spike); weight [I, J];
+    params: dict of parameter tensors (default cc.params(...)); dt: largest RK4 step (normalised).
+    """
+    check_layer_inputs(t_in, weight)
+    if not dt > 0:
+        raise ValueError(f"dt must be > 0, got {dt}")
+    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    consts = [c for ph in cc.phases for c in ph.prepare(p, t_in)]
+    return ODESpikeTimes.apply(cc, float(dt), int(polish), t_in, weight, *consts)
