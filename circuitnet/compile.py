@@ -262,5 +262,13 @@ class CompiledCircuit:
 
 
 def compile_circuit(circuit):
-    """Compile a :class:`~circuitnet.circuit.NeuronCircuit` to torch (see :class:`CompiledCircuit`)."""
-    return CompiledCircuit(circuit)
+    """Compile a :class:`~circuitnet.circuit.NeuronCircuit` to torch (see :class:`CompiledCircuit`).
+    The result is cached on the circuit; a CompiledCircuit is returned as is."""
+    if isinstance(circuit, CompiledCircuit):
+        return circuit
+    from .circuit import NeuronCircuit
+    if not isinstance(circuit, NeuronCircuit):
+        raise ValueError(f"expected a NeuronCircuit or CompiledCircuit, got {type(circuit).__name__}")
+    if getattr(circuit, "_compiled", None) is None:
+        circuit._compiled = CompiledCircuit(circuit)
+    return circuit._compiled

@@ -69,12 +69,18 @@ def _padded_columns(weight):
     return torch.cat([wt.clamp(min=0), z]), torch.cat([wt.clamp(max=0), z]), torch.cat([wt, z])
 
 
-def forward_pass(cc, consts, t_in, weight, dt, polish):
-    """Integrate all phases; returns (t_out, fired, saved) where saved holds what backward needs."""
+def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=None):
+    """Integrate all phases; returns (t_out, fired, saved) where saved holds what backward needs.
+
+    step(ph, v, s, h, tsw, P, N, c) -> v after one interval; locate(ph, st, c) -> time of the crossing
+    after the start st["s"] of the interval in which v reached 1 (st: v0, v1, s, h, tsw, P, N).
+    v0: initial state (default 0). record: a list that receives (absolute time, v) after each interval.
+    Plain torch ops: differentiable by autograd when called outside ODESpikeTimes (the SDE path).
+    """
     B, J = t_in.shape
     I = weight.shape[0]
     wpos, wneg, _ = _padded_columns(weight)
-    v = t_in.new_zeros(B, I)
+    v = t_in.new_zeros(B, I) if v0 is None else v0
     P, N = t_in.new_zeros(B, I), t_in.new_zeros(B, I)
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
     clipped = done.clone()
@@ -97,7 +103,9 @@ def forward_pass(cc, consts, t_in, weight, dt, polish):
             s1 = times[:, k:k + 1]
             h = s1 - s0
             tsw = s0 + 0.5 * h
-            v1 = _rk4(ph, v, s0, h, tsw, P, N, c)
+            v1 = step(ph, v, s0, h, tsw, P, N, c)
+            if record is not None:
+                record.append((offsets[pi] + s1, v1))
             if ph.comparator:
                 cross = (~done) & (v1 >= 1)
                 for key, val in (("v0", v), ("v1", v1), ("s", s0), ("h", h), ("tsw", tsw), ("P", P), ("N", N)):
@@ -115,7 +123,7 @@ def forward_pass(cc, consts, t_in, weight, dt, polish):
         if not ph.comparator:
             continue
         m = crossed & (phase_of == pi)
-        d = _polish(ph, st, consts[pi], polish)
+        d = locate(ph, st, consts[pi])
         t_loc = torch.where(m, st["s"] + d, t_loc)
         t_abs = torch.where(m, offsets[pi] + st["s"] + d, t_abs)
     first = next(i for i, p in enumerate(cc.phases) if p.comparator)
@@ -127,7 +135,7 @@ def forward_pass(cc, consts, t_in, weight, dt, polish):
     return t_out, done, saved
 
 
-def _polish(ph, st, c, iters):
+def polish(ph, st, c, iters=6):
     """Newton on delta in [0, h]: RK4(v0, delta) = 1, starting from linear interpolation."""
     v0, v1, s, h, tsw, P, N = (st[k] for k in ("v0", "v1", "s", "h", "tsw", "P", "N"))
     dv = v1 - v0
@@ -241,13 +249,14 @@ class ODESpikeTimes(torch.autograd.Function):
     """Autograd wrapper: forward_pass / backward_pass. Inputs: t_in, weight, then every phase's constants."""
 
     @staticmethod
-    def forward(ctx, cc, dt, polish, t_in, weight, *consts_flat):
+    def forward(ctx, cc, dt, npolish, t_in, weight, *consts_flat):
         sizes = [len(ph.const_symbols) for ph in cc.phases]
         consts, i = [], 0
         for n in sizes:
             consts.append(list(consts_flat[i:i + n]))
             i += n
-        t_out, fired, saved = forward_pass(cc, consts, t_in, weight, dt, polish)
+        t_out, fired, saved = forward_pass(cc, consts, t_in, weight, dt, _rk4,
+                                           lambda ph, st, c: polish(ph, st, c, npolish))
         ctx.cc, ctx.sizes, ctx.saved = cc, sizes, saved
         ctx.save_for_backward(t_in, weight, *consts_flat)
         ctx.mark_non_differentiable(fired)

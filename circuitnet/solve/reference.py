@@ -1,0 +1,141 @@
+"""Method "torchdiffeq": the reference backend, adaptive dopri5 through torchdiffeq, autograd through it.
+
+The whole layer is one ODE state v [B, I] (every sample, every neuron), integrated phase by phase:
+
+    dv/dtau = ph.rhs(v, tau, tau, P(tau), N(tau), c),   v(0) = 0
+    P(tau) = sum_j relu(w_ij) H(tau - t_j),  N(tau) = sum_j min(w_ij, 0) H(tau - t_j)   (synapse phase)
+
+Discontinuities: every sample's input times and the phase's switching times (ph.breakpoints) are
+handed to the solver as ``options=dict(jump_t=...)``, so dopri5 steps exactly onto them. H is
+right-continuous (H(0) = 1); torchdiffeq evaluates the field at nextafter(t_jump, -inf) on the step
+ending at a jump and at nextafter(t_jump, +inf) after it (its ``perturb`` mechanism), so each step
+sees one constant synaptic drive. The phase end is a jump time too, so phases end exactly.
+
+Spikes: ``torchdiffeq.odeint_event`` stops the whole state at its first event, so a comparator phase
+is integrated event by event. The event function is min over not-yet-fired neurons of (1 - v), and
+(phase end - tau); after each event the neuron(s) at threshold are marked fired and the solve
+restarts from the event time and state. Their spike time is the event time plus one Newton step
+(1 - v_i)/F_i (exact to second order; it also gives each of several simultaneous neurons its own
+implicit-function gradient -dv_i/dtheta / F_i). A neuron already at v >= 1 when a comparator phase
+starts fires at that phase's start (zero gradient), as in method "ode".
+
+Gradients: plain autograd through the solver (discretise-then-optimise) w.r.t. t_in (through the
+jump times, i.e. the step end points), weight and the circuit parameters (through c), plus
+odeint_event's implicit-function gradient of each event time. Limitation: input times that are
+equal (within the batch, or to a breakpoint) share one step point, and d/dt_j of that point goes to
+the first of them only; an input at exactly tau = 0 is not a step point and gets no gradient.
+
+This is a reference, readable and slow (a Python loop over events); use method "ode" for speed.
+"""
+import torch
+import torchdiffeq
+
+from .checks import check_layer_inputs
+
+ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+_AT_THRESHOLD = 1e-8       # |1 - v| below which a not-yet-fired neuron counts as firing at an event
+
+
+class _PhaseField:
+    """dv/dtau of one phase for the whole batch, as torchdiffeq's func(t, v)."""
+
+    def __init__(self, ph, c, t_in, weight):
+        self.ph, self.c = ph, c
+        self.t_in = t_in
+        self.arrive = t_in < ph.duration
+        self.wpos_t = weight.clamp(min=0).t()
+        self.wneg_t = weight.clamp(max=0).t()
+
+    def __call__(self, t, v):
+        P = N = torch.zeros_like(v)
+        if self.ph.synapses:
+            on = ((self.t_in <= t) & self.arrive).to(v.dtype)     # H(tau - t_j), right-continuous
+            P, N = on @ self.wpos_t, on @ self.wneg_t
+        f = self.ph.rhs(v, t, t, P, N, self.c)
+        return torch.broadcast_to(f, v.shape)
+
+
+def _jump_times(ph, t_in):
+    """Sorted distinct jump times of the phase in (0, duration]: inputs, breakpoints and the end.
+    Built from t_in by indexing and sorting, so d/dt_in flows into the solver's step points."""
+    fixed = torch.tensor(list(ph.breakpoints) + [ph.duration], dtype=torch.float64, device=t_in.device)
+    if ph.synapses:
+        x = t_in.reshape(-1)
+        x = x[(x > 0) & (x < ph.duration)].to(torch.float64)
+        fixed = torch.cat([x, fixed])
+    s = fixed.sort().values
+    keep = torch.cat([s.new_ones(1, dtype=torch.bool), s[1:] > s[:-1]])
+    return s[keep]
+
+
+def _comparator_phase(field, v, fired, t_out, jumps, offset, solver):
+    """Integrate one comparator phase event by event; returns (v at the end, fired, t_out).
+
+    offset: start of this phase minus start of the first comparator phase (added to local times).
+    """
+    dur = field.ph.duration
+    t0 = torch.zeros((), dtype=torch.float64, device=v.device)
+    while True:
+        alive = ~fired
+        if not alive.any():
+            return v, fired, t_out          # every neuron has spiked: nothing later matters
+
+        def event_fn(t, y, alive=alive):
+            return torch.cat([(1 - y)[alive], (dur - t).reshape(1).to(y.dtype)])
+
+        t_e, sol = torchdiffeq.odeint_event(field, v, t0, event_fn=event_fn, **solver,
+                                            options=dict(jump_t=jumps))
+        v = sol[-1]
+        gap = torch.where(alive, 1 - v, torch.full_like(v, float("inf")))
+        at_end = bool(t_e >= dur - 2 * float(solver["atol"]) - 1e-12)
+        limit = _AT_THRESHOLD if at_end else max(_AT_THRESHOLD, float(gap.min()) + _AT_THRESHOLD)
+        hit = alive & (gap <= limit)
+        if hit.any():
+            F = field(t_e, v)
+            F = torch.where(hit, F, torch.ones_like(F)).clamp(min=torch.finfo(v.dtype).tiny ** 0.5)
+            t_hit = (t_e.to(v.dtype) + (1 - v) / F).clamp(max=dur)
+            t_out = torch.where(hit, offset + t_hit, t_out)
+            fired = fired | hit
+        if at_end:
+            return v, fired, t_out
+        t0 = t_e
+
+
+def torchdiffeq_spike_times(cc, t_in, weight, params=None, rtol=1e-10, atol=1e-12, method="dopri5"):
+    """Spike times [B, I] and fired mask of a layer, by torchdiffeq (see the module docstring).
+
+    cc: CompiledCircuit; t_in [B, J] normalised input times (>= 0; +inf or >= the synapse phase's
+    duration: never arrives); weight [I, J]; params: dict of parameter tensors overriding
+    cc.params(); rtol, atol: solver tolerances (atol is also the event-time bisection tolerance);
+    method: an adaptive Runge-Kutta solver of torchdiffeq (they accept jump_t).
+    Times count from the start of the first comparator phase; never fired: t_max, fired False.
+    """
+    check_layer_inputs(t_in, weight)
+    if method not in ADAPTIVE_METHODS:
+        raise ValueError(f"method must be an adaptive Runge-Kutta solver of torchdiffeq {ADAPTIVE_METHODS} "
+                         f"(they step onto jump_t), got {method!r}")
+    solver = dict(rtol=rtol, atol=atol, method=method)
+    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    B, I = t_in.shape[0], weight.shape[0]
+    offsets = [0.0]
+    for ph in cc.phases:
+        offsets.append(offsets[-1] + ph.duration)
+    first = next(i for i, ph in enumerate(cc.phases) if ph.comparator)
+    last = max(i for i, ph in enumerate(cc.phases) if ph.comparator)
+    t_max = offsets[last + 1] - offsets[first]
+
+    v = t_in.new_zeros(B, I)
+    fired = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
+    t_out = torch.full_like(v, t_max)
+    for pi, ph in enumerate(cc.phases[:last + 1]):
+        field = _PhaseField(ph, ph.prepare(p, t_in), t_in, weight)
+        jumps = _jump_times(ph, t_in)
+        if not ph.comparator:
+            span = torch.tensor([0.0, ph.duration], dtype=torch.float64, device=t_in.device)
+            v = torchdiffeq.odeint(field, v, span, **solver, options=dict(jump_t=jumps))[-1]
+            continue
+        start = ~fired & (v >= 1)           # already at threshold: spike at the phase start
+        t_out = torch.where(start, torch.full_like(t_out, offsets[pi] - offsets[first]), t_out)
+        fired = fired | start
+        v, fired, t_out = _comparator_phase(field, v, fired, t_out, jumps, offsets[pi] - offsets[first], solver)
+    return t_out, fired
