@@ -16,13 +16,19 @@ from .checks import check_layer_inputs
 from .ode import _rk4, forward_pass
 
 
+def _safe_sqrt(x):
+    """sqrt(max(x, 0)) with a zero (not NaN) gradient where x <= 0 (empty intervals, no noise)."""
+    pos = x > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
 def _em_step(gen):
     def step(ph, v, s, h, tsw, P, N, c):
         var = ph.noise(v, s, tsw, c)
         if ph.synapses:
             var = var + P * ph.noise_pos(v, s, tsw, c) - N * ph.noise_neg(v, s, tsw, c)
         z = torch.randn(v.shape, generator=gen, dtype=v.dtype, device=v.device)
-        return _rk4(ph, v, s, h, tsw, P, N, c) + torch.sqrt(var.clamp(min=0) * h) * z
+        return _rk4(ph, v, s, h, tsw, P, N, c) + _safe_sqrt(var * h) * z
     return step
 
 
