@@ -18,12 +18,32 @@ def _ramp_current(C, T, V0, V_th, lam_dis):
     return a * C * swing / T
 
 
-def rc_spike(firing="discharger", noise=False, **overrides):
+def _lam(e, swing):
+    """CLM slope (1/V) that gives the normalised reversal potential |e|: |e| = 1 / (swing lam)."""
+    return 0.0 if math.isinf(e) else 1.0 / (abs(e) * swing)
+
+
+def _with_reversals(p, e_pos, e_neg, e_dis):
+    """Replace lam_n / lam_p / lam_dis by the values that realise the given reversal potentials."""
+    swing = abs(p["V_th"] - p["V0"])
+    for key, e, sign in (("lam_n", e_pos, 1), ("lam_p", e_neg, -1), ("lam_dis", e_dis, 1)):
+        if e is None:
+            continue
+        e = float(e)
+        if not (sign * e > 0):
+            raise ValueError(f"reversal potential for {key} must be {'> 0' if sign > 0 else '< 0'}, got {e}")
+        p[key] = _lam(e, swing)
+    return p
+
+
+def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=None, **overrides):
     """The RC-Spike neuron: accumulate (synapses on, T) then fire (discharger ramps v to threshold, T).
 
     firing: "discharger" (NMOS discharger with CLM lam_dis, calibrated to reach threshold in one phase
     from reset: PAPER.md Eqs. 82-85) or "ideal" (lam_dis = 0: dv/dt = 1).
     noise: add shot noise on the synapses and discharger and kT/C reset noise.
+    e_pos, e_neg, e_dis: normalised reversal potentials; when given they set lam_n, lam_p, lam_dis
+    (E = +-inf: no CLM, the ideal neuron).
     overrides: any of C, T, V0, V_th, lam_n, lam_p, lam_dis (SI values or strings).
     """
     unknown = set(overrides) - set(PAPER)
@@ -31,7 +51,7 @@ def rc_spike(firing="discharger", noise=False, **overrides):
         raise ValueError(f"rc_spike: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
     if firing not in ("discharger", "ideal"):
         raise ValueError(f"rc_spike: firing must be 'discharger' or 'ideal', got {firing!r}")
-    p = {k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}
+    p = _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, e_dis)
     lam_dis = p["lam_dis"] if firing == "discharger" else 0.0
     pos = NMOS("pos", lam=p["lam_n"])
     neg = PMOS("neg", lam=p["lam_p"])
@@ -45,13 +65,16 @@ def rc_spike(firing="discharger", noise=False, **overrides):
     return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"])
 
 
-def ttfs(t_max=4.0, noise=False, **overrides):
+def ttfs(t_max=4.0, noise=False, e_pos=None, e_neg=None, **overrides):
     """The TTFS neuron (PAPER.md Appendix C): one phase of t_max time units in which the synapses
-    conduct and the comparator fires the first time v crosses threshold. Inputs arrive in [0, t_max]."""
-    unknown = set(overrides) - set(PAPER) - {"lam_dis"}
+    conduct and the comparator fires the first time v crosses threshold. Inputs arrive in [0, t_max].
+    e_pos, e_neg and overrides as for :func:`rc_spike`."""
+    unknown = set(overrides) - set(PAPER)
     if unknown:
         raise ValueError(f"ttfs: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
-    p = {k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}
+    if not float(t_max) > 0:
+        raise ValueError(f"ttfs: t_max must be > 0, got {t_max}")
+    p = _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, None)
     pos = NMOS("pos", lam=p["lam_n"])
     neg = PMOS("neg", lam=p["lam_p"])
     elements = [Capacitor("Cm", C=p["C"])]

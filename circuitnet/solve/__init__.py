@@ -7,6 +7,8 @@
 | "ode"         | any compiled circuit           | event-driven RK4 + Newton polish          | adjoint event sensitivities |
 | "sde"         | any, with declared noise       | RK4 drift + Euler-Maruyama noise, seeded  | pathwise autograd |
 | "torchdiffeq" | any (reference)                | dopri5 with jumps, odeint_event restarts  | autograd through torchdiffeq |
+| "exact"       | affine, time-invariant phases  | sort + cumulative sums, closed form       | analytic |
+| "dstd"        | affine, time-invariant phases  | hat-kernel grid of M steps, GEMMs (paper) | analytic |
 
 Times are normalised (time unit of the circuit); t_out counts from the start of the first
 comparator phase; neurons that never fire get t_max and fired = False.
@@ -15,12 +17,30 @@ from ..compile import compile_circuit
 from .ode import ode_spike_times
 from .sde import sde_spike_times
 
-METHODS = ("ode", "sde", "torchdiffeq")
+METHODS = ("ode", "sde", "torchdiffeq", "exact", "dstd")
+
+
+def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0):
+    from .affine import rc_spike_exact, ttfs_exact
+    from .coefficients import affine_coefficients
+    from .dstd import rc_spike_dstd, ttfs_dstd
+    k = affine_coefficients(cc, cc.params(t_in.dtype, t_in.device, **(params or {})))
+    common = dict(e_pos=k["e_pos"], e_neg=k["e_neg"], leak=k["leak"], bias=k["bias"])
+    extra = {} if method == "exact" else dict(steps=steps, offset=offset)
+    if k["kind"] == "rc_spike":
+        fn = rc_spike_exact if method == "exact" else rc_spike_dstd
+        t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], **common, **extra)
+        return t, t < 1
+    fn = ttfs_exact if method == "exact" else ttfs_dstd
+    return fn(t_in, weight, t_max=k["t_max"], **common, **extra)
 
 
 def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
-    """Dispatch to the chosen method (see module docstring); options go to that method."""
+    """Dispatch to the chosen method (see module docstring); options go to that method
+    ("ode": dt, polish; "sde": dt, seed, record; "dstd": steps, offset; "torchdiffeq": rtol, atol)."""
     cc = compile_circuit(circuit)
+    if method in ("exact", "dstd"):
+        return _closed_form(cc, t_in, weight, method, params, **options)
     if method == "ode":
         return ode_spike_times(cc, t_in, weight, params=params, **options)
     if method == "sde":

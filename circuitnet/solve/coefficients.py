@@ -1,0 +1,46 @@
+"""Coefficients that the closed-form methods ("exact", "dstd") read off an affine compiled circuit.
+
+They apply to two circuit shapes, recognised from the compiled phases:
+
+* RC-Spike: a synapse phase of unit length (no comparator), then one comparator phase of unit length;
+* TTFS: a single phase with synapses and comparator, of length t_max;
+
+each phase affine in v and time-invariant:
+    synapse phase:  dv/dtau = bias - leak v + P (1 - v/E_pos) + N (1 - v/E_neg)
+    firing phase:   dv/dtau = fire_g - fire_f v
+The values are tensors computed from the circuit's parameters (so gradients reach them).
+"""
+import math
+
+import torch
+
+
+def _value(fn, c, like):
+    z = torch.zeros((), dtype=like.dtype, device=like.device)
+    return fn(z, z, z, c)
+
+
+def affine_coefficients(cc, params):
+    """Dict with kind ("rc_spike" or "ttfs"), e_pos, e_neg, leak, bias and fire_g, fire_f (RC-Spike)
+    or t_max (TTFS). Raises ValueError naming why a circuit does not fit."""
+    phases = cc.phases
+    bad = [p.name for p in phases if not (p.affine and p.time_invariant)]
+    if bad:
+        raise ValueError(f"methods 'exact' and 'dstd' need dynamics affine in v and constant in time; "
+                         f"phase(s) {bad} are not: use method 'ode'")
+    like = next(iter(params.values()))
+    syn = phases[cc.synapse_phase]
+    c = syn.prepare(params, like)
+    out = dict(e_pos=1 / _value(syn.beta_pos, c, like), e_neg=1 / _value(syn.beta_neg, c, like),
+               leak=_value(syn.leak, c, like), bias=_value(syn.bias, c, like))
+    if len(phases) == 1 and syn.comparator:
+        out.update(kind="ttfs", t_max=syn.duration)
+        return out
+    if (len(phases) == 2 and cc.synapse_phase == 0 and not syn.comparator and phases[1].comparator
+            and math.isclose(syn.duration, 1.0) and math.isclose(phases[1].duration, 1.0)):
+        fire = phases[1]
+        cf = fire.prepare(params, like)
+        out.update(kind="rc_spike", fire_g=_value(fire.bias, cf, like), fire_f=_value(fire.leak, cf, like))
+        return out
+    raise ValueError("methods 'exact' and 'dstd' handle the RC-Spike shape (unit synapse phase, then a unit "
+                     "comparator phase) and the TTFS shape (one synapse+comparator phase); use method 'ode'")

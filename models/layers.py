@@ -1,0 +1,162 @@
+"""Layers of circuit neurons (nn.Modules). The circuit is a declaration; the method is a switch.
+
+    RCSpikeLinear / TTFSLinear:  t_out [B, out] = spike_times(circuit, t_in [B, in], weight [out, in])
+    RCSpikeConv2d / TTFSConv2d:  the linear layer applied to every (padded) patch of [B, C, H, W]
+    SpikeMinPool2d:              earliest spike in each window (max-pooling of activations)
+
+Times are normalised: RC-Spike inputs and outputs live in [0, 1] (1 = no spike), TTFS in
+[0, t_max] (t_max = no spike; ``spikes`` also returns the fired mask). ``method`` may be changed
+at any time (train with "dstd", evaluate with "exact" or "ode").
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import circuitnet as cn
+from circuitnet.compile import compile_circuit
+from circuitnet.solve import METHODS, spike_times
+
+
+def paper_circuit(kind, e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_max=4.0):
+    """The paper's circuit with the given normalised reversal potentials (see circuitnet.circuits)."""
+    if kind == "rc_spike":
+        return cn.circuits.rc_spike(firing=firing, e_pos=e_pos, e_neg=e_neg,
+                                    e_dis=e_dis if firing == "discharger" else None)
+    return cn.circuits.ttfs(t_max=t_max, e_pos=e_pos, e_neg=e_neg)
+
+
+class _SpikeLayer(nn.Module):
+    kind = None
+
+    def __init__(self, circuit, method, steps, offset, options):
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if offset not in ("random", "fixed"):
+            raise ValueError(f"offset must be 'random' or 'fixed', got {offset!r}")
+        if int(steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        self.circuit, self.method, self.steps, self.offset, self.options = circuit, method, int(steps), offset, options
+        cc = compile_circuit(circuit)
+        self.t_max = float(sum(p.duration for p in cc.phases if p.comparator))
+
+    def _solve(self, t_in, weight):
+        opts = dict(self.options)
+        if self.method == "dstd":
+            opts.setdefault("steps", self.steps)
+            if self.training and self.offset == "random":
+                dtau = (1.0 if self.kind == "rc_spike" else self.t_max) / self.steps
+                opts["offset"] = torch.rand((), dtype=t_in.dtype, device=t_in.device).item() * dtau
+        return spike_times(self.circuit, t_in, weight, method=self.method, **opts)
+
+    def extra_repr(self):
+        return f"method={self.method!r}, steps={self.steps}, offset={self.offset!r}, t_max={self.t_max:g}"
+
+
+class _Linear(_SpikeLayer):
+    def __init__(self, in_features, out_features, circuit=None, method="dstd", steps=10, offset="random",
+                 e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_max=4.0, **options):
+        circuit = circuit or paper_circuit(self.kind, e_pos, e_neg, firing, e_dis, t_max)
+        super().__init__(circuit, method, steps, offset, options)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 2.0 / math.sqrt(self.in_features)
+        nn.init.uniform_(self.weight, -0.5 * bound, bound)
+
+    def spikes(self, t_in):
+        """(t_out [B, out], fired [B, out]) for input spike times t_in [B, in]."""
+        return self._solve(t_in, self.weight)
+
+    def forward(self, t_in):
+        return self.spikes(t_in)[0]
+
+
+class RCSpikeLinear(_Linear):
+    """Fully connected RC-Spike layer (PAPER.md section 2): accumulate for one time unit, then fire
+    on the ramp (``firing="ideal"``) or the discharger with CLM (``"discharger"``, E_dis)."""
+    kind = "rc_spike"
+
+
+class TTFSLinear(_Linear):
+    """Fully connected TTFS layer (PAPER.md Appendix C): first threshold crossing within t_max."""
+    kind = "ttfs"
+
+
+class _Conv2d(_SpikeLayer):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, circuit=None,
+                 method="dstd", steps=10, offset="random", e_pos=2.8, e_neg=-1.53, firing="ideal",
+                 e_dis=6.44, t_max=4.0, **options):
+        circuit = circuit or paper_circuit(self.kind, e_pos, e_neg, firing, e_dis, t_max)
+        super().__init__(circuit, method, steps, offset, options)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        self.stride, self.padding = stride, padding
+        self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, *self.kernel_size))
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        nn.init.uniform_(self.weight, -1.0 / math.sqrt(fan_in), 2.0 / math.sqrt(fan_in))
+
+    @property
+    def no_spike(self):
+        """Input time that never arrives: used for padding."""
+        return 1.0 if self.kind == "rc_spike" else self.t_max
+
+    def spikes(self, t_in):
+        if t_in.dim() != 4 or t_in.shape[1] != self.in_channels:
+            raise ValueError(f"expected input spike times [B, {self.in_channels}, H, W], got {tuple(t_in.shape)}")
+        B, _, H, W = t_in.shape
+        p = self.padding
+        if p:
+            t_in = F.pad(t_in, (p, p, p, p), value=self.no_spike)
+        kh, kw = self.kernel_size
+        Ho = (t_in.shape[2] - kh) // self.stride + 1
+        Wo = (t_in.shape[3] - kw) // self.stride + 1
+        patches = F.unfold(t_in, self.kernel_size, stride=self.stride)          # [B, C*kh*kw, L]
+        rows = patches.transpose(1, 2).reshape(B * Ho * Wo, -1)
+        t, fired = self._solve(rows, self.weight.reshape(self.out_channels, -1))
+        shape = lambda x: x.reshape(B, Ho, Wo, self.out_channels).permute(0, 3, 1, 2)
+        return shape(t), shape(fired)
+
+    def forward(self, t_in):
+        return self.spikes(t_in)[0]
+
+
+class RCSpikeConv2d(_Conv2d):
+    """RC-Spike convolution: each output pixel is an RC-Spike neuron over its input patch."""
+    kind = "rc_spike"
+
+
+class TTFSConv2d(_Conv2d):
+    """TTFS convolution: each output pixel is a TTFS neuron over its input patch."""
+    kind = "ttfs"
+
+
+class SpikeMinPool2d(nn.Module):
+    """Earliest spike time in each window: -maxpool(-t) (the spike-time form of max-pooling)."""
+
+    def __init__(self, kernel_size=2, stride=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, t):
+        return -F.max_pool2d(-t, self.kernel_size, self.stride)
+
+
+class SpikeTimeNoise(nn.Module):
+    """Gaussian jitter on spike times, clip(t + sigma N(0, 1), 0, t_max), in training and in
+    evaluation alike (PAPER.md section 6): the circuit's timing noise does not stop at test time."""
+
+    def __init__(self, sigma=0.01, t_max=1.0):
+        super().__init__()
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        self.sigma, self.t_max = float(sigma), float(t_max)
+
+    def forward(self, t):
+        if self.sigma == 0:
+            return t
+        return (t + self.sigma * torch.randn_like(t)).clamp(0.0, self.t_max)

@@ -1,0 +1,108 @@
+"""Networks built from circuit layers: Iris 5-5-3, MLP 784-400-400-10, VGG7 (width x1, x2).
+
+A network maps input spike times to output spike times; the earliest output spike is the class.
+Intensities x in [0, 1] become spike times with ``encode`` (t = 1 - x: bright = early, PAPER.md 6).
+Spike-time noise (sigma_spike) follows every layer, in training and evaluation.
+"""
+import torch
+from torch import nn
+
+from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
+                     TTFSLinear)
+
+
+def encode(x):
+    """Intensity x in [0, 1] -> input spike time t = 1 - x."""
+    if torch.isnan(x).any():
+        raise ValueError("encode: input contains NaN")
+    return 1.0 - x.clamp(0.0, 1.0)
+
+
+class SpikeNet(nn.Module):
+    """A stack of spike layers with optional pooling/flatten steps and spike-time noise after each
+    spiking layer. ``forward(t)`` returns output times; ``forward(t, all_times=True)`` also returns
+    the list of every spiking layer's output times (for penalties and rasters)."""
+
+    def __init__(self, layers, sigma_spike=0.0):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        t_max = max(getattr(l, "t_max", 0.0) for l in layers)
+        self.noise = SpikeTimeNoise(sigma_spike, t_max=t_max)
+
+    @property
+    def spiking_layers(self):
+        return [l for l in self.layers if hasattr(l, "spikes")]
+
+    def set_method(self, method, **kw):
+        """Switch every spiking layer to ``method`` (e.g. train "dstd", evaluate "exact")."""
+        for l in self.spiking_layers:
+            l.method = method
+            for k, v in kw.items():
+                setattr(l, k, v)
+        return self
+
+    def forward(self, t, all_times=False):
+        times = []
+        for layer in self.layers:
+            t = layer(t)
+            if hasattr(layer, "spikes"):
+                t = self.noise(t)
+                times.append(t)
+        return (t, times) if all_times else t
+
+
+def _kind_layers(kind):
+    if kind == "rc_spike":
+        return RCSpikeLinear, RCSpikeConv2d
+    if kind == "ttfs":
+        return TTFSLinear, TTFSConv2d
+    raise ValueError(f"kind must be 'rc_spike' or 'ttfs', got {kind!r}")
+
+
+def mlp(sizes=(784, 400, 400, 10), kind="rc_spike", sigma_spike=0.01, **layer_kw):
+    """Fully connected network, e.g. the paper's 784-400-400-10."""
+    if len(sizes) < 2:
+        raise ValueError(f"mlp needs at least input and output sizes, got {sizes}")
+    Linear, _ = _kind_layers(kind)
+    return SpikeNet([Linear(a, b, **layer_kw) for a, b in zip(sizes[:-1], sizes[1:])], sigma_spike)
+
+
+class Flatten(nn.Module):
+    def forward(self, t):
+        return t.flatten(1)
+
+
+def vgg7(in_channels=1, num_classes=10, image_size=28, width=1, kind="rc_spike", sigma_spike=0.01, **layer_kw):
+    """Conv64-Conv64-Pool-Conv128-Conv128-Pool-Conv256-Conv256-Pool-FC512-FC10 (3x3, stride 1,
+    padding 1, 2x2 min-pool on spike times); ``width`` multiplies every channel count."""
+    Linear, Conv = _kind_layers(kind)
+    c = [int(64 * width), int(128 * width), int(256 * width)]
+    layers, ch, size = [], in_channels, image_size
+    for out in c:
+        layers += [Conv(ch, out, 3, padding=1, **layer_kw), Conv(out, out, 3, padding=1, **layer_kw),
+                   SpikeMinPool2d(2)]
+        ch, size = out, size // 2
+    layers += [Flatten(), Linear(ch * size * size, int(512 * width), **layer_kw),
+               Linear(int(512 * width), num_classes, **layer_kw)]
+    return SpikeNet(layers, sigma_spike)
+
+
+class IrisNet(SpikeNet):
+    """The paper's Iris circuit network: 4 features + a bias spike at t = 0 -> 5 hidden neurons
+    (+ a bias spike) -> 3 outputs (the 5-5 crossbar of PAPER.md Table 2, 3 columns used for the
+    classes). Inputs are features scaled to [0, 1] used directly as spike times (t = x)."""
+
+    def __init__(self, hidden=5, classes=3, sigma_spike=0.0, **layer_kw):
+        super().__init__([RCSpikeLinear(5, hidden, **layer_kw), RCSpikeLinear(hidden + 1, classes, **layer_kw)],
+                         sigma_spike)
+
+    @staticmethod
+    def with_bias(t):
+        return torch.cat([t, torch.zeros_like(t[:, :1])], 1)
+
+    def forward(self, x, all_times=False):
+        if x.dim() != 2 or x.shape[1] != 4:
+            raise ValueError(f"IrisNet expects features [B, 4] scaled to [0, 1], got {tuple(x.shape)}")
+        h = self.noise(self.layers[0](self.with_bias(x)))
+        out = self.noise(self.layers[1](self.with_bias(h)))
+        return (out, [h, out]) if all_times else out

@@ -1,0 +1,34 @@
+"""Shared experiment plumbing: output folder, results.json, seeding, plotting backend."""
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def out_dir(path):
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def write_results(out, experiment, seed, config, started, **numbers):
+    """Write DIR/results.json with the experiment's headline numbers; returns the dict."""
+    res = dict(experiment=experiment, seed=seed, config=config, wall_time_s=round(time.time() - started, 2), **numbers)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(res, f, indent=2, default=float)
+    return res
+
+
+def pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
