@@ -173,6 +173,7 @@ class CompiledPhase:
         self.affine = all(_is_affine(exprs[k]) for k in ("drift", "k_pos", "k_neg"))
         self.time_invariant = not nphase.drift.has(tau_sym)
         self.breakpoints = _breakpoints(nphase, circuit)
+        self.switch_parameters = _switch_parameters(nphase)
         for k in ("drift", "k_pos", "k_neg"):
             exprs["d" + k + "_dv"] = sp.diff(exprs[k], v_sym)
         if self.affine:
@@ -210,6 +211,12 @@ class CompiledPhase:
         return f
 
 
+def _switch_parameters(nphase):
+    """Names of the parameters that place a time switch H(g(tau)) (its breakpoints are fixed at compile time)."""
+    return {s.name for expr in (nphase.drift, nphase.noise) for h in expr.atoms(sp.Heaviside) if h.has(tau_sym)
+            for s in h.args[0].free_symbols if s not in _DYNAMIC}
+
+
 def _breakpoints(nphase, circuit):
     """Normalised local times where a time switch H(g(tau)) flips inside the phase."""
     pts = set()
@@ -238,6 +245,7 @@ class CompiledCircuit:
         self.phases = [CompiledPhase(p, circuit) for p in circuit.normalised]
         self.synapse_phase = next(i for i, p in enumerate(self.phases) if p.synapses)
         self.affine = all(p.affine for p in self.phases)
+        self.switch_parameters = set().union(*(p.switch_parameters for p in self.phases))
         iv = circuit.initial_variance
         self.initial_variance = _codegen("initial_variance", iv, ("p", "like"),
                                          {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}, like="like")
@@ -252,6 +260,10 @@ class CompiledCircuit:
         unknown = set(overrides) - set(self.defaults)
         if unknown:
             raise ValueError(f"unknown circuit parameter(s) {sorted(unknown)}; known: {self.parameter_names}")
+        moved = set(overrides) & self.switch_parameters
+        if moved:
+            raise ValueError(f"circuit parameter(s) {sorted(moved)} place a time switch, whose breakpoints are fixed "
+                             f"when the circuit is compiled; declare a new circuit to change them")
         out = {}
         for k, v in self.defaults.items():
             x = overrides.get(k, v)

@@ -90,11 +90,16 @@ def vgg7(in_channels=1, num_classes=10, image_size=28, width=1, kind="rc_spike",
 class IrisNet(SpikeNet):
     """The paper's Iris circuit network: 4 features + a bias spike at t = 0 -> 5 hidden neurons
     (+ a bias spike) -> 3 outputs (the 5-5 crossbar of PAPER.md Table 2, 3 columns used for the
-    classes). Inputs are features scaled to [0, 1] used directly as spike times (t = x)."""
+    classes). Inputs are features scaled to [0, 1] used directly as spike times (t = x).
+    Weights start at U(-0.2, 1) / sqrt(fan_in): every neuron fires at first (a neuron with
+    v(1) <= 0 sits at t = 1 with zero gradient, like a dead ReLU)."""
 
     def __init__(self, hidden=5, classes=3, sigma_spike=0.0, **layer_kw):
         super().__init__([RCSpikeLinear(5, hidden, **layer_kw), RCSpikeLinear(hidden + 1, classes, **layer_kw)],
                          sigma_spike)
+        with torch.no_grad():
+            for l in self.layers:
+                l.weight.uniform_(-0.2, 1.0).div_(l.in_features ** 0.5)
 
     @staticmethod
     def with_bias(t):

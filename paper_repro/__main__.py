@@ -4,6 +4,7 @@ import importlib
 import sys
 
 EXPERIMENTS = {
+    "iris": "the paper's Iris circuit: PNN-to-IMC vs ANN-to-IMC on the simulated circuit (main job)",
     "demo": "the paper's circuit solved by every method on one layer; membrane-trace plot",
 }
 

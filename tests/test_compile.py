@@ -93,4 +93,7 @@ def test_capacitive_coupling_gives_breakpoints_and_a_time_switch():
     # during the edge the coupling injects C swing / rise (normalised by C_total |V_th - V0| / T)
     extra = 10e-15 * 0.5 / 50e-9 * 1e-6 / (150e-15 * 0.872)
     assert (inside - outside).max().item() == pytest.approx(extra, rel=1e-9)
+    assert cc.switch_parameters >= {"cc_at", "cc_rise", "T_unit"}
+    with pytest.raises(ValueError, match="place a time switch"):
+        cc.params(cc_at=2e-7)
     assert "tsw" in fire.drift.source and fire.exprs["drift"].has(tsw_sym) and not fire.exprs["drift"].has(tau_sym)

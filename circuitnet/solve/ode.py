@@ -282,7 +282,7 @@ class ODESpikeTimes(torch.autograd.Function):
         return tuple(out)
 
 
-def ode_spike_times(cc, t_in, weight, params=None, dt=1 / 32, polish=6):
+def ode_spike_times(cc, t_in, weight, params=None, dt=1 / 64, polish=6):
     """Spike times [B, I] (from the start of the first comparator phase, normalised) and fired mask.
 
     cc: CompiledCircuit; t_in [B, J] normalised input times (>= 0, +inf = no spike); weight [I, J];

@@ -2,14 +2,16 @@
 
 The whole layer is one ODE state v [B, I] (every sample, every neuron), integrated phase by phase:
 
-    dv/dtau = ph.rhs(v, tau, tau, P(tau), N(tau), c),   v(0) = 0
+    dv/dtau = ph.rhs(v, tau, tsw(tau), P(tau), N(tau), c),   v(0) = 0
     P(tau) = sum_j relu(w_ij) H(tau - t_j),  N(tau) = sum_j min(w_ij, 0) H(tau - t_j)   (synapse phase)
 
 Discontinuities: every sample's input times and the phase's switching times (ph.breakpoints) are
 handed to the solver as ``options=dict(jump_t=...)``, so dopri5 steps exactly onto them. H is
 right-continuous (H(0) = 1); torchdiffeq evaluates the field at nextafter(t_jump, -inf) on the step
 ending at a jump and at nextafter(t_jump, +inf) after it (its ``perturb`` mechanism), so each step
-sees one constant synaptic drive. The phase end is a jump time too, so phases end exactly.
+sees one constant synaptic drive. Time switches are evaluated at tsw(tau), the middle of the
+breakpoint cell that holds tau (robust to the switch's floating-point root being an ulp off the
+breakpoint). The phase end is a jump time too, so phases end exactly.
 
 Spikes: ``torchdiffeq.odeint_event`` stops the whole state at its first event, so a comparator phase
 is integrated event by event. The event function is min over not-yet-fired neurons of (1 - v), and
@@ -24,6 +26,9 @@ jump times, i.e. the step end points), weight and the circuit parameters (throug
 odeint_event's implicit-function gradient of each event time. Limitation: input times that are
 equal (within the batch, or to a breakpoint) share one step point, and d/dt_j of that point goes to
 the first of them only; an input at exactly tau = 0 is not a step point and gets no gradient.
+Switch positions are the compiled ph.breakpoints, computed from the declared parameter values (as
+in method "ode"): overriding in ``params`` a parameter that moves a switch (e.g. a coupling's ``at``
+or ``rise``) does not move it, and such a parameter gets no moving-edge gradient.
 
 This is a reference, readable and slow (a Python loop over events); use method "ode" for speed.
 """
@@ -45,13 +50,25 @@ class _PhaseField:
         self.arrive = t_in < ph.duration
         self.wpos_t = weight.clamp(min=0).t()
         self.wneg_t = weight.clamp(max=0).t()
+        self.edges = torch.tensor((0.0,) + tuple(ph.breakpoints) + (ph.duration,), dtype=t_in.dtype,
+                                  device=t_in.device)
+
+    def switch_time(self, t):
+        """Middle of the cell between consecutive breakpoints that holds t (right-continuous).
+
+        Time switches H(g(tau)) flip at the breakpoints, but g = 0 evaluated in floating point may land
+        an ulp away from them, so evaluating a switch at nextafter(breakpoint) could read the wrong side.
+        Evaluating it in the middle of the cell is exact (method "ode" does the same per interval)."""
+        k = torch.searchsorted(self.edges, t.detach().reshape(1).to(self.edges.dtype), right=True)
+        k = k.clamp(1, self.edges.numel() - 1)
+        return 0.5 * (self.edges[k - 1] + self.edges[k]).reshape(())
 
     def __call__(self, t, v):
         P = N = torch.zeros_like(v)
         if self.ph.synapses:
             on = ((self.t_in <= t) & self.arrive).to(v.dtype)     # H(tau - t_j), right-continuous
             P, N = on @ self.wpos_t, on @ self.wneg_t
-        f = self.ph.rhs(v, t, t, P, N, self.c)
+        f = self.ph.rhs(v, t, self.switch_time(t), P, N, self.c)
         return torch.broadcast_to(f, v.shape)
 
 
@@ -87,8 +104,8 @@ def _comparator_phase(field, v, fired, t_out, jumps, offset, solver):
                                             options=dict(jump_t=jumps))
         v = sol[-1]
         gap = torch.where(alive, 1 - v, torch.full_like(v, float("inf")))
-        at_end = bool(t_e >= dur - 2 * float(solver["atol"]) - 1e-12)
-        limit = _AT_THRESHOLD if at_end else max(_AT_THRESHOLD, float(gap.min()) + _AT_THRESHOLD)
+        at_end = t_e.item() >= dur - 2 * float(solver["atol"]) - 1e-12
+        limit = _AT_THRESHOLD if at_end else gap.min().item() + _AT_THRESHOLD
         hit = alive & (gap <= limit)
         if hit.any():
             F = field(t_e, v)

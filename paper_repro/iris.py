@@ -1,0 +1,181 @@
+"""iris: the paper's Iris circuit (PAPER.md Table 2) trained PNN-style vs mapped ANN-to-IMC.
+
+Network 5-5-3: 4 features (min-max scaled to [0, 1], used as spike times t = x) + a bias spike at
+t = 0 -> 5 hidden RC-Spike neurons (+ bias spike) -> 3 outputs; the earliest output is the class.
+Loss: softmax(-t/0.07) cross-entropy + gamma_T sum (t_out - t_ref)^2 + gamma_W sum ||W||^2
++ gamma_V sum over hidden and output spikes of (t - 1)^2 (PAPER.md section 6), Adam lr 1e-3, batch 50.
+
+* PNN-to-IMC: trained on the circuit model itself (E_pos, E_neg from the declared circuit, with the
+  discharger's CLM in the firing phase), method "exact".
+* ANN-to-IMC: trained at |E| = 100 with the ideal ramp, then its weights are mapped onto the circuit
+  with two current scales (positive, negative) searched on a 1 % grid to minimise the output
+  spike-time RMSE between the ANN and the circuit on the training set.
+
+Both are evaluated on the circuit simulated by method "ode" (noise-free) and "sde" (shot noise on
+every current and kT/C reset noise, physical values). Reported: test accuracy on the stratified
+30 % split (45 samples), mean and spread over seeds, and the output spike-time RMSE (ns, T = 1 us)
+between each network's training model and the simulated circuit.
+"""
+import math
+import os
+import time
+
+import numpy as np
+import torch
+
+import circuitnet as cn
+from models import IrisNet, early_spike_penalty, spike_cross_entropy, temporal_penalty, weight_penalty
+
+from .common import pyplot, seed_everything, write_results
+from .train import fit
+
+CFG = dict(epochs=600, lr=1e-3, batch=50, tau_soft=0.07, gamma_T=0.1, t_ref=0.9, gamma_W=1e-2, gamma_V=0.2,
+           hidden=5, test_size=0.3, e_ann=100.0, scale_grid=(0.5, 2.0, 0.01))
+D = torch.float64
+
+
+def load_split(test_size, seed=0):
+    """Stratified split of scikit-learn's bundled Iris; features min-max scaled on the training set."""
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+    X, y = load_iris(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, stratify=y, random_state=seed)
+    lo, hi = Xtr.min(0), Xtr.max(0)
+    f = lambda a: torch.tensor(np.clip((a - lo) / (hi - lo), 0, 1), dtype=D)
+    return f(Xtr), torch.tensor(ytr), f(Xte), torch.tensor(yte)
+
+
+def loss_fn(cfg):
+    def loss(model, x, y):
+        out, times = model(x, all_times=True)
+        return (spike_cross_entropy(out, y, cfg["tau_soft"]) + temporal_penalty(out, cfg["t_ref"], cfg["gamma_T"])
+                + weight_penalty(model, cfg["gamma_W"]) + early_spike_penalty(times, cfg["gamma_V"]))
+    return loss
+
+
+def accuracy(model, x, y):
+    with torch.no_grad():
+        return (model(x).argmin(1) == y).double().mean().item()
+
+
+def run_on(model, circuit, method, x, **opts):
+    """Output spike times of ``model``'s weights on another circuit/method (model left unchanged)."""
+    net = IrisNet(hidden=model.layers[0].out_features, circuit=circuit, method=method, **opts).to(D)
+    net.load_state_dict(model.state_dict())
+    net.eval()
+    with torch.no_grad():
+        return net(x)
+
+
+def map_two_scales(ann, circuit, x, grid):
+    """ANN-to-IMC: scale positive and negative weights (currents) by s_pos, s_neg on a 1 % grid to
+    minimise the RMSE between the ANN's output spike times and the circuit's (coordinate search)."""
+    target = ann(x).detach()
+    scales = torch.arange(grid[0], grid[1] + 1e-9, grid[2], dtype=D)
+    net = IrisNet(hidden=ann.layers[0].out_features, circuit=circuit, method="exact").to(D).eval()
+    w0 = [l.weight.detach().clone() for l in ann.layers]
+    best = (1.0, 1.0)
+
+    def rmse(sp, sn):
+        with torch.no_grad():
+            for l, w in zip(net.layers, w0):
+                l.weight.copy_(sp * w.clamp(min=0) + sn * w.clamp(max=0))
+            return ((net(x) - target) ** 2).mean().sqrt().item()
+
+    err = rmse(*best)
+    for _ in range(4):                       # alternate 1-D searches until the pair stops moving
+        prev = best
+        sp = min(scales.tolist(), key=lambda s: rmse(s, best[1]))
+        sn = min(scales.tolist(), key=lambda s: rmse(sp, s))
+        best, err = (sp, sn), rmse(sp, sn)
+        if best == prev:
+            break
+    mapped = IrisNet(hidden=ann.layers[0].out_features, circuit=circuit, method="exact").to(D)
+    with torch.no_grad():
+        for l, w in zip(mapped.layers, w0):
+            l.weight.copy_(best[0] * w.clamp(min=0) + best[1] * w.clamp(max=0))
+    return mapped, best, err
+
+
+def run(args):
+    started = time.time()
+    cfg = dict(CFG)
+    seeds = [args.seed] if args.quick else list(range(args.seed, args.seed + 5))
+    if args.quick:
+        cfg["epochs"] = 30
+    circuit = cn.circuits.rc_spike(firing="discharger")
+    noisy = cn.circuits.rc_spike(firing="discharger", noise=True)
+    xtr, ytr, xte, yte = load_split(cfg["test_size"])
+    T_ns = circuit.time_unit * 1e9
+    rows, curves = [], {}
+    for seed in seeds:
+        row = dict(seed=seed)
+        for name, kw in (("pnn", dict(circuit=circuit)),
+                         ("ann", dict(e_pos=cfg["e_ann"], e_neg=-cfg["e_ann"], firing="ideal"))):
+            seed_everything(seed)
+            model = IrisNet(hidden=cfg["hidden"], method="exact", **kw).to(D)
+
+            def batches():
+                perm = torch.randperm(len(xtr))
+                for i in range(0, len(xtr), cfg["batch"]):
+                    j = perm[i:i + cfg["batch"]]
+                    yield xtr[j], ytr[j]
+
+            hist = fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"],
+                       ckpt=os.path.join(args.out, f"{name}_seed{seed}.pt"), desc=f"iris {name} seed {seed}",
+                       evaluate=lambda m: dict(test_acc=accuracy(m, xte, yte)))
+            curves[(name, seed)] = hist
+            model.eval()
+            row[f"{name}_model_acc"] = accuracy(model, xte, yte)
+            if name == "ann":
+                mapped, scales, _ = map_two_scales(model, circuit, xtr, cfg["scale_grid"])
+                row["ann_scales"] = scales
+                row["ann_unmapped_circuit_acc"] = (run_on(model, circuit, "ode", xte).argmin(1) == yte).double().mean().item()
+                target, net = model(xte).detach(), mapped
+            else:
+                target, net = model(xte).detach(), model
+            t_ode = run_on(net, circuit, "ode", xte)
+            t_sde = run_on(net, noisy, "sde", xte, seed=seed)
+            row[f"{name}_circuit_acc"] = (t_ode.argmin(1) == yte).double().mean().item()
+            row[f"{name}_noisy_circuit_acc"] = (t_sde.argmin(1) == yte).double().mean().item()
+            row[f"{name}_rmse_ns"] = ((t_ode - target) ** 2).mean().sqrt().item() * T_ns
+            row[f"{name}_noisy_rmse_ns"] = ((t_sde - target) ** 2).mean().sqrt().item() * T_ns
+        rows.append(row)
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+    summary = {}
+    for key in rows[0]:
+        if key.endswith(("acc", "ns")):
+            vals = np.array([r[key] for r in rows])
+            summary[key] = dict(mean=float(vals.mean()), std=float(vals.std()), min=float(vals.min()), max=float(vals.max()))
+    _plots(args.out, curves, net, xte, yte, circuit)
+    res = write_results(args.out, "iris", args.seed, cfg | dict(seeds=seeds), started, per_seed=rows, summary=summary,
+                        test_accuracy=summary["pnn_circuit_acc"]["mean"])
+    print(f"PNN-to-IMC on the circuit: {100 * summary['pnn_circuit_acc']['mean']:.2f} % "
+          f"(+- {100 * summary['pnn_circuit_acc']['std']:.2f}), output RMSE {summary['pnn_rmse_ns']['mean']:.3f} ns; "
+          f"ANN-to-IMC: {100 * summary['ann_circuit_acc']['mean']:.2f} % (+- {100 * summary['ann_circuit_acc']['std']:.2f}), "
+          f"RMSE {summary['ann_rmse_ns']['mean']:.2f} ns")
+    return res
+
+
+def _plots(out, curves, net, xte, yte, circuit):
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    for (name, seed), hist in curves.items():
+        ep = [h["epoch"] for h in hist]
+        ax[0].plot(ep, [h["loss"] for h in hist], color="C0" if name == "pnn" else "C1", lw=0.8,
+                   label=name.upper() if seed == min(s for _, s in curves) else None)
+        ax[1].plot(ep, [100 * h["test_acc"] for h in hist], color="C0" if name == "pnn" else "C1", lw=0.8)
+    ax[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
+    ax[0].legend()
+    ax[1].set(xlabel="epoch", ylabel="test accuracy on its training model (%)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "training_curves.png"), dpi=120)
+    t = run_on(net, circuit, "ode", xte).numpy()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for k in range(t.shape[1]):
+        ax.scatter(np.arange(len(t)), t[:, k] * circuit.time_unit * 1e9, s=8, label=f"output {k}")
+    ax.set(xlabel="test sample (sorted by class)", ylabel="output spike time in firing phase (ns)",
+           title="ANN-to-IMC network on the circuit (last seed)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "spike_raster.png"), dpi=120)

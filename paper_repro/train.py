@@ -1,0 +1,47 @@
+"""A small training loop with progress bars and checkpoints that resume after an interruption."""
+import os
+
+import torch
+from tqdm import tqdm
+
+
+def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="train", quiet=False):
+    """Adam on loss_fn(model, *batch) for ``epochs`` epochs; ``batches()`` yields mini-batches.
+
+    ckpt: path; after every epoch model, optimiser, RNG state and history are saved there, and a
+    later call with the same path resumes from the last finished epoch.
+    evaluate(model) -> dict of numbers recorded in the history after every epoch.
+    Returns the history: a list of dicts (epoch, loss, evaluated numbers).
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history, start = [], 0
+    if ckpt and os.path.exists(ckpt):
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        torch.set_rng_state(state["rng"])
+        history, start = state["history"], state["epoch"]
+    bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=quiet, leave=False)
+    for epoch in bar:
+        model.train()
+        total, n = 0.0, 0
+        for batch in batches():
+            opt.zero_grad()
+            loss = loss_fn(model, *batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch}")
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * len(batch[0]), n + len(batch[0])
+        row = dict(epoch=epoch + 1, loss=total / n)
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                row.update(evaluate(model))
+        history.append(row)
+        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        if ckpt:
+            torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
+                            history=history, epoch=epoch + 1), ckpt + ".tmp")
+            os.replace(ckpt + ".tmp", ckpt)
+    return history

@@ -1,0 +1,86 @@
+"""Layers and networks built from circuits: method switching, conv == linear on patches, losses."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import circuitnet as cn
+from models import (IrisNet, RCSpikeConv2d, RCSpikeLinear, SpikeMinPool2d, TTFSConv2d, TTFSLinear, encode, mlp,
+                    spike_cross_entropy, vgg7)
+
+D = torch.float64
+METHODS = ["exact", "dstd", "ode"]
+
+
+@pytest.mark.parametrize("Layer", [RCSpikeLinear, TTFSLinear])
+def test_methods_agree_through_the_layer_and_can_be_switched(Layer):
+    torch.manual_seed(0)
+    layer = Layer(20, 6, method="exact", t_max=2.0).to(D).eval()
+    with torch.no_grad():
+        layer.weight.mul_(2.0 if Layer is TTFSLinear else 1.0)
+    t = torch.rand(5, 20, dtype=D)
+    ref = layer(t)
+    layer.method = "ode"
+    assert (layer(t) - ref).abs().max() < 1e-6
+    layer.method, layer.steps = "dstd", 60
+    tol = 1e-3 if Layer is RCSpikeLinear else 2e-2
+    assert (layer(t) - ref).abs().max() < tol
+
+
+def test_layer_from_declared_circuit_equals_e_arguments():
+    t = torch.rand(4, 10, dtype=D)
+    a = RCSpikeLinear(10, 3, e_pos=2.797046, e_neg=-1.529052, method="exact").to(D)
+    b = RCSpikeLinear(10, 3, circuit=cn.circuits.rc_spike(firing="ideal"), method="exact").to(D)
+    b.load_state_dict(a.state_dict())
+    assert torch.allclose(a(t), b(t), atol=1e-6)
+
+
+@pytest.mark.parametrize("Conv", [RCSpikeConv2d, TTFSConv2d])
+@pytest.mark.parametrize("method", METHODS)
+def test_conv_equals_linear_on_unfolded_patches(Conv, method):
+    torch.manual_seed(1)
+    conv = Conv(2, 3, 3, padding=1, method=method, offset="fixed", steps=8, t_max=1.5).to(D).eval()
+    x = torch.rand(2, 2, 5, 4, dtype=D)
+    out = conv(x)
+    assert out.shape == (2, 3, 5, 4)
+    padded = F.pad(x, (1, 1, 1, 1), value=conv.no_spike)
+    rows = F.unfold(padded, 3).transpose(1, 2).reshape(-1, 18)
+    lin = (RCSpikeLinear if Conv is RCSpikeConv2d else TTFSLinear)(18, 3, method=method, offset="fixed", steps=8,
+                                                                    t_max=1.5).to(D).eval()
+    with torch.no_grad():
+        lin.weight.copy_(conv.weight.reshape(3, -1))
+    ref = lin(rows).reshape(2, 5, 4, 3).permute(0, 3, 1, 2)
+    assert torch.allclose(out, ref, atol=1e-12)
+
+
+def test_min_pool_takes_the_earliest_spike():
+    t = torch.tensor([[[[0.5, 0.2], [0.9, 0.7]]]])
+    assert SpikeMinPool2d(2)(t).item() == pytest.approx(0.2)
+
+
+def test_networks_have_the_papers_shapes_and_train_a_step():
+    net = mlp((784, 400, 400, 10), steps=4).float()
+    assert [tuple(l.weight.shape) for l in net.spiking_layers] == [(400, 784), (400, 400), (10, 400)]
+    x = torch.rand(3, 784)
+    out = net(encode(x))
+    assert out.shape == (3, 10) and torch.isfinite(out).all()
+    loss = spike_cross_entropy(out, torch.tensor([1, 2, 3]))
+    loss.backward()
+    assert all(torch.isfinite(l.weight.grad).all() for l in net.spiking_layers)
+    cnn = vgg7(in_channels=3, image_size=32, width=0.125, steps=2).float()
+    assert cnn(torch.rand(1, 3, 32, 32)).shape == (1, 10)
+    assert [l.weight.shape[0] for l in vgg7(width=2).spiking_layers] == [128, 128, 256, 256, 512, 512, 1024, 10]
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="method must be one of"):
+        RCSpikeLinear(3, 2, method="euler")
+    with pytest.raises(ValueError, match="offset must be"):
+        RCSpikeLinear(3, 2, offset="sometimes")
+    with pytest.raises(ValueError, match="expected input spike times"):
+        RCSpikeConv2d(2, 3, 3)(torch.rand(1, 3, 4, 4))
+    with pytest.raises(ValueError, match="IrisNet expects features"):
+        IrisNet()(torch.rand(2, 5))
+    with pytest.raises(ValueError, match="NaN"):
+        encode(torch.tensor([float("nan")]))
+    with pytest.raises(ValueError, match="in_features|input features"):
+        RCSpikeLinear(3, 2)(torch.rand(2, 4))
