@@ -102,12 +102,12 @@ def run(args):
     cfg = dict(CFG)
     seeds = [args.seed] if args.quick else list(range(args.seed, args.seed + 5))
     if args.quick:
-        cfg["epochs"] = 30
+        cfg["epochs"] = 100
     circuit = cn.circuits.rc_spike(firing="discharger")
     noisy = cn.circuits.rc_spike(firing="discharger", noise=True)
     xtr, ytr, xte, yte = load_split(cfg["test_size"])
     T_ns = circuit.time_unit * 1e9
-    rows, curves = [], {}
+    rows, curves, nets = [], {}, {}
     for seed in seeds:
         row = dict(seed=seed)
         for name, kw in (("pnn", dict(circuit=circuit)),
@@ -134,6 +134,7 @@ def run(args):
                 target, net = model(xte).detach(), mapped
             else:
                 target, net = model(xte).detach(), model
+            nets[name] = net
             t_ode = run_on(net, circuit, "ode", xte)
             t_sde = run_on(net, noisy, "sde", xte, seed=seed)
             row[f"{name}_circuit_acc"] = (t_ode.argmin(1) == yte).double().mean().item()
@@ -147,7 +148,7 @@ def run(args):
         if key.endswith(("acc", "ns")):
             vals = np.array([r[key] for r in rows])
             summary[key] = dict(mean=float(vals.mean()), std=float(vals.std()), min=float(vals.min()), max=float(vals.max()))
-    _plots(args.out, curves, net, xte, yte, circuit)
+    _plots(args.out, curves, nets, xte, yte, circuit)
     res = write_results(args.out, "iris", args.seed, cfg | dict(seeds=seeds), started, per_seed=rows, summary=summary,
                         test_accuracy=summary["pnn_circuit_acc"]["mean"])
     print(f"PNN-to-IMC on the circuit: {100 * summary['pnn_circuit_acc']['mean']:.2f} % "
@@ -157,7 +158,7 @@ def run(args):
     return res
 
 
-def _plots(out, curves, net, xte, yte, circuit):
+def _plots(out, curves, nets, xte, yte, circuit):
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for (name, seed), hist in curves.items():
@@ -170,12 +171,14 @@ def _plots(out, curves, net, xte, yte, circuit):
     ax[1].set(xlabel="epoch", ylabel="test accuracy on its training model (%)")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "training_curves.png"), dpi=120)
-    t = run_on(net, circuit, "ode", xte).numpy()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for k in range(t.shape[1]):
-        ax.scatter(np.arange(len(t)), t[:, k] * circuit.time_unit * 1e9, s=8, label=f"output {k}")
-    ax.set(xlabel="test sample (sorted by class)", ylabel="output spike time in firing phase (ns)",
-           title="ANN-to-IMC network on the circuit (last seed)")
-    ax.legend(fontsize=7)
+    order = torch.argsort(yte, stable=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+    for ax, (name, title) in zip(axes, (("pnn", "PNN-to-IMC"), ("ann", "ANN-to-IMC (two-scale mapped)"))):
+        t = run_on(nets[name], circuit, "ode", xte[order]).numpy()
+        for k in range(t.shape[1]):
+            ax.scatter(np.arange(len(t)), t[:, k] * circuit.time_unit * 1e9, s=8, label=f"output {k}")
+        ax.set(xlabel="test sample (sorted by class)", title=f"{title} on the circuit (last seed)")
+    axes[0].set_ylabel("output spike time in firing phase (ns)")
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "spike_raster.png"), dpi=120)

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-OMP_NUM_THREADS=1 .venv/bin/python -m paper_repro demo "$@"
+OMP_NUM_THREADS=1 .venv/bin/python -m paper_repro iris "$@"

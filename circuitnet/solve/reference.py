@@ -27,8 +27,8 @@ odeint_event's implicit-function gradient of each event time. Limitation: input 
 equal (within the batch, or to a breakpoint) share one step point, and d/dt_j of that point goes to
 the first of them only; an input at exactly tau = 0 is not a step point and gets no gradient.
 Switch positions are the compiled ph.breakpoints, computed from the declared parameter values (as
-in method "ode"): overriding in ``params`` a parameter that moves a switch (e.g. a coupling's ``at``
-or ``rise``) does not move it, and such a parameter gets no moving-edge gradient.
+in method "ode"); overriding in ``params`` a parameter that moves a switch (e.g. a coupling's ``at``
+or ``rise``) is rejected by CompiledCircuit.params.
 
 This is a reference, readable and slow (a Python loop over events); use method "ode" for speed.
 """
