@@ -1,0 +1,203 @@
+"""DSTD: differentiable spike-time discretisation (PAPER.md section 5).
+
+Units: normalised time and voltage, as in :mod:`circuitnet.solve.affine` (same neuron model).
+The phase [0, t_end] (t_end = 1 for RC-Spike, t_max for TTFS) is cut into ``steps`` = M
+intervals with grid points
+
+    T_m = m dtau - offset  (m = 1 .. M-1),  dtau = t_end / M,   first point 0, last point t_end
+
+(the paper's grid, clipped to the phase: the first interval is [0, dtau - offset], the last,
+pinned at t_end, [(M-1) dtau - offset, t_end]).  ``offset`` lies in [0, dtau): 0 is the fixed grid;
+in training the caller draws offset ~ U(0, dtau) per layer and mini-batch (a float) or per sample
+(a [batch] tensor), which makes the discretisation error zero-mean.
+
+Each input spike is spread over the grid by the hat kernel; its running sum over the grid,
+
+    S_jm = clamp((T_{m+1} - t_j) / L_m, 0, 1),   L_m = T_{m+1} - T_m,
+
+is the fraction of interval m during which input j is on (the paper's S_jm for the uniform grid),
+piecewise linear in t_j, so d/dt_j is exact for the discretised model.  Then, as matrix products,
+
+    f~_im = leak + sum_j beta_ij w_ij S_jm,    g~_im = bias + sum_j w_ij S_jm,
+
+and every grid interval is solved exactly (affine.relax: v <- v + L phi1(f~ L) (g~ - f~ v)).
+RC-Spike reads v(t_end) and applies the firing phase; TTFS finds the in-interval threshold
+crossing (affine.crossing_time).  Error |v - v~| = O(dtau^2); without leak and bias it vanishes
+when all weights of a neuron share one sign (v then depends only on int g dt, which S preserves)
+and grows with the mixed-sign conductance sum_j |w_ij| / |E|.
+
+Performance: one GEMM [B M, in] x [in, 2 out] forward; the custom backward does the two GEMMs for
+the weight and input gradients (the second is skipped when t_in needs no gradient); the
+element-wise work is a few passes over [B, M, out] tensors, and S lives in a reused scratch
+buffer (recomputed in backward).  Saved for backward: f~, g~ [B, M, 2 out] and the membrane at
+the grid points [B, M + 1, out].
+"""
+import torch
+
+from .affine import (LOG2E, as_param, check_layer, crossing_time, fire_phase, relax, relax_grads, rho_of,
+                     scratch, spike_time_from_membrane, weight_cat)
+
+_TINY_LEN = 1e-30
+
+
+def dstd_grid(steps, offset, t_end, t_in):
+    """Interval bounds (lo, hi), each [B or 1, M] in t_in's dtype, for the grid described above.
+
+    offset: float or [batch] tensor in [0, dtau).  Raises ValueError otherwise.
+    """
+    M, dtau = steps, t_end / steps
+    off = torch.as_tensor(offset, dtype=t_in.dtype, device=t_in.device).detach()
+    if off.dim() > 1 or (off.dim() == 1 and off.shape[0] != t_in.shape[0]):
+        raise ValueError(f"offset must be a float or a [batch] tensor, got shape {tuple(off.shape)}")
+    if torch.isnan(off).any() or (off < 0).any() or (off >= dtau).any():
+        raise ValueError(f"offset must lie in [0, dtau) with dtau = t_end/steps = {dtau:g}")
+    off = off.reshape(-1, 1)  # [B or 1, 1]
+    m = torch.arange(1, M, dtype=t_in.dtype, device=t_in.device)
+    inner = m * dtau - off  # [B|1, M-1]
+    zero = torch.zeros_like(off)
+    lo = torch.cat([zero, inner], 1)
+    hi = torch.cat([inner, zero + t_end], 1)
+    return lo, hi
+
+
+def dstd_kernel(t_in, lo, hi, out=None):
+    """S [B, M, N]: S_jm = clamp((hi_m - t_j) / (hi_m - lo_m), 0, 1) (running hat-kernel sum)."""
+    inv = 1.0 / (hi - lo).clamp(min=_TINY_LEN)
+    S = torch.sub(hi.unsqueeze(2), t_in.unsqueeze(1), out=out).mul_(inv.unsqueeze(2))
+    return S.clamp_(0.0, 1.0)
+
+
+class _MembraneDSTD(torch.autograd.Function):
+    """v at the end of the DSTD grid [B, out], analytic backward.
+
+    Inputs: t_in [B, N], wcat = [beta W ; W] [2 out, N], leak, bias, lo, hi (grid, [B|1, M]),
+    dlen (None: integrate whole intervals; or [B, M, out] per-neuron lengths <= hi - lo, constants).
+    Forward:  FG = S @ wcat^T,  v_{m+1} = v_m + dphi_m (g_m - f_m v_m) over the M intervals.
+    Backward: lam_m = dL/dv_m by the reverse recursion lam_m = lam_{m+1} e^{-x_m},
+    affine.relax_grads per interval, then
+        dL/dwcat = dFG^T @ S,   dL/dS = dFG @ wcat,   dL/dt_j = -sum_m dL/dS_jm [0 < S_jm < 1] / L_m.
+    """
+
+    @staticmethod
+    def forward(ctx, t_in, wcat, leak, bias, lo, hi, dlen):
+        B, N = t_in.shape
+        O = wcat.shape[0] // 2
+        M = lo.shape[1]
+        dev = t_in.device
+        S = dstd_kernel(t_in, lo, hi, scratch("dstd.S", (B, M, N), t_in.dtype, dev))
+        FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, 2 * O)
+        if leak.requires_grad or bool(leak.ne(0).any()):
+            FG[..., :O] += leak
+        if bias.requires_grad or bool(bias.ne(0).any()):
+            FG[..., O:] += bias
+        f, g = FG[..., :O], FG[..., O:]
+        d = (hi - lo).unsqueeze(2) if dlen is None else dlen
+        buf = {k: scratch("dstd." + k, (B, M, O), t_in.dtype, dev) for k in ("nx", "phi", "dphi")}
+        _, _, dphi, _ = relax(f, g, d, -d, buf)
+        V = t_in.new_empty(B, M + 1, O)
+        V[:, 0] = 0
+        r = scratch("dstd.r", (B, O), t_in.dtype, dev)
+        for m in range(M):
+            torch.addcmul(g[:, m], f[:, m], V[:, m], value=-1.0, out=r)
+            torch.addcmul(V[:, m], dphi[:, m], r, out=V[:, m + 1])
+        ctx.save_for_backward(t_in, wcat, leak, bias, lo, hi, d, FG, V)
+        return V[:, M].clone()
+
+    @staticmethod
+    def backward(ctx, gv):
+        t_in, wcat, leak, bias, lo, hi, d, FG, V = ctx.saved_tensors
+        B, N = t_in.shape
+        O = wcat.shape[0] // 2
+        M = lo.shape[1]
+        dt = gv.dtype
+        buf = lambda name, *shape: scratch("dstd." + name, shape, dt, gv.device)
+        f, g = FG[..., :O], FG[..., O:]
+        nx, phi, dphi, xmax = relax(f, g, d, -d, {k: buf(k, B, M, O) for k in ("nx", "phi", "dphi")})
+        rho = rho_of(nx, phi, xmax, {k: buf(k, B, M, O) for k in ("rho", "t1", "t2")})
+        a = torch.mul(nx, LOG2E, out=buf("a", B, M, O)).exp2_()
+        lam = buf("lam", B, M + 1, O)
+        lam[:, M] = gv
+        for m in range(M - 1, -1, -1):
+            torch.mul(lam[:, m + 1], a[:, m], out=lam[:, m])
+        u = torch.mul(lam[:, :M], V[:, :M], out=buf("t1", B, M, O))
+        dFG = buf("dFG", B, M, 2 * O)
+        _, gfn, _ = relax_grads(lam[:, :M], lam[:, 1:], u, f, g, d, dphi, rho,
+                                gg=dFG[..., O:], gfn=dFG[..., :O], need_d=False)
+        gfn.neg_()  # dL/df
+        S = dstd_kernel(t_in, lo, hi, buf("S", B, M, N))
+        dFG2 = dFG.view(B * M, 2 * O)
+        g_wcat = torch.mm(dFG2.t(), S.view(B * M, N)) if ctx.needs_input_grad[1] else None
+        g_t = None
+        if ctx.needs_input_grad[0]:
+            dS = torch.mm(dFG2, wcat, out=buf("dS", B * M, N)).view(B, M, N)
+            # dS/dt = -1/L inside the ramp (0 < S < 1), else 0
+            dS.mul_(torch.addcmul(S, S, S, value=-1.0, out=S).sign_())
+            inv = 1.0 / (hi - lo).clamp(min=_TINY_LEN).expand(B, M)
+            g_t = torch.bmm(inv.unsqueeze(1), dS).squeeze(1).neg_()
+        g_leak = dFG[..., :O].sum((0, 1)).sum_to_size(leak.shape) if ctx.needs_input_grad[2] else None
+        g_bias = dFG[..., O:].sum((0, 1)).sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
+        return g_t, g_wcat, g_leak, g_bias, None, None, None
+
+
+def membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, t_end=1.0, leak=0.0, bias=0.0):
+    """DSTD approximation of v_i(t_end), [batch, out] (normalised units)."""
+    check_layer(t_in, weight, e_pos, e_neg, leak, bias, steps=steps, t_max=t_end)
+    lo, hi = dstd_grid(steps, offset, float(t_end), t_in)
+    wcat = weight_cat(weight, e_pos, e_neg)
+    return _MembraneDSTD.apply(t_in, wcat, as_param(leak, t_in), as_param(bias, t_in), lo, hi, None)
+
+
+def rc_spike_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, leak=0.0, bias=0.0, fire_g=1.0, fire_f=0.0):
+    """RC-Spike output spike times [batch, out] with the DSTD membrane (steps = M grid intervals).
+
+    Same output convention as affine.rc_spike_exact: v~(1) from the grid, then the firing phase
+    dv/dt = fire_g - fire_f v (ideal ramp: t = clip(1 - v~(1), 0, 1)).  offset: see module docstring
+    (float or [batch] tensor in [0, 1/steps); draw it uniformly per mini-batch in training).
+    """
+    v1 = membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset, 1.0, leak, bias)
+    return fire_phase(v1, fire_g, fire_f)
+
+
+def ttfs_dstd(t_in, weight, e_pos, e_neg, t_max, steps, offset=0.0, leak=0.0, bias=0.0):
+    """TTFS spike times and fired mask [batch, out] with the DSTD membrane on [0, t_max].
+
+    The grid (steps intervals, offset in [0, t_max/steps)) gives constant f~, g~ per interval; the
+    spike is the first in-interval crossing t0 + crossing_time(v~(t0), f~, g~).  No crossing:
+    t_max, fired = False.  Gradients by the implicit function theorem at the crossing.
+    """
+    check_layer(t_in, weight, e_pos, e_neg, leak, bias, steps=steps, t_max=t_max)
+    t_max = float(t_max)
+    lo, hi = dstd_grid(steps, offset, t_max, t_in)
+    leak_t, bias_t = as_param(leak, t_in), as_param(bias, t_in)
+    with torch.no_grad():
+        wcat = weight_cat(weight, e_pos, e_neg)
+        t_star, fired, rate = _first_crossing_dstd(t_in, wcat, leak_t, bias_t, lo, hi, t_max)
+        dlen = (torch.minimum(hi.unsqueeze(2), t_star.unsqueeze(1)) - lo.unsqueeze(2)).clamp_(min=0.0)
+    wcat = weight_cat(weight, e_pos, e_neg)
+    v_at = _MembraneDSTD.apply(t_in, wcat, leak_t, bias_t, lo, hi, dlen)
+    return spike_time_from_membrane(t_star, fired, v_at, rate, t_max), fired
+
+
+def _first_crossing_dstd(t_in, wcat, leak, bias, lo, hi, t_max):
+    """First threshold crossing of the DSTD membrane (no autograd): (t_star, fired, rate g~ - f~)."""
+    B, N = t_in.shape
+    O = wcat.shape[0] // 2
+    M = lo.shape[1]
+    S = dstd_kernel(t_in, lo, hi)
+    FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, 2 * O)
+    f, g = FG[..., :O] + leak, FG[..., O:] + bias
+    d = (hi - lo).unsqueeze(2)
+    _, _, dphi, _ = relax(f, g, d, -d)
+    V = t_in.new_empty(B, M, O)
+    v = t_in.new_zeros(B, O)
+    for m in range(M):
+        V[:, m] = v
+        v = v + dphi[:, m] * (g[:, m] - f[:, m] * v)
+    tc = crossing_time(V, f, g)
+    hit = tc <= d
+    fired = hit.any(1)
+    first = hit.to(torch.uint8).argmax(1, keepdim=True)
+    pick = lambda x: x.expand(B, M, O).gather(1, first).squeeze(1)
+    t_star = torch.where(fired, pick(lo.unsqueeze(2) + tc), torch.full_like(v, t_max))
+    rate = torch.where(fired, pick(g - f), torch.ones_like(v))
+    return t_star, fired, rate
