@@ -27,6 +27,14 @@ def paper_circuit(kind, e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_ma
     return cn.circuits.ttfs(t_max=t_max, e_pos=e_pos, e_neg=e_neg)
 
 
+def _he_init(weight):
+    """w ~ N(0, 2 / fan_in). In the ideal limit a layer is x_out = clip(W x, 0, 1) with x in [0, 1],
+    a ReLU-like unit; a positive-mean init drives v(1) >= 1 for most neurons on images (t = 0, zero
+    gradient) and an MLP does not learn from it."""
+    with torch.no_grad():
+        return weight.normal_(0.0, math.sqrt(2.0 / weight[0].numel()))
+
+
 class _SpikeLayer(nn.Module):
     kind = None
 
@@ -65,8 +73,7 @@ class _Linear(_SpikeLayer):
         self.reset_parameters()
 
     def reset_parameters(self):
-        bound = 2.0 / math.sqrt(self.in_features)
-        nn.init.uniform_(self.weight, -0.5 * bound, bound)
+        _he_init(self.weight)
 
     def spikes(self, t_in):
         """(t_out [B, out], fired [B, out]) for input spike times t_in [B, in]."""
@@ -97,8 +104,7 @@ class _Conv2d(_SpikeLayer):
         self.kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         self.stride, self.padding = stride, padding
         self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, *self.kernel_size))
-        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        nn.init.uniform_(self.weight, -1.0 / math.sqrt(fan_in), 2.0 / math.sqrt(fan_in))
+        _he_init(self.weight)
 
     @property
     def no_spike(self):

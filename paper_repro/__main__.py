@@ -6,6 +6,12 @@ import sys
 EXPERIMENTS = {
     "iris": "the paper's Iris circuit: PNN-to-IMC vs ANN-to-IMC on the simulated circuit (main job)",
     "demo": "the paper's circuit solved by every method on one layer; membrane-trace plot",
+    "fmnist-mlp": "Fashion-MNIST, RC-Spike MLP 784-400-400-10: DSTD training, exact test accuracy per epoch",
+    "fmnist-cnn": "Fashion-MNIST, RC-Spike VGG7 CNN (--width 1 or 2); GPU for the full run",
+    "cifar10": "CIFAR-10 (pickle batches in --data), VGG7 (--width 1 or 2), flip/rotate/crop; GPU for the full run",
+    "sweep-e": "F-MNIST MLP accuracy vs |E|: PNN trained at each |E|, |E|=100 ANN, scaled ANN (fig. 4f)",
+    "sweep-m": "F-MNIST MLP accuracy vs DSTD steps M in {1,2,4,10,30}, random and fixed offset",
+    "noise": "F-MNIST MLP accuracy vs spike-time noise sigma_spike in {0,0.005,0.01,0.02,0.04}",
 }
 
 
@@ -18,6 +24,14 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="small, honest version of the same code path")
+    g = ap.add_argument_group("classification experiments (fmnist-*, cifar10, sweep-*, noise)")
+    g.add_argument("--data", default=None, metavar="DIR", help="dataset folder (default: "
+                   "/usr/share/datasets/fashion-mnist for Fashion-MNIST, ./data/cifar10 for CIFAR-10)")
+    g.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: the experiment's)")
+    g.add_argument("--width", type=float, default=None, help="width multiplier: hidden layers (MLP), channels (CNN)")
+    g.add_argument("--steps", type=int, default=None, metavar="M", help="DSTD grid steps in training (default 10)")
+    g.add_argument("--e-pos", type=float, default=None, help="E_pos of the circuit (default: the circuit's own, 2.80)")
+    g.add_argument("--e-neg", type=float, default=None, help="E_neg of the circuit (default: the circuit's own, -1.53)")
     args = ap.parse_args(argv)
     args.out = args.out or f"runs/{args.experiment}"
     from .common import out_dir

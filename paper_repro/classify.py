@@ -1,0 +1,353 @@
+"""The shared code path of the image-classification experiments (PAPER.md sections 6 and 7).
+
+Network: models.mlp (784-400-400-10, hidden sizes x width) or models.vgg7 (width x1, x2) of
+RC-Spike neurons on the circuit ``cn.circuits.rc_spike(firing="ideal", e_pos, e_neg)``; by default
+the circuit's own reversal potentials E_pos = 2.80, E_neg = -1.53 (PAPER.md Table 2).
+Input coding t = 1 - x (models.encode), one spike per pixel channel.
+
+Training (PAPER.md 6): method "dstd" (M = ``steps`` grid intervals, random offset per layer and
+mini-batch), Adam lr 1e-4, batch 32, loss = cross-entropy of softmax(-t_out / 0.07)
++ gamma1 sum_i (t_out_i - t_ref)^2 with gamma1 = 2.6, t_ref = 0.9, spike-time noise
+sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
+checkpoint after every epoch and resumes from it.
+Evaluation: method "exact" (closed form) on the test set after every epoch; recorded per epoch:
+training loss, test accuracy, training and evaluation seconds.
+
+Devices: ``--device cuda`` moves the model and every batch to the GPU.  Under torchrun (RANK and
+WORLD_SIZE in the environment) the model is wrapped in DistributedDataParallel, each process
+trains on its DistributedSampler shard with batch // world samples (global batch unchanged),
+evaluates its share of the test set (counts all-reduced), and keeps its own checkpoint;
+process 0 writes results and plots.
+"""
+import atexit
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+import circuitnet as cn
+from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
+
+from .common import pyplot, seed_everything, write_results
+from .data import Split, augment, load_cifar10, load_fashion_mnist
+from .train import fit
+
+CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
+           tau_soft=0.07, sigma_spike=0.01, steps=10, offset="random", e_pos=None, e_neg=None,
+           augment=False, train_limit=None, test_limit=None, eval_batch=1000)
+CIFAR10_DIR = "data/cifar10"
+# keys whose change makes an existing checkpoint unusable
+_MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "steps",
+               "offset", "e_pos", "e_neg", "augment", "train_limit")
+
+
+# ---------------------------------------------------------------------------- runtime
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+    distributed: bool = False
+
+    @property
+    def main(self):
+        return self.rank == 0
+
+    def all_sum(self, values):
+        """Sum a list of numbers over processes (identity without torch.distributed)."""
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.distributed:
+            import torch.distributed as dist
+            dist.all_reduce(t)
+        return t.tolist()
+
+
+def runtime(args):
+    """Device and process group. Distributed when launched by torchrun (RANK, WORLD_SIZE set):
+    nccl on cuda, gloo on cpu; one GPU per process (LOCAL_RANK)."""
+    want = getattr(args, "device", "cpu")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device")
+    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    rank, world, local = 0, 1, 0
+    if distributed:
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if want == "cuda" else "gloo")
+            atexit.register(dist.destroy_process_group)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local) if want == "cuda" else torch.device("cpu")
+    if want == "cuda":
+        torch.cuda.set_device(device)
+    return Runtime(device, rank, world, distributed)
+
+
+# ---------------------------------------------------------------------------- configuration and data
+def configure(args, defaults, quick=None):
+    """CFG < experiment defaults < quick-mode settings < explicit command-line options."""
+    cfg = dict(CFG, **defaults)
+    if getattr(args, "quick", False) and quick:
+        cfg.update(quick)
+    for key in ("epochs", "width", "steps", "e_pos", "e_neg"):
+        value = getattr(args, key, None)
+        if value is not None:
+            cfg[key] = value
+    return cfg
+
+
+def subset(split, n_train=None, n_test=None, seed=0):
+    """A fixed random subset (the same for every run with this seed) of the training / test sets."""
+    g = torch.Generator().manual_seed(seed)
+    pick = lambda x, y, n: (x, y) if n is None or n >= len(y) else (lambda i: (x[i], y[i]))(
+        torch.randperm(len(y), generator=g)[:n])
+    return Split(*pick(split.x_train, split.y_train, n_train), *pick(split.x_test, split.y_test, n_test))
+
+
+def load_data(dataset, args, cfg):
+    root = getattr(args, "data", None)
+    if dataset not in ("fashion-mnist", "cifar10"):
+        raise ValueError(f"unknown dataset {dataset!r}")
+    try:
+        split = load_fashion_mnist(root) if dataset == "fashion-mnist" else load_cifar10(root or CIFAR10_DIR)
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
+    return subset(split, cfg["train_limit"], cfg["test_limit"], seed=getattr(args, "seed", 0))
+
+
+# ---------------------------------------------------------------------------- network
+def circuit(e_pos=None, e_neg=None):
+    """The paper's RC-Spike circuit with the ideal ramp; E_pos/E_neg None: the circuit's own."""
+    return cn.circuits.rc_spike(firing="ideal", e_pos=e_pos, e_neg=e_neg)
+
+
+def build(cfg, in_shape, classes=10):
+    """The network of cfg["arch"] for images of shape in_shape = (C, H, W), method "dstd"."""
+    kw = dict(circuit=circuit(cfg["e_pos"], cfg["e_neg"]), method="dstd", steps=cfg["steps"], offset=cfg["offset"],
+              sigma_spike=cfg["sigma_spike"])
+    C, H, W = in_shape
+    if cfg["arch"] == "mlp":
+        hidden = [max(1, round(h * cfg["width"])) for h in cfg["hidden"]]
+        net = mlp((C * H * W, *hidden, classes), **kw)
+    elif cfg["arch"] == "vgg7":
+        if H != W:
+            raise ValueError(f"vgg7 expects square images, got {H}x{W}")
+        net = vgg7(in_channels=C, num_classes=classes, image_size=H, width=cfg["width"], **kw)
+    else:
+        raise ValueError(f"unknown arch {cfg['arch']!r}")
+    return net
+
+
+def inputs(cfg, x):
+    """Images [B, C, H, W] in [0, 1] -> input spike times (flattened for the MLP), contiguous."""
+    t = encode(x)
+    return (t.flatten(1) if cfg["arch"] == "mlp" else t).contiguous()
+
+
+def copy_at(net, cfg, in_shape, **changes):
+    """A copy of ``net``'s weights in a network built with cfg updated by ``changes`` (e.g. another
+    E_pos/E_neg or sigma_spike), on the same device, in eval mode."""
+    other = build(dict(cfg, **changes), in_shape).to(next(net.parameters()).device)
+    other.load_state_dict(net.state_dict())
+    return other.eval()
+
+
+def output_times(net, cfg, x, rt, method="exact", progress=None):
+    """Output spike times [N, classes] of ``net`` on images x (this process computes all of x)."""
+    net.eval()
+    net.set_method(method)
+    outs = []
+    with torch.no_grad():
+        for i in tqdm(range(0, len(x), cfg["eval_batch"]), desc=progress or "eval", leave=False,
+                      disable=progress is None or not rt.main):
+            outs.append(net(inputs(cfg, x[i:i + cfg["eval_batch"]].to(rt.device))).cpu())
+    net.set_method("dstd")
+    return torch.cat(outs)
+
+
+def accuracy(net, cfg, x, y, rt, method="exact", progress=None):
+    """Test accuracy with ``method`` (noise as configured); each process takes every world-th sample."""
+    x, y = x[rt.rank::rt.world], y[rt.rank::rt.world]
+    pred = output_times(net, cfg, x, rt, method, progress).argmin(1) if len(y) else y
+    correct, total = rt.all_sum([float((pred == y).sum()), float(len(y))])
+    return correct / max(total, 1.0)
+
+
+# ---------------------------------------------------------------------------- training
+def _check_config(path, cfg):
+    """Refuse to resume a checkpoint written with another configuration (clear error, not a shape clash)."""
+    want = {k: cfg[k] for k in _MODEL_KEYS}
+    want = json.loads(json.dumps(want))
+    if os.path.exists(path):
+        with open(path) as f:
+            have = json.load(f)
+        if have != want:
+            diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
+            raise SystemExit(f"checkpoint {path[:-5]}.pt was written with another configuration "
+                             f"(key: (checkpoint, now) = {diff}); use another --out or delete it")
+    return want
+
+
+def _done_epochs(ckpt):
+    if not os.path.exists(ckpt):
+        return 0
+    return int(torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)["epoch"])
+
+
+def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
+    """Train a network on data (a Split) with cfg; checkpoint OUT/TAG.pt (resumed when present).
+    Returns dict(net (unwrapped, eval mode), history, test_accuracy, time_per_epoch_s)."""
+    desc = desc or tag
+    in_shape = tuple(data.x_train.shape[1:])
+    ckpt = os.path.join(out, f"{tag}.pt" if rt.rank == 0 else f"{tag}.pt.rank{rt.rank}")
+    want = _check_config(os.path.join(out, f"{tag}.json"), cfg)
+    if rt.main:
+        with open(os.path.join(out, f"{tag}.json"), "w") as f:
+            json.dump(want, f, indent=1)
+    seed_everything(seed)
+    net = build(cfg, in_shape).to(rt.device)
+    model = net
+    if rt.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+        model = DistributedDataParallel(net, device_ids=[rt.device] if rt.device.type == "cuda" else None)
+        torch.manual_seed(seed + 7919 * rt.rank)   # decorrelate noise and offsets across processes
+    n, batch = len(data.y_train), max(1, cfg["batch"] // rt.world)
+    sampler = None
+    if rt.distributed:
+        from torch.utils.data import DistributedSampler
+        sampler = DistributedSampler(range(n), num_replicas=rt.world, rank=rt.rank, shuffle=True, seed=seed)
+    epoch = [_done_epochs(ckpt)]
+    clock = {}
+    quiet = quiet or not rt.main
+
+    def batches():
+        e = epoch[0]
+        epoch[0] += 1
+        if sampler is not None:
+            sampler.set_epoch(e)
+            order = torch.tensor(list(sampler))
+        else:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + e))
+        clock["start"] = time.time()
+        for i in tqdm(range(0, len(order), batch), desc=f"{desc} epoch {e + 1}", leave=False, disable=quiet):
+            j = order[i:i + batch]
+            x = data.x_train[j].to(rt.device, non_blocking=True)
+            if cfg["augment"]:
+                x = augment(x)
+            yield x, data.y_train[j].to(rt.device, non_blocking=True)
+
+    def loss_fn(m, x, y):
+        t_out = m(inputs(cfg, x))
+        return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(t_out, cfg["t_ref"], cfg["gamma1"])
+
+    def evaluate(m):
+        if rt.device.type == "cuda":
+            torch.cuda.synchronize(rt.device)
+        t0 = time.time()
+        acc = accuracy(net, cfg, data.x_test, data.y_test, rt, progress=None if quiet else f"{desc} test")
+        return dict(test_acc=acc, train_s=round(t0 - clock["start"], 3), eval_s=round(time.time() - t0, 3))
+
+    history = fit(model, batches, loss_fn, cfg["epochs"], cfg["lr"], ckpt=ckpt, evaluate=evaluate, desc=desc,
+                  quiet=quiet)
+    net.eval()
+    per_epoch = [h["train_s"] + h["eval_s"] for h in history]
+    return dict(net=net, history=history, test_accuracy=history[-1]["test_acc"] if history else float("nan"),
+                time_per_epoch_s=sum(per_epoch) / max(len(per_epoch), 1), in_shape=in_shape)
+
+
+# ---------------------------------------------------------------------------- plots
+def plot_curves(path, runs):
+    """Training loss and test accuracy per epoch; runs = {label: history}."""
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    for label, hist in runs.items():
+        ep = [h["epoch"] for h in hist]
+        ax[0].plot(ep, [h["loss"] for h in hist], marker=".", label=label)
+        ax[1].plot(ep, [100 * h["test_acc"] for h in hist], marker=".", label=label)
+    ax[0].set(xlabel="epoch", ylabel="training loss (DSTD)")
+    ax[1].set(xlabel="epoch", ylabel="test accuracy, exact (%)")
+    if len(runs) > 1:
+        ax[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_raster(path, net, cfg, x, y, rt, samples=8):
+    """Output-layer spike times (exact method) of the first few test samples: one row per output
+    neuron, true class in red, the earliest spike (the prediction) circled."""
+    t = output_times(net, cfg, x[:samples], rt).numpy()
+    plt = pyplot()
+    n = len(t)
+    fig, axes = plt.subplots(1, n, figsize=(1.6 * n + 1, 3.2), sharey=True, squeeze=False)
+    for s, ax in enumerate(axes[0]):
+        K = t.shape[1]
+        colors = ["C3" if k == int(y[s]) else "0.4" for k in range(K)]
+        ax.scatter(t[s], range(K), c=colors, marker="|", s=120)
+        k = int(t[s].argmin())
+        ax.scatter([t[s, k]], [k], facecolors="none", edgecolors="C0", s=80)
+        ax.set(xlim=(-0.05, 1.05), title=f"label {int(y[s])}", xlabel="t")
+        ax.set_yticks(range(K))
+    axes[0][0].set_ylabel("output neuron")
+    fig.suptitle("output spikes (firing phase, exact); red: true class, circle: earliest", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- one experiment
+def run_experiment(args, experiment, dataset, defaults, quick):
+    """Train one network, write results.json, training_curves.png and spike_raster.png."""
+    started = time.time()
+    rt = runtime(args)
+    cfg = configure(args, defaults, quick)
+    data = load_data(dataset, args, cfg)
+    res = train(cfg, data, args.out, "model", rt, seed=args.seed, desc=experiment)
+    if not rt.main:
+        return None
+    net, hist = res["net"], res["history"]
+    plot_curves(os.path.join(args.out, "training_curves.png"), {experiment: hist})
+    plot_raster(os.path.join(args.out, "spike_raster.png"), net, cfg, data.x_test, data.y_test, rt)
+    c = circuit(cfg["e_pos"], cfg["e_neg"])
+    out = write_results(args.out, experiment, args.seed, cfg, started,
+                        test_accuracy=res["test_accuracy"], best_test_accuracy=max(h["test_acc"] for h in hist),
+                        epochs=len(hist), time_per_epoch_s=res["time_per_epoch_s"],
+                        train_samples=len(data.y_train), test_samples=len(data.y_test),
+                        parameters=sum(p.numel() for p in net.parameters()), e_pos=c.e_pos, e_neg=c.e_neg,
+                        device=str(rt.device), world_size=rt.world, history=hist)
+    print(f"{experiment}: test accuracy {100 * out['test_accuracy']:.2f} % after {len(hist)} epochs "
+          f"({out['time_per_epoch_s']:.1f} s per epoch: training {hist[-1]['train_s']:.1f} s, "
+          f"exact evaluation {hist[-1]['eval_s']:.1f} s), E_pos = {c.e_pos:.2f}, E_neg = {c.e_neg:.2f}")
+    return out
+
+
+# ---------------------------------------------------------------------------- sweeps
+def train_many(args, rt, cfg, data, settings, experiment):
+    """Train one network per setting: settings = [(tag, changes to cfg)]; same seed, same data.
+    Returns {tag: train() result}; each run has its own checkpoint OUT/TAG.pt (resumable)."""
+    runs = {}
+    for tag, changes in settings:
+        runs[tag] = train(dict(cfg, **changes), data, args.out, tag, rt, seed=args.seed, desc=f"{experiment} {tag}")
+        if rt.main:
+            print(f"{experiment} {tag}: test accuracy {100 * runs[tag]['test_accuracy']:.2f} % "
+                  f"({runs[tag]['time_per_epoch_s']:.1f} s per epoch)")
+    return runs
+
+
+def plot_sweep(path, xs, series, xlabel, logx=False, title=None):
+    """Test accuracy (%) against a swept quantity; series = {label: [accuracy per x]}."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, ys in series.items():
+        ax.plot(xs, [100 * y for y in ys], marker="o", label=label)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,37 @@
+"""noise: Fashion-MNIST MLP test accuracy vs the spike-time noise sigma_spike in
+{0, 0.005, 0.01, 0.02, 0.04} (PAPER.md 6, Table 3 columns): Gaussian jitter on every layer's output
+spike times, in training and in the (exact) evaluation alike. E_pos/E_neg: the circuit's, or
+--e-pos/--e-neg (the paper reports the best |E| per noise level).
+"""
+import os
+import time
+
+from . import classify as C
+from .common import write_results
+
+SIGMAS = (0.0, 0.005, 0.01, 0.02, 0.04)
+DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50)
+QUICK = dict(width=0.08, epochs=1, train_limit=256, test_limit=128)
+
+
+def run(args):
+    started = time.time()
+    rt = C.runtime(args)
+    cfg = C.configure(args, DEFAULTS, QUICK)
+    data = C.load_data("fashion-mnist", args, cfg)
+    settings = [(f"sigma{s:g}", dict(sigma_spike=s)) for s in SIGMAS]
+    runs = C.train_many(args, rt, cfg, data, settings, "noise")
+    if not rt.main:
+        return None
+    acc = {f"{s:g}": runs[f"sigma{s:g}"]["test_accuracy"] for s in SIGMAS}
+    C.plot_sweep(os.path.join(args.out, "accuracy_vs_noise.png"), list(SIGMAS), {"PNN (trained and tested with noise)":
+                 list(acc.values())}, "spike-time noise sigma_spike", title="F-MNIST MLP, exact evaluation")
+    C.plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
+    c = C.circuit(cfg["e_pos"], cfg["e_neg"])
+    res = write_results(args.out, "noise", args.seed, cfg | dict(sigmas=SIGMAS), started,
+                        test_accuracy=acc[f"{cfg['sigma_spike']:g}"] if f"{cfg['sigma_spike']:g}" in acc
+                        else max(acc.values()), accuracy=acc, e_pos=c.e_pos, e_neg=c.e_neg,
+                        time_per_epoch_s={t: r["time_per_epoch_s"] for t, r in runs.items()},
+                        history={t: r["history"] for t, r in runs.items()})
+    print("accuracy vs sigma_spike: " + ", ".join(f"{s}: {100 * a:.2f} %" for s, a in acc.items()))
+    return res

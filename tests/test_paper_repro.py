@@ -1,0 +1,274 @@
+"""paper_repro: every experiment's --quick mode through the CLI, checkpoint resume, data loaders.
+
+The quick modes run the same code path as the full experiments on a few hundred images. Fashion-
+MNIST comes from /usr/share/datasets/fashion-mnist when installed, else from a small synthetic set
+in the real idx format; CIFAR-10 always from small synthetic batches in the real pickle format.
+"""
+import gzip
+import json
+import os
+import pickle
+import socket
+import struct
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from paper_repro import data as D
+from paper_repro.__main__ import EXPERIMENTS, main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------- synthetic data in the real formats
+def write_idx(path, array):
+    """idx file: magic 0x00 0x00 0x08 (uint8) ndim, big-endian uint32 sizes, then the bytes."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def write_fashion_mnist(root, n_train=400, n_test=200, seed=0):
+    """Ten classes of noisy class-specific patterns (learnable), 28x28, in the four idx .gz files."""
+    rng = np.random.default_rng(seed)
+    protos = rng.random((10, 28, 28)) < 0.3
+    arrays = {}
+    for part, n in (("train", n_train), ("t10k", n_test)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = np.where(protos[y], 200, 20) + rng.integers(0, 40, (n, 28, 28))
+        arrays[part] = (x.astype(np.uint8), y)
+        write_idx(os.path.join(root, f"{part}-images-idx3-ubyte.gz"), arrays[part][0])
+        write_idx(os.path.join(root, f"{part}-labels-idx1-ubyte.gz"), arrays[part][1])
+    return arrays
+
+
+def write_cifar10(root, n_per_batch=60, n_test=100, seed=0):
+    """cifar-10-batches-py/data_batch_1..5 and test_batch: pickled dicts with bytes keys, data
+    [n, 3072] uint8 (R, G, B planes of 32x32, row-major), labels a list of ints."""
+    rng = np.random.default_rng(seed)
+    folder = os.path.join(root, "cifar-10-batches-py")
+    os.makedirs(folder, exist_ok=True)
+    batches = {}
+    for name, n in [(f"data_batch_{i}", n_per_batch) for i in range(1, 6)] + [("test_batch", n_test)]:
+        labels = rng.integers(0, 10, n).tolist()
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        d = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
+             b"filenames": [f"img_{k}.png".encode() for k in range(n)]}
+        with open(os.path.join(folder, name), "wb") as f:
+            pickle.dump(d, f, protocol=2)
+        batches[name] = (data, labels)
+    return batches
+
+
+@pytest.fixture(scope="module")
+def fmnist_dir(tmp_path_factory):
+    real = D.FASHION_MNIST_DIR
+    if all(os.path.exists(os.path.join(real, n + ".gz")) for n in D.FASHION_MNIST_FILES.values()):
+        return real
+    root = tmp_path_factory.mktemp("fmnist")
+    write_fashion_mnist(str(root), n_train=600, n_test=300)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    write_cifar10(str(root))
+    return str(root)
+
+
+# ---------------------------------------------------------------------------- experiments
+EXPECTED = {  # experiment: (keys in results.json, PNGs)
+    "iris": (["summary", "per_seed", "test_accuracy"], ["training_curves.png", "spike_raster.png"]),
+    "demo": (["max_abs_diff_vs_exact", "e_pos", "e_neg", "unit_current_nA"], ["membrane_traces.png"]),
+    "fmnist-mlp": (["test_accuracy", "history", "time_per_epoch_s", "best_test_accuracy", "e_pos", "e_neg"],
+                   ["training_curves.png", "spike_raster.png"]),
+    "fmnist-cnn": (["test_accuracy", "history", "time_per_epoch_s"], ["training_curves.png", "spike_raster.png"]),
+    "cifar10": (["test_accuracy", "history", "time_per_epoch_s"], ["training_curves.png", "spike_raster.png"]),
+    "sweep-e": (["test_accuracy", "accuracy", "ann_scale", "ann_scale_rmse", "best_e"],
+                ["accuracy_vs_e.png", "training_curves.png"]),
+    "sweep-m": (["test_accuracy", "accuracy", "best"], ["accuracy_vs_m.png", "training_curves.png"]),
+    "noise": (["test_accuracy", "accuracy"], ["accuracy_vs_noise.png", "training_curves.png"]),
+}
+
+
+def run_quick(name, out, *extra):
+    assert main([name, "--quick", "--out", str(out), *extra]) == 0
+    with open(os.path.join(out, "results.json")) as f:
+        return json.load(f)
+
+
+def accuracies(obj):
+    """Every number stored under a key that names an accuracy, at any depth."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if "acc" in k and isinstance(v, (int, float)):
+                yield v
+            else:
+                yield from accuracies(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from accuracies(v)
+
+
+def test_every_experiment_is_tested():
+    assert set(EXPECTED) == set(EXPERIMENTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, cifar_dir):
+    data = {"cifar10": ["--data", cifar_dir], "iris": [], "demo": []}.get(name, ["--data", fmnist_dir])
+    res = run_quick(name, tmp_path, *data)
+    keys, pngs = EXPECTED[name]
+    assert res["experiment"] == name and res["wall_time_s"] > 0
+    assert set(keys) <= set(res), f"missing keys {set(keys) - set(res)}"
+    accs = list(accuracies(res))
+    assert all(0.0 <= a <= 1.0 for a in accs)
+    if name != "demo":
+        assert accs and 0.0 <= res["test_accuracy"] <= 1.0
+    for png in pngs:
+        path = tmp_path / png
+        assert path.exists() and path.stat().st_size > 1000, png
+        assert path.read_bytes()[:8] == PNG_MAGIC
+    if "history" in res and name in ("fmnist-mlp", "fmnist-cnn", "cifar10"):
+        hist = res["history"]
+        assert len(hist) == res["epochs"] >= 1
+        assert all(h["train_s"] > 0 and h["eval_s"] > 0 and np.isfinite(h["loss"]) for h in hist)
+        assert res["time_per_epoch_s"] > 0
+        assert res["train_samples"] <= 1000 and res["test_samples"] <= 500   # quick means small
+    if name == "fmnist-mlp":   # default: the circuit's own reversal potentials
+        assert res["e_pos"] == pytest.approx(2.80, abs=0.01) and res["e_neg"] == pytest.approx(-1.53, abs=0.01)
+    if name == "sweep-e":
+        assert set(res["accuracy"]) == {"pnn", "ann", "scaled_ann"}
+        assert list(res["ann_scale"]) == ["1", "1.3", "2", "4", "7.4", "10", "100"]
+        assert res["ann_scale"]["100"] == pytest.approx(1.0)          # the ANN needs no scaling on itself
+        assert all(0.5 <= s <= 5.0 for s in res["ann_scale"].values())
+        assert all(abs(100 * s - round(100 * s)) < 1e-6 for s in res["ann_scale"].values())   # 1 % grid
+    if name == "sweep-m":
+        assert set(res["accuracy"]) == {"random", "fixed"}
+        assert all(list(v) == ["1", "2", "4", "10", "30"] for v in res["accuracy"].values())
+    if name == "noise":
+        assert list(res["accuracy"]) == ["0", "0.005", "0.01", "0.02", "0.04"]
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path, fmnist_dir):
+    out, fresh = tmp_path / "resumed", tmp_path / "fresh"
+    first = run_quick("fmnist-mlp", out, "--data", fmnist_dir, "--epochs", "2")["history"]
+    assert [h["epoch"] for h in first] == [1, 2]
+    again = run_quick("fmnist-mlp", out, "--data", fmnist_dir, "--epochs", "3")["history"]
+    assert [h["epoch"] for h in again] == [1, 2, 3]
+    assert again[:2] == first                                   # loaded, not retrained
+    # the resumed run is the run that was never interrupted: same data order, offsets, noise, Adam state
+    straight = run_quick("fmnist-mlp", fresh, "--data", fmnist_dir, "--epochs", "3")["history"]
+    for a, b in zip(again, straight):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["test_acc"] == pytest.approx(b["test_acc"])
+    # a checkpoint from another configuration is refused with a clear message, not a shape error
+    with pytest.raises(SystemExit, match="another configuration"):
+        main(["fmnist-mlp", "--quick", "--out", str(out), "--data", fmnist_dir, "--epochs", "3", "--width", "0.5"])
+
+
+def test_distributed_code_path_runs_with_world_size_one(tmp_path, fmnist_dir):
+    """What torchrun --nproc_per_node 1 does: DistributedDataParallel and DistributedSampler on gloo."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "paper_repro", "fmnist-mlp", "--quick", "--epochs", "1", "--out", str(tmp_path),
+           "--data", fmnist_dir]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["world_size"] == 1 and len(res["history"]) == 1 and 0 <= res["test_accuracy"] <= 1
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(tmp_path, fmnist_dir):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(SystemExit, match="no CUDA device"):
+        main(["fmnist-cnn", "--quick", "--device", "cuda", "--out", str(tmp_path), "--data", fmnist_dir])
+
+
+# ---------------------------------------------------------------------------- loaders
+def test_fashion_mnist_loader_reads_the_idx_format(tmp_path):
+    arrays = write_fashion_mnist(str(tmp_path), n_train=30, n_test=12)
+    split = D.load_fashion_mnist(str(tmp_path))
+    assert split.x_train.shape == (30, 1, 28, 28) and split.x_test.shape == (12, 1, 28, 28)
+    assert split.x_train.dtype == torch.float32 and split.y_train.dtype == torch.int64
+    assert 0.0 <= split.x_train.min() and split.x_train.max() <= 1.0
+    assert torch.equal(split.x_train[:, 0], torch.from_numpy(arrays["train"][0]).float() / 255)
+    assert torch.equal(split.y_test, torch.from_numpy(arrays["t10k"][1]).long())
+
+
+def test_fashion_mnist_missing_or_broken_files_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist.*--data DIR"):
+        D.load_fashion_mnist(str(tmp_path / "nowhere"))
+    write_fashion_mnist(str(tmp_path), n_train=5, n_test=5)
+    os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.gz"):
+        D.load_fashion_mnist(str(tmp_path))
+    with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(b"\x12\x34\x08\x01garbage")
+    with pytest.raises(ValueError, match="not an idx file"):
+        D.load_fashion_mnist(str(tmp_path))
+
+
+def test_cifar10_loader_reads_the_pickle_batches(tmp_path):
+    batches = write_cifar10(str(tmp_path), n_per_batch=7, n_test=5)
+    for root in (tmp_path, tmp_path / "cifar-10-batches-py"):
+        split = D.load_cifar10(str(root))
+        assert split.x_train.shape == (35, 3, 32, 32) and split.x_test.shape == (5, 3, 32, 32)
+        assert split.x_train.dtype == torch.float32 and split.y_train.dtype == torch.int64
+        data, labels = batches["data_batch_2"]
+        i, c, r, col = 3, 2, 5, 17                              # image 3 of batch 2: blue plane, row 5
+        assert split.x_train[7 + i, c, r, col].item() == pytest.approx(data[i, c * 1024 + r * 32 + col] / 255)
+        assert split.y_train[7:14].tolist() == labels
+        assert split.y_test.tolist() == batches["test_batch"][1]
+
+
+def test_cifar10_tarball_is_extracted_and_missing_data_is_a_clear_error(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_cifar10(str(src), n_per_batch=2, n_test=3)
+    dst.mkdir()
+    with tarfile.open(dst / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    assert D.load_cifar10(str(dst)).x_train.shape == (10, 3, 32, 32)
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py.*cifar-10-python.tar.gz"):
+        D.load_cifar10(str(tmp_path / "nowhere"))
+    with pytest.raises(SystemExit, match="CIFAR-10 not found"):    # the CLI says the same, without a traceback
+        main(["cifar10", "--quick", "--out", str(tmp_path / "out"), "--data", str(tmp_path / "nowhere")])
+
+
+def test_augmentation_is_seedable_and_does_flip_rotate_crop():
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 32, 32)
+    gen = lambda: torch.Generator().manual_seed(1)
+    a, b = D.augment(x, gen()), D.augment(x, gen())
+    assert torch.equal(a, b) and a.shape == x.shape and 0 <= a.min() and a.max() <= 1
+    assert not torch.equal(a, D.augment(x, torch.Generator().manual_seed(2)))
+    assert torch.equal(D.augment(x, gen(), flip=1.0, degrees=0, padding=0), x.flip(3))
+    assert torch.allclose(D.augment(x, gen(), flip=0.0, degrees=0, padding=0), x, atol=1e-6)
+    # crop with padding 4: every image is a 32x32 window of the zero-padded original
+    crop = D.augment(x, gen(), flip=0.0, degrees=0, padding=4)
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    shifts = set()
+    for k in range(len(x)):
+        hits = [(dy, dx) for dy in range(9) for dx in range(9)
+                if torch.allclose(crop[k], padded[k, :, dy:dy + 32, dx:dx + 32], atol=1e-6)]
+        assert hits, f"image {k} is not a crop of the padded image"
+        shifts.add(hits[0])
+    assert len(shifts) > 1
+    # rotation about the centre: a smooth image moves little there and more towards the edges
+    i = torch.arange(32.0)
+    smooth = (0.5 + 0.25 * torch.sin(i / 4).view(32, 1) + 0.25 * torch.cos(i / 5).view(1, 32)).expand(6, 3, 32, 32)
+    rot = D.augment(smooth, gen(), flip=0.0, degrees=15, padding=0)
+    assert not torch.allclose(rot, smooth, atol=1e-3)
+    diff = (rot - smooth).abs()
+    assert diff[:, :, 14:18, 14:18].mean() < diff[:, :, 4:28, 4:28].mean()
