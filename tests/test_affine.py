@@ -7,11 +7,20 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from closed_form import membrane_at, rc_spike_reference, ttfs_reference
-from circuitnet.solve import affine
 from circuitnet.solve.affine import (check_layer, crossing_time, membrane_exact, psi_of, rc_spike_exact, relax,
                                      rho_of, ttfs_exact)
 
 F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The solvers issue many small tensor ops: intra-op threads only add synchronisation (and on a
+    shared 2-core machine, long waits).  Restored after this module."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 E_POS, E_NEG = 2.8, -1.53
 B_DIS = 1 / 6.44
 A_DIS = -math.log(1 - B_DIS) / B_DIS
@@ -19,14 +28,14 @@ DISCHARGER = dict(fire_g=A_DIS, fire_f=A_DIS * B_DIS)
 
 
 def random_layer(seed, B=4, N=60, O=7, scale=0.15, shift=0.0, t_hi=1.0):
-    """Random times with ties, spikes at exactly 0 and at the phase end, +inf and t < 0."""
+    """Random times with ties, spikes at exactly 0 and at the phase end, and +inf."""
     g = torch.Generator().manual_seed(seed)
     t = torch.rand(B, N, generator=g, dtype=F64) * t_hi
     t[0, 3] = t[0, 4] = t[0, 5]  # simultaneous spikes
     t[1, :4] = 0.0
     t[2, 6] = t_hi
     t[2, 7] = math.inf
-    t[3, 8] = -0.05
+    t[3, 8] = 0.0
     w = ((torch.rand(O, N, generator=g, dtype=F64) * 2 - 1) * scale + shift / N)
     return t, w
 
@@ -88,17 +97,20 @@ def test_float32_close_to_float64_at_benchmark_scale():
     assert (r32.double() - r64).abs().max() <= 2e-6
 
 
-@pytest.mark.parametrize("chunk", [1, 3, 7])
-def test_chunk_size_does_not_change_results(chunk, monkeypatch):
-    t, w = random_layer(1)
-    t.requires_grad_(), w.requires_grad_()
-    base = rc_spike_exact(t, w, E_POS, E_NEG, leak=0.2)
-    gt, gw = torch.autograd.grad(base.sum(), (t, w))
-    monkeypatch.setattr(affine, "CHUNK", chunk)
-    out = rc_spike_exact(t, w, E_POS, E_NEG, leak=0.2)
-    gt2, gw2 = torch.autograd.grad(out.sum(), (t, w))
-    assert torch.allclose(out, base, rtol=0, atol=1e-13)
-    assert torch.allclose(gt2, gt, rtol=1e-10, atol=1e-12) and torch.allclose(gw2, gw, rtol=1e-10, atol=1e-12)
+def test_float32_gradients_close_to_float64():
+    g = torch.Generator().manual_seed(1)
+    t = torch.rand(6, 300, generator=g, dtype=F64)
+    w = torch.rand(40, 1, generator=g, dtype=F64) * (torch.rand(40, 300, generator=g, dtype=F64) - 0.35) * 8 / 300
+    c = torch.rand(6, 40, generator=g, dtype=F64)
+
+    def grads(dtype):
+        args = (t.to(dtype).requires_grad_(), w.to(dtype).requires_grad_(), torch.tensor(E_POS, dtype=dtype,
+                                                                                          requires_grad=True))
+        out = rc_spike_exact(*args, E_NEG, leak=0.1)
+        return [x.double() for x in torch.autograd.grad((out * c.to(dtype)).sum(), args)]
+
+    for a, b in zip(grads(torch.float32), grads(torch.float64)):
+        assert ((a - b).norm() / b.norm()).item() < 1e-6
 
 
 # ------------------------------------------------------------------- shared kernels
@@ -195,7 +207,7 @@ def test_input_time_gradient_matches_physics():
 
 
 # -------------------------------------------------------------------- edge cases
-_times = st.sampled_from([0.0, 0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 1.5, math.inf, -0.1, 0.1234, 0.777])
+_times = st.sampled_from([0.0, 0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 1.5, math.inf, 0.1234, 0.777])
 _weights = st.one_of(st.sampled_from([0.0, 0.0, -0.3, 0.3, 1e-9, -1e-9]), st.floats(-2.0, 2.0))
 _log_e = st.floats(0.0, 4.0)
 
@@ -254,7 +266,8 @@ def _ok():
 
 @pytest.mark.parametrize("bad,match", [
     (dict(t_in=torch.rand(5, dtype=F64)), "t_in must be 2-D"),
-    (dict(t_in=torch.rand(2, 4, dtype=F64)), "in_features mismatch"),
+    (dict(t_in=torch.rand(2, 4, dtype=F64)), "4 input features but weight expects 5"),
+    (dict(t_in=-torch.rand(2, 5, dtype=F64)), "negative spike times"),
     (dict(weight=torch.rand(3, 5, 1, dtype=F64)), "weight must be 2-D"),
     (dict(t_in=torch.tensor([[0.1, float("nan"), 0.2, 0.3, 0.4]] * 2, dtype=F64)), "t_in contains NaN"),
     (dict(weight=torch.full((3, 5), float("nan"), dtype=F64)), "weight contains NaN"),

@@ -11,6 +11,16 @@ from circuitnet.solve.affine import membrane_exact, rc_spike_exact, ttfs_exact
 from circuitnet.solve.dstd import dstd_grid, membrane_dstd, rc_spike_dstd, ttfs_dstd
 
 F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The solvers issue many small tensor ops: intra-op threads only add synchronisation (and on a
+    shared 2-core machine, long waits).  Restored after this module."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 E_POS, E_NEG = 2.8, -1.53
 B_DIS = 1 / 6.44
 A_DIS = -math.log(1 - B_DIS) / B_DIS
@@ -171,7 +181,7 @@ def test_weight_gradient_without_input_gradient():
 
 
 # -------------------------------------------------------------------- edge cases
-_times = st.sampled_from([0.0, 0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 1.5, math.inf, -0.1, 0.1234, 0.777])
+_times = st.sampled_from([0.0, 0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 1.5, math.inf, 0.1234, 0.777])
 _weights = st.one_of(st.sampled_from([0.0, 0.0, -0.3, 0.3, 1e-9, -1e-9]), st.floats(-2.0, 2.0))
 
 
@@ -236,7 +246,7 @@ def test_dstd_ttfs_edge_cases_finite(layer):
     (dict(offset=-0.01), r"offset must lie in \[0, dtau\)"),
     (dict(offset=torch.tensor([0.0, 0.3], dtype=F64)), r"offset must lie in \[0, dtau\)"),
     (dict(offset=torch.zeros(3, dtype=F64)), "offset must be a float or a \\[batch\\] tensor"),
-    (dict(t_in=torch.rand(2, 4, dtype=F64)), "in_features mismatch"),
+    (dict(t_in=torch.rand(2, 4, dtype=F64)), "4 input features but weight expects 5"),
     (dict(t_in=torch.rand(2, 5, 1, dtype=F64)), "t_in must be 2-D"),
     (dict(weight=torch.full((3, 5), float("nan"), dtype=F64)), "weight contains NaN"),
     (dict(t_in=torch.full((2, 5), float("nan"), dtype=F64)), "t_in contains NaN"),

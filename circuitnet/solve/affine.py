@@ -21,19 +21,19 @@ derivative, ``relax_grads`` for the backward of one interval), the in-interval t
 (``crossing_time``), the RC-Spike firing phase (``fire_phase``), the implicit-function step that
 makes a TTFS spike time differentiable (``spike_time_from_membrane``) and reusable scratch buffers.
 
-Performance (see _MembraneExact): a custom autograd function sweeps the sorted inputs in chunks
-of ``CHUNK`` intervals; per chunk one gather of weight rows and a running sum give f, g, and the
-element-wise work runs on [chunk, batch, out] scratch tensors that stay in cache (no tensor of
-size [batch, in, out] is ever formed).  The analytic backward is a second forward-order sweep,
-so only [batch, out]-sized tensors are saved.
+Performance (see _MembraneExact): a custom autograd function sweeps the sorted inputs one
+interval at a time: one gather of weight rows and a running sum give f, g, and a few fused
+element-wise passes over [batch, out] scratch tensors (which stay in cache) do the rest; no
+tensor of size [batch, in, out] is ever formed.  The analytic backward is a second forward-order
+sweep, so only [batch, out]-sized tensors are saved.
 """
 import math
+import numbers
 import threading
 
 import torch
 
-# Sorted intervals processed together by the exact sweep (cache-sized work units).
-CHUNK = 2
+from .checks import check_layer_inputs
 
 
 # ----------------------------------------------------------------------------- validation
@@ -52,30 +52,12 @@ def _scalar(x, name):
 def check_layer(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, steps=None, t_max=None):
     """Validate one layer's arguments; raise ValueError naming the problem.
 
-    t_in [batch, in] and weight [out, in]: floating tensors of one dtype/device, no NaN
-    (+inf in t_in means "never spikes").  e_pos > 0 > e_neg (may be +-inf: ideal synapse),
+    t_in [batch, in] and weight [out, in] as in checks.check_layer_inputs (+inf in t_in means
+    "never spikes").  e_pos > 0 > e_neg (may be +-inf: ideal synapse),
     leak >= 0 (per-neuron [out] tensors allowed for leak and bias), steps an integer >= 1,
     t_max > 0 and finite.
     """
-    for name, x in (("t_in", t_in), ("weight", weight)):
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if t_in.dim() != 2:
-        raise ValueError(f"t_in must be 2-D [batch, in_features], got shape {tuple(t_in.shape)}")
-    if weight.dim() != 2:
-        raise ValueError(f"weight must be 2-D [out_features, in_features], got shape {tuple(weight.shape)}")
-    if t_in.shape[1] != weight.shape[1]:
-        raise ValueError(f"in_features mismatch: t_in has {t_in.shape[1]} inputs, weight {tuple(weight.shape)} "
-                         f"expects {weight.shape[1]}")
-    if t_in.dtype != weight.dtype or t_in.device != weight.device:
-        raise ValueError(f"t_in ({t_in.dtype}, {t_in.device}) and weight ({weight.dtype}, {weight.device}) "
-                         "must share dtype and device")
-    if torch.isnan(t_in).any():
-        raise ValueError("t_in contains NaN (use +inf for an input that never spikes)")
-    if not torch.isfinite(weight).all():
-        raise ValueError("weight contains NaN or infinite values")
+    check_layer_inputs(t_in, weight)
     ep, en = _scalar(e_pos, "e_pos"), _scalar(e_neg, "e_neg")
     if not ep > 0:
         raise ValueError(f"e_pos must be > 0 (reversal potential of positive weights), got {ep}")
@@ -90,7 +72,7 @@ def check_layer(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, steps=None, t_ma
         if name == "leak" and (xt < 0).any():
             raise ValueError(f"leak must be >= 0, got {xt.min().item()}")
     if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     if t_max is not None:
         tm = _scalar(t_max, "t_max")
@@ -236,21 +218,20 @@ def rho_of(nx, phi, xmax, out=None):
     return torch.addcmul(_const(0.5, nx.dtype), nx, S, out=out and out["rho"])
 
 
-def relax_grads(lam0, lam1, u, f, g, d, dphi, rho, gg=None, gfn=None, gd=None, inc=None, need_d=True):
-    """Backward of one interval v1 = v0 + dphi (g - f v0), for lam1 = dL/dv1, lam0 = dL/dv0 = lam1 e^{-fd}.
+def relax_grads(lam1, u, g, d, dphi, rho, gg=None, gfn=None, inc=None):
+    """Backward of one interval v1 = v0 + dphi (g - f v0) for lam1 = dL/dv1 (no autograd).
 
-    u = lam0 v0; inc = lam1 c = lam1 g dphi (so that u1 = u0 + inc: a running sum, no membrane
-    needed); rho = psi/phi1 (rho_of).  Then
-        dL/dg = lam1 d phi1,   -dL/df = d (u + lam1 g d psi) = d (u + inc rho),   dL/dd = lam0 g - f u.
-    Returns (dL/dg, -dL/df, dL/dd) (the last None unless need_d).  gg, gfn, gd: optional output
-    buffers; inc: precomputed lam1 g dphi (computed when None).  No autograd.
+    With lam0 = dL/dv0 = lam1 e^{-fd}, u = lam0 v0, inc = lam1 c = lam1 g dphi (so u1 = u0 + inc: a
+    running sum over intervals, no membrane needed) and rho = psi/phi1 (rho_of):
+        dL/dg = lam1 d phi1,   -dL/df = d (u + lam1 g d psi) = d (u + inc rho)
+    (and dL/dd = lam0 g - f u, used through its jumps at input arrivals, see _MembraneExact).
+    Returns (dL/dg, -dL/df); gg, gfn: optional output buffers; inc: precomputed lam1 g dphi.
     """
     gg = torch.mul(lam1, dphi, out=gg)
     if inc is None:
         inc = gg * g
     gfn = torch.addcmul(u, inc, rho, out=gfn).mul_(d)
-    gd = torch.mul(lam0, g, out=gd).addcmul_(f, u, value=-1.0) if need_d else None
-    return gg, gfn, gd
+    return gg, gfn
 
 
 def _log_ratio(u):
@@ -344,84 +325,54 @@ def scratch_bytes():
 
 # ---------------------------------------------------------------------------- exact sweep
 class _Sweep:
-    """Chunked pass over the sorted inputs of a layer (intervals k = 0..N).
+    """One pass over the sorted inputs of a layer, one interval at a time (k = 0..N).
 
     Interval k is [tau_{k-1}, tau_k] with tau_{-1} = 0, tau_N = t_end (times clamped to
     [0, t_end], sorted per sample); it starts with the arrival of sorted input k-1, whose
-    [beta w | w] row is wext[idx[k]] (row 0 of wext is zero).  Iterating yields, per chunk of at
-    most ``chunk`` (default CHUNK) intervals, (k0, n, f, g, d, nx, phi, dphi, xmax) as [n, B, out] tensors (d:
-    [n, B, 1], or [n, B, out] when per-neuron stop times t_stop clip the intervals); see relax().
-    The tensors are scratch buffers, overwritten by the next chunk.  ``xmax``: per-chunk max f d
-    from an earlier identical sweep (skips the reductions); the sweep records them in .xmax.
-    ``sort``: (tau, perm) of that sweep.  ``extra``: further [rows, B, out] scratch buffers,
-    {name: rows}, in .bufs ("AF", "AF2", "P": [rows, B, 2 out]).
+    [beta w | w] row (per sample) is wext[idx[k]] (row 0 of wext is zero).  Iterating yields
+    (k, raw, f, g, d, nx, phi, dphi, xmax): raw [B, 2 out] the rows just arrived, f, g [B, out] the
+    running sums, d [B, 1] the interval length ([B, out] when per-neuron stop times t_stop clip the
+    intervals) and the relax() coefficients.  All are scratch buffers overwritten at the next step.
+    ``xmax``/``sort``: per-interval max f d and (tau, perm) of an earlier identical sweep (skip the
+    reductions and the sort); the sweep records them in .xmax, .tau, .perm.
     """
 
-    def __init__(self, t_in, wcat, leak, bias, t_end, t_stop=None, tag="sweep", xmax=None, extra=(), chunk=None,
-                 sort=None):
+    def __init__(self, t_in, wcat, leak, bias, t_end, t_stop=None, tag="sweep", xmax=None, sort=None):
         B, N = t_in.shape
         O = wcat.shape[0] // 2
-        self.B, self.N, self.O = B, N, O
-        self.chunk = K = chunk or CHUNK
-        self.t_end, self.t_stop, self.dtype = t_end, t_stop, t_in.dtype
-        self.xmax_in, self.xmax = xmax, []
-        tau, self.perm = sort if sort is not None else torch.sort(t_in.clamp(0.0, t_end), dim=1)
-        self.tau = tau
-        edges = torch.cat([tau.new_zeros(B, 1), tau, tau.new_full((B, 1), t_end)], 1)
-        self.edges = edges.t().unsqueeze(2).contiguous()  # [N + 2, B, 1]
-        self.d = self.edges[1:] - self.edges[:-1]  # [N + 1, B, 1]
-        self.nd = -self.d
-        self.idx = torch.cat([self.perm.new_zeros(B, 1), self.perm + 1], 1).t().contiguous()  # [N + 1, B]
+        self.B, self.N, self.O, self.dtype, self.device = B, N, O, t_in.dtype, t_in.device
+        self.t_end, self.t_stop, self.xmax_in, self.xmax = t_end, t_stop, xmax, []
+        self.tau, self.perm = sort if sort is not None else torch.sort(t_in.clamp(0.0, t_end), dim=1)
+        edges = torch.cat([self.tau.new_zeros(B, 1), self.tau, self.tau.new_full((B, 1), t_end)], 1)
+        edges = edges.t().unsqueeze(2).contiguous()  # [N + 2, B, 1]
+        self.lo, self.hi = edges[:-1].unbind(0), edges[1:].unbind(0)
+        d = edges[1:] - edges[:-1]
+        self.d, self.nd = d.unbind(0), (-d).unbind(0)
+        self.idx = torch.cat([self.perm.new_zeros(B, 1), self.perm + 1], 1).t().contiguous().unbind(0)
         self.wext = torch.cat([wcat.new_zeros(1, 2 * O), wcat.t()], 0)
-        self.device = t_in.device
         self.init = t_in.new_empty(B, 2 * O)
         self.init[:, :O] = leak
         self.init[:, O:] = bias
-        K = min(K, N + 1)
-        rows = {"G": K, "G2": K, "nx": K, "phi": K, "dphi": K, "carry": 1}
-        if t_stop is not None:
-            rows.update(d=K, nd=K)
-        rows.update(dict(extra))
-        wide = ("G", "G2", "carry", "AF", "AF2", "P")  # [f | g]-shaped: 2 out columns
-        self.bufs = {k: scratch(f"{tag}.{k}", (r, B, 2 * O if k in wide else O), self.dtype, self.device)
-                     for k, r in rows.items()}
-        # row views, made once (indexing costs more than the small per-row ops it feeds)
-        self.rows = {k: list(b.unbind(0)) for k, b in self.bufs.items()}
-        self.fg = {k: (self.bufs[k][..., :O], self.bufs[k][..., O:]) for k in ("G", "G2")}
-        self.fg_rows = {k: (list(f.unbind(0)), list(g.unbind(0))) for k, (f, g) in self.fg.items()}
-
-    def view(self, name, n):
-        """Buffer ``name`` cut to n (interval) rows."""
-        b = self.bufs[name]
-        return b if b.shape[0] == n else b[:n]
+        self.buf = lambda name, width=O: scratch(f"{tag}.{name}", (B, width), self.dtype, self.device)
 
     def __iter__(self):
-        B, O, K, bufs = self.B, self.O, self.chunk, self.bufs
-        carry = bufs["carry"][0].copy_(self.init)
-        out = {"nx": bufs["nx"], "phi": bufs["phi"], "dphi": bufs["dphi"]}
-        for c, k0 in enumerate(range(0, self.N + 1, K)):
-            n = min(K, self.N + 1 - k0)
-            name = "G2" if c % 2 else "G"  # alternate buffers: carry is the previous chunk's last row
-            G, Gr = self.view(name, n), self.rows[name]
-            torch.index_select(self.wext, 0, self.idx[k0:k0 + n].reshape(-1), out=G.view(n * B, 2 * O))
-            Gr[0].add_(carry)
-            for i in range(1, n):
-                Gr[i].add_(Gr[i - 1])
-            carry = Gr[n - 1]
-            f, g = self.fg[name]
-            if n < K:
-                f, g = f[:n], g[:n]
-                out = {k: v[:n] for k, v in out.items()}
+        O, buf = self.O, self.buf
+        G, raw = buf("G", 2 * self.O).copy_(self.init), buf("raw", 2 * O)
+        f, g = G[:, :O], G[:, O:]
+        out = {"nx": buf("nx"), "phi": buf("phi"), "dphi": buf("dphi")}
+        if self.t_stop is not None:
+            d, nd = buf("d"), buf("nd")
+        for k in range(self.N + 1):
+            torch.index_select(self.wext, 0, self.idx[k], out=raw)
+            G.add_(raw)
             if self.t_stop is None:
-                d, nd = self.d[k0:k0 + n], self.nd[k0:k0 + n]
+                d, nd = self.d[k], self.nd[k]
             else:
-                nd = torch.minimum(self.edges[k0:k0 + n], self.t_stop, out=self.view("nd", n))
-                d = torch.minimum(self.edges[k0 + 1:k0 + n + 1], self.t_stop, out=self.view("d", n)).sub_(nd)
-                nd = torch.neg(d, out=nd)
-            nx, phi, dphi, xmax = relax(f, g, d, nd, out, None if self.xmax_in is None else self.xmax_in[c])
+                torch.minimum(self.hi[k], self.t_stop, out=d).sub_(torch.minimum(self.lo[k], self.t_stop, out=nd))
+                torch.neg(d, out=nd)
+            nx, phi, dphi, xmax = relax(f, g, d, nd, out, None if self.xmax_in is None else self.xmax_in[k])
             self.xmax.append(xmax)
-            self.frows, self.grows = self.fg_rows[name]
-            yield k0, n, f, g, d, nx, phi, dphi, xmax
+            yield k, raw, f, g, d, nx, phi, dphi, xmax
 
 
 class _MembraneExact(torch.autograd.Function):
@@ -433,93 +384,70 @@ class _MembraneExact(torch.autograd.Function):
 
     Forward: v_{k+1} = v_k + dphi_k (g_k - f_k v_k) over the sorted intervals; X = -int_0^T f dt
     (one small GEMM, or summed over the sweep when T varies per neuron).
-    Backward (a second forward-order sweep, so nothing of size [N, B, out] is stored):
+    Backward: a second forward-order sweep (so nothing of size [N, B, out] is stored) with
         lam_k = dL/dv_k = dL/dv(T) exp(X - sum_{q<k} (-x_q)),  u_k = lam_k v_k = sum_{q<k} lam_{q+1} c_q,
-    relax_grads per interval, then for the input arriving at interval k
+    relax_grads per interval, and for the input arriving at (the start of) interval k
         dL/d[beta w | w] = (sum over all intervals) - (sum over intervals < k),
-    and dL/dtau_j = dL/dd_j - dL/dd_{j+1} (d_k = tau_k - tau_{k-1}).
+        dL/dtau = -sum_o (w lam_k - beta w u_k)     (= dL/dd_{k-1} - dL/dd_k, without cancellation).
     """
 
     @staticmethod
     def forward(ctx, t_in, wcat, leak, bias, t_end, t_stop):
         sw = _Sweep(t_in, wcat, leak, bias, t_end, t_stop, tag="exact.fwd")
+        grad = any(ctx.needs_input_grad)
         v = t_in.new_zeros(sw.B, sw.O)
         X = t_in.new_zeros(sw.B, sw.O)
-        r = scratch("exact.fwd.r", (sw.B, sw.O), sw.dtype, sw.device)
-        sum_x = any(ctx.needs_input_grad) and t_stop is not None
-        dphi_rows = sw.rows["dphi"]
-        for k0, n, f, g, d, nx, phi, dphi, xmax in sw:
-            fr, gr = sw.frows, sw.grows
-            for i in range(n):
-                torch.addcmul(gr[i], fr[i], v, value=-1.0, out=r)
-                v.addcmul_(dphi_rows[i], r)
-            if sum_x:
-                X.add_(nx.sum(0))
-        if t_stop is None and any(ctx.needs_input_grad):  # X = -int_0^T f dt = -(leak T + sum_j beta w_j (T - t_j))
+        r = sw.buf("r")
+        for k, raw, f, g, d, nx, phi, dphi, xmax in sw:
+            torch.addcmul(g, f, v, value=-1.0, out=r)
+            v.addcmul_(dphi, r)
+            if grad and t_stop is not None:
+                X.add_(nx)
+        if grad and t_stop is None:  # X = -int_0^T f dt = -(leak T + sum_j beta w_j (T - t_j))
             X = torch.mm(t_end - t_in.clamp(0.0, t_end), wcat[:sw.O].t()).add_(leak * t_end).neg_()
         ctx.save_for_backward(t_in, wcat, leak, bias, X.mul_(LOG2E), t_stop if t_stop is not None else X[:0],
                               sw.tau, sw.perm)
-        ctx.meta = (t_end, t_stop is not None, sw.xmax, sw.chunk)
+        ctx.meta = (t_end, t_stop is not None, sw.xmax)
         return v
 
     @staticmethod
     def backward(ctx, gv):
         t_in, wcat, leak, bias, X2tot, t_stop, tau, perm = ctx.saved_tensors
-        t_end, has_stop, xmax, K = ctx.meta
+        t_end, has_stop, xmax = ctx.meta
         sw = _Sweep(t_in, wcat, leak, bias, t_end, t_stop if has_stop else None, tag="exact.bwd", xmax=xmax,
-                    extra={"U": K + 1, "lam": K + 1, "X": K + 1, "inc": K, "psi": K, "t1": K, "t2": K, "AF": K,
-                           "AF2": K, "P": 1}, chunk=K, sort=(tau, perm))
-        B, N, O, bufs = sw.B, sw.N, sw.O, sw.bufs
+                    sort=(tau, perm))
+        B, N, O, buf = sw.B, sw.N, sw.O, sw.buf
         need_t = ctx.needs_input_grad[0]
         gv = gv.contiguous()
-        P = bufs["P"][0].zero_()  # running sum of [-dL/df | dL/dg] over intervals (then a row of AF/AF2)
+        X, U, inc, jump = buf("X").zero_(), buf("U").zero_(), buf("inc"), buf("jump")
+        lam0, lam1 = torch.exp2(X2tot, out=buf("lam0")).mul_(gv), buf("lam1")  # dL/dv at 0
+        AF, P = buf("AF", 2 * O), buf("P", 2 * O).zero_()  # [-dL/df | dL/dg]: this interval, running sum
+        gfn, gg = AF[:, :O], AF[:, O:]
+        rho_out = {"rho": buf("rho"), "t1": buf("t1"), "t2": buf("t2")}
         gw = gv.new_zeros(N + 1, 2 * O)
-        Dq = gv.new_empty(N + 1, B)  # sum_o dL/dd_k (masked by tau_k < t_stop)
-        Dr = gv.new_empty(N + 1, B) if has_stop else Dq  # masked by tau_{k-1} < t_stop
-        rows = sw.rows
-        Ur, Xr, lamr, incr, nxr = (rows[k] for k in ("U", "X", "lam", "inc", "nx"))
-        Ur[0].zero_()
-        Xr[0].zero_()
-        torch.exp2(X2tot, out=lamr[0]).mul_(gv)
-        for k0, n, f, g, d, nx, phi, dphi, xmax in sw:
-            U, lam, X = sw.view("U", n + 1), sw.view("lam", n + 1), sw.view("X", n + 1)
-            af = "AF2" if (k0 // K) % 2 else "AF"  # alternate: P is the previous chunk's last row
-            AF, AFr, inc, t1 = sw.view(af, n), rows[af], sw.view("inc", n), sw.view("t1", n)
-            lam0, lam1 = lam[:n], lam[1:]
-            for i in range(n):
-                torch.add(Xr[i], nxr[i], out=Xr[i + 1])  # -int_0^tau f dt at the interval ends
-            torch.sub(X2tot, X[1:], alpha=LOG2E, out=lam1).exp2_().mul_(gv)  # dL/dv at the interval ends
-            gg = torch.mul(lam1, dphi, out=AF[..., O:])
+        Dt = gv.new_empty(N + 1, B)  # row k: -dL/dtau of the input arriving at the start of interval k
+        for k, raw, f, g, d, nx, phi, dphi, xmax in sw:
+            X.add_(nx)  # -int_0^tau f dt at the end of interval k
+            torch.sub(X2tot, X, alpha=LOG2E, out=lam1).exp2_().mul_(gv)  # dL/dv at the end of interval k
+            torch.mul(lam1, dphi, out=gg)
             torch.mul(gg, g, out=inc)  # lam_{k+1} c_k
-            for i in range(n):
-                torch.add(Ur[i], incr[i], out=Ur[i + 1])  # U_k = lam_k v_k
-            rho = rho_of(nx, phi, xmax, {"rho": sw.view("psi", n), "t1": t1, "t2": sw.view("t2", n)})
-            _, _, gd = relax_grads(lam0, lam1, U[:n], f, g, d, dphi, rho, gg=gg, gfn=AF[..., :O],
-                                   gd=t1, inc=inc, need_d=need_t)
-            Ur[0].copy_(Ur[n])
-            lamr[0].copy_(lamr[n])
-            Xr[0].copy_(Xr[n])
-            if not need_t:
-                pass
-            elif has_stop:
-                Dq[k0:k0 + n] = (gd * (sw.edges[k0 + 1:k0 + n + 1] < t_stop)).sum(2)
-                Dr[k0:k0 + n] = (gd * (sw.edges[k0:k0 + n] < t_stop)).sum(2)
-            else:
-                torch.sum(gd, 2, out=Dq[k0:k0 + n])
-            AFr[0].add_(P)
-            for i in range(1, n):
-                AFr[i].add_(AFr[i - 1])
-            m = min(n, N - k0)  # the prefix through interval k belongs to the input of interval k + 1
-            if m > 0:
-                gw.index_add_(0, sw.idx[k0 + 1:k0 + 1 + m].reshape(-1), AF[:m].reshape(m * B, 2 * O))
-            P = AFr[n - 1]
+            relax_grads(lam1, U, g, d, dphi, rho_of(nx, phi, xmax, rho_out), gg=gg, gfn=gfn, inc=inc)
+            if need_t:  # -dL/dtau = sum_o (w lam - beta w u) at the arrival: the jump of dL/dd, taken directly
+                torch.mul(raw[:, O:], lam0, out=jump).addcmul_(raw[:, :O], U, value=-1.0)
+                if has_stop:
+                    jump.mul_(sw.lo[k] < t_stop)
+                torch.sum(jump, 1, out=Dt[k])
+            U.add_(inc)
+            P.add_(AF)  # sum through interval k: belongs to the input arriving at interval k + 1
+            if k < N:
+                gw.index_add_(0, sw.idx[k + 1], P)
+            lam0, lam1 = lam1, lam0
         tot = P.sum(0)
-        g_rows = (tot - gw[1:]).t()  # [2 out, N]: sum over intervals after each input's arrival
+        g_rows = (tot - gw[1:]).t()  # [2 out, N]: sum over the intervals after each input's arrival
         g_wcat = torch.cat([-g_rows[:O], g_rows[O:]], 0)
         g_t = None
         if need_t:
-            g_tau = (Dq[:N] - Dr[1:]).t()  # d_k = tau_k - tau_{k-1}
-            g_t = torch.zeros_like(t_in).scatter_(1, sw.perm, g_tau)
+            g_t = torch.zeros_like(t_in).scatter_(1, perm, Dt[1:].t()).neg_()
             g_t = g_t * ((t_in >= 0) & (t_in <= t_end))
         g_leak = (-tot[:O]).sum_to_size(leak.shape) if ctx.needs_input_grad[2] else None
         g_bias = tot[O:].sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
@@ -570,24 +498,23 @@ def ttfs_exact(t_in, weight, e_pos, e_neg, t_max, leak=0.0, bias=0.0):
 def _first_crossing(sw):
     """Run a sweep and record, per neuron, the first threshold crossing (no autograd).
 
+    Within an interval v relaxes monotonically toward g/f, so it crosses 1 there iff it starts
+    below 1 and ends at or above 1; only those neurons get the crossing_time formula.
     Returns (t_star, fired, rate): crossing time (t_end if none), fired mask, slope g - f there.
     """
-    B, O = sw.B, sw.O
-    v = sw.init.new_zeros(B, O)
+    v = sw.init.new_zeros(sw.B, sw.O)
     t_star = torch.full_like(v, sw.t_end)
     rate = torch.ones_like(v)
     fired = torch.zeros_like(v, dtype=torch.bool)
-    for k0, n, f, g, d, nx, phi, dphi, xmax in sw:
-        vs = v.new_empty(n, B, O)
-        for i in range(n):
-            vs[i] = v
-            v = v + dphi[i] * (g[i] - f[i] * v)
-        tc = crossing_time(vs, f, g)
-        hit = tc <= d
-        new = hit.any(0) & ~fired
-        first = hit.to(torch.uint8).argmax(0, keepdim=True)
-        pick = lambda x: x.expand(n, B, O).gather(0, first).squeeze(0)
-        t_star = torch.where(new, pick(sw.edges[k0:k0 + n] + tc), t_star)
-        rate = torch.where(new, pick(g - f), rate)
-        fired |= new
+    for k, raw, f, g, d, nx, phi, dphi, xmax in sw:
+        v_new = v + dphi * (g - f * v)
+        hit = (v_new >= 1) & ~fired
+        if hit.any():
+            b, o = hit.nonzero(as_tuple=True)
+            dk = d.expand_as(v)[b, o]
+            tau = torch.minimum(crossing_time(v[b, o], f[b, o], g[b, o]), dk)
+            t_star[b, o] = sw.lo[k][b, 0] + tau
+            rate[b, o] = g[b, o] - f[b, o]
+            fired[b, o] = True
+        v = v_new
     return t_star, fired, rate

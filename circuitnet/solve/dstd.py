@@ -121,8 +121,7 @@ class _MembraneDSTD(torch.autograd.Function):
             torch.mul(lam[:, m + 1], a[:, m], out=lam[:, m])
         u = torch.mul(lam[:, :M], V[:, :M], out=buf("t1", B, M, O))
         dFG = buf("dFG", B, M, 2 * O)
-        _, gfn, _ = relax_grads(lam[:, :M], lam[:, 1:], u, f, g, d, dphi, rho,
-                                gg=dFG[..., O:], gfn=dFG[..., :O], need_d=False)
+        _, gfn = relax_grads(lam[:, 1:], u, g, d, dphi, rho, gg=dFG[..., O:], gfn=dFG[..., :O])
         gfn.neg_()  # dL/df
         S = dstd_kernel(t_in, lo, hi, buf("S", B, M, N))
         dFG2 = dFG.view(B * M, 2 * O)
@@ -179,7 +178,11 @@ def ttfs_dstd(t_in, weight, e_pos, e_neg, t_max, steps, offset=0.0, leak=0.0, bi
 
 
 def _first_crossing_dstd(t_in, wcat, leak, bias, lo, hi, t_max):
-    """First threshold crossing of the DSTD membrane (no autograd): (t_star, fired, rate g~ - f~)."""
+    """First threshold crossing of the DSTD membrane (no autograd): (t_star, fired, rate g~ - f~).
+
+    v relaxes monotonically within a grid interval, so the crossing lies in the first interval
+    that ends at or above 1; crossing_time is evaluated there only.
+    """
     B, N = t_in.shape
     O = wcat.shape[0] // 2
     M = lo.shape[1]
@@ -188,16 +191,14 @@ def _first_crossing_dstd(t_in, wcat, leak, bias, lo, hi, t_max):
     f, g = FG[..., :O] + leak, FG[..., O:] + bias
     d = (hi - lo).unsqueeze(2)
     _, _, dphi, _ = relax(f, g, d, -d)
-    V = t_in.new_empty(B, M, O)
-    v = t_in.new_zeros(B, O)
+    V = t_in.new_zeros(B, M + 1, O)
     for m in range(M):
-        V[:, m] = v
-        v = v + dphi[:, m] * (g[:, m] - f[:, m] * v)
-    tc = crossing_time(V, f, g)
-    hit = tc <= d
-    fired = hit.any(1)
-    first = hit.to(torch.uint8).argmax(1, keepdim=True)
+        V[:, m + 1] = V[:, m] + dphi[:, m] * (g[:, m] - f[:, m] * V[:, m])
+    above = V[:, 1:] >= 1
+    fired = above.any(1)
+    first = above.to(torch.uint8).argmax(1, keepdim=True)  # [B, 1, O]
     pick = lambda x: x.expand(B, M, O).gather(1, first).squeeze(1)
-    t_star = torch.where(fired, pick(lo.unsqueeze(2) + tc), torch.full_like(v, t_max))
-    rate = torch.where(fired, pick(g - f), torch.ones_like(v))
+    tau = torch.minimum(crossing_time(pick(V[:, :M]), pick(f), pick(g)), pick(d))
+    t_star = torch.where(fired, pick(lo.unsqueeze(2)) + tau, torch.full_like(tau, t_max))
+    rate = torch.where(fired, pick(g - f), torch.ones_like(tau))
     return t_star, fired, rate
