@@ -21,6 +21,13 @@ import math
 import numpy as np
 
 
+# The paper's circuit in normalised units (PAPER.md Table 2) and its calibrated discharger ramp.
+E_POS, E_NEG = 2.8, -1.53
+B_DIS = 1 / 6.44
+A_DIS = -math.log(1 - B_DIS) / B_DIS
+DISCHARGER = dict(fire_g=A_DIS, fire_f=A_DIS * B_DIS)
+
+
 def _phi1(x):
     """(1 - exp(-x)) / x, with the limit 1 at x = 0."""
     if x == 0.0:

@@ -6,25 +6,13 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from closed_form import membrane_at, rc_spike_reference, ttfs_reference
+from closed_form import A_DIS, B_DIS, DISCHARGER, E_NEG, E_POS, membrane_at, rc_spike_reference, ttfs_reference
 from circuitnet.solve.affine import (check_layer, crossing_time, membrane_exact, psi_of, rc_spike_exact, relax,
                                      rho_of, ttfs_exact)
 
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The solvers issue many small tensor ops: intra-op threads only add synchronisation (and on a
-    shared 2-core machine, long waits).  Restored after this module."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-E_POS, E_NEG = 2.8, -1.53
-B_DIS = 1 / 6.44
-A_DIS = -math.log(1 - B_DIS) / B_DIS
-DISCHARGER = dict(fire_g=A_DIS, fire_f=A_DIS * B_DIS)
 
 
 def random_layer(seed, B=4, N=60, O=7, scale=0.15, shift=0.0, t_hi=1.0):
