@@ -173,7 +173,6 @@ def _rk4_back(ph, y, e, h, tsw, P, N, c, need_w, need_c):
     def rates(yy, t):
         return _adjoint_rates(ph, yy[0], yy[1], t, tsw, P, N, c, need_w, need_c)
     k1 = rates(y, e)
-    y2 = y[:2] + [None] * 0
     y2 = [y[0] - 0.5 * h * k1[0], y[1] - 0.5 * h * k1[1]]
     k2 = rates(y2, e - 0.5 * h)
     y3 = [y[0] - 0.5 * h * k2[0], y[1] - 0.5 * h * k2[1]]
