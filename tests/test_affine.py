@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
+from strategies import edge_layers, grids
 from closed_form import A_DIS, B_DIS, DISCHARGER, E_NEG, E_POS, membrane_at, rc_spike_reference, ttfs_reference
 from circuitnet.solve.affine import (check_layer, crossing_time, membrane_exact, psi_of, rc_spike_exact, relax,
                                      rho_of, ttfs_exact)
@@ -195,26 +196,6 @@ def test_input_time_gradient_matches_physics():
 
 
 # -------------------------------------------------------------------- edge cases
-_times = st.sampled_from([0.0, 0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 1.5, math.inf, 0.1234, 0.777])
-_weights = st.one_of(st.sampled_from([0.0, 0.0, -0.3, 0.3, 1e-9, -1e-9]), st.floats(-2.0, 2.0))
-_log_e = st.floats(0.0, 4.0)
-
-
-@st.composite
-def edge_layers(draw):
-    B, N, O = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 3))
-    t = torch.tensor(draw(st.lists(_times, min_size=B * N, max_size=B * N)), dtype=F64).reshape(B, N)
-    w = torch.tensor(draw(st.lists(_weights, min_size=O * N, max_size=O * N)), dtype=F64).reshape(O, N)
-    sign = draw(st.sampled_from(["mixed", "negative", "zero"]))
-    if sign == "negative":
-        w = -w.abs() - 0.01
-    elif sign == "zero":
-        w = torch.zeros_like(w)
-    e_pos, e_neg = 10 ** draw(_log_e), -(10 ** draw(_log_e))
-    leak, bias = draw(st.sampled_from([(0.0, 0.0), (0.5, 0.0), (0.0, 0.7), (1.0, -0.3)]))
-    return t, w, e_pos, e_neg, leak, bias
-
-
 def _finite_grads(fn, t, w, e_pos, e_neg):
     t, w, ep, en = _leaf(t), _leaf(w), _scalar(e_pos), _scalar(e_neg)
     out = fn(t, w, ep, en)

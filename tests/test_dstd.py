@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
+from strategies import edge_layers, grids
 from closed_form import A_DIS, B_DIS, DISCHARGER, E_NEG, E_POS, rc_spike_reference, ttfs_reference
 from circuitnet.solve.affine import membrane_exact, rc_spike_exact, ttfs_exact
 from circuitnet.solve.dstd import dstd_grid, membrane_dstd, rc_spike_dstd, ttfs_dstd
@@ -169,27 +170,6 @@ def test_weight_gradient_without_input_gradient():
 
 
 # -------------------------------------------------------------------- edge cases
-_times = st.sampled_from([0.0, 0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 1.5, math.inf, 0.1234, 0.777])
-_weights = st.one_of(st.sampled_from([0.0, 0.0, -0.3, 0.3, 1e-9, -1e-9]), st.floats(-2.0, 2.0))
-
-
-@st.composite
-def edge_layers(draw):
-    B, N, O = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 3))
-    t = torch.tensor(draw(st.lists(_times, min_size=B * N, max_size=B * N)), dtype=F64).reshape(B, N)
-    w = torch.tensor(draw(st.lists(_weights, min_size=O * N, max_size=O * N)), dtype=F64).reshape(O, N)
-    sign = draw(st.sampled_from(["mixed", "negative", "zero"]))
-    if sign == "negative":
-        w = -w.abs() - 0.01
-    elif sign == "zero":
-        w = torch.zeros_like(w)
-    e_pos, e_neg = 10 ** draw(st.floats(0.0, 4.0)), -(10 ** draw(st.floats(0.0, 4.0)))
-    leak, bias = draw(st.sampled_from([(0.0, 0.0), (0.5, 0.0), (0.0, 0.7), (1.0, -0.3)]))
-    steps = draw(st.integers(1, 12))
-    frac = draw(st.sampled_from([0.0, 0.5, 0.999]))
-    return t, w, e_pos, e_neg, leak, bias, steps, frac
-
-
 def _finite(fn, t, w, e_pos, e_neg):
     args = (_leaf(t), _leaf(w), _scalar(e_pos), _scalar(e_neg))
     out = fn(*args)
@@ -200,9 +180,10 @@ def _finite(fn, t, w, e_pos, e_neg):
 
 
 @settings(max_examples=40, deadline=None)
-@given(edge_layers(), st.sampled_from([{}, DISCHARGER]))
-def test_dstd_rc_edge_cases_finite(layer, kw):
-    t, w, e_pos, e_neg, leak, bias, steps, frac = layer
+@given(edge_layers(), grids, st.sampled_from([{}, DISCHARGER]))
+def test_dstd_rc_edge_cases_finite(layer, grid, kw):
+    t, w, e_pos, e_neg, leak, bias = layer
+    steps, frac = grid
     off = frac / steps
     out = _finite(lambda *a: rc_spike_dstd(*a, steps, off, leak, bias, **kw), t, w, e_pos, e_neg)
     assert ((out >= 0) & (out <= 1)).all()
@@ -213,9 +194,10 @@ def test_dstd_rc_edge_cases_finite(layer, kw):
 
 
 @settings(max_examples=40, deadline=None)
-@given(edge_layers())
-def test_dstd_ttfs_edge_cases_finite(layer):
-    t, w, e_pos, e_neg, leak, bias, steps, frac = layer
+@given(edge_layers(), grids)
+def test_dstd_ttfs_edge_cases_finite(layer, grid):
+    t, w, e_pos, e_neg, leak, bias = layer
+    steps, frac = grid
     off = 1.5 * frac / steps
     out = _finite(lambda *a: ttfs_dstd(*a, 1.5, steps, off, leak, bias)[0], t, w, e_pos, e_neg)
     _, fired = ttfs_dstd(t, w, e_pos, e_neg, 1.5, steps, off, leak, bias)
