@@ -3,4 +3,5 @@ from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeMinPool2d, SpikeTimeNois
                      paper_circuit)
 from .losses import (early_spike_penalty, firing_penalty, spike_cross_entropy, temporal_penalty,
                      ttfs_init_, weight_penalty)
+from .mapping import fit_current_scales, scale_weights_
 from .networks import IrisNet, SpikeNet, encode, mlp, vgg7

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 import circuitnet as cn
-from models import IrisNet, early_spike_penalty, spike_cross_entropy, temporal_penalty, weight_penalty
+from models import (IrisNet, early_spike_penalty, fit_current_scales, scale_weights_, spike_cross_entropy,
+                    temporal_penalty, weight_penalty)
 
 from .common import pyplot, seed_everything, write_results
 from .train import fit
@@ -68,33 +69,13 @@ def run_on(model, circuit, method, x, **opts):
 
 
 def map_two_scales(ann, circuit, x, grid):
-    """ANN-to-IMC: scale positive and negative weights (currents) by s_pos, s_neg on a 1 % grid to
-    minimise the RMSE between the ANN's output spike times and the circuit's (coordinate search)."""
-    target = ann(x).detach()
-    scales = torch.arange(grid[0], grid[1] + 1e-9, grid[2], dtype=D)
+    """ANN-to-IMC: the ANN's weights on the circuit with positive and negative currents scaled by
+    the pair (on a 1 % grid in [grid[0], grid[1]]) that minimises the output spike-time RMSE to the
+    ANN itself. Returns (mapped network, (s_pos, s_neg), rmse)."""
     net = IrisNet(hidden=ann.layers[0].out_features, circuit=circuit, method="exact").to(D).eval()
-    w0 = [l.weight.detach().clone() for l in ann.layers]
-    best = (1.0, 1.0)
-
-    def rmse(sp, sn):
-        with torch.no_grad():
-            for l, w in zip(net.layers, w0):
-                l.weight.copy_(sp * w.clamp(min=0) + sn * w.clamp(max=0))
-            return ((net(x) - target) ** 2).mean().sqrt().item()
-
-    err = rmse(*best)
-    for _ in range(4):                       # alternate 1-D searches until the pair stops moving
-        prev = best
-        sp = min(scales.tolist(), key=lambda s: rmse(s, best[1]))
-        sn = min(scales.tolist(), key=lambda s: rmse(sp, s))
-        best, err = (sp, sn), rmse(sp, sn)
-        if best == prev:
-            break
-    mapped = IrisNet(hidden=ann.layers[0].out_features, circuit=circuit, method="exact").to(D)
-    with torch.no_grad():
-        for l, w in zip(mapped.layers, w0):
-            l.weight.copy_(best[0] * w.clamp(min=0) + best[1] * w.clamp(max=0))
-    return mapped, best, err
+    net.load_state_dict(ann.state_dict())
+    sp, sn, err = fit_current_scales(net, x, ann(x).detach(), lo=grid[0], hi=grid[1], fine=grid[2])
+    return scale_weights_(net, sp, sn), (sp, sn), err
 
 
 def run(args):

@@ -12,7 +12,7 @@ All tests keep the spike-time noise sigma_spike (0.01) on, as in training.
 import os
 import time
 
-import torch
+from models import fit_current_scales, scale_weights_
 
 from . import classify as C
 from .common import write_results
@@ -28,36 +28,14 @@ def _at(e):
     return dict(e_pos=e, e_neg=-e)
 
 
-def scaled(net, s):
-    """Multiply every spiking layer's weights by s (in place); returns net."""
-    with torch.no_grad():
-        for layer in net.spiking_layers:
-            layer.weight.mul_(s)
-    return net
-
-
 def best_scale(ann, cfg, in_shape, e, x, rt):
-    """The global weight factor s on the 1 % grid that minimises the output spike-time RMSE between
-    the ANN on the |E| = e circuit and the ANN itself; returns (s, rmse)."""
+    """The global weight factor s (1 % grid) that minimises the output spike-time RMSE between the
+    ANN on the |E| = e circuit and the ANN itself; returns (s, rmse)."""
     target = C.output_times(C.copy_at(ann, cfg, in_shape, sigma_spike=0.0, **_at(E_ANN)), cfg, x, rt)
     base = C.copy_at(ann, cfg, in_shape, sigma_spike=0.0, **_at(e))
-    w0 = [l.weight.detach().clone() for l in base.spiking_layers]
-    cache = {}
-
-    def rmse(s):
-        s = round(s, 2)
-        if s not in cache:
-            with torch.no_grad():
-                for layer, w in zip(base.spiking_layers, w0):
-                    layer.weight.copy_(s * w)
-            cache[s] = ((C.output_times(base, cfg, x, rt) - target) ** 2).mean().sqrt().item()
-        return cache[s]
-
-    lo, hi = SCALE_RANGE
-    grid = lambda a, b, step: [round(a + k * step, 2) for k in range(int(round((b - a) / step)) + 1)]
-    s0 = min(grid(lo, hi, COARSE), key=rmse)
-    s1 = min(grid(max(lo, s0 - COARSE), min(hi, s0 + COARSE), FINE), key=rmse)
-    return s1, rmse(s1)
+    s, _, err = fit_current_scales(base, x, target, lo=SCALE_RANGE[0], hi=SCALE_RANGE[1], coarse=COARSE, fine=FINE,
+                                   separate=False, forward=lambda n, xx: C.output_times(n, cfg, xx, rt))
+    return s, err
 
 
 def run(args):
@@ -76,7 +54,7 @@ def run(args):
         pnn[key] = runs[f"pnn_E{key}"]["test_accuracy"]
         ann_acc[key] = C.accuracy(C.copy_at(ann, cfg, in_shape, **_at(e)), cfg, data.x_test, data.y_test, rt)
         scales[key], rmses[key] = best_scale(ann, cfg, in_shape, e, x_fit, rt)
-        net = scaled(C.copy_at(ann, cfg, in_shape, **_at(e)), scales[key])
+        net = scale_weights_(C.copy_at(ann, cfg, in_shape, **_at(e)), scales[key])
         scaled_acc[key] = C.accuracy(net, cfg, data.x_test, data.y_test, rt)
         if rt.main:
             print(f"|E| = {key}: PNN {100 * pnn[key]:.2f} %, ANN {100 * ann_acc[key]:.2f} %, scaled ANN "

@@ -84,3 +84,22 @@ def test_bad_inputs_are_named():
         encode(torch.tensor([float("nan")]))
     with pytest.raises(ValueError, match="in_features|input features"):
         RCSpikeLinear(3, 2)(torch.rand(2, 4))
+
+
+def test_current_scale_search_recovers_known_scales():
+    """A copy whose positive / negative currents were divided by 1.3 / 0.8 is mapped back."""
+    from models import fit_current_scales, scale_weights_
+    torch.manual_seed(3)
+    a = IrisNet(method="exact", e_pos=2.8, e_neg=-1.53).to(D).eval()
+    b = IrisNet(method="exact", e_pos=2.8, e_neg=-1.53).to(D).eval()
+    b.load_state_dict(a.state_dict())
+    scale_weights_(b, 1 / 1.3, 1 / 0.8)
+    w = b.layers[0].weight.detach().clone()
+    x = torch.rand(64, 4, dtype=D)
+    with torch.no_grad():
+        sp, sn, err = fit_current_scales(b, x, a(x))
+    assert (sp, sn) == (1.3, 0.8) and err < 1e-9
+    assert torch.equal(b.layers[0].weight, w)                  # the search leaves the weights as they were
+    with torch.no_grad():
+        s, s2, err1 = fit_current_scales(b, x, a(x), separate=False)
+    assert s == s2 and err1 > 1e-6                              # one global factor cannot undo two
