@@ -24,7 +24,7 @@ import math
 
 import sympy as sp
 
-from .elements import Capacitor, Element, Node, ShotNoise
+from .elements import Element, Node, ShotNoise
 from .units import parse_value
 
 v_sym = sp.Symbol("v", real=True)        # normalised membrane voltage

@@ -16,7 +16,6 @@ every current and kT/C reset noise, physical values). Reported: test accuracy on
 30 % split (45 samples), mean and spread over seeds, and the output spike-time RMSE (ns, T = 1 us)
 between each network's training model and the simulated circuit.
 """
-import math
 import os
 import time
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from strategies import edge_layers, grids
-from closed_form import A_DIS, B_DIS, DISCHARGER, E_NEG, E_POS, membrane_at, rc_spike_reference, ttfs_reference
+from strategies import edge_layers
+from closed_form import DISCHARGER, E_NEG, E_POS, membrane_at, rc_spike_reference, ttfs_reference
 from circuitnet.solve.affine import (check_layer, crossing_time, membrane_exact, psi_of, rc_spike_exact, relax,
                                      rho_of, ttfs_exact)
 
