@@ -50,8 +50,10 @@ class _SpikeLayer(nn.Module):
         cc = compile_circuit(circuit)
         self.t_max = float(sum(p.duration for p in cc.phases if p.comparator))
 
-    def _solve(self, t_in, weight):
+    def _solve(self, t_in, weight, clip=True):
         opts = dict(self.options)
+        if not clip:
+            opts["clip"] = False
         if self.method == "dstd":
             opts.setdefault("steps", self.steps)
             if self.training and self.offset == "random":
@@ -75,9 +77,11 @@ class _Linear(_SpikeLayer):
     def reset_parameters(self):
         _he_init(self.weight)
 
-    def spikes(self, t_in):
-        """(t_out [B, out], fired [B, out]) for input spike times t_in [B, in]."""
-        return self._solve(t_in, self.weight)
+    def spikes(self, t_in, clip=True):
+        """(t_out [B, out], fired [B, out]) for input spike times t_in [B, in].  clip=False
+        (RC-Spike, methods exact and dstd): t_out is the unclipped firing time
+        (circuitnet.solve.affine.firing_time), the spike time before clip(t, 0, 1)."""
+        return self._solve(t_in, self.weight, clip)
 
     def forward(self, t_in):
         return self.spikes(t_in)[0]
@@ -111,7 +115,8 @@ class _Conv2d(_SpikeLayer):
         """Input time that never arrives: used for padding."""
         return 1.0 if self.kind == "rc_spike" else self.t_max
 
-    def spikes(self, t_in):
+    def spikes(self, t_in, clip=True):
+        """(t_out, fired), each [B, out_channels, H_out, W_out]; clip as in the linear layers."""
         if t_in.dim() != 4 or t_in.shape[1] != self.in_channels:
             raise ValueError(f"expected input spike times [B, {self.in_channels}, H, W], got {tuple(t_in.shape)}")
         B, _, H, W = t_in.shape
@@ -123,7 +128,7 @@ class _Conv2d(_SpikeLayer):
         Wo = (t_in.shape[3] - kw) // self.stride + 1
         patches = F.unfold(t_in, self.kernel_size, stride=self.stride)          # [B, C*kh*kw, L]
         rows = patches.transpose(1, 2).reshape(B * Ho * Wo, -1)
-        t, fired = self._solve(rows, self.weight.reshape(self.out_channels, -1))
+        t, fired = self._solve(rows, self.weight.reshape(self.out_channels, -1), clip)
         shape = lambda x: x.reshape(B, Ho, Wo, self.out_channels).permute(0, 3, 1, 2)
         return shape(t), shape(fired)
 

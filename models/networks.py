@@ -41,13 +41,29 @@ class SpikeNet(nn.Module):
                 setattr(l, k, v)
         return self
 
-    def forward(self, t, all_times=False):
-        times = []
+    def forward(self, t, all_times=False, unclipped=False):
+        """Output spike times; all_times: also every spiking layer's times (after noise).
+        unclipped=True returns (t_out, u) instead: t_out as usual (same noise draw) and the output
+        layer's unclipped firing times u before clip(u, 0, 1) and noise (RC-Spike, methods exact
+        and dstd; circuitnet.solve.affine.firing_time).  u keeps a gradient where t_out is
+        clipped: an output that never reaches threshold (u > 1) can still be pulled back."""
+        return self._run(t, all_times, unclipped)
+
+    def _run(self, t, all_times, unclipped):
+        times, last = [], self.spiking_layers[-1]
         for layer in self.layers:
-            t = layer(t)
+            if unclipped and layer is last:
+                if getattr(layer, "kind", None) != "rc_spike":
+                    raise ValueError("unclipped=True: the unclipped firing time needs an RC-Spike output layer")
+                u = layer.spikes(t, clip=False)[0]
+                t = u.clamp(0.0, 1.0)
+            else:
+                t = layer(t)
             if hasattr(layer, "spikes"):
                 t = self.noise(t)
                 times.append(t)
+        if unclipped:
+            return t, u
         return (t, times) if all_times else t
 
 

@@ -7,7 +7,11 @@ Input coding t = 1 - x (models.encode), one spike per pixel channel.
 
 Training (PAPER.md 6): method "dstd" (M = ``steps`` grid intervals, random offset per layer and
 mini-batch), Adam lr 1e-4, batch 32, loss = cross-entropy of softmax(-t_out / 0.07)
-+ gamma1 sum_i (t_out_i - t_ref)^2 with gamma1 = 2.6, t_ref = 0.9, spike-time noise
++ gamma1 sum_i (u_i - t_ref)^2 with gamma1 = 2.6, t_ref = 0.9, where u is the output layer's
+unclipped firing time (t_out = clip(u, 0, 1) + noise; SpikeNet.forward(unclipped=True)): on the
+clipped time the penalty has no gradient for outputs that never fire, and at large |E| training
+collapsed with up to 97 % of the outputs silent (PAPER.md does not say which the paper used),
+spike-time noise
 sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
 checkpoint after every epoch and resumes from it.
 Evaluation: method "exact" (closed form) on the test set after every epoch; recorded per epoch:
@@ -37,11 +41,15 @@ from .train import fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, steps=10, offset="random", e_pos=None, e_neg=None,
-           augment=False, train_limit=None, test_limit=None, eval_batch=1000)
+           schedule="constant", augment=None, train_limit=None, test_limit=None, eval_batch=1000)
+# augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
+# experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
+AUGMENT = dict(flip=0.5, degrees=15.0, padding=4)
+FMNIST_AUGMENT = dict(flip=0.5, degrees=0.0, padding=2)   # Fashion-MNIST: flip and +-2 pixel shifts
 CIFAR10_DIR = "data/cifar10"
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "steps",
-               "offset", "e_pos", "e_neg", "augment", "train_limit")
+               "offset", "e_pos", "e_neg", "schedule", "augment", "train_limit")
 
 
 # ---------------------------------------------------------------------------- runtime
@@ -92,10 +100,14 @@ def configure(args, defaults, quick=None):
     cfg = dict(CFG, **defaults)
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
-    for key in ("epochs", "width", "steps", "e_pos", "e_neg"):
+    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
+    with_ = cfg.pop("augment_with", AUGMENT)
+    flag = getattr(args, "augment", None)
+    if flag is not None:
+        cfg["augment"] = (cfg["augment"] or dict(with_)) if flag else None
     return cfg
 
 
@@ -236,12 +248,12 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
             j = order[i:i + batch]
             x = data.x_train[j].to(rt.device, non_blocking=True)
             if cfg["augment"]:
-                x = augment(x)
+                x = augment(x, **cfg["augment"])
             yield x, data.y_train[j].to(rt.device, non_blocking=True)
 
     def loss_fn(m, x, y):
-        t_out = m(inputs(cfg, x))
-        return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(t_out, cfg["t_ref"], cfg["gamma1"])
+        t_out, u = m(inputs(cfg, x), unclipped=True)
+        return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(u, cfg["t_ref"], cfg["gamma1"])
 
     def evaluate(m):
         if rt.device.type == "cuda":
@@ -251,7 +263,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
         return dict(test_acc=acc, train_s=round(t0 - clock["start"], 3), eval_s=round(time.time() - t0, 3))
 
     history = fit(model, batches, loss_fn, cfg["epochs"], cfg["lr"], ckpt=ckpt, evaluate=evaluate, desc=desc,
-                  quiet=quiet)
+                  quiet=quiet, schedule=cfg["schedule"])
     net.eval()
     per_epoch = [h["train_s"] + h["eval_s"] for h in history]
     return dict(net=net, history=history, test_accuracy=history[-1]["test_acc"] if history else float("nan"),

@@ -10,7 +10,7 @@ from . import classify as C
 from .common import write_results
 
 SIGMAS = (0.0, 0.005, 0.01, 0.02, 0.04)
-DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50)
+DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50, augment_with=C.FMNIST_AUGMENT)
 QUICK = dict(width=0.08, epochs=1, train_limit=256, test_limit=128)
 
 

@@ -19,7 +19,7 @@ from .common import write_results
 
 E_VALUES = (1.0, 1.3, 2.0, 4.0, 7.4, 10.0, 100.0)
 E_ANN = 100.0
-DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50, scale_subset=512)
+DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50, scale_subset=512, augment_with=C.FMNIST_AUGMENT)
 QUICK = dict(width=0.08, epochs=1, train_limit=256, test_limit=128, scale_subset=32)
 SCALE_RANGE, COARSE, FINE = (0.5, 5.0), 0.1, 0.01
 

@@ -12,7 +12,7 @@ from .common import write_results
 
 M_VALUES = (1, 2, 4, 10, 30)
 OFFSETS = ("random", "fixed")
-DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50)
+DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50, augment_with=C.FMNIST_AUGMENT)
 QUICK = dict(width=0.08, epochs=1, train_limit=256, test_limit=128)
 
 

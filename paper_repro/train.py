@@ -1,12 +1,25 @@
 """A small training loop with progress bars and checkpoints that resume after an interruption."""
+import math
 import os
 
 import torch
 from tqdm import tqdm
 
 
-def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="train", quiet=False):
-    """Adam on loss_fn(model, *batch) for ``epochs`` epochs; ``batches()`` yields mini-batches.
+def epoch_lr(lr, epoch, epochs, schedule="constant"):
+    """Learning rate of epoch ``epoch`` (0-based): ``lr`` throughout ("constant"), or cosine
+    annealing per epoch ("cosine"): lr (1 + cos(pi epoch / epochs)) / 2, from lr down towards 0."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+    raise ValueError(f"unknown learning-rate schedule {schedule!r} (constant or cosine)")
+
+
+def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="train", quiet=False,
+        schedule="constant"):
+    """Adam on loss_fn(model, *batch) for ``epochs`` epochs; ``batches()`` yields mini-batches;
+    the learning rate of each epoch is ``epoch_lr(lr, epoch, epochs, schedule)``.
 
     ckpt: path; after every epoch model, optimiser, RNG state and history are saved there, and a
     later call with the same path resumes from the last finished epoch.
@@ -22,7 +35,10 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
         torch.set_rng_state(state["rng"])
         history, start = state["history"], state["epoch"]
     bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=quiet, leave=False)
+    epoch_lr(lr, 0, max(epochs, 1), schedule)           # reject an unknown schedule before training
     for epoch in bar:
+        for group in opt.param_groups:
+            group["lr"] = epoch_lr(lr, epoch, epochs, schedule)
         model.train()
         total, n = 0.0, 0
         for batch in batches():

@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from strategies import edge_layers
 from closed_form import DISCHARGER, E_NEG, E_POS, membrane_at, rc_spike_reference, ttfs_reference
-from circuitnet.solve.affine import (check_layer, crossing_time, membrane_exact, psi_of, rc_spike_exact, relax,
-                                     rho_of, ttfs_exact)
+from circuitnet.solve.affine import (check_layer, crossing_time, fire_phase, firing_time, membrane_exact, psi_of,
+                                     rc_spike_exact, relax, rho_of, ttfs_exact)
 
 F64 = torch.float64
 
@@ -142,6 +142,27 @@ def test_crossing_time_formula_and_limits():
     assert math.isinf(t[5])  # falling
 
 
+@pytest.mark.parametrize("kw", [dict(fire_g=1.0, fire_f=0.0), DISCHARGER], ids=["ramp", "discharger"])
+def test_unclipped_firing_time_solves_the_firing_phase(kw):
+    """firing_time(v1) is the signed time T at which the firing-phase solution from v1,
+    v(T) = g/f - (g/f - v1) exp(-f T) (ramp: v1 + g T), equals the threshold 1, also for v1 > 1
+    (T < 0) and v1 < 0 (T > 1); its clip to [0, 1] is the spike time, equal to crossing_time's."""
+    v1 = torch.tensor([-3.0, -0.7, 0.0, 0.2, 0.999, 1.0, 1.4, 2.5], dtype=F64)
+    T = firing_time(v1, **kw)
+    g, f = kw["fire_g"], kw["fire_f"]
+    v_T = v1 + g * T if f == 0 else g / f - (g / f - v1) * torch.exp(-f * T)
+    assert torch.allclose(v_T, torch.ones_like(v1), atol=1e-12)
+    assert (T[v1 < 0] > 1).all() and (T[v1 > 1] < 0).all() and T[v1 == 1].abs().max() < 1e-15
+    ct = crossing_time(v1, torch.full_like(v1, f), torch.full_like(v1, g)).clamp(max=1.0)
+    assert torch.equal(fire_phase(v1, **kw), T.clamp(0.0, 1.0)) and torch.allclose(fire_phase(v1, **kw), ct)
+    assert torch.equal(fire_phase(v1, clip=False, **kw), T)
+
+
+def test_unclipped_firing_time_is_infinite_where_threshold_is_unreachable():
+    # a discharger whose asymptote g/f = 0.8 lies below threshold never fires, from any v1 < g/f
+    assert torch.isinf(firing_time(torch.tensor([0.0, 0.5], dtype=F64), fire_g=0.8, fire_f=1.0)).all()
+
+
 # ------------------------------------------------------------------------- gradients
 def _leaf(x):
     return x.clone().requires_grad_()
@@ -151,12 +172,16 @@ def _scalar(x):
     return torch.tensor(x, dtype=F64, requires_grad=True)
 
 
+@pytest.mark.parametrize("clip", [True, False], ids=["clipped", "unclipped"])
 @pytest.mark.parametrize("kw", [{}, DISCHARGER], ids=["ramp", "discharger"])
-def test_gradcheck_rc_exact(kw):
+def test_gradcheck_rc_exact(kw, clip):
     g = torch.Generator().manual_seed(11)
     t = _leaf(torch.rand(2, 9, generator=g, dtype=F64))
-    w = _leaf((torch.rand(3, 9, generator=g, dtype=F64) - 0.3) * 0.5)
-    assert torch.autograd.gradcheck(lambda t, w, ep, en: rc_spike_exact(t, w, ep, en, **kw),
+    w = _leaf((torch.rand(3, 9, generator=g, dtype=F64) - 0.3) * (0.5 if clip else 2.0))
+    out = rc_spike_exact(t, w, E_POS, E_NEG, clip=clip, **kw)
+    if not clip:  # the weights are large enough that some outputs lie outside [0, 1]
+        assert ((out < 0) | (out > 1)).any()
+    assert torch.autograd.gradcheck(lambda t, w, ep, en: rc_spike_exact(t, w, ep, en, clip=clip, **kw),
                                     (t, w, _scalar(E_POS), _scalar(E_NEG)))
 
 

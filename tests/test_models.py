@@ -71,6 +71,37 @@ def test_networks_have_the_papers_shapes_and_train_a_step():
     assert [l.weight.shape[0] for l in vgg7(width=2).spiking_layers] == [128, 128, 256, 256, 512, 512, 1024, 10]
 
 
+@pytest.mark.parametrize("method", ["exact", "dstd"])
+def test_unclipped_readout_keeps_a_gradient_for_silent_outputs(method):
+    """forward(unclipped=True) gives the same output times (same noise draw) and the output layer's
+    unclipped firing times u, clip(u, 0, 1) = the noise-free times; a temporal penalty on u has a
+    gradient for an output that never fires (u > 1), the same penalty on t_out has none."""
+    torch.manual_seed(3)
+    net = mlp((12, 8, 4), steps=6, method=method, sigma_spike=0.01).to(D).eval()
+    with torch.no_grad():
+        net.spiking_layers[-1].weight[0] = -1.0       # output 0 is driven far below threshold: silent
+    t = torch.rand(5, 12, dtype=D)
+    torch.manual_seed(1)
+    ref = net(t)
+    torch.manual_seed(1)
+    out, u = net(t, unclipped=True)
+    assert torch.equal(out, ref) and (u[:, 0] > 1).all() and (out[:, 0] > 0.95).all()   # 1 + jitter
+    quiet = mlp((12, 8, 4), steps=6, method=method, sigma_spike=0.0).to(D).eval()
+    quiet.load_state_dict(net.state_dict())
+    assert torch.allclose(quiet(t), quiet(t, unclipped=True)[1].clamp(0, 1), atol=1e-12)
+    w = net.spiking_layers[-1].weight
+    (gu,) = torch.autograd.grad(((u[:, 0] - 0.9) ** 2).sum(), w)
+    (gt,) = torch.autograd.grad(((net(t)[:, 0] - 0.9) ** 2).sum(), w)
+    assert gu[0].abs().sum() > 0 and gt[0].abs().sum() == 0
+
+
+def test_unclipped_readout_needs_an_affine_rc_spike_output():
+    with pytest.raises(ValueError, match="unclipped"):
+        mlp((6, 3), kind="ttfs", method="exact").to(D)(torch.rand(2, 6, dtype=D), unclipped=True)
+    with pytest.raises(ValueError, match="clip=False"):
+        mlp((6, 3), method="ode").to(D)(torch.rand(2, 6, dtype=D), unclipped=True)
+
+
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="method must be one of"):
         RCSpikeLinear(3, 2, method="euler")

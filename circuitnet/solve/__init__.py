@@ -20,7 +20,7 @@ from .sde import sde_spike_times
 METHODS = ("ode", "sde", "torchdiffeq", "exact", "dstd")
 
 
-def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0):
+def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=True):
     from .affine import rc_spike_exact, ttfs_exact
     from .coefficients import affine_coefficients
     from .dstd import rc_spike_dstd, ttfs_dstd
@@ -29,18 +29,26 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0):
     extra = {} if method == "exact" else dict(steps=steps, offset=offset)
     if k["kind"] == "rc_spike":
         fn = rc_spike_exact if method == "exact" else rc_spike_dstd
-        t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], **common, **extra)
+        t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], clip=clip, **common, **extra)
         return t, t < 1
+    if not clip:
+        raise ValueError("clip=False (the unclipped firing time) exists for RC-Spike circuits only; "
+                         "a TTFS neuron that does not fire has no spike time to extend")
     fn = ttfs_exact if method == "exact" else ttfs_dstd
     return fn(t_in, weight, t_max=k["t_max"], **common, **extra)
 
 
 def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     """Dispatch to the chosen method (see module docstring); options go to that method
-    ("ode": dt, polish; "sde": dt, seed, record; "dstd": steps, offset; "torchdiffeq": rtol, atol)."""
+    ("ode": dt, polish; "sde": dt, seed, record; "dstd": steps, offset; "torchdiffeq": rtol, atol;
+    "exact" and "dstd" on RC-Spike circuits: clip=False returns the unclipped firing time of
+    ``affine.firing_time``, which continues below 0 and above 1)."""
     cc = compile_circuit(circuit)
     if method in ("exact", "dstd"):
         return _closed_form(cc, t_in, weight, method, params, **options)
+    if options.get("clip", True) is not True:
+        raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact' or 'dstd', not {method!r}")
+    options.pop("clip", None)
     if method == "ode":
         return ode_spike_times(cc, t_in, weight, params=params, **options)
     if method == "sde":

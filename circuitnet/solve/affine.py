@@ -263,18 +263,40 @@ def crossing_time(v0, f, g):
     return torch.where(ok, tau, torch.where(below, inf, torch.zeros_like(tau)))
 
 
-def fire_phase(v1, fire_g=1.0, fire_f=0.0):
-    """RC-Spike firing phase: output spike time in [0, 1] from the accumulated membrane v1.
+def firing_time(v1, fire_g=1.0, fire_f=0.0):
+    """Unclipped RC-Spike firing time: the signed time for dv/dt = fire_g - fire_f v, started at
+    v1, to reach the threshold 1 if the firing phase had no ends (normalised time).
 
-    dv/dt = fire_g - fire_f v from v1; the spike is the time v reaches 1, 0 if v1 >= 1, clipped to
-    1 if it is not reached within the phase.  Ideal ramp (1, 0): t = clip(1 - v1, 0, 1).  The
-    paper's discharger: fire_f = a b, fire_g = a, b = 1/E_dis, a = -ln(1 - b)/b.
+        t = (1 - v1)/(g - f v1) * L(u),   u = f (1 - v1)/(g - f v1),   L(u) = -ln(1 - u)/u,
+
+    i.e. (1/f) ln[(g/f - v1)/(g/f - 1)]; ideal ramp (g, f) = (1, 0): t = 1 - v1.  Negative when
+    v1 > 1 (the threshold was passed during accumulation), above 1 when the phase ends first; +inf
+    where the threshold is unreachable (g - f v1 <= 0 or g <= f).  The spike time is
+    ``fire_phase`` = clip(t, 0, 1); this continuous extension gives penalties on late or missing
+    spikes a gradient (paper_repro's temporal penalty), the clipped time has none there.
     """
     if not isinstance(fire_f, torch.Tensor) and fire_f == 0 and not isinstance(fire_g, torch.Tensor) and fire_g > 0:
-        return ((1.0 - v1) / fire_g).clamp(0.0, 1.0)
-    f = torch.as_tensor(fire_f, dtype=v1.dtype, device=v1.device)
-    g = torch.as_tensor(fire_g, dtype=v1.dtype, device=v1.device)
-    return crossing_time(v1, f.expand_as(v1), g.expand_as(v1)).clamp(max=1.0)
+        return (1.0 - v1) / fire_g
+    f = torch.as_tensor(fire_f, dtype=v1.dtype, device=v1.device).expand_as(v1)
+    g = torch.as_tensor(fire_g, dtype=v1.dtype, device=v1.device).expand_as(v1)
+    rate = g - f * v1
+    u = f * (1.0 - v1) / torch.where(rate > 0, rate, torch.ones_like(rate))
+    ok = (rate > 0) & (u < 1)
+    u_s = torch.where(ok, u, torch.zeros_like(u))
+    tau = (1.0 - v1) / torch.where(ok, rate, torch.ones_like(rate)) * _log_ratio(u_s)
+    return torch.where(ok, tau, torch.full_like(tau, math.inf))
+
+
+def fire_phase(v1, fire_g=1.0, fire_f=0.0, clip=True):
+    """RC-Spike firing phase: output spike time from the accumulated membrane v1.
+
+    dv/dt = fire_g - fire_f v from v1; the spike is the time v reaches 1, 0 if v1 >= 1, clipped to
+    1 if it is not reached within the phase: clip(firing_time(v1), 0, 1).  Ideal ramp (1, 0):
+    t = clip(1 - v1, 0, 1).  The paper's discharger: fire_f = a b, fire_g = a, b = 1/E_dis,
+    a = -ln(1 - b)/b.  clip=False returns ``firing_time`` itself.
+    """
+    t = firing_time(v1, fire_g, fire_f)
+    return t.clamp(0.0, 1.0) if clip else t
 
 
 def spike_time_from_membrane(t_star, fired, v_at, rate, t_max):
@@ -466,15 +488,15 @@ def membrane_exact(t_in, weight, e_pos, e_neg, t_end=1.0, leak=0.0, bias=0.0, t_
                                 None if t_stop is None else t_stop.detach().to(t_in.dtype))
 
 
-def rc_spike_exact(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, fire_g=1.0, fire_f=0.0):
+def rc_spike_exact(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, fire_g=1.0, fire_f=0.0, clip=True):
     """Exact RC-Spike output spike times [batch, out] in [0, 1] (normalised time).
 
     Accumulation phase [0, 1] (module docstring, Eq. 22) gives v(1); the firing phase
     dv/dt = fire_g - fire_f v then gives t = time to reach 1, 0 if v(1) >= 1, clipped to 1.
-    Ideal ramp: t = clip(1 - v(1), 0, 1).
+    Ideal ramp: t = clip(1 - v(1), 0, 1).  clip=False: the unclipped ``firing_time``.
     """
     v1 = membrane_exact(t_in, weight, e_pos, e_neg, 1.0, leak, bias)
-    return fire_phase(v1, fire_g, fire_f)
+    return fire_phase(v1, fire_g, fire_f, clip)
 
 
 def ttfs_exact(t_in, weight, e_pos, e_neg, t_max, leak=0.0, bias=0.0):

@@ -146,15 +146,17 @@ def membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, t_end=1.0, leak
     return _MembraneDSTD.apply(t_in, wcat, as_param(leak, t_in), as_param(bias, t_in), lo, hi, None)
 
 
-def rc_spike_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, leak=0.0, bias=0.0, fire_g=1.0, fire_f=0.0):
+def rc_spike_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, leak=0.0, bias=0.0, fire_g=1.0, fire_f=0.0,
+                  clip=True):
     """RC-Spike output spike times [batch, out] with the DSTD membrane (steps = M grid intervals).
 
     Same output convention as affine.rc_spike_exact: v~(1) from the grid, then the firing phase
     dv/dt = fire_g - fire_f v (ideal ramp: t = clip(1 - v~(1), 0, 1)).  offset: see module docstring
     (float or [batch] tensor in [0, 1/steps); draw it uniformly per mini-batch in training).
+    clip=False: the unclipped ``affine.firing_time``.
     """
     v1 = membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset, 1.0, leak, bias)
-    return fire_phase(v1, fire_g, fire_f)
+    return fire_phase(v1, fire_g, fire_f, clip)
 
 
 def ttfs_dstd(t_in, weight, e_pos, e_neg, t_max, steps, offset=0.0, leak=0.0, bias=0.0):
