@@ -10,8 +10,8 @@ mini-batch), Adam lr 1e-4, batch 32, loss = cross-entropy of softmax(-t_out / 0.
 + gamma1 sum_i (u_i - t_ref)^2 with gamma1 = 2.6, t_ref = 0.9, where u is the output layer's
 unclipped firing time (t_out = clip(u, 0, 1) + noise; SpikeNet.forward(unclipped=True)): on the
 clipped time the penalty has no gradient for outputs that never fire, and at large |E| training
-collapsed with up to 97 % of the outputs silent (PAPER.md does not say which the paper used),
-spike-time noise
+collapsed with up to 97 % of the outputs silent (PAPER.md does not say which the paper used;
+cfg penalty_on="clipped" restores the other reading, see paper_repro.penalty), spike-time noise
 sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
 checkpoint after every epoch and resumes from it.
 Evaluation: method "exact" (closed form) on the test set after every epoch; recorded per epoch:
@@ -41,7 +41,7 @@ from .train import fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, steps=10, offset="random", e_pos=None, e_neg=None,
-           schedule="constant", augment=None, train_limit=None, test_limit=None, eval_batch=1000)
+           penalty_on="unclipped", schedule="constant", augment=None, train_limit=None, test_limit=None, eval_batch=1000)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
 AUGMENT = dict(flip=0.5, degrees=15.0, padding=4)
@@ -49,7 +49,7 @@ FMNIST_AUGMENT = dict(flip=0.5, degrees=0.0, padding=2)   # Fashion-MNIST: flip 
 CIFAR10_DIR = "data/cifar10"
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "steps",
-               "offset", "e_pos", "e_neg", "schedule", "augment", "train_limit")
+               "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment", "train_limit")
 
 
 # ---------------------------------------------------------------------------- runtime
@@ -253,7 +253,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
 
     def loss_fn(m, x, y):
         t_out, u = m(inputs(cfg, x), unclipped=True)
-        return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(u, cfg["t_ref"], cfg["gamma1"])
+        on = {"unclipped": u, "clipped": t_out}[cfg["penalty_on"]]
+        return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(on, cfg["t_ref"], cfg["gamma1"])
 
     def evaluate(m):
         if rt.device.type == "cuda":

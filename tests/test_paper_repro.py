@@ -95,6 +95,7 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
                 ["accuracy_vs_e.png", "training_curves.png"]),
     "sweep-m": (["test_accuracy", "accuracy", "best"], ["accuracy_vs_m.png", "training_curves.png"]),
     "noise": (["test_accuracy", "accuracy"], ["accuracy_vs_noise.png", "training_curves.png"]),
+    "penalty": (["test_accuracy", "accuracy", "silent_outputs"], ["training_curves.png"]),
 }
 
 
@@ -156,6 +157,10 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert all(list(v) == ["1", "2", "4", "10", "30"] for v in res["accuracy"].values())
     if name == "noise":
         assert list(res["accuracy"]) == ["0", "0.005", "0.01", "0.02", "0.04"]
+    if name == "penalty":
+        runs = {"clipped_circuit", "unclipped_circuit", "clipped_E100", "unclipped_E100"}
+        assert set(res["accuracy"]) == set(res["silent_outputs"]) == runs
+        assert all(0.0 <= f <= 1.0 for f in res["silent_outputs"].values())
 
 
 def test_training_resumes_from_its_checkpoint(tmp_path, fmnist_dir):
@@ -272,3 +277,32 @@ def test_augmentation_is_seedable_and_does_flip_rotate_crop():
     assert not torch.allclose(rot, smooth, atol=1e-3)
     diff = (rot - smooth).abs()
     assert diff[:, :, 14:18, 14:18].mean() < diff[:, :, 4:28, 4:28].mean()
+
+
+def test_cosine_schedule_sets_adams_step_per_epoch(tmp_path):
+    """With loss = p (constant gradient) Adam moves p by its learning rate per step, so the step of
+    each epoch reads back the schedule: lr (1 + cos(pi e / E)) / 2 for "cosine", lr for "constant"."""
+    from paper_repro.train import epoch_lr, fit
+    assert epoch_lr(1e-3, 0, 4, "cosine") == pytest.approx(1e-3)
+    assert epoch_lr(1e-3, 2, 4, "cosine") == pytest.approx(5e-4)
+    assert epoch_lr(1e-3, 3, 4, "constant") == 1e-3
+    with pytest.raises(ValueError, match="schedule"):
+        epoch_lr(1e-3, 0, 4, "linear")
+    for schedule in ("constant", "cosine"):
+        p = torch.nn.Parameter(torch.zeros(()))
+        model = torch.nn.Module()
+        model.p = p
+        seen = []
+        fit(model, lambda: iter([(torch.zeros(1),)]), lambda m, _: m.p * 1.0, 4, 1e-2, quiet=True, schedule=schedule,
+            evaluate=lambda m: seen.append(m.p.item()) or {})
+        steps = -np.diff([0.0] + seen)
+        want = [epoch_lr(1e-2, e, 4, schedule) for e in range(4)]
+        assert np.allclose(steps, want, rtol=1e-3), (schedule, steps, want)
+
+
+def test_lr_schedule_and_augmentation_options_reach_the_config(tmp_path, fmnist_dir):
+    from paper_repro.classify import FMNIST_AUGMENT
+    res = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "1", "--lr", "3e-4",
+                    "--schedule", "cosine", "--augment")
+    assert res["config"]["lr"] == 3e-4 and res["config"]["schedule"] == "cosine"
+    assert res["config"]["augment"] == FMNIST_AUGMENT and res["config"]["penalty_on"] == "unclipped"
