@@ -15,7 +15,8 @@ cfg penalty_on="clipped" restores the other reading, see paper_repro.penalty), s
 sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
 checkpoint after every epoch and resumes from it.
 Evaluation: method "exact" (closed form) on the test set after every epoch; recorded per epoch:
-training loss, test accuracy, training and evaluation seconds.
+training loss, training accuracy (the DSTD forward passes of the epoch, noise on, while the weights
+move), test accuracy, training and evaluation seconds.
 
 Devices: ``--device cuda`` moves the model and every batch to the GPU.  Under torchrun (RANK and
 WORLD_SIZE in the environment) the model is wrapped in DistributedDataParallel, each process
@@ -233,6 +234,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
         sampler = DistributedSampler(range(n), num_replicas=rt.world, rank=rt.rank, shuffle=True, seed=seed)
     epoch = [_done_epochs(ckpt)]
     clock = {}
+    counts = dict(correct=0.0, seen=0)   # training accuracy of the epoch (DSTD, noise on, while learning)
     quiet = quiet or not rt.main
 
     def batches():
@@ -253,6 +255,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
 
     def loss_fn(m, x, y):
         t_out, u = m(inputs(cfg, x), unclipped=True)
+        counts["correct"] += float((t_out.detach().argmin(1) == y).sum())
+        counts["seen"] += len(y)
         on = {"unclipped": u, "clipped": t_out}[cfg["penalty_on"]]
         return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(on, cfg["t_ref"], cfg["gamma1"])
 
@@ -261,7 +265,10 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
             torch.cuda.synchronize(rt.device)
         t0 = time.time()
         acc = accuracy(net, cfg, data.x_test, data.y_test, rt, progress=None if quiet else f"{desc} test")
-        return dict(test_acc=acc, train_s=round(t0 - clock["start"], 3), eval_s=round(time.time() - t0, 3))
+        correct, seen = rt.all_sum([counts["correct"], counts["seen"]])
+        counts.update(correct=0.0, seen=0)
+        return dict(test_acc=acc, train_acc=correct / max(seen, 1.0), train_s=round(t0 - clock["start"], 3),
+                    eval_s=round(time.time() - t0, 3))
 
     history = fit(model, batches, loss_fn, cfg["epochs"], cfg["lr"], ckpt=ckpt, evaluate=evaluate, desc=desc,
                   quiet=quiet, schedule=cfg["schedule"])
@@ -279,9 +286,11 @@ def plot_curves(path, runs):
     for label, hist in runs.items():
         ep = [h["epoch"] for h in hist]
         ax[0].plot(ep, [h["loss"] for h in hist], marker=".", label=label)
-        ax[1].plot(ep, [100 * h["test_acc"] for h in hist], marker=".", label=label)
+        (line,) = ax[1].plot(ep, [100 * h["test_acc"] for h in hist], marker=".", label=label)
+        if hist and "train_acc" in hist[0]:
+            ax[1].plot(ep, [100 * h["train_acc"] for h in hist], ls="--", color=line.get_color(), lw=0.8)
     ax[0].set(xlabel="epoch", ylabel="training loss (DSTD)")
-    ax[1].set(xlabel="epoch", ylabel="test accuracy, exact (%)")
+    ax[1].set(xlabel="epoch", ylabel="accuracy (%): test, exact; dashed: training")
     if len(runs) > 1:
         ax[1].legend(fontsize=7)
     fig.tight_layout()

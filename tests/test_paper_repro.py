@@ -141,7 +141,8 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
     if "history" in res and name in ("fmnist-mlp", "fmnist-cnn", "cifar10"):
         hist = res["history"]
         assert len(hist) == res["epochs"] >= 1
-        assert all(h["train_s"] > 0 and h["eval_s"] > 0 and np.isfinite(h["loss"]) for h in hist)
+        assert all(h["train_s"] > 0 and h["eval_s"] > 0 and np.isfinite(h["loss"]) and 0 <= h["train_acc"] <= 1
+                   for h in hist)
         assert res["time_per_epoch_s"] > 0
         assert res["train_samples"] <= 1000 and res["test_samples"] <= 500   # quick means small
     if name == "fmnist-mlp":   # default: the circuit's own reversal potentials
