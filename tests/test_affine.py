@@ -161,6 +161,11 @@ def test_unclipped_firing_time_solves_the_firing_phase(kw):
 def test_unclipped_firing_time_is_infinite_where_threshold_is_unreachable():
     # a discharger whose asymptote g/f = 0.8 lies below threshold never fires, from any v1 < g/f
     assert torch.isinf(firing_time(torch.tensor([0.0, 0.5], dtype=F64), fire_g=0.8, fire_f=1.0)).all()
+    # above the discharger's asymptote E_dis the membrane never comes down to 1 (no signed time),
+    # but it passed threshold during accumulation: the spike is at 0, not at the end of the phase
+    v1 = torch.tensor([7.0, 50.0], dtype=F64)
+    assert torch.isinf(firing_time(v1, **DISCHARGER)).all()
+    assert torch.equal(fire_phase(v1, **DISCHARGER), torch.zeros_like(v1))
 
 
 # ------------------------------------------------------------------------- gradients

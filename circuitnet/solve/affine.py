@@ -247,20 +247,11 @@ def crossing_time(v0, f, g):
     From (g - f v(t)) = (g - f v0) e^{-f t} (the paper's t0 + (1/f) ln[(g/f - v0)/(g/f - 1)]):
         t = (1 - v0)/(g - f v0) * L(u),   u = f (1 - v0)/(g - f v0),   L(u) = -ln(1 - u)/u,
     valid when v0 < 1, g - f v0 > 0 and u < 1 (f -> 0 gives (1 - v0)/g); 0 when v0 >= 1.
-    Autograd-safe (finite gradients everywhere; zero where the result is 0 or inf).
+    That is ``firing_time`` restricted to v0 < 1.  Autograd-safe (finite gradients everywhere;
+    zero where the result is 0 or inf).
     """
-    one = torch.ones_like(v0)
-    rate = g - f * v0
-    below = v0 < 1
-    up = below & (rate > 0)
-    rate_s = torch.where(up, rate, one)
-    dv = torch.where(up, 1.0 - v0, one)
-    u = f * dv / rate_s
-    ok = up & (u < 1)
-    u_s = torch.where(ok, u, torch.zeros_like(u))
-    tau = dv / rate_s * _log_ratio(u_s)
-    inf = torch.full_like(tau, math.inf)
-    return torch.where(ok, tau, torch.where(below, inf, torch.zeros_like(tau)))
+    t = firing_time(v0, g, f)
+    return torch.where(v0 < 1, t, torch.zeros_like(t))
 
 
 def firing_time(v1, fire_g=1.0, fire_f=0.0):
@@ -271,14 +262,15 @@ def firing_time(v1, fire_g=1.0, fire_f=0.0):
 
     i.e. (1/f) ln[(g/f - v1)/(g/f - 1)]; ideal ramp (g, f) = (1, 0): t = 1 - v1.  Negative when
     v1 > 1 (the threshold was passed during accumulation), above 1 when the phase ends first; +inf
-    where the threshold is unreachable (g - f v1 <= 0 or g <= f).  The spike time is
-    ``fire_phase`` = clip(t, 0, 1); this continuous extension gives penalties on late or missing
+    where the threshold is unreachable (g - f v1 <= 0 or g <= f; a v1 above the asymptote g/f > 1
+    has passed threshold, its spike time is 0).  Below the asymptote the spike time ``fire_phase``
+    is clip(t, 0, 1); this continuous extension gives penalties on late or missing
     spikes a gradient (paper_repro's temporal penalty), the clipped time has none there.
     """
     if not isinstance(fire_f, torch.Tensor) and fire_f == 0 and not isinstance(fire_g, torch.Tensor) and fire_g > 0:
         return (1.0 - v1) / fire_g
-    f = torch.as_tensor(fire_f, dtype=v1.dtype, device=v1.device).expand_as(v1)
-    g = torch.as_tensor(fire_g, dtype=v1.dtype, device=v1.device).expand_as(v1)
+    f = torch.as_tensor(fire_f, dtype=v1.dtype, device=v1.device)
+    g = torch.as_tensor(fire_g, dtype=v1.dtype, device=v1.device)
     rate = g - f * v1
     u = f * (1.0 - v1) / torch.where(rate > 0, rate, torch.ones_like(rate))
     ok = (rate > 0) & (u < 1)
@@ -291,12 +283,13 @@ def fire_phase(v1, fire_g=1.0, fire_f=0.0, clip=True):
     """RC-Spike firing phase: output spike time from the accumulated membrane v1.
 
     dv/dt = fire_g - fire_f v from v1; the spike is the time v reaches 1, 0 if v1 >= 1, clipped to
-    1 if it is not reached within the phase: clip(firing_time(v1), 0, 1).  Ideal ramp (1, 0):
+    1 if it is not reached within the phase (crossing_time, capped at 1).  Ideal ramp (1, 0):
     t = clip(1 - v1, 0, 1).  The paper's discharger: fire_f = a b, fire_g = a, b = 1/E_dis,
     a = -ln(1 - b)/b.  clip=False returns ``firing_time`` itself.
     """
-    t = firing_time(v1, fire_g, fire_f)
-    return t.clamp(0.0, 1.0) if clip else t
+    if not clip:
+        return firing_time(v1, fire_g, fire_f)
+    return crossing_time(v1, fire_f, fire_g).clamp(max=1.0)
 
 
 def spike_time_from_membrane(t_star, fired, v_at, rate, t_max):
