@@ -213,6 +213,8 @@ def _done_epochs(ckpt):
 def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     """Train a network on data (a Split) with cfg; checkpoint OUT/TAG.pt (resumed when present).
     Returns dict(net (unwrapped, eval mode), history, test_accuracy, time_per_epoch_s)."""
+    if cfg["penalty_on"] not in ("unclipped", "clipped"):
+        raise ValueError(f"penalty_on must be 'unclipped' or 'clipped', got {cfg['penalty_on']!r}")
     desc = desc or tag
     in_shape = tuple(data.x_train.shape[1:])
     ckpt = os.path.join(out, f"{tag}.pt" if rt.rank == 0 else f"{tag}.pt.rank{rt.rank}")
@@ -255,7 +257,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
 
     def loss_fn(m, x, y):
         t_out, u = m(inputs(cfg, x), unclipped=True)
-        counts["correct"] += float((t_out.detach().argmin(1) == y).sum())
+        counts["correct"] = counts["correct"] + (t_out.detach().argmin(1) == y).sum()   # on the device: no sync
         counts["seen"] += len(y)
         on = {"unclipped": u, "clipped": t_out}[cfg["penalty_on"]]
         return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(on, cfg["t_ref"], cfg["gamma1"])
@@ -265,7 +267,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
             torch.cuda.synchronize(rt.device)
         t0 = time.time()
         acc = accuracy(net, cfg, data.x_test, data.y_test, rt, progress=None if quiet else f"{desc} test")
-        correct, seen = rt.all_sum([counts["correct"], counts["seen"]])
+        correct, seen = rt.all_sum([float(counts["correct"]), counts["seen"]])
         counts.update(correct=0.0, seen=0)
         return dict(test_acc=acc, train_acc=correct / max(seen, 1.0), train_s=round(t0 - clock["start"], 3),
                     eval_s=round(time.time() - t0, 3))

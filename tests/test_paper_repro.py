@@ -307,3 +307,10 @@ def test_lr_schedule_and_augmentation_options_reach_the_config(tmp_path, fmnist_
                     "--schedule", "cosine", "--augment")
     assert res["config"]["lr"] == 3e-4 and res["config"]["schedule"] == "cosine"
     assert res["config"]["augment"] == FMNIST_AUGMENT and res["config"]["penalty_on"] == "unclipped"
+
+
+def test_unknown_penalty_target_is_refused_before_anything_is_written(tmp_path):
+    from paper_repro import classify as C
+    with pytest.raises(ValueError, match="penalty_on must be"):
+        C.train(dict(C.CFG, penalty_on="hidden"), None, str(tmp_path), "model", C.Runtime(torch.device("cpu")))
+    assert not list(tmp_path.iterdir())
