@@ -47,9 +47,6 @@ class SpikeNet(nn.Module):
         layer's unclipped firing times u before clip(u, 0, 1) and noise (RC-Spike, methods exact
         and dstd; circuitnet.solve.affine.firing_time).  u keeps a gradient where t_out is
         clipped: an output that never reaches threshold (u > 1) can still be pulled back."""
-        return self._run(t, all_times, unclipped)
-
-    def _run(self, t, all_times, unclipped):
         times, last = [], self.spiking_layers[-1]
         for layer in self.layers:
             if unclipped and layer is last:
