@@ -171,3 +171,25 @@ class SpikeTimeNoise(nn.Module):
         if self.sigma == 0:
             return t
         return (t + self.sigma * torch.randn_like(t)).clamp(0.0, self.t_max)
+
+
+class SpikeDropout(nn.Module):
+    """Spike dropout, in training only: each spike is removed (its time set to t_max, "no spike")
+    with probability p, independently per sample and neuron; identity in evaluation.
+
+    On the circuit a removed spike is a neuron that fails to fire (a stuck-off driver or row): a
+    spike at t_max opens no synapse inside the input window, so it adds no charge. Unlike ANN
+    dropout nothing is rescaled (a spike time has no amplitude to scale): the network learns to
+    classify with any fraction p of its hidden spikes missing."""
+
+    def __init__(self, p=0.0, t_max=1.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p, self.t_max = float(p), float(t_max)
+
+    def forward(self, t):
+        if not self.training or self.p == 0:
+            return t
+        drop = torch.rand_like(t) < self.p
+        return torch.where(drop, torch.full_like(t, self.t_max), t)

@@ -2,12 +2,13 @@
 
 A network maps input spike times to output spike times; the earliest output spike is the class.
 Intensities x in [0, 1] become spike times with ``encode`` (t = 1 - x: bright = early, PAPER.md 6).
-Spike-time noise (sigma_spike) follows every layer, in training and evaluation.
+Spike-time noise (sigma_spike) follows every layer, in training and evaluation; spike dropout
+(``dropout``, training only) follows every hidden spiking layer.
 """
 import torch
 from torch import nn
 
-from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
+from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
                      TTFSLinear)
 
 
@@ -20,14 +21,16 @@ def encode(x):
 
 class SpikeNet(nn.Module):
     """A stack of spike layers with optional pooling/flatten steps and spike-time noise after each
-    spiking layer. ``forward(t)`` returns output times; ``forward(t, all_times=True)`` also returns
-    the list of every spiking layer's output times (for penalties and rasters)."""
+    spiking layer, and spike dropout (probability ``dropout``, training only) after each hidden one.
+    ``forward(t)`` returns output times; ``forward(t, all_times=True)`` also returns the list of
+    every spiking layer's output times (for penalties and rasters)."""
 
-    def __init__(self, layers, sigma_spike=0.0):
+    def __init__(self, layers, sigma_spike=0.0, dropout=0.0):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         t_max = max(getattr(l, "t_max", 0.0) for l in layers)
         self.noise = SpikeTimeNoise(sigma_spike, t_max=t_max)
+        self.dropout = SpikeDropout(dropout, t_max=t_max)
 
     @property
     def spiking_layers(self):
@@ -58,6 +61,8 @@ class SpikeNet(nn.Module):
                 t = layer(t)
             if hasattr(layer, "spikes"):
                 t = self.noise(t)
+                if layer is not last:
+                    t = self.dropout(t)
                 times.append(t)
         if unclipped:
             return t, u
@@ -72,12 +77,12 @@ def _kind_layers(kind):
     raise ValueError(f"kind must be 'rc_spike' or 'ttfs', got {kind!r}")
 
 
-def mlp(sizes=(784, 400, 400, 10), kind="rc_spike", sigma_spike=0.01, **layer_kw):
-    """Fully connected network, e.g. the paper's 784-400-400-10."""
+def mlp(sizes=(784, 400, 400, 10), kind="rc_spike", sigma_spike=0.01, dropout=0.0, **layer_kw):
+    """Fully connected network, e.g. the paper's 784-400-400-10 (dropout: SpikeDropout's p)."""
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least input and output sizes, got {sizes}")
     Linear, _ = _kind_layers(kind)
-    return SpikeNet([Linear(a, b, **layer_kw) for a, b in zip(sizes[:-1], sizes[1:])], sigma_spike)
+    return SpikeNet([Linear(a, b, **layer_kw) for a, b in zip(sizes[:-1], sizes[1:])], sigma_spike, dropout)
 
 
 class Flatten(nn.Module):
@@ -85,7 +90,8 @@ class Flatten(nn.Module):
         return t.flatten(1)
 
 
-def vgg7(in_channels=1, num_classes=10, image_size=28, width=1, kind="rc_spike", sigma_spike=0.01, **layer_kw):
+def vgg7(in_channels=1, num_classes=10, image_size=28, width=1, kind="rc_spike", sigma_spike=0.01, dropout=0.0,
+         **layer_kw):
     """Conv64-Conv64-Pool-Conv128-Conv128-Pool-Conv256-Conv256-Pool-FC512-FC10 (3x3, stride 1,
     padding 1, 2x2 min-pool on spike times); ``width`` multiplies every channel count."""
     Linear, Conv = _kind_layers(kind)
@@ -97,7 +103,7 @@ def vgg7(in_channels=1, num_classes=10, image_size=28, width=1, kind="rc_spike",
         ch, size = out, size // 2
     layers += [Flatten(), Linear(ch * size * size, int(512 * width), **layer_kw),
                Linear(int(512 * width), num_classes, **layer_kw)]
-    return SpikeNet(layers, sigma_spike)
+    return SpikeNet(layers, sigma_spike, dropout)
 
 
 class IrisNet(SpikeNet):

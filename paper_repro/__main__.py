@@ -36,6 +36,8 @@ def main(argv=None):
     g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the paper's, 1e-4)")
     g.add_argument("--schedule", default=None, choices=["constant", "cosine"],
                    help="learning rate per epoch: constant (the paper's) or cosine annealing to 0")
+    g.add_argument("--dropout", type=float, default=None, metavar="P",
+                   help="spike dropout in training: each hidden spike removed with probability P (default 0)")
     g.add_argument("--augment", default=None, action=argparse.BooleanOptionalAction,
                    help="random flip/crop (and rotation for CIFAR-10) of training images")
     args = ap.parse_args(argv)

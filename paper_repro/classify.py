@@ -41,7 +41,7 @@ from .data import Split, augment, load_cifar10, load_fashion_mnist
 from .train import fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
-           tau_soft=0.07, sigma_spike=0.01, steps=10, offset="random", e_pos=None, e_neg=None,
+           tau_soft=0.07, sigma_spike=0.01, dropout=0.0, steps=10, offset="random", e_pos=None, e_neg=None,
            penalty_on="unclipped", schedule="constant", augment=None, train_limit=None, test_limit=None, eval_batch=1000)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
@@ -49,8 +49,8 @@ AUGMENT = dict(flip=0.5, degrees=15.0, padding=4)
 FMNIST_AUGMENT = dict(flip=0.5, degrees=0.0, padding=2)   # Fashion-MNIST: flip and +-2 pixel shifts
 CIFAR10_DIR = "data/cifar10"
 # keys whose change makes an existing checkpoint unusable
-_MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "steps",
-               "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment", "train_limit")
+_MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
+               "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment", "train_limit")
 
 
 # ---------------------------------------------------------------------------- runtime
@@ -101,7 +101,7 @@ def configure(args, defaults, quick=None):
     cfg = dict(CFG, **defaults)
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
-    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule"):
+    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
@@ -140,7 +140,7 @@ def circuit(e_pos=None, e_neg=None):
 def build(cfg, in_shape, classes=10):
     """The network of cfg["arch"] for images of shape in_shape = (C, H, W), method "dstd"."""
     kw = dict(circuit=circuit(cfg["e_pos"], cfg["e_neg"]), method="dstd", steps=cfg["steps"], offset=cfg["offset"],
-              sigma_spike=cfg["sigma_spike"])
+              sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"])
     C, H, W = in_shape
     if cfg["arch"] == "mlp":
         hidden = [max(1, round(h * cfg["width"])) for h in cfg["hidden"]]
@@ -197,6 +197,8 @@ def _check_config(path, cfg):
     if os.path.exists(path):
         with open(path) as f:
             have = json.load(f)
+        # a key added after the checkpoint was written had its default value then
+        have = dict(json.loads(json.dumps({k: CFG[k] for k in want if k in CFG})), **have)
         if have != want:
             diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
             raise SystemExit(f"checkpoint {path[:-5]}.pt was written with another configuration "

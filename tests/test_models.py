@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 import circuitnet as cn
-from models import (IrisNet, RCSpikeConv2d, RCSpikeLinear, SpikeMinPool2d, TTFSConv2d, TTFSLinear, encode, mlp,
-                    spike_cross_entropy, vgg7)
+from models import (IrisNet, RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, TTFSConv2d, TTFSLinear,
+                    encode, mlp, spike_cross_entropy, vgg7)
 
 D = torch.float64
 METHODS = ["exact", "dstd", "ode"]
@@ -134,3 +134,55 @@ def test_current_scale_search_recovers_known_scales():
     with torch.no_grad():
         s, s2, err1 = fit_current_scales(b, x, a(x), separate=False)
     assert s == s2 and err1 > 1e-6                              # one global factor cannot undo two
+
+
+def test_spike_dropout_removes_spikes_in_training_only():
+    """Each spike is set to t_max with probability p (binomial count within 5 sigma), the others are
+    untouched and keep their gradient; evaluation is the identity; p outside [0, 1) is refused."""
+    torch.manual_seed(0)
+    drop = SpikeDropout(0.3, t_max=1.0)
+    t = (0.9 * torch.rand(200, 500, dtype=D)).requires_grad_()
+    out = drop(t)
+    gone = out == 1.0
+    n, p = t.numel(), 0.3
+    assert abs(gone.sum().item() - n * p) < 5 * (n * p * (1 - p)) ** 0.5
+    assert torch.equal(out[~gone], t[~gone])
+    (g,) = torch.autograd.grad(out.sum(), t)
+    assert torch.equal(g, (~gone).to(D))
+    assert torch.equal(drop.eval()(t), t)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="dropout probability"):
+            SpikeDropout(bad)
+
+
+def test_a_dropped_spike_adds_no_charge():
+    """A spike moved to t_max = 1 opens its synapse for no time: the layer's output equals the output
+    with that input's conductance removed (column of the weights set to zero)."""
+    torch.manual_seed(1)
+    layer = RCSpikeLinear(10, 4, method="exact").to(D).eval()
+    t = 0.8 * torch.rand(3, 10, dtype=D)
+    dropped = t.clone()
+    dropped[:, 2] = 1.0
+    cut = RCSpikeLinear(10, 4, method="exact").to(D).eval()
+    with torch.no_grad():
+        cut.weight.copy_(layer.weight)
+        cut.weight[:, 2] = 0.0
+    assert torch.allclose(layer(dropped), cut(t), atol=1e-12)
+    assert not torch.allclose(layer(dropped), layer(t), atol=1e-6)
+
+
+def test_network_dropout_acts_on_hidden_spikes_in_training():
+    """SpikeNet(dropout=p): hidden spikes (all_times) are dropped in training, the output layer never;
+    in evaluation the network equals the same weights without dropout."""
+    torch.manual_seed(2)
+    net = mlp((12, 30, 30, 5), method="exact", sigma_spike=0.0, dropout=0.5).to(D)
+    plain = mlp((12, 30, 30, 5), method="exact", sigma_spike=0.0).to(D)
+    plain.load_state_dict(net.state_dict())
+    t = torch.rand(64, 12, dtype=D)
+    assert torch.equal(net.eval()(t), plain.eval()(t))
+    out, times = net.train()(t, all_times=True)
+    _, clean = plain(t, all_times=True)
+    for h, c in zip(times[:-1], clean[:-1]):
+        assert 0.3 < ((h == 1.0) & (c < 1.0)).sum() / (c < 1.0).sum() < 0.7
+    # the output layer reads the dropped hidden spikes but is not dropped itself
+    assert torch.equal(out, plain.layers[-1](times[-2]))

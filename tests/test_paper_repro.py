@@ -175,6 +175,12 @@ def test_training_resumes_from_its_checkpoint(tmp_path, fmnist_dir):
     straight = run_quick("fmnist-mlp", fresh, "--data", fmnist_dir, "--epochs", "3")["history"]
     for a, b in zip(again, straight):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["test_acc"] == pytest.approx(b["test_acc"])
+    # a checkpoint written before a configuration key existed resumes: the key had its default then
+    meta = out / "model.json"
+    old = json.loads(meta.read_text())
+    del old["dropout"]
+    meta.write_text(json.dumps(old))
+    assert run_quick("fmnist-mlp", out, "--data", fmnist_dir, "--epochs", "3")["history"] == again
     # a checkpoint from another configuration is refused with a clear message, not a shape error
     with pytest.raises(SystemExit, match="another configuration"):
         main(["fmnist-mlp", "--quick", "--out", str(out), "--data", fmnist_dir, "--epochs", "3", "--width", "0.5"])
@@ -301,11 +307,11 @@ def test_cosine_schedule_sets_adams_step_per_epoch(tmp_path):
         assert np.allclose(steps, want, rtol=1e-3), (schedule, steps, want)
 
 
-def test_lr_schedule_and_augmentation_options_reach_the_config(tmp_path, fmnist_dir):
+def test_lr_schedule_dropout_and_augmentation_options_reach_the_config(tmp_path, fmnist_dir):
     from paper_repro.classify import FMNIST_AUGMENT
     res = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "1", "--lr", "3e-4",
-                    "--schedule", "cosine", "--augment")
-    assert res["config"]["lr"] == 3e-4 and res["config"]["schedule"] == "cosine"
+                    "--schedule", "cosine", "--augment", "--dropout", "0.2")
+    assert res["config"]["lr"] == 3e-4 and res["config"]["schedule"] == "cosine" and res["config"]["dropout"] == 0.2
     assert res["config"]["augment"] == FMNIST_AUGMENT and res["config"]["penalty_on"] == "unclipped"
 
 
