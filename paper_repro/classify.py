@@ -221,11 +221,11 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     in_shape = tuple(data.x_train.shape[1:])
     ckpt = os.path.join(out, f"{tag}.pt" if rt.rank == 0 else f"{tag}.pt.rank{rt.rank}")
     want = _check_config(os.path.join(out, f"{tag}.json"), cfg)
+    seed_everything(seed)
+    net = build(cfg, in_shape).to(rt.device)   # a configuration build() refuses leaves nothing behind
     if rt.main:
         with open(os.path.join(out, f"{tag}.json"), "w") as f:
             json.dump(want, f, indent=1)
-    seed_everything(seed)
-    net = build(cfg, in_shape).to(rt.device)
     model = net
     if rt.distributed:
         from torch.nn.parallel import DistributedDataParallel

@@ -320,3 +320,15 @@ def test_unknown_penalty_target_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="penalty_on must be"):
         C.train(dict(C.CFG, penalty_on="hidden"), None, str(tmp_path), "model", C.Runtime(torch.device("cpu")))
     assert not list(tmp_path.iterdir())
+
+
+def test_bad_dropout_is_refused_before_anything_is_written(tmp_path):
+    """An invalid --dropout must not leave a model.json that would block the corrected rerun."""
+    from paper_repro import classify as C
+    from paper_repro.data import Split
+    x, y = torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)
+    for bad in (1.0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="dropout probability"):
+            C.train(dict(C.CFG, hidden=(8,), dropout=bad), Split(x, y, x, y), str(tmp_path), "model",
+                    C.Runtime(torch.device("cpu")))
+    assert not list(tmp_path.iterdir())
