@@ -1,6 +1,6 @@
 """Networks of circuit neurons: layers, networks and the paper's losses."""
-from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d, TTFSLinear,
-                     paper_circuit)
+from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
+                     TTFSLinear, paper_circuit)
 from .losses import (early_spike_penalty, firing_penalty, spike_cross_entropy, temporal_penalty,
                      ttfs_init_, weight_penalty)
 from .mapping import fit_current_scales, scale_weights_

@@ -191,5 +191,4 @@ class SpikeDropout(nn.Module):
     def forward(self, t):
         if not self.training or self.p == 0:
             return t
-        drop = torch.rand_like(t) < self.p
-        return torch.where(drop, torch.full_like(t, self.t_max), t)
+        return t.masked_fill(torch.rand_like(t) < self.p, self.t_max)
