@@ -38,6 +38,10 @@ def main(argv=None):
                    help="learning rate per epoch: constant (the paper's) or cosine annealing to 0")
     g.add_argument("--dropout", type=float, default=None, metavar="P",
                    help="spike dropout in training: each hidden spike removed with probability P (default 0)")
+    g.add_argument("--ema", type=float, default=None, metavar="D",
+                   help="evaluate and keep an exponential moving average of the weights with decay D (default 0: off)")
+    g.add_argument("--gamma1", type=float, default=None,
+                   help="weight of the temporal penalty gamma1 sum_i (t_i - t_ref)^2 (default: the paper's, 2.6)")
     g.add_argument("--augment", default=None, action=argparse.BooleanOptionalAction,
                    help="random flip/crop (and rotation for CIFAR-10) of training images")
     args = ap.parse_args(argv)

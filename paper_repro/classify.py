@@ -13,7 +13,9 @@ clipped time the penalty has no gradient for outputs that never fire, and at lar
 collapsed with up to 97 % of the outputs silent (PAPER.md does not say which the paper used;
 cfg penalty_on="clipped" restores the other reading, see paper_repro.penalty), spike-time noise
 sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
-checkpoint after every epoch and resumes from it.
+checkpoint after every epoch and resumes from it.  Options beyond the paper: cosine learning-rate
+schedule, spike dropout, flip/shift augmentation, and ema = d > 0, an exponential moving average of
+the weights (decay d per step) that is evaluated and kept as the trained network.
 Evaluation: method "exact" (closed form) on the test set after every epoch; recorded per epoch:
 training loss, training accuracy (the DSTD forward passes of the epoch, noise on, while the weights
 move), test accuracy, training and evaluation seconds.
@@ -38,10 +40,10 @@ from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
 
 from .common import pyplot, seed_everything, write_results
 from .data import Split, augment, load_cifar10, load_fashion_mnist
-from .train import fit
+from .train import check_ema, fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
-           tau_soft=0.07, sigma_spike=0.01, dropout=0.0, steps=10, offset="random", e_pos=None, e_neg=None,
+           tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, steps=10, offset="random", e_pos=None, e_neg=None,
            penalty_on="unclipped", schedule="constant", augment=None, train_limit=None, test_limit=None, eval_batch=1000)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
@@ -50,7 +52,7 @@ FMNIST_AUGMENT = dict(flip=0.5, degrees=0.0, padding=2)   # Fashion-MNIST: flip 
 CIFAR10_DIR = "data/cifar10"
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
-               "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment", "train_limit")
+               "ema", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment", "train_limit")
 
 
 # ---------------------------------------------------------------------------- runtime
@@ -101,7 +103,7 @@ def configure(args, defaults, quick=None):
     cfg = dict(CFG, **defaults)
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
-    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout"):
+    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "gamma1"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
@@ -217,6 +219,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     Returns dict(net (unwrapped, eval mode), history, test_accuracy, time_per_epoch_s)."""
     if cfg["penalty_on"] not in ("unclipped", "clipped"):
         raise ValueError(f"penalty_on must be 'unclipped' or 'clipped', got {cfg['penalty_on']!r}")
+    check_ema(cfg["ema"])
     desc = desc or tag
     in_shape = tuple(data.x_train.shape[1:])
     ckpt = os.path.join(out, f"{tag}.pt" if rt.rank == 0 else f"{tag}.pt.rank{rt.rank}")
@@ -275,7 +278,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
                     eval_s=round(time.time() - t0, 3))
 
     history = fit(model, batches, loss_fn, cfg["epochs"], cfg["lr"], ckpt=ckpt, evaluate=evaluate, desc=desc,
-                  quiet=quiet, schedule=cfg["schedule"])
+                  quiet=quiet, schedule=cfg["schedule"], ema=cfg["ema"])
     net.eval()
     per_epoch = [h["train_s"] + h["eval_s"] for h in history]
     return dict(net=net, history=history, test_accuracy=history[-1]["test_acc"] if history else float("nan"),

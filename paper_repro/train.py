@@ -1,4 +1,5 @@
 """A small training loop with progress bars and checkpoints that resume after an interruption."""
+import contextlib
 import math
 import os
 
@@ -16,24 +17,45 @@ def epoch_lr(lr, epoch, epochs, schedule="constant"):
     raise ValueError(f"unknown learning-rate schedule {schedule!r} (constant or cosine)")
 
 
+def check_ema(ema):
+    if not 0.0 <= ema < 1.0:
+        raise ValueError(f"ema decay must be in [0, 1) (0: no weight averaging), got {ema}")
+
+
+def ema_decay(decay, step):
+    """Decay of the weight average after optimiser step ``step`` (1-based): min(decay, (1 + step) / (10 + step)),
+    so that the first steps are not dominated by the initial weights."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
 def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="train", quiet=False,
-        schedule="constant"):
+        schedule="constant", ema=0.0):
     """Adam on loss_fn(model, *batch) for ``epochs`` epochs; ``batches()`` yields mini-batches;
     the learning rate of each epoch is ``epoch_lr(lr, epoch, epochs, schedule)``.
+
+    ema: 0 (off) or a decay d in (0, 1): an exponential moving average of the weights,
+    a <- d_n a + (1 - d_n) w after optimiser step n with d_n = ema_decay(d, n), is what evaluate()
+    sees and what the model holds when fit returns; training always steps the raw weights.
 
     ckpt: path; after every epoch model, optimiser, RNG state and history are saved there, and a
     later call with the same path resumes from the last finished epoch.
     evaluate(model) -> dict of numbers recorded in the history after every epoch.
     Returns the history: a list of dicts (epoch, loss, evaluated numbers).
     """
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    check_ema(ema)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
     history, start = [], 0
+    average = [p.detach().clone() for p in params] if ema else None
+    steps = 0
     if ckpt and os.path.exists(ckpt):
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         torch.set_rng_state(state["rng"])
         history, start = state["history"], state["epoch"]
+        if ema:
+            average, steps = [a.to(p.device) for a, p in zip(state["ema"], params)], state["steps"]
     bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=quiet, leave=False)
     epoch_lr(lr, 0, max(epochs, 1), schedule)           # reject an unknown schedule before training
     for epoch in bar:
@@ -48,16 +70,43 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
                 raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch}")
             loss.backward()
             opt.step()
+            steps += 1
+            if ema:
+                with torch.no_grad():
+                    for a, p in zip(average, params):
+                        a.lerp_(p, 1.0 - ema_decay(ema, steps))
             total, n = total + loss.item() * len(batch[0]), n + len(batch[0])
         row = dict(epoch=epoch + 1, loss=total / n)
         if evaluate is not None:
             model.eval()
-            with torch.no_grad():
+            with torch.no_grad(), _swapped(params, average):
                 row.update(evaluate(model))
         history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
         if ckpt:
             torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
-                            history=history, epoch=epoch + 1), ckpt + ".tmp")
+                            history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")
             os.replace(ckpt + ".tmp", ckpt)
+    if ema:
+        _copy(params, average)
     return history
+
+
+def _copy(dst, src):
+    with torch.no_grad():
+        for d, s in zip(dst, src):
+            d.copy_(s)
+
+
+@contextlib.contextmanager
+def _swapped(params, average):
+    """Hold the averaged weights in ``params`` inside the block (nothing to do when average is None)."""
+    if average is None:
+        yield
+        return
+    raw = [p.detach().clone() for p in params]
+    _copy(params, average)
+    try:
+        yield
+    finally:
+        _copy(params, raw)

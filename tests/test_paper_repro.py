@@ -307,11 +307,60 @@ def test_cosine_schedule_sets_adams_step_per_epoch(tmp_path):
         assert np.allclose(steps, want, rtol=1e-3), (schedule, steps, want)
 
 
+def _scalar_fit(ema, epochs=3, ckpt=None, batches=5):
+    """fit on loss = (p - 1)^2 cos-modulated per step, so that Adam's steps vary; returns (raw weight
+    after every optimiser step, the weight evaluate() saw after every epoch, the final weight)."""
+    from paper_repro.train import fit
+    torch.manual_seed(0)
+    model = torch.nn.Module()
+    model.p = torch.nn.Parameter(torch.tensor(3.0, dtype=torch.float64))
+    raw, seen = [], []
+
+    def loss_fn(m, x):
+        raw.append(m.p.item())                      # the weight before this step = after the previous one
+        return ((m.p - 1.0 - x) ** 2).sum()
+
+    def evaluate(m):
+        seen.append(m.p.item())
+        return {}
+
+    fit(model, lambda: iter([(torch.randn(1, dtype=torch.float64),) for _ in range(batches)]), loss_fn, epochs,
+        0.3, ckpt=ckpt, quiet=True, ema=ema, evaluate=evaluate)
+    return raw, seen, model.p.item()
+
+
+def test_weight_average_is_the_exponential_moving_average_of_the_raw_steps(tmp_path):
+    """With ema = d the raw trajectory is the one without averaging; evaluate() and the returned model
+    hold a_n = d_n a_{n-1} + (1 - d_n) w_n, a_0 = w_0, d_n = min(d, (1 + n) / (10 + n))."""
+    from paper_repro.train import ema_decay
+    raw0, seen0, final0 = _scalar_fit(0.0)
+    with_ema = _scalar_fit(0.9)
+    raw, seen, final = with_ema
+    w = raw0[1:] + [final0]                         # raw weight after step n = 1..15
+    assert raw == raw0 and seen0[-1] == final0
+    a, want = raw0[0], []
+    for n, wn in enumerate(w, start=1):
+        d = ema_decay(0.9, n)
+        a = d * a + (1 - d) * wn
+        want.append(a)
+    assert np.allclose(seen, want[4::5], rtol=0, atol=1e-12) and final == pytest.approx(want[-1], abs=1e-12)
+    assert abs(final - final0) > 1e-3                # the average is not the last raw weight
+    assert ema_decay(0.999, 1) == pytest.approx(2 / 11) and ema_decay(0.999, 10 ** 6) == 0.999
+    # an interrupted run resumes its average: 2 epochs, then 3 from the checkpoint == 3 at once
+    ckpt = str(tmp_path / "m.pt")
+    _scalar_fit(0.9, epochs=2, ckpt=ckpt)
+    assert _scalar_fit(0.9, epochs=3, ckpt=ckpt)[2] == pytest.approx(final, abs=0)
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="ema decay must be in"):
+            _scalar_fit(bad)
+
+
 def test_lr_schedule_dropout_and_augmentation_options_reach_the_config(tmp_path, fmnist_dir):
     from paper_repro.classify import FMNIST_AUGMENT
     res = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "1", "--lr", "3e-4",
-                    "--schedule", "cosine", "--augment", "--dropout", "0.2")
+                    "--schedule", "cosine", "--augment", "--dropout", "0.2", "--ema", "0.99", "--gamma1", "0.5")
     assert res["config"]["lr"] == 3e-4 and res["config"]["schedule"] == "cosine" and res["config"]["dropout"] == 0.2
+    assert res["config"]["ema"] == 0.99 and res["config"]["gamma1"] == 0.5
     assert res["config"]["augment"] == FMNIST_AUGMENT and res["config"]["penalty_on"] == "unclipped"
 
 
@@ -322,13 +371,15 @@ def test_unknown_penalty_target_is_refused_before_anything_is_written(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_bad_dropout_is_refused_before_anything_is_written(tmp_path):
-    """An invalid --dropout must not leave a model.json that would block the corrected rerun."""
+def test_bad_dropout_or_ema_is_refused_before_anything_is_written(tmp_path):
+    """An invalid --dropout or --ema must not leave a model.json that would block the corrected rerun."""
     from paper_repro import classify as C
     from paper_repro.data import Split
     x, y = torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)
-    for bad in (1.0, -0.5, float("nan")):
-        with pytest.raises(ValueError, match="dropout probability"):
-            C.train(dict(C.CFG, hidden=(8,), dropout=bad), Split(x, y, x, y), str(tmp_path), "model",
+    for key, bad, message in [("dropout", 1.0, "dropout probability"), ("dropout", -0.5, "dropout probability"),
+                              ("dropout", float("nan"), "dropout probability"), ("ema", 1.0, "ema decay"),
+                              ("ema", float("nan"), "ema decay")]:
+        with pytest.raises(ValueError, match=message):
+            C.train(dict(C.CFG, hidden=(8,), **{key: bad}), Split(x, y, x, y), str(tmp_path), "model",
                     C.Runtime(torch.device("cpu")))
     assert not list(tmp_path.iterdir())
