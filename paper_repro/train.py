@@ -54,6 +54,9 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
         opt.load_state_dict(state["opt"])
         torch.set_rng_state(state["rng"])
         history, start = state["history"], state["epoch"]
+        if (state.get("ema") is not None) != bool(ema):
+            raise ValueError(f"checkpoint {ckpt} was written with{'out' if ema else ''} weight averaging; "
+                             f"resume it with the ema it was written with, or use another path")
         if ema:
             average, steps = [a.to(p.device) for a, p in zip(state["ema"], params)], state["steps"]
     bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=quiet, leave=False)

@@ -310,8 +310,8 @@ def test_cosine_schedule_sets_adams_step_per_epoch(tmp_path):
 
 
 def _scalar_fit(ema, epochs=3, ckpt=None, batches=5):
-    """fit on loss = (p - 1)^2 cos-modulated per step, so that Adam's steps vary; returns (raw weight
-    after every optimiser step, the weight evaluate() saw after every epoch, the final weight)."""
+    """fit on loss = (p - 1 - x)^2 with a random x per step, so that Adam's steps vary; returns (raw
+    weight before every optimiser step, the weight evaluate() saw after every epoch, the final weight)."""
     from paper_repro.train import fit
     torch.manual_seed(0)
     model = torch.nn.Module()
@@ -351,7 +351,14 @@ def test_weight_average_is_the_exponential_moving_average_of_the_raw_steps(tmp_p
     # an interrupted run resumes its average: 2 epochs, then 3 from the checkpoint == 3 at once
     ckpt = str(tmp_path / "m.pt")
     _scalar_fit(0.9, epochs=2, ckpt=ckpt)
-    assert _scalar_fit(0.9, epochs=3, ckpt=ckpt)[2] == pytest.approx(final, abs=0)
+    assert _scalar_fit(0.9, epochs=3, ckpt=ckpt)[2] == final
+    # a checkpoint resumes only with the averaging it was written with
+    with pytest.raises(ValueError, match="written with weight averaging"):
+        _scalar_fit(0.0, epochs=4, ckpt=ckpt)
+    plain = str(tmp_path / "plain.pt")
+    _scalar_fit(0.0, epochs=1, ckpt=plain)
+    with pytest.raises(ValueError, match="written without weight averaging"):
+        _scalar_fit(0.9, epochs=2, ckpt=plain)
     for bad in (1.0, -0.1, float("nan")):
         with pytest.raises(ValueError, match="ema decay must be in"):
             _scalar_fit(bad)
