@@ -42,6 +42,8 @@ def main(argv=None):
                    help="evaluate and keep an exponential moving average of the weights with decay D (default 0: off)")
     g.add_argument("--gamma1", type=float, default=None,
                    help="weight of the temporal penalty gamma1 sum_i (t_i - t_ref)^2 (default: the paper's, 2.6)")
+    g.add_argument("--t-ref", type=float, default=None,
+                   help="target output time t_ref of the temporal penalty, in (0, 1] (default: the paper's, 0.9)")
     g.add_argument("--augment", default=None, action=argparse.BooleanOptionalAction,
                    help="random flip/crop (and rotation for CIFAR-10) of training images")
     args = ap.parse_args(argv)

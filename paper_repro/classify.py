@@ -103,7 +103,7 @@ def configure(args, defaults, quick=None):
     cfg = dict(CFG, **defaults)
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
-    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "gamma1"):
+    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "gamma1", "t_ref"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
@@ -220,6 +220,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     if cfg["penalty_on"] not in ("unclipped", "clipped"):
         raise ValueError(f"penalty_on must be 'unclipped' or 'clipped', got {cfg['penalty_on']!r}")
     check_ema(cfg["ema"])
+    if not 0.0 < cfg["t_ref"] <= 1.0:
+        raise ValueError(f"t_ref (target output time of the temporal penalty) must be in (0, 1], got {cfg['t_ref']}")
     desc = desc or tag
     in_shape = tuple(data.x_train.shape[1:])
     ckpt = os.path.join(out, f"{tag}.pt" if rt.rank == 0 else f"{tag}.pt.rank{rt.rank}")

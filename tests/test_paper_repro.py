@@ -367,9 +367,10 @@ def test_weight_average_is_the_exponential_moving_average_of_the_raw_steps(tmp_p
 def test_lr_schedule_dropout_and_augmentation_options_reach_the_config(tmp_path, fmnist_dir):
     from paper_repro.classify import FMNIST_AUGMENT
     res = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "1", "--lr", "3e-4",
-                    "--schedule", "cosine", "--augment", "--dropout", "0.2", "--ema", "0.99", "--gamma1", "0.5")
+                    "--schedule", "cosine", "--augment", "--dropout", "0.2", "--ema", "0.99", "--gamma1", "0.5",
+                    "--t-ref", "0.6")
     assert res["config"]["lr"] == 3e-4 and res["config"]["schedule"] == "cosine" and res["config"]["dropout"] == 0.2
-    assert res["config"]["ema"] == 0.99 and res["config"]["gamma1"] == 0.5
+    assert res["config"]["ema"] == 0.99 and res["config"]["gamma1"] == 0.5 and res["config"]["t_ref"] == 0.6
     assert res["config"]["augment"] == FMNIST_AUGMENT and res["config"]["penalty_on"] == "unclipped"
 
 
@@ -380,14 +381,15 @@ def test_unknown_penalty_target_is_refused_before_anything_is_written(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_bad_dropout_or_ema_is_refused_before_anything_is_written(tmp_path):
-    """An invalid --dropout or --ema must not leave a model.json that would block the corrected rerun."""
+def test_bad_dropout_ema_or_t_ref_is_refused_before_anything_is_written(tmp_path):
+    """An invalid --dropout, --ema or --t-ref must not leave a model.json that would block the corrected rerun."""
     from paper_repro import classify as C
     from paper_repro.data import Split
     x, y = torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)
     for key, bad, message in [("dropout", 1.0, "dropout probability"), ("dropout", -0.5, "dropout probability"),
                               ("dropout", float("nan"), "dropout probability"), ("ema", 1.0, "ema decay"),
-                              ("ema", float("nan"), "ema decay")]:
+                              ("ema", float("nan"), "ema decay"), ("t_ref", 0.0, "t_ref"), ("t_ref", 1.5, "t_ref"),
+                              ("t_ref", float("nan"), "t_ref")]:
         with pytest.raises(ValueError, match=message):
             C.train(dict(C.CFG, hidden=(8,), **{key: bad}), Split(x, y, x, y), str(tmp_path), "model",
                     C.Runtime(torch.device("cpu")))
