@@ -40,6 +40,8 @@ def main(argv=None):
                    help="spike dropout in training: each hidden spike removed with probability P (default 0)")
     g.add_argument("--ema", type=float, default=None, metavar="D",
                    help="evaluate and keep an exponential moving average of the weights with decay D (default 0: off)")
+    g.add_argument("--weight-decay", type=float, default=None, metavar="WD",
+                   help="decoupled (AdamW) weight decay: w <- w (1 - lr WD) every step (default 0: the paper's Adam)")
     g.add_argument("--gamma1", type=float, default=None,
                    help="weight of the temporal penalty gamma1 sum_i (t_i - t_ref)^2 (default: the paper's, 2.6)")
     g.add_argument("--t-ref", type=float, default=None,

@@ -14,7 +14,7 @@ collapsed with up to 97 % of the outputs silent (PAPER.md does not say which the
 cfg penalty_on="clipped" restores the other reading, see paper_repro.penalty), spike-time noise
 sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
 checkpoint after every epoch and resumes from it.  Options beyond the paper: cosine learning-rate
-schedule, spike dropout, flip/shift augmentation, and ema = d > 0, an exponential moving average of
+schedule, spike dropout, flip/shift augmentation, decoupled weight decay, and ema = d > 0, an exponential moving average of
 the weights (decay d per step) that is evaluated and kept as the trained network.
 Evaluation: method "exact" (closed form) on the test set after every epoch; recorded per epoch:
 training loss, training accuracy (the DSTD forward passes of the epoch, noise on, while the weights
@@ -40,10 +40,10 @@ from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
 
 from .common import pyplot, seed_everything, write_results
 from .data import Split, augment, load_cifar10, load_fashion_mnist
-from .train import check_ema, fit
+from .train import check_ema, check_weight_decay, fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
-           tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, steps=10, offset="random", e_pos=None, e_neg=None,
+           tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random", e_pos=None, e_neg=None,
            penalty_on="unclipped", schedule="constant", augment=None, train_limit=None, test_limit=None, eval_batch=1000)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
@@ -52,7 +52,7 @@ FMNIST_AUGMENT = dict(flip=0.5, degrees=0.0, padding=2)   # Fashion-MNIST: flip 
 CIFAR10_DIR = "data/cifar10"
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
-               "ema", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment", "train_limit")
+               "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment", "train_limit")
 
 
 # ---------------------------------------------------------------------------- runtime
@@ -103,7 +103,8 @@ def configure(args, defaults, quick=None):
     cfg = dict(CFG, **defaults)
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
-    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "gamma1", "t_ref"):
+    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "weight_decay", "gamma1",
+                "t_ref"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
@@ -220,6 +221,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     if cfg["penalty_on"] not in ("unclipped", "clipped"):
         raise ValueError(f"penalty_on must be 'unclipped' or 'clipped', got {cfg['penalty_on']!r}")
     check_ema(cfg["ema"])
+    check_weight_decay(cfg["weight_decay"])
     if not 0.0 < cfg["t_ref"] <= 1.0:
         raise ValueError(f"t_ref (target output time of the temporal penalty) must be in (0, 1], got {cfg['t_ref']}")
     desc = desc or tag
@@ -280,7 +282,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
                     eval_s=round(time.time() - t0, 3))
 
     history = fit(model, batches, loss_fn, cfg["epochs"], cfg["lr"], ckpt=ckpt, evaluate=evaluate, desc=desc,
-                  quiet=quiet, schedule=cfg["schedule"], ema=cfg["ema"])
+                  quiet=quiet, schedule=cfg["schedule"], ema=cfg["ema"], weight_decay=cfg["weight_decay"])
     net.eval()
     per_epoch = [h["train_s"] + h["eval_s"] for h in history]
     return dict(net=net, history=history, test_accuracy=history[-1]["test_acc"] if history else float("nan"),

@@ -22,6 +22,11 @@ def check_ema(ema):
         raise ValueError(f"ema decay must be in [0, 1) (0: no weight averaging), got {ema}")
 
 
+def check_weight_decay(weight_decay):
+    if not 0.0 <= weight_decay < math.inf:
+        raise ValueError(f"weight decay must be a finite number >= 0 (0: plain Adam), got {weight_decay}")
+
+
 def ema_decay(decay, step):
     """Decay of the weight average after optimiser step ``step`` (1-based): min(decay, (1 + step) / (10 + step)),
     so that the first steps are not dominated by the initial weights."""
@@ -29,9 +34,11 @@ def ema_decay(decay, step):
 
 
 def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="train", quiet=False,
-        schedule="constant", ema=0.0):
+        schedule="constant", ema=0.0, weight_decay=0.0):
     """Adam on loss_fn(model, *batch) for ``epochs`` epochs; ``batches()`` yields mini-batches;
     the learning rate of each epoch is ``epoch_lr(lr, epoch, epochs, schedule)``.
+
+    weight_decay: decoupled (AdamW) decay, w <- w (1 - lr weight_decay) before each Adam step; 0 is plain Adam.
 
     ema: 0 (off) or a decay d in (0, 1): an exponential moving average of the weights,
     a <- d_n a + (1 - d_n) w after optimiser step n with d_n = ema_decay(d, n), is what evaluate()
@@ -43,8 +50,9 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
     Returns the history: a list of dicts (epoch, loss, evaluated numbers).
     """
     check_ema(ema)
+    check_weight_decay(weight_decay)
     params = list(model.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True)
     history, start = [], 0
     average = [p.detach().clone() for p in params] if ema else None
     steps = 0

@@ -6,6 +6,7 @@ in the real idx format; CIFAR-10 always from small synthetic batches in the real
 """
 import gzip
 import json
+import math
 import os
 import pickle
 import socket
@@ -364,13 +365,31 @@ def test_weight_average_is_the_exponential_moving_average_of_the_raw_steps(tmp_p
             _scalar_fit(bad)
 
 
+def test_weight_decay_shrinks_every_weight_by_one_minus_lr_times_decay_per_step():
+    """Decoupled (AdamW) decay: with a loss of zero gradient Adam's own step is 0, so after the steps of
+    epochs e = 0..E-1 (b steps each, cosine rates lr_e) w = w_0 prod_e (1 - lr_e wd)^b; wd = 0 leaves w_0."""
+    from paper_repro.train import epoch_lr, fit
+    for wd in (0.0, 0.5):
+        model = torch.nn.Module()
+        model.p = torch.nn.Parameter(torch.tensor(3.0, dtype=torch.float64))
+        fit(model, lambda: iter([(torch.zeros(1),)] * 5), lambda m, _: 0.0 * m.p, 3, 0.3, quiet=True, schedule="cosine",
+            weight_decay=wd)
+        want = 3.0 * math.prod((1 - epoch_lr(0.3, e, 3, "cosine") * wd) ** 5 for e in range(3))
+        assert model.p.item() == pytest.approx(want, rel=1e-12)
+    assert want < 1.0
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="weight decay must be"):
+            fit(model, lambda: iter([]), lambda m, _: 0.0 * m.p, 1, 0.3, quiet=True, weight_decay=bad)
+
+
 def test_lr_schedule_dropout_and_augmentation_options_reach_the_config(tmp_path, fmnist_dir):
     from paper_repro.classify import FMNIST_AUGMENT
     res = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "1", "--lr", "3e-4",
                     "--schedule", "cosine", "--augment", "--dropout", "0.2", "--ema", "0.99", "--gamma1", "0.5",
-                    "--t-ref", "0.6")
+                    "--t-ref", "0.6", "--weight-decay", "0.01")
     assert res["config"]["lr"] == 3e-4 and res["config"]["schedule"] == "cosine" and res["config"]["dropout"] == 0.2
     assert res["config"]["ema"] == 0.99 and res["config"]["gamma1"] == 0.5 and res["config"]["t_ref"] == 0.6
+    assert res["config"]["weight_decay"] == 0.01
     assert res["config"]["augment"] == FMNIST_AUGMENT and res["config"]["penalty_on"] == "unclipped"
 
 
@@ -381,15 +400,16 @@ def test_unknown_penalty_target_is_refused_before_anything_is_written(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_bad_dropout_ema_or_t_ref_is_refused_before_anything_is_written(tmp_path):
-    """An invalid --dropout, --ema or --t-ref must not leave a model.json that would block the corrected rerun."""
+def test_bad_training_options_are_refused_before_anything_is_written(tmp_path):
+    """An invalid --dropout, --ema, --t-ref or --weight-decay must not leave a model.json that would block the corrected rerun."""
     from paper_repro import classify as C
     from paper_repro.data import Split
     x, y = torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)
     for key, bad, message in [("dropout", 1.0, "dropout probability"), ("dropout", -0.5, "dropout probability"),
                               ("dropout", float("nan"), "dropout probability"), ("ema", 1.0, "ema decay"),
                               ("ema", float("nan"), "ema decay"), ("t_ref", 0.0, "t_ref"), ("t_ref", 1.5, "t_ref"),
-                              ("t_ref", float("nan"), "t_ref")]:
+                              ("t_ref", float("nan"), "t_ref"), ("weight_decay", -1.0, "weight decay"),
+                              ("weight_decay", float("nan"), "weight decay")]:
         with pytest.raises(ValueError, match=message):
             C.train(dict(C.CFG, hidden=(8,), **{key: bad}), Split(x, y, x, y), str(tmp_path), "model",
                     C.Runtime(torch.device("cpu")))
