@@ -88,11 +88,11 @@ def cifar_dir(tmp_path_factory):
 EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "iris": (["summary", "per_seed", "test_accuracy"], ["training_curves.png", "spike_raster.png"]),
     "demo": (["max_abs_diff_vs_exact", "e_pos", "e_neg", "unit_current_nA"], ["membrane_traces.png"]),
-    "fmnist-mlp": (["test_accuracy", "test_accuracy_sigma0", "history", "time_per_epoch_s", "best_test_accuracy",
+    "fmnist-mlp": (["test_accuracy", "test_accuracy_sigma0", "test_accuracy_noise_mean", "history", "time_per_epoch_s", "best_test_accuracy",
                     "e_pos", "e_neg"], ["training_curves.png", "spike_raster.png"]),
-    "fmnist-cnn": (["test_accuracy", "test_accuracy_sigma0", "history", "time_per_epoch_s"],
+    "fmnist-cnn": (["test_accuracy", "test_accuracy_sigma0", "test_accuracy_noise_mean", "history", "time_per_epoch_s"],
                    ["training_curves.png", "spike_raster.png"]),
-    "cifar10": (["test_accuracy", "test_accuracy_sigma0", "history", "time_per_epoch_s"],
+    "cifar10": (["test_accuracy", "test_accuracy_sigma0", "test_accuracy_noise_mean", "history", "time_per_epoch_s"],
                 ["training_curves.png", "spike_raster.png"]),
     "sweep-e": (["test_accuracy", "accuracy", "ann_scale", "ann_scale_rmse", "best_e"],
                 ["accuracy_vs_e.png", "training_curves.png"]),
@@ -147,6 +147,8 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert all(h["train_s"] > 0 and h["eval_s"] > 0 and np.isfinite(h["loss"]) and 0 <= h["train_acc"] <= 1
                    for h in hist)
         assert res["time_per_epoch_s"] > 0
+        assert len(res["test_accuracy_noise_draws"]) == 5
+        assert res["test_accuracy_noise_mean"] == pytest.approx(np.mean(res["test_accuracy_noise_draws"]))
         assert res["train_samples"] <= 1000 and res["test_samples"] <= 500   # quick means small
     if name == "fmnist-mlp":   # default: the circuit's own reversal potentials
         assert res["e_pos"] == pytest.approx(2.80, abs=0.01) and res["e_neg"] == pytest.approx(-1.53, abs=0.01)
@@ -414,6 +416,25 @@ def test_bad_training_options_are_refused_before_anything_is_written(tmp_path):
             C.train(dict(C.CFG, hidden=(8,), **{key: bad}), Split(x, y, x, y), str(tmp_path), "model",
                     C.Runtime(torch.device("cpu")))
     assert not list(tmp_path.iterdir())
+
+
+def test_noise_draws_are_reproducible_independent_and_collapse_without_noise():
+    """noise_draws evaluates the same weights under k seeded draws of the spike-time noise: the same seed
+    repeats them, the draws differ from each other, and without noise every draw is the noise-free accuracy."""
+    from paper_repro import classify as C
+    torch.manual_seed(0)
+    cfg = dict(C.CFG, hidden=(32,), sigma_spike=0.05)
+    net = C.build(cfg, (1, 28, 28)).eval()
+    x, rt = torch.rand(400, 1, 28, 28), C.Runtime(torch.device("cpu"))
+    with torch.no_grad():
+        y = C.output_times(C.copy_at(net, cfg, (1, 28, 28), sigma_spike=0.0), cfg, x, rt).argmin(1)
+    y[::2] = (y[::2] + 1) % 10                  # half the labels right for the noise-free network
+    draws = C.noise_draws(net, cfg, x, y, rt, 4, seed=3)
+    assert draws == C.noise_draws(net, cfg, x, y, rt, 4, seed=3)
+    assert len(set(draws)) > 1
+    assert C.noise_draws(C.copy_at(net, cfg, (1, 28, 28), sigma_spike=0.0), cfg, x, y, rt, 3) == [0.5] * 3
+    with pytest.raises(ValueError, match="noise_draws must be"):
+        C.noise_draws(net, cfg, x, y, rt, 0)
 
 
 def test_noise_free_copy_is_deterministic_and_differs_from_noisy_inference_by_the_spike_noise():
