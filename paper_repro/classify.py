@@ -14,8 +14,9 @@ collapsed with up to 97 % of the outputs silent (PAPER.md does not say which the
 cfg penalty_on="clipped" restores the other reading, see paper_repro.penalty), spike-time noise
 sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
 checkpoint after every epoch and resumes from it.  Options beyond the paper: cosine learning-rate
-schedule, spike dropout, flip/shift augmentation, decoupled weight decay, and ema = d > 0, an exponential moving average of
-the weights (decay d per step) that is evaluated and kept as the trained network.
+schedule, spike dropout, flip/shift augmentation, decoupled weight decay, and ema = d > 0, an
+exponential moving average of the weights (decay d per step) that is evaluated and kept as the
+trained network.
 Evaluation: method "exact" (closed form) on the test set after every epoch; recorded per epoch:
 training loss, training accuracy (the DSTD forward passes of the epoch, noise on, while the weights
 move), test accuracy, training and evaluation seconds.
@@ -43,9 +44,9 @@ from .data import Split, augment, load_cifar10, load_fashion_mnist
 from .train import check_ema, check_weight_decay, fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
-           tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random", e_pos=None, e_neg=None,
-           penalty_on="unclipped", schedule="constant", augment=None, train_limit=None, test_limit=None, eval_batch=1000,
-           noise_draws=5)
+           tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random",
+           e_pos=None, e_neg=None, penalty_on="unclipped", schedule="constant", augment=None, train_limit=None,
+           test_limit=None, eval_batch=1000, noise_draws=5)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
 AUGMENT = dict(flip=0.5, degrees=15.0, padding=4)
@@ -53,7 +54,8 @@ FMNIST_AUGMENT = dict(flip=0.5, degrees=0.0, padding=2)   # Fashion-MNIST: flip 
 CIFAR10_DIR = "data/cifar10"
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
-               "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment", "train_limit")
+               "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment",
+               "train_limit")
 
 
 # ---------------------------------------------------------------------------- runtime
@@ -104,8 +106,8 @@ def configure(args, defaults, quick=None):
     cfg = dict(CFG, **defaults)
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
-    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "weight_decay", "gamma1",
-                "t_ref"):
+    for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "weight_decay",
+                "gamma1", "t_ref"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
@@ -196,11 +198,12 @@ def accuracy(net, cfg, x, y, rt, method="exact", progress=None):
 def noise_draws(net, cfg, x, y, rt, k, seed=0):
     """Test accuracy of the same weights under k independent draws of the spike-time noise (torch seeds
     1000 seed + 1 .. k): at sigma_spike > 0 one evaluation is a random variable (on Fashion-MNIST the
-    draws of one network spread by about 0.1 points), and their mean is the number to compare."""
+    draws of one network have a standard deviation of about 0.1 points), and their mean is the number
+    to compare. Without noise the draws are identical, so one is computed."""
     if k < 1:
         raise ValueError(f"noise_draws must be >= 1, got {k}")
     accs = []
-    for i in range(k):
+    for i in range(k if cfg["sigma_spike"] > 0 else 1):
         torch.manual_seed(1000 * seed + i + 1)
         accs.append(accuracy(net, cfg, x, y, rt))
     return accs

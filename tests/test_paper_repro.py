@@ -88,8 +88,8 @@ def cifar_dir(tmp_path_factory):
 EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "iris": (["summary", "per_seed", "test_accuracy"], ["training_curves.png", "spike_raster.png"]),
     "demo": (["max_abs_diff_vs_exact", "e_pos", "e_neg", "unit_current_nA"], ["membrane_traces.png"]),
-    "fmnist-mlp": (["test_accuracy", "test_accuracy_sigma0", "test_accuracy_noise_mean", "history", "time_per_epoch_s", "best_test_accuracy",
-                    "e_pos", "e_neg"], ["training_curves.png", "spike_raster.png"]),
+    "fmnist-mlp": (["test_accuracy", "test_accuracy_sigma0", "test_accuracy_noise_mean", "history", "time_per_epoch_s",
+                    "best_test_accuracy", "e_pos", "e_neg"], ["training_curves.png", "spike_raster.png"]),
     "fmnist-cnn": (["test_accuracy", "test_accuracy_sigma0", "test_accuracy_noise_mean", "history", "time_per_epoch_s"],
                    ["training_curves.png", "spike_raster.png"]),
     "cifar10": (["test_accuracy", "test_accuracy_sigma0", "test_accuracy_noise_mean", "history", "time_per_epoch_s"],
@@ -403,7 +403,8 @@ def test_unknown_penalty_target_is_refused_before_anything_is_written(tmp_path):
 
 
 def test_bad_training_options_are_refused_before_anything_is_written(tmp_path):
-    """An invalid --dropout, --ema, --t-ref or --weight-decay must not leave a model.json that would block the corrected rerun."""
+    """An invalid --dropout, --ema, --t-ref or --weight-decay must not leave a model.json that would block
+    the corrected rerun."""
     from paper_repro import classify as C
     from paper_repro.data import Split
     x, y = torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)
@@ -420,7 +421,7 @@ def test_bad_training_options_are_refused_before_anything_is_written(tmp_path):
 
 def test_noise_draws_are_reproducible_independent_and_collapse_without_noise():
     """noise_draws evaluates the same weights under k seeded draws of the spike-time noise: the same seed
-    repeats them, the draws differ from each other, and without noise every draw is the noise-free accuracy."""
+    repeats them, the draws differ from each other, and without noise one draw, the noise-free accuracy."""
     from paper_repro import classify as C
     torch.manual_seed(0)
     cfg = dict(C.CFG, hidden=(32,), sigma_spike=0.05)
@@ -432,7 +433,8 @@ def test_noise_draws_are_reproducible_independent_and_collapse_without_noise():
     draws = C.noise_draws(net, cfg, x, y, rt, 4, seed=3)
     assert draws == C.noise_draws(net, cfg, x, y, rt, 4, seed=3)
     assert len(set(draws)) > 1
-    assert C.noise_draws(C.copy_at(net, cfg, (1, 28, 28), sigma_spike=0.0), cfg, x, y, rt, 3) == [0.5] * 3
+    quiet = dict(cfg, sigma_spike=0.0)
+    assert C.noise_draws(C.copy_at(net, quiet, (1, 28, 28)), quiet, x, y, rt, 3) == [0.5]
     with pytest.raises(ValueError, match="noise_draws must be"):
         C.noise_draws(net, cfg, x, y, rt, 0)
 
