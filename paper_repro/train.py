@@ -45,20 +45,23 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
     sees and what the model holds when fit returns; training always steps the raw weights.
 
     ckpt: path; after every epoch model, optimiser, RNG state and history are saved there, and a
-    later call with the same path resumes from the last finished epoch.
+    later call with the same path resumes from the last finished epoch.  The weights are those of
+    the unwrapped module (``model.module`` under DistributedDataParallel), so a checkpoint written
+    by torchrun resumes in one process and the other way round.
     evaluate(model) -> dict of numbers recorded in the history after every epoch.
     Returns the history: a list of dicts (epoch, loss, evaluated numbers).
     """
     check_ema(ema)
     check_weight_decay(weight_decay)
     params = list(model.parameters())
+    module = getattr(model, "module", model)   # DistributedDataParallel wraps the network
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=True)
     history, start = [], 0
     average = [p.detach().clone() for p in params] if ema else None
     steps = 0
     if ckpt and os.path.exists(ckpt):
         state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
+        module.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         torch.set_rng_state(state["rng"])
         history, start = state["history"], state["epoch"]
@@ -95,7 +98,7 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
         history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
         if ckpt:
-            torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
+            torch.save(dict(model=module.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
                             history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")
             os.replace(ckpt + ".tmp", ckpt)
     if ema:

@@ -191,19 +191,45 @@ def test_training_resumes_from_its_checkpoint(tmp_path, fmnist_dir):
         main(["fmnist-mlp", "--quick", "--out", str(out), "--data", fmnist_dir, "--epochs", "3", "--width", "0.5"])
 
 
-def test_distributed_code_path_runs_with_world_size_one(tmp_path, fmnist_dir):
-    """What torchrun --nproc_per_node 1 does: DistributedDataParallel and DistributedSampler on gloo."""
+def launch(world, args):
+    """What torchrun --nproc_per_node WORLD does: WORLD processes of python -m paper_repro ARGS with
+    RANK, LOCAL_RANK, WORLD_SIZE and a free rendezvous port in their environment (gloo on the CPU)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "paper_repro", "fmnist-mlp", "--quick", "--epochs", "1", "--out", str(tmp_path),
-           "--data", fmnist_dir]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    procs = []
+    for rank in range(world):
+        env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), OMP_NUM_THREADS="1",
+                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        procs.append(subprocess.Popen([sys.executable, "-m", "paper_repro", *args], cwd=ROOT, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+
+
+def test_two_processes_train_in_step_shard_the_test_set_and_resume_in_one(tmp_path, fmnist_dir):
+    """torchrun with two processes: DistributedDataParallel keeps their weights equal, the sharded
+    evaluation counts every test image once (the noise-free accuracy equals one process's on the
+    saved weights), and the checkpoint resumes in a single process."""
+    from paper_repro import classify as C
+    launch(2, ["fmnist-mlp", "--quick", "--epochs", "1", "--out", str(tmp_path), "--data", fmnist_dir])
     res = json.loads((tmp_path / "results.json").read_text())
-    assert res["world_size"] == 1 and len(res["history"]) == 1 and 0 <= res["test_accuracy"] <= 1
+    cfg = res["config"]
+    assert res["world_size"] == 2 and res["test_samples"] == cfg["test_limit"] and len(res["history"]) == 1
+    ranks = [torch.load(tmp_path / name, weights_only=False) for name in ("model.pt", "model.pt.rank1")]
+    assert ranks[0]["model"].keys() == ranks[1]["model"].keys()
+    for k, w in ranks[0]["model"].items():
+        assert not k.startswith("module.") and torch.equal(w, ranks[1]["model"][k]), k
+    args = type("Args", (), dict(data=fmnist_dir, seed=res["seed"]))()
+    data = C.load_data("fashion-mnist", args, cfg)
+    net = C.build(dict(cfg, sigma_spike=0.0), tuple(data.x_test.shape[1:]))
+    net.load_state_dict(ranks[0]["model"])
+    one = C.accuracy(net, cfg, data.x_test, data.y_test, C.Runtime(torch.device("cpu")))
+    assert res["test_accuracy_sigma0"] == pytest.approx(one, abs=1e-12)
+    again = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "2")
+    assert again["world_size"] == 1 and again["history"][0] == res["history"][0] and len(again["history"]) == 2
 
 
 def test_cuda_request_without_gpu_is_a_clear_error(tmp_path, fmnist_dir):
