@@ -234,7 +234,8 @@ def _done_epochs(ckpt):
 
 def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     """Train a network on data (a Split) with cfg; checkpoint OUT/TAG.pt (resumed when present).
-    Returns dict(net (unwrapped, eval mode), history, test_accuracy, time_per_epoch_s)."""
+    Returns dict(net (unwrapped, eval mode), history, test_accuracy, time_per_epoch_s, resumed_s: the
+    recorded seconds of the epochs restored from the checkpoint)."""
     if cfg["penalty_on"] not in ("unclipped", "clipped"):
         raise ValueError(f"penalty_on must be 'unclipped' or 'clipped', got {cfg['penalty_on']!r}")
     check_ema(cfg["ema"])
@@ -261,6 +262,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
         from torch.utils.data import DistributedSampler
         sampler = DistributedSampler(range(n), num_replicas=rt.world, rank=rt.rank, shuffle=True, seed=seed)
     epoch = [_done_epochs(ckpt)]
+    resumed = epoch[0]
     clock = {}
     counts = dict(correct=0.0, seen=0)   # training accuracy of the epoch (DSTD, noise on, while learning)
     quiet = quiet or not rt.main
@@ -303,7 +305,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     net.eval()
     per_epoch = [h["train_s"] + h["eval_s"] for h in history]
     return dict(net=net, history=history, test_accuracy=history[-1]["test_acc"] if history else float("nan"),
-                time_per_epoch_s=sum(per_epoch) / max(len(per_epoch), 1), in_shape=in_shape)
+                time_per_epoch_s=sum(per_epoch) / max(len(per_epoch), 1), in_shape=in_shape,
+                resumed_s=sum(per_epoch[:resumed]))
 
 
 # ---------------------------------------------------------------------------- plots
@@ -365,7 +368,7 @@ def run_experiment(args, experiment, dataset, defaults, quick):
     plot_curves(os.path.join(args.out, "training_curves.png"), {experiment: hist})
     plot_raster(os.path.join(args.out, "spike_raster.png"), net, cfg, data.x_test, data.y_test, rt)
     c = circuit(cfg["e_pos"], cfg["e_neg"])
-    out = write_results(args.out, experiment, args.seed, cfg, started,
+    out = write_results(args.out, experiment, args.seed, cfg, started, resumed_s=res["resumed_s"],
                         test_accuracy=res["test_accuracy"], best_test_accuracy=max(h["test_acc"] for h in hist),
                         test_accuracy_sigma0=clean, test_accuracy_noise_mean=sum(draws) / len(draws),
                         test_accuracy_noise_draws=draws,
@@ -392,6 +395,11 @@ def train_many(args, rt, cfg, data, settings, experiment):
             print(f"{experiment} {tag}: test accuracy {100 * runs[tag]['test_accuracy']:.2f} % "
                   f"({runs[tag]['time_per_epoch_s']:.1f} s per epoch)")
     return runs
+
+
+def resumed_s(runs):
+    """Recorded seconds of the epochs that train_many's runs restored from their checkpoints."""
+    return sum(r["resumed_s"] for r in runs.values())
 
 
 def plot_sweep(path, xs, series, xlabel, logx=False, title=None):

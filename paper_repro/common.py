@@ -19,9 +19,13 @@ def out_dir(path):
     return path
 
 
-def write_results(out, experiment, seed, config, started, **numbers):
-    """Write DIR/results.json with the experiment's headline numbers; returns the dict."""
-    res = dict(experiment=experiment, seed=seed, config=config, wall_time_s=round(time.time() - started, 2), **numbers)
+def write_results(out, experiment, seed, config, started, resumed_s=0.0, **numbers):
+    """Write DIR/results.json with the experiment's headline numbers; returns the dict.
+
+    wall_time_s (s) = time.time() - started (this invocation) + resumed_s, the recorded training and
+    evaluation time of the epochs restored from checkpoints (earlier invocations)."""
+    res = dict(experiment=experiment, seed=seed, config=config, wall_time_s=round(time.time() - started + resumed_s, 2),
+               **numbers)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(res, f, indent=2, default=float)
     return res

@@ -28,7 +28,7 @@ def run(args):
                  list(acc.values())}, "spike-time noise sigma_spike", title="F-MNIST MLP, exact evaluation")
     C.plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
     c = C.circuit(cfg["e_pos"], cfg["e_neg"])
-    res = write_results(args.out, "noise", args.seed, cfg | dict(sigmas=SIGMAS), started,
+    res = write_results(args.out, "noise", args.seed, cfg | dict(sigmas=SIGMAS), started, resumed_s=C.resumed_s(runs),
                         test_accuracy=acc[f"{cfg['sigma_spike']:g}"] if f"{cfg['sigma_spike']:g}" in acc
                         else max(acc.values()), accuracy=acc, e_pos=c.e_pos, e_neg=c.e_neg,
                         time_per_epoch_s={t: r["time_per_epoch_s"] for t, r in runs.items()},

@@ -44,7 +44,8 @@ def run(args):
     if not rt.main:
         return None
     C.plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
-    return write_results(args.out, "penalty", args.seed, cfg, started, test_accuracy=acc["unclipped_circuit"],
+    return write_results(args.out, "penalty", args.seed, cfg, started, resumed_s=C.resumed_s(runs),
+                         test_accuracy=acc["unclipped_circuit"],
                          accuracy=acc, silent_outputs=silent,
                          time_per_epoch_s={t: r["time_per_epoch_s"] for t, r in runs.items()},
                          history={t: r["history"] for t, r in runs.items()})

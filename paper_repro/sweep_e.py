@@ -68,7 +68,7 @@ def run(args):
     C.plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
     best = max(pnn, key=pnn.get)
     return write_results(args.out, "sweep-e", args.seed, cfg | dict(e_values=E_VALUES, e_ann=E_ANN,
-                         scale_range=SCALE_RANGE, scale_steps=(COARSE, FINE)), started,
+                         scale_range=SCALE_RANGE, scale_steps=(COARSE, FINE)), started, resumed_s=C.resumed_s(runs),
                          test_accuracy=pnn[best], best_e=float(best), accuracy=dict(pnn=pnn, ann=ann_acc,
                          scaled_ann=scaled_acc), ann_scale=scales, ann_scale_rmse=rmses,
                          time_per_epoch_s={t: r["time_per_epoch_s"] for t, r in runs.items()},

@@ -32,6 +32,7 @@ def run(args):
     C.plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
     best = max(runs, key=lambda t: runs[t]["test_accuracy"])
     res = write_results(args.out, "sweep-m", args.seed, cfg | dict(m_values=M_VALUES, offsets=OFFSETS), started,
+                        resumed_s=C.resumed_s(runs),
                         test_accuracy=runs[best]["test_accuracy"], best=best, accuracy=acc,
                         time_per_epoch_s={t: r["time_per_epoch_s"] for t, r in runs.items()},
                         history={t: r["history"] for t, r in runs.items()})

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import time
 
 import numpy as np
 import pytest
@@ -189,6 +190,21 @@ def test_training_resumes_from_its_checkpoint(tmp_path, fmnist_dir):
     # a checkpoint from another configuration is refused with a clear message, not a shape error
     with pytest.raises(SystemExit, match="another configuration"):
         main(["fmnist-mlp", "--quick", "--out", str(out), "--data", fmnist_dir, "--epochs", "3", "--width", "0.5"])
+
+
+def test_wall_time_of_a_resumed_run_counts_the_restored_epochs(tmp_path, fmnist_dir):
+    """results.json's wall_time_s = this invocation + the recorded time of the epochs loaded from the
+    checkpoint (here made 1000 s long by editing it), not this invocation alone."""
+    run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "1")
+    state = torch.load(tmp_path / "model.pt", weights_only=False)
+    state["history"][0]["train_s"] += 1000.0
+    torch.save(state, tmp_path / "model.pt")
+    t0 = time.time()
+    res = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "2")
+    invocation = time.time() - t0
+    restored = res["history"][0]["train_s"] + res["history"][0]["eval_s"]
+    assert restored > 1000.0
+    assert restored <= res["wall_time_s"] <= restored + invocation + 0.01
 
 
 def launch(world, args):
