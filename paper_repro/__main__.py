@@ -19,7 +19,8 @@ EXPERIMENTS = {
 def main(argv=None):
     doc = "\n".join(f"  {k:12s} {v}" for k, v in EXPERIMENTS.items())
     ap = argparse.ArgumentParser(prog="python -m paper_repro", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 description="Reproduce and extend the paper's experiments.\n\nexperiments:\n" + doc)
+                                 description="Reproduce and extend the paper's experiments.\n\nexperiments:\n" + doc,
+                                 epilog="mean and spread over seeds: python -m paper_repro.summary DIR [DIR ...]")
     ap.add_argument("experiment", choices=sorted(EXPERIMENTS))
     ap.add_argument("--out", default=None, help="output folder (default runs/<experiment>)")
     ap.add_argument("--seed", type=int, default=0)

@@ -496,3 +496,39 @@ def test_noise_free_copy_is_deterministic_and_differs_from_noisy_inference_by_th
     inside = (a > 0.05) & (a < 0.95)            # away from the clip at 0 and 1
     spread = (noisy - a)[inside].std()
     assert inside.sum() > 50 and 0.008 < spread < 0.05, spread
+
+
+# ---------------------------------------------------------------------------- seed summary
+def write_run(root, name, seed, acc, config=None, experiment="fmnist-mlp"):
+    d = root / name
+    d.mkdir()
+    res = dict(experiment=experiment, seed=seed, config=config or dict(lr=2e-4, weight_decay=0.3),
+               wall_time_s=10.0 + seed, test_accuracy=acc, converged=True, history=[dict(test_acc=acc)])
+    (d / "results.json").write_text(json.dumps(res))
+    return str(d)
+
+
+def test_summary_is_the_mean_and_sample_spread_over_seeds(tmp_path, capsys):
+    from paper_repro import summary
+    accs = [0.9059, 0.9021, 0.9077]
+    dirs = [write_run(tmp_path, f"s{i}", i, a) for i, a in enumerate(accs)]
+    stats = summary.main(dirs)
+    assert set(stats) == {"test_accuracy", "wall_time_s"}        # numbers only, not the seed or a flag
+    s = stats["test_accuracy"]
+    assert s["n"] == 3 and s["min"] == min(accs) and s["max"] == max(accs)
+    assert s["mean"] == pytest.approx(np.mean(accs)) and s["std"] == pytest.approx(np.std(accs, ddof=1))
+    assert f"{100 * np.mean(accs):.2f} +- {100 * np.std(accs, ddof=1):.2f} %" in capsys.readouterr().out
+    assert math.isnan(summary.main(dirs[:1])["test_accuracy"]["std"])
+
+
+def test_summary_refuses_runs_that_are_not_seeds_of_one_configuration(tmp_path):
+    from paper_repro import summary
+    a = write_run(tmp_path, "a", 0, 0.9)
+    with pytest.raises(SystemExit, match="weight_decay"):
+        summary.main([a, write_run(tmp_path, "b", 1, 0.9, config=dict(lr=2e-4, weight_decay=0.1))])
+    with pytest.raises(SystemExit, match="both seed 0"):
+        summary.main([a, write_run(tmp_path, "c", 0, 0.9)])
+    with pytest.raises(SystemExit, match="noise run"):
+        summary.main([a, write_run(tmp_path, "d", 1, 0.9, experiment="noise")])
+    with pytest.raises(SystemExit, match="nowhere/results.json does not exist"):
+        summary.main([a, str(tmp_path / "nowhere")])
