@@ -60,12 +60,17 @@ def main(argv=None):
     runs = load(args.dirs)
     stats = summarize(runs)
     print(f"{runs[0]['experiment']}, seeds {sorted(r['seed'] for r in runs)}:")
+    same = {k: s["min"] for k, s in stats.items() if s["min"] == s["max"]}
     for k, s in stats.items():
+        if k in same and len(runs) > 1:
+            continue
         scale = 100.0 if "acc" in k else 1.0
         unit = " %" if "acc" in k else ""
         spread = f" +- {scale * s['std']:.2f}" if s["n"] > 1 else ""
         print(f"  {k:26s} {scale * s['mean']:.2f}{spread}{unit} (min {scale * s['min']:.2f}, "
               f"max {scale * s['max']:.2f}, n = {s['n']})")
+    if len(runs) > 1 and same:
+        print("  the same in every run: " + ", ".join(f"{k} {v:g}" for k, v in same.items()))
     return stats
 
 

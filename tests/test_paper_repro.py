@@ -503,7 +503,8 @@ def write_run(root, name, seed, acc, config=None, experiment="fmnist-mlp"):
     d = root / name
     d.mkdir()
     res = dict(experiment=experiment, seed=seed, config=config or dict(lr=2e-4, weight_decay=0.3),
-               wall_time_s=10.0 + seed, test_accuracy=acc, converged=True, history=[dict(test_acc=acc)])
+               wall_time_s=10.0 + seed, test_accuracy=acc, epochs=50, converged=True,
+               history=[dict(test_acc=acc)])
     (d / "results.json").write_text(json.dumps(res))
     return str(d)
 
@@ -513,11 +514,13 @@ def test_summary_is_the_mean_and_sample_spread_over_seeds(tmp_path, capsys):
     accs = [0.9059, 0.9021, 0.9077]
     dirs = [write_run(tmp_path, f"s{i}", i, a) for i, a in enumerate(accs)]
     stats = summary.main(dirs)
-    assert set(stats) == {"test_accuracy", "wall_time_s"}        # numbers only, not the seed or a flag
+    assert set(stats) == {"test_accuracy", "wall_time_s", "epochs"}   # numbers only, not the seed or a flag
     s = stats["test_accuracy"]
     assert s["n"] == 3 and s["min"] == min(accs) and s["max"] == max(accs)
     assert s["mean"] == pytest.approx(np.mean(accs)) and s["std"] == pytest.approx(np.std(accs, ddof=1))
-    assert f"{100 * np.mean(accs):.2f} +- {100 * np.std(accs, ddof=1):.2f} %" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"{100 * np.mean(accs):.2f} +- {100 * np.std(accs, ddof=1):.2f} %" in printed
+    assert "the same in every run: epochs 50" in printed and "epochs  " not in printed
     assert math.isnan(summary.main(dirs[:1])["test_accuracy"]["std"])
 
 
