@@ -22,7 +22,10 @@ def load(dirs):
         if not os.path.exists(path):
             raise SystemExit(f"error: {path} does not exist (is {d} a finished run's --out folder?)")
         with open(path) as f:
-            runs.append(json.load(f))
+            try:
+                runs.append(json.load(f))
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"error: {path} is not valid JSON ({e})") from None
     first = runs[0]
     seen = {}
     for d, r in zip(dirs, runs):
@@ -31,7 +34,8 @@ def load(dirs):
         if r.get("config") != first.get("config"):
             diff = sorted(k for k in set(r["config"]) | set(first["config"])
                           if r["config"].get(k) != first["config"].get(k))
-            raise SystemExit(f"error: {d} and {dirs[0]} differ in their config ({', '.join(diff)}), not only in the seed")
+            raise SystemExit(f"error: {d} and {dirs[0]} differ in their config ({', '.join(diff)}), "
+                             f"not only in the seed")
         if r.get("seed") in seen:
             raise SystemExit(f"error: {seen[r['seed']]} and {d} are both seed {r['seed']}")
         seen[r.get("seed")] = d

@@ -220,9 +220,14 @@ def launch(world, args):
                    PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         procs.append(subprocess.Popen([sys.executable, "-m", "paper_repro", *args], cwd=ROOT, env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    for proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-3000:]
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err[-3000:]
+    finally:                                    # one failed rank leaves the other waiting in gloo
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def test_two_processes_train_in_step_shard_the_test_set_and_resume_in_one(tmp_path, fmnist_dir):
@@ -535,3 +540,8 @@ def test_summary_refuses_runs_that_are_not_seeds_of_one_configuration(tmp_path):
         summary.main([a, write_run(tmp_path, "d", 1, 0.9, experiment="noise")])
     with pytest.raises(SystemExit, match="nowhere/results.json does not exist"):
         summary.main([a, str(tmp_path / "nowhere")])
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "results.json").write_text('{"experiment": "fmnist-mlp", "se')
+    with pytest.raises(SystemExit, match="broken/results.json is not valid JSON"):
+        summary.main([a, str(broken)])
