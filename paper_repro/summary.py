@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import os
-import sys
 
 
 def load(dirs):
@@ -26,6 +25,8 @@ def load(dirs):
                 runs.append(json.load(f))
             except json.JSONDecodeError as e:
                 raise SystemExit(f"error: {path} is not valid JSON ({e})") from None
+        if not isinstance(runs[-1], dict) or not isinstance(runs[-1].get("config"), dict):
+            raise SystemExit(f"error: {path} is not a run's results (no object with a config in it)")
     first = runs[0]
     seen = {}
     for d, r in zip(dirs, runs):
@@ -64,20 +65,19 @@ def main(argv=None):
     runs = load(args.dirs)
     stats = summarize(runs)
     print(f"{runs[0]['experiment']}, seeds {sorted(r['seed'] for r in runs)}:")
-    same = {k: s["min"] for k, s in stats.items() if s["min"] == s["max"]}
+    same = {k: s["min"] for k, s in stats.items() if s["min"] == s["max"]} if len(runs) > 1 else {}
     for k, s in stats.items():
-        if k in same and len(runs) > 1:
+        if k in same:
             continue
         scale = 100.0 if "acc" in k else 1.0
         unit = " %" if "acc" in k else ""
         spread = f" +- {scale * s['std']:.2f}" if s["n"] > 1 else ""
         print(f"  {k:26s} {scale * s['mean']:.2f}{spread}{unit} (min {scale * s['min']:.2f}, "
               f"max {scale * s['max']:.2f}, n = {s['n']})")
-    if len(runs) > 1 and same:
+    if same:
         print("  the same in every run: " + ", ".join(f"{k} {v:g}" for k, v in same.items()))
     return stats
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

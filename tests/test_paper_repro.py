@@ -545,3 +545,6 @@ def test_summary_refuses_runs_that_are_not_seeds_of_one_configuration(tmp_path):
     (broken / "results.json").write_text('{"experiment": "fmnist-mlp", "se')
     with pytest.raises(SystemExit, match="broken/results.json is not valid JSON"):
         summary.main([a, str(broken)])
+    (broken / "results.json").write_text('[0.9]')
+    with pytest.raises(SystemExit, match="broken/results.json is not a run's results"):
+        summary.main([a, str(broken)])
