@@ -93,12 +93,15 @@ class NeuronCircuit:
     """A neuron circuit: one membrane node, its elements, a synapse slot and a cycle of phases.
 
     Parameters are SI floats or SI strings. ``time_unit`` defaults to the synapse phase's duration.
+    ``technology`` names the device models that realise the elements declared with ``silicon=``
+    (method "spice", circuitnet.spice).
     Everything is validated here; errors name the element or phase at fault.
     """
 
     def __init__(self, elements, synapse, phases, reset_level, threshold, temperature=300.0,
-                 time_unit=None):
+                 time_unit=None, technology=None):
         self.node = Node()
+        self.technology = technology    # device models for the elements' silicon (circuitnet.spice.Sky130)
         self.elements = list(elements)
         if not isinstance(synapse, Synapse):
             raise ValueError(f"NeuronCircuit: synapse must be a Synapse(positive=..., negative=...), got {synapse!r}")

@@ -9,6 +9,9 @@ time ``t`` in seconds, reset level ``V0`` in volts, temperature ``T_K`` in kelvi
   current integrates to a charge of variance S T;
 * ``initial_variance(node, C)``: variance of the node voltage right after reset (V^2).
 
+Any element takes ``silicon=`` (a :class:`circuitnet.silicon.Mosfet`, say): what realises it in a
+SPICE netlist (:mod:`circuitnet.spice`); the model ignores it.
+
 A new element is one small class: list its ``parameters`` and write ``current`` with sympy,
 using ``self.<parameter>`` for the parameter's symbol::
 
@@ -20,6 +23,7 @@ using ``self.<parameter>`` for the parameter's symbol::
 """
 import sympy as sp
 
+from .silicon import Mosfet
 from .units import K_B, Q_E, parse_value
 
 
@@ -42,10 +46,13 @@ class Element:
     nonnegative = ()         # parameters that must be >= 0
     weight_parameter = None  # the parameter a synapse weight sets, when used as a synapse device
 
-    def __init__(self, name, **values):
+    def __init__(self, name, silicon=None, **values):
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"{type(self).__name__}: element name must be an identifier, got {name!r}")
         self.name = name
+        if silicon is not None and not isinstance(silicon, Mosfet):
+            raise ValueError(f"element {name!r}: silicon must be a circuitnet.silicon.Mosfet or None, got {silicon!r}")
+        self.silicon = silicon     # what realises it in a netlist (circuitnet.silicon), or None: ideal
         unknown = set(values) - set(self.parameters)
         if unknown:
             raise ValueError(f"element {name!r} ({type(self).__name__}): unknown parameter(s) "
@@ -103,6 +110,12 @@ class Capacitor(Element):
 
     def capacitance(self):
         return self.C
+
+
+class DeviceCapacitance(Capacitor):
+    """Capacitance C (F) that realised devices attached to the node add to it (drain junctions and
+    overlaps of the synapse and discharger transistors, extracted by circuitnet.spice). The model
+    counts it; a netlist writes nothing for it, since the devices themselves are there."""
 
 
 class NMOS(Element):

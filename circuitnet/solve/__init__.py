@@ -9,6 +9,7 @@
 | "torchdiffeq" | any (reference)                | dopri5 with jumps, odeint_event restarts  | autograd through torchdiffeq |
 | "exact"       | affine, time-invariant phases  | sort + cumulative sums, closed form       | analytic |
 | "dstd"        | affine, time-invariant phases  | hat-kernel grid of M steps, GEMMs (paper) | analytic |
+| "spice"       | realisable in a netlist        | ngspice transient (circuitnet.spice)      | none |
 
 Times are normalised (time unit of the circuit); t_out counts from the start of the first
 comparator phase; neurons that never fire get t_max and fired = False.
@@ -17,7 +18,7 @@ from ..compile import compile_circuit
 from .ode import ode_spike_times
 from .sde import sde_spike_times
 
-METHODS = ("ode", "sde", "torchdiffeq", "exact", "dstd")
+METHODS = ("ode", "sde", "torchdiffeq", "exact", "dstd", "spice")
 
 
 def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=True):
@@ -41,8 +42,14 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
 def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     """Dispatch to the chosen method (see module docstring); options go to that method
     ("ode": dt, polish; "sde": dt, seed, record; "dstd": steps, offset; "torchdiffeq": rtol, atol;
+    "spice": technology, edge, devices_per_run, workers, record;
     "exact" and "dstd" on RC-Spike circuits: clip=False returns the unclipped firing time of
     ``affine.firing_time``, which continues below 0 and above 1)."""
+    if method == "spice":
+        from ..spice.simulate import spice_spike_times
+        if params:
+            raise ValueError("method 'spice' simulates the declared circuit; params overrides do not apply")
+        return spice_spike_times(getattr(circuit, "circuit", circuit), t_in, weight, **options)
     cc = compile_circuit(circuit)
     if method in ("exact", "dstd"):
         return _closed_form(cc, t_in, weight, method, params, **options)
