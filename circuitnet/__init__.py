@@ -2,6 +2,6 @@
 from . import circuits
 from .circuit import NeuronCircuit, Phase, Synapse
 from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, DeviceCapacitance, Element,
-                       Leak, ResetNoise, Resistive1T1R, ShotNoise, ThermalNoise)
+                       FittedNMOS, FittedPMOS, Leak, ResetNoise, Resistive1T1R, ShotNoise, ThermalNoise)
 from .silicon import Mosfet
 from .units import parse_value

@@ -150,6 +150,36 @@ class PMOS(Element):
         return self.I * (1 - self.lam * (node.V - node.V0))
 
 
+class _FittedCLM:
+    """CLM slope that depends on the device's own current (its gate bias), fitted to extracted sweeps:
+        lam(I) = lam + lam1 x + lam2 x^2 + lam3 x^3,   x = ln(I / I_ref)
+    As a synapse device the weight sets I, so each synapse has its own reversal potential E(w)."""
+    parameters = ("I", "lam", "lam1", "lam2", "lam3", "I_ref")
+    defaults = {"lam": 0.0, "lam1": 0.0, "lam2": 0.0, "lam3": 0.0, "I_ref": 1e-7}
+    positive = ("I_ref",)
+    nonnegative = ("I",)
+
+    def clm(self):
+        x = sp.log(self.I / self.I_ref)
+        return self.lam + self.lam1 * x + self.lam2 * x ** 2 + self.lam3 * x ** 3
+
+
+class FittedNMOS(_FittedCLM, NMOS):
+    """NMOS current source with a bias-dependent CLM slope (see _FittedCLM):
+        i_in = -I (1 + lam(I) (V - V0))"""
+
+    def current(self, node):
+        return -self.I * (1 + self.clm() * (node.V - node.V0))
+
+
+class FittedPMOS(_FittedCLM, PMOS):
+    """PMOS current source with a bias-dependent CLM slope (see _FittedCLM):
+        i_in = I (1 - lam(I) (V - V0))"""
+
+    def current(self, node):
+        return self.I * (1 - self.clm() * (node.V - node.V0))
+
+
 class Conductance(Element):
     """Linear conductance G (S) from the node to a fixed potential V_to (V): i_in = G (V_to - V)."""
     parameters = ("G", "V_to")

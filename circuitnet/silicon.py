@@ -2,9 +2,10 @@
 
 An element declared with ``silicon=Mosfet(...)`` is the same element for the model (its sympy
 current) and for the netlist (:mod:`circuitnet.spice`), so model and circuit cannot drift apart.
-Elements without a ``silicon`` entry are realised as their ideal SPICE twin where one exists
-(Capacitor -> C, CurrentSource -> I, CapacitiveCoupling -> C from a PWL control line); the rest
-(Conductance, Leak, Resistive1T1R) cannot be simulated yet and :mod:`circuitnet.spice` says so.
+Elements without a ``silicon`` entry are realised as their ideal twins: a Capacitor as a capacitor,
+any element with a current (Leak, CurrentSource, NMOS, a user's element) as a behavioural current
+source printed from its sympy current. Elements that also carry capacitance (CapacitiveCoupling)
+cannot be written yet, and :mod:`circuitnet.spice` says so.
 """
 from .units import parse_value
 

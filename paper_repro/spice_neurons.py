@@ -56,7 +56,7 @@ def errors_ns(tm, ts, both, circuit):
 
 def run(args):
     started = time.time()
-    plan = [(4, 10, 3)] + [(j, 4, 1) for j in (16, 24, 32)]
+    plan = [(4, 10, 3)] + [(j, 10, 1) for j in (16, 24, 32)]
     if args.quick:
         plan = [(4, 5, 1), (16, 2, 1)]
     rows = []

@@ -26,7 +26,8 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
     from .coefficients import affine_coefficients
     from .dstd import rc_spike_dstd, ttfs_dstd
     k = affine_coefficients(cc, cc.params(t_in.dtype, t_in.device, **(params or {})))
-    common = dict(e_pos=k["e_pos"], e_neg=k["e_neg"], leak=k["leak"], bias=k["bias"])
+    e_pos, e_neg = (k[e](weight.abs()) if callable(k[e]) else k[e] for e in ("e_pos", "e_neg"))
+    common = dict(e_pos=e_pos, e_neg=e_neg, leak=k["leak"], bias=k["bias"])
     extra = {} if method == "exact" else dict(steps=steps, offset=offset)
     if k["kind"] == "rc_spike":
         fn = rc_spike_exact if method == "exact" else rc_spike_dstd
@@ -53,6 +54,9 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     cc = compile_circuit(circuit)
     if method in ("exact", "dstd"):
         return _closed_form(cc, t_in, weight, method, params, **options)
+    if cc.weight_dependent and method in METHODS:
+        raise ValueError(f"the circuit's synapse shapes depend on the weight (a bias-dependent CLM, FittedNMOS/"
+                         f"FittedPMOS): methods 'exact', 'dstd' and 'spice' take it, {method!r} does not yet")
     if options.get("clip", True) is not True:
         raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact' or 'dstd', not {method!r}")
     options.pop("clip", None)
