@@ -74,12 +74,17 @@ def _pwl(points):
 
 
 def _switch(off, on, intervals, edge):
-    """(time, value) points of a line at ``off`` that is at ``on`` during each [start, end)."""
+    """(time, value) points of a line at ``off`` that is at ``on`` during each [start, end): rising
+    ramps of ``edge`` end at a start, falling ones begin at an end; a line on from t <= edge starts on."""
     pts = [(0.0, off)]
     for a, b in intervals:
         if b <= a:
             continue
-        pts += [(max(a - edge, pts[-1][0]), off), (a, on), (b, on), (b + edge, off)]
+        if a - edge <= 0.0:
+            pts = [(0.0, on)]
+        else:
+            pts += [(a - edge, off), (a, on)]
+        pts += [(b, on), (b + edge, off)]
     return pts
 
 

@@ -55,7 +55,8 @@ def run(netlist, vectors, analysis, timeout=600):
         except subprocess.TimeoutExpired:
             raise SpiceError(f"ngspice did not finish within {timeout} s ({analysis!r})") from None
         log = proc.stdout + proc.stderr
-        errors = [ln.strip() for ln in log.splitlines() if "error" in ln.lower() and "no error" not in ln.lower()]
+        errors = [ln.strip() for ln in log.splitlines()
+                  if any(k in ln.lower() for k in ("error", "aborted", "timestep too small")) and "no error" not in ln.lower()]
         if proc.returncode != 0 or errors or not os.path.exists(out):
             detail = "\n  ".join(errors[:10] or log.strip().splitlines()[-10:])
             raise SpiceError(f"ngspice failed (exit {proc.returncode}) on {analysis!r}:\n  {detail}")
