@@ -79,11 +79,11 @@ def run(args):
     started = time.time()
     cfg = dict(CFG)
     if args.quick:
-        cfg["epochs"] = 100
+        cfg["epochs"] = 40
     tech = cn.spice.Sky130()
     xtr, ytr, xte, yte = load_split(cfg["test_size"])
     if args.quick:
-        xte, yte = xte[:9], yte[:9]
+        xte, yte = xte[:6], yte[:6]
     T_ns = 1e3                                              # one time unit = 1 us
     nets, row = {}, {}
     for name in ("pnn", "ann"):
@@ -132,7 +132,8 @@ def run(args):
               f"({row[f'{name}_spice_s']:.0f} s of ngspice)", flush=True)
     _plot(args.out, nets["pnn"], xte, tech)
     return write_results(args.out, "spice-iris", args.seed, cfg | dict(test_samples=len(xte)), started, **row,
-                         rmse_ratio=row["ann_rmse_ns"] / max(row["pnn_rmse_ns"], 1e-12))
+                         rmse_ratio=row["ann_rmse_ns"] / max(row["pnn_rmse_ns"], 1e-12),
+                         test_accuracy=row["pnn_spice_acc"])
 
 
 def _plot(out, net, xte, tech):

@@ -54,6 +54,31 @@ def errors_ns(tm, ts, both, circuit):
                 n=int(d.size))
 
 
+def extraction_report(fan_in=5):
+    """The extracted parameters beside the paper's Table 2 (docs/paper.md): lambda and E of the synapse
+    devices at a few bias currents, the discharger, device capacitances, the weight unit."""
+    from circuitnet.spice.simulate import realised_tables
+    c = cn.circuits.rc_spike(technology="sky130", fan_in=fan_in)
+    tabs = realised_tables(c, c.technology)
+    swing = abs(c.Vth_value - c.V0_value)
+    currents = [15.7e-9, 30e-9, 103e-9, 319e-9, 880e-9]
+    dev = {}
+    for name in ("pos", "neg"):
+        t = tabs[name]
+        lam = t.lam_at(np.array(currents))
+        dev[name] = dict(current_nA=[i * 1e9 for i in currents], gate_V=t.gate_for(np.array(currents)).tolist(),
+                         lam_per_V=lam.tolist(), E=[(1 if name == "pos" else -1) / (swing * x) for x in lam],
+                         drain_capacitance_fF=t.capacitance * 1e15)
+    dis = c.by_name["dis"]
+    i_dis = c.value(dis.I)
+    return dict(fan_in=fan_in, devices=dev, discharger=dict(
+        current_nA=i_dis * 1e9, gate_V=float(tabs["dis"].gate_for(i_dis)), lam_per_V=c.value(dis.lam),
+        E_dis=c.reversal("dis"), drain_capacitance_fF=tabs["dis"].capacitance * 1e15),
+        node_capacitance_fF=c.value(c.capacitance) * 1e15, unit_current_nA=c.value(c.unit_current) * 1e9,
+        E_pos_at_w=dict((str(w), c.reversal(c.synapse.positive, w)) for w in (0.1, 0.5, 1, 2, 4)),
+        E_neg_at_w=dict((str(w), c.reversal(c.synapse.negative, w)) for w in (0.1, 0.5, 1, 2, 4)))
+
+
 def run(args):
     started = time.time()
     plan = [(4, 10, 3)] + [(j, 10, 1) for j in (16, 24, 32)]
@@ -71,5 +96,6 @@ def run(args):
     big = [r for r in rows if r["fan_in"] >= 16]
     pooled = lambda rs: float(np.sqrt(sum(r["rmse_ns"] ** 2 * r["n"] for r in rs) / sum(r["n"] for r in rs)))
     return write_results(args.out, "spice-neurons", args.seed, dict(plan=plan), started, per_fan_in=rows,
+                         extraction=extraction_report(),
                          rmse_fan_in_4_ns=pooled([r for r in rows if r["fan_in"] == 4]),
                          rmse_fan_in_16_32_ns=pooled(big) if big else None)
