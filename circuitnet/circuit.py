@@ -4,7 +4,7 @@ Physical equation of the membrane node in phase p (C = total node capacitance):
 
     C dV/dt = sum_{e active in p} i_e(V, t) + [synapses on in p] sum_j i_syn,j(V) H(t - t_j) + noise
 
-Normalised units (PAPER.md section 3), with reset level V0, comparator threshold V_th and time unit T:
+Normalised units (docs/paper.md section 3), with reset level V0, comparator threshold V_th and time unit T:
 
     v = (V - V0) / (V_th - V0)       (v = 0 at reset, v = 1 at threshold; the sign follows the circuit)
     tau = t / T

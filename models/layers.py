@@ -88,13 +88,13 @@ class _Linear(_SpikeLayer):
 
 
 class RCSpikeLinear(_Linear):
-    """Fully connected RC-Spike layer (PAPER.md section 2): accumulate for one time unit, then fire
+    """Fully connected RC-Spike layer (docs/paper.md section 2): accumulate for one time unit, then fire
     on the ramp (``firing="ideal"``) or the discharger with CLM (``"discharger"``, E_dis)."""
     kind = "rc_spike"
 
 
 class TTFSLinear(_Linear):
-    """Fully connected TTFS layer (PAPER.md Appendix C): first threshold crossing within t_max."""
+    """Fully connected TTFS layer (docs/paper.md section 2, TTFS variant): first threshold crossing within t_max."""
     kind = "ttfs"
 
 
@@ -159,7 +159,7 @@ class SpikeMinPool2d(nn.Module):
 
 class SpikeTimeNoise(nn.Module):
     """Gaussian jitter on spike times, clip(t + sigma N(0, 1), 0, t_max), in training and in
-    evaluation alike (PAPER.md section 6): the circuit's timing noise does not stop at test time."""
+    evaluation alike (docs/paper.md section 6): the circuit's timing noise does not stop at test time."""
 
     def __init__(self, sigma=0.01, t_max=1.0):
         super().__init__()

@@ -1,16 +1,17 @@
-"""The shared code path of the image-classification experiments (PAPER.md sections 6 and 7).
+"""The shared code path of the image-classification experiments (docs/paper.md sections 6 and 7).
 
 Network: models.mlp (784-400-400-10, hidden sizes x width) or models.vgg7 (width x1, x2) of
 RC-Spike neurons on the circuit ``cn.circuits.rc_spike(firing="ideal", e_pos, e_neg)``; by default
-the circuit's own reversal potentials E_pos = 2.80, E_neg = -1.53 (PAPER.md Table 2).
+the circuit's own reversal potentials E_pos = 2.80, E_neg = -1.53 (docs/paper.md section 3, Table 2).
 Input coding t = 1 - x (models.encode), one spike per pixel channel.
 
-Training (PAPER.md 6): method "dstd" (M = ``steps`` grid intervals, random offset per layer and
+Training (docs/paper.md section 6): method "dstd" (M = ``steps`` grid intervals, random offset per layer and
 mini-batch), Adam lr 1e-4, batch 32, loss = cross-entropy of softmax(-t_out / 0.07)
 + gamma1 sum_i (u_i - t_ref)^2 with gamma1 = 2.6, t_ref = 0.9, where u is the output layer's
 unclipped firing time (t_out = clip(u, 0, 1) + noise; SpikeNet.forward(unclipped=True)): on the
 clipped time the penalty has no gradient for outputs that never fire, and at large |E| training
-collapsed with up to 97 % of the outputs silent (PAPER.md does not say which the paper used;
+collapsed with up to 97 % of the outputs silent (the paper does not say which it used, docs/paper.md
+section 6;
 cfg penalty_on="clipped" restores the other reading, see paper_repro.penalty), spike-time noise
 sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
 checkpoint after every epoch and resumes from it.  Options beyond the paper: cosine learning-rate

@@ -1,9 +1,9 @@
-"""iris: the paper's Iris circuit (PAPER.md Table 2) trained PNN-style vs mapped ANN-to-IMC.
+"""iris: the paper's Iris circuit (docs/paper.md section 3, Table 2) trained PNN-style vs mapped ANN-to-IMC.
 
 Network 5-5-3: 4 features (min-max scaled to [0, 1], used as spike times t = x) + a bias spike at
 t = 0 -> 5 hidden RC-Spike neurons (+ bias spike) -> 3 outputs; the earliest output is the class.
 Loss: softmax(-t/0.07) cross-entropy + gamma_T sum (t_out - t_ref)^2 + gamma_W sum ||W||^2
-+ gamma_V sum over hidden and output spikes of (t - 1)^2 (PAPER.md section 6), Adam lr 1e-3, batch 50.
++ gamma_V sum over hidden and output spikes of (t - 1)^2 (docs/paper.md section 6), Adam lr 1e-3, batch 50.
 
 * PNN-to-IMC: trained on the circuit model itself (E_pos, E_neg from the declared circuit, with the
   discharger's CLM in the firing phase), method "exact".
