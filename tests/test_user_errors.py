@@ -1,5 +1,9 @@
 """What a new user gets wrong, and what circuitnet answers: a clear error or a documented behaviour."""
+import math
+
+import numpy as np
 import pytest
+import sympy
 import torch
 
 import circuitnet as cn
@@ -20,3 +24,32 @@ def test_half_precision_layer_is_refused():
     layer = models.RCSpikeLinear(5, 3, method="exact").half()
     with pytest.raises(ValueError, match="float32 or float64"):
         layer(torch.rand(4, 5, dtype=torch.float16))
+
+
+@pytest.mark.parametrize("tanh", [np.tanh, math.tanh], ids=["numpy", "math"])
+def test_custom_element_with_numpy_or_math_functions_says_use_sympy(tanh):
+    class Saturating(cn.Element):
+        parameters = ("I", "V_s")
+
+        def current(self, node):
+            return -self.I * tanh((node.V - node.V0) / self.V_s)
+
+    with pytest.raises(ValueError, match=r"element 'sat' \(Saturating\): its current .*sympy.tanh"):
+        cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), Saturating("sat", I="100n", V_s="0.5")],
+                         cn.Synapse(cn.NMOS("pos", lam=0.41), cn.PMOS("neg", lam=0.75)),
+                         [cn.Phase("acc", "1u", active=["sat"], synapses=True, comparator=True)],
+                         reset_level=1.3, threshold=0.428)
+
+
+def test_custom_element_with_sympy_functions_builds():
+    class Saturating(cn.Element):
+        parameters = ("I", "V_s")
+
+        def current(self, node):
+            return -self.I * sympy.tanh((node.V - node.V0) / self.V_s)
+
+    c = cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), Saturating("sat", I="100n", V_s="0.5")],
+                         cn.Synapse(cn.NMOS("pos", lam=0.41), cn.PMOS("neg", lam=0.75)),
+                         [cn.Phase("acc", "1u", active=["sat"], synapses=True, comparator=True)],
+                         reset_level=1.3, threshold=0.428)
+    assert c.normalised[0].drift.has(sympy.tanh)
