@@ -53,3 +53,14 @@ def test_custom_element_with_sympy_functions_builds():
                          [cn.Phase("acc", "1u", active=["sat"], synapses=True, comparator=True)],
                          reset_level=1.3, threshold=0.428)
     assert c.normalised[0].drift.has(sympy.tanh)
+
+
+def test_si_prefix_capital_m_is_refused_as_ambiguous_and_meg_is_mega():
+    for ambiguous in ("140M", "1MHz", "2 MOhm"):
+        with pytest.raises(ValueError, match="ambiguous.*'m' for milli or 'meg' for mega"):
+            cn.parse_value(ambiguous, "R")
+    assert cn.parse_value("140m") == pytest.approx(0.14)
+    for mega in ("2meg", "2MEG", "2Meg", "2megOhm"):
+        assert cn.parse_value(mega) == pytest.approx(2e6)
+    with pytest.raises(ValueError, match="ambiguous"):
+        cn.Leak("leak", G="1M")
