@@ -48,6 +48,12 @@ class _SpikeLayer(nn.Module):
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.circuit, self.method, self.steps, self.offset, self.options = circuit, method, int(steps), offset, options
         cc = compile_circuit(circuit)
+        if cc.phases[cc.synapse_phase].comparator != (self.kind == "ttfs"):    # TTFS: fires while integrating
+            want, got = (("an RC-Spike", "a TTFS"), ("a TTFS", "an RC-Spike"))[self.kind == "ttfs"]
+            swap = ("TTFS", "RCSpike") if self.kind == "ttfs" else ("RCSpike", "TTFS")
+            raise ValueError(f"{type(self).__name__} needs {want} circuit (comparator "
+                             f"{'on' if self.kind == 'ttfs' else 'off'} during the synapse phase), got {got} "
+                             f"circuit: use {type(self).__name__.replace(*swap)}")
         self.t_max = float(sum(p.duration for p in cc.phases if p.comparator))
 
     def _solve(self, t_in, weight, clip=True):

@@ -64,3 +64,24 @@ def test_si_prefix_capital_m_is_refused_as_ambiguous_and_meg_is_mega():
         assert cn.parse_value(mega) == pytest.approx(2e6)
     with pytest.raises(ValueError, match="ambiguous"):
         cn.Leak("leak", G="1M")
+
+
+def test_sde_on_a_circuit_without_noise_is_refused():
+    t_in, w = torch.rand(4, 5, dtype=torch.float64), 0.3 * torch.rand(3, 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="method 'sde' needs a circuit that declares noise.*use method 'ode'"):
+        spike_times(cn.circuits.rc_spike(), t_in, w, method="sde")
+    t_noisy, _ = spike_times(cn.circuits.rc_spike(noise=True), t_in, w, method="sde", seed=1)
+    t_ode, _ = spike_times(cn.circuits.rc_spike(noise=True), t_in, w, method="ode")
+    assert not torch.equal(t_noisy, t_ode)
+
+
+@pytest.mark.parametrize("Layer, circuit, use", [
+    (models.RCSpikeLinear, lambda: cn.circuits.ttfs(), "TTFSLinear"),
+    (models.TTFSLinear, lambda: cn.circuits.rc_spike(), "RCSpikeLinear"),
+    (models.RCSpikeConv2d, lambda: cn.circuits.ttfs(), "TTFSConv2d"),
+])
+def test_layer_refuses_a_circuit_of_the_other_kind(Layer, circuit, use):
+    args = (5, 3) if "Linear" in Layer.__name__ else (1, 2, 3)
+    with pytest.raises(ValueError, match=rf"{Layer.__name__} needs .* circuit.*use {use}"):
+        Layer(*args, circuit=circuit(), method="exact")
+    Layer(*args, circuit=cn.circuits.rc_spike() if "RCSpike" in Layer.__name__ else cn.circuits.ttfs(), method="exact")

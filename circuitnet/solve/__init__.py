@@ -11,7 +11,8 @@
 | "dstd"        | affine, time-invariant phases  | hat-kernel grid of M steps, GEMMs (paper) | analytic |
 
 Times are normalised (time unit of the circuit); t_out counts from the start of the first
-comparator phase; neurons that never fire get t_max and fired = False.
+comparator phase; neurons that never fire get t_max and fired = False. "sde" on a circuit without
+declared noise is a ValueError (it would silently be "ode").
 """
 from ..compile import compile_circuit
 from .ode import ode_spike_times
@@ -52,6 +53,10 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     if method == "ode":
         return ode_spike_times(cc, t_in, weight, params=params, **options)
     if method == "sde":
+        if not cc.has_noise:
+            raise ValueError("method 'sde' needs a circuit that declares noise (ShotNoise, ThermalNoise, ResetNoise "
+                             "elements, or cn.circuits.rc_spike(noise=True)); this one has none, so its spike "
+                             "times are deterministic: use method 'ode'")
         return sde_spike_times(cc, t_in, weight, params=params, **options)
     if method == "torchdiffeq":
         from .reference import torchdiffeq_spike_times
