@@ -548,3 +548,28 @@ def test_summary_refuses_runs_that_are_not_seeds_of_one_configuration(tmp_path):
     (broken / "results.json").write_text('[0.9]')
     with pytest.raises(SystemExit, match="broken/results.json is not a run's results"):
         summary.main([a, str(broken)])
+
+
+def test_summary_counts_every_seed_of_a_run_that_trained_several(tmp_path, capsys):
+    """iris trains its five seeds in one run (per_seed rows): the summary is over the five, and two
+    such runs at --seed 0 and --seed 5 combine into ten; overlapping seeds are refused."""
+    from paper_repro import summary
+
+    def iris_run(name, seeds, accs):
+        d = tmp_path / name
+        d.mkdir()
+        rows = [dict(seed=s, pnn_circuit_acc=a, ann_scales=[1.0, 1.1]) for s, a in zip(seeds, accs)]
+        res = dict(experiment="iris", seed=seeds[0], config=dict(epochs=600, seeds=seeds), per_seed=rows,
+                   wall_time_s=200.0, test_accuracy=float(np.mean(accs)))
+        (d / "results.json").write_text(json.dumps(res))
+        return str(d)
+
+    accs = [1.0, 0.9778, 0.9778, 1.0, 0.9778]
+    stats = summary.main([iris_run("a", [0, 1, 2, 3, 4], accs)])
+    assert stats["pnn_circuit_acc"]["n"] == 5
+    assert stats["pnn_circuit_acc"]["std"] == pytest.approx(np.std(accs, ddof=1))
+    assert "seeds [0, 1, 2, 3, 4]" in capsys.readouterr().out
+    both = summary.main([str(tmp_path / "a"), iris_run("b", [5, 6, 7, 8, 9], accs[::-1])])
+    assert both["pnn_circuit_acc"]["n"] == 10
+    with pytest.raises(SystemExit, match="both seed 4"):
+        summary.main([str(tmp_path / "a"), iris_run("c", [4, 5, 6, 7, 8], accs)])
