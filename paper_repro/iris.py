@@ -128,7 +128,7 @@ def run(args):
         if key.endswith(("acc", "ns")):
             vals = np.array([r[key] for r in rows])
             summary[key] = dict(mean=float(vals.mean()), std=float(vals.std()), min=float(vals.min()), max=float(vals.max()))
-    _plots(args.out, curves, nets, xte, yte, circuit)
+    _plots(args.out, curves, nets, xte, yte, circuit, rows)
     res = write_results(args.out, "iris", args.seed, cfg | dict(seeds=seeds), started, per_seed=rows, summary=summary,
                         test_accuracy=summary["pnn_circuit_acc"]["mean"])
     print(f"PNN-to-IMC on the circuit: {100 * summary['pnn_circuit_acc']['mean']:.2f} % "
@@ -138,7 +138,7 @@ def run(args):
     return res
 
 
-def _plots(out, curves, nets, xte, yte, circuit):
+def _plots(out, curves, nets, xte, yte, circuit, rows):
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for (name, seed), hist in curves.items():
@@ -146,9 +146,19 @@ def _plots(out, curves, nets, xte, yte, circuit):
         ax[0].plot(ep, [h["loss"] for h in hist], color="C0" if name == "pnn" else "C1", lw=0.8,
                    label=name.upper() if seed == min(s for _, s in curves) else None)
         ax[1].plot(ep, [100 * h["test_acc"] for h in hist], color="C0" if name == "pnn" else "C1", lw=0.8)
+    first = min(r["seed"] for r in rows)
+    for r in rows:                         # the experiment's result: each trained network on the circuit
+        for name, marker in (("pnn", "o"), ("ann", "s")):
+            ep = curves[(name, r["seed"])][-1]["epoch"]
+            ax[1].plot(ep, 100 * r[f"{name}_circuit_acc"], marker, color="C0" if name == "pnn" else "C1", ms=6,
+                       mec="k", mew=0.5, alpha=0.8, ls="none",
+                       label=f"{name.upper()}-to-IMC on the circuit (ODE)" if r["seed"] == first else None)
     ax[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
     ax[0].legend()
-    ax[1].set(xlabel="epoch", ylabel="test accuracy on its training model (%)")
+    ax[1].set(xlabel="epoch", ylabel="test accuracy (%)",
+              title="lines: each network's own model; markers: on the circuit")
+    ax[1].title.set_fontsize(8)
+    ax[1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "training_curves.png"), dpi=120)
     order = torch.argsort(yte, stable=True)

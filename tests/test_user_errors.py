@@ -85,3 +85,11 @@ def test_layer_refuses_a_circuit_of_the_other_kind(Layer, circuit, use):
     with pytest.raises(ValueError, match=rf"{Layer.__name__} needs .* circuit.*use {use}"):
         Layer(*args, circuit=circuit(), method="exact")
     Layer(*args, circuit=cn.circuits.rc_spike() if "RCSpike" in Layer.__name__ else cn.circuits.ttfs(), method="exact")
+
+
+def test_version_is_the_one_in_setup_cfg():
+    import configparser
+    import pathlib
+    cfg = configparser.ConfigParser()
+    cfg.read(pathlib.Path(__file__).resolve().parents[1] / "setup.cfg")
+    assert cn.__version__ == cfg["metadata"]["version"]
