@@ -3,14 +3,8 @@
 # Safe to re-run. torch is pinned to the CPU build that lies on this kind of machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian packages: Fashion-MNIST (the fmnist experiments; tests fall back to synthetic idx files).
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null
-    else
-        echo "note: run 'sudo apt-get install dataset-fashion-mnist' for the Fashion-MNIST experiments" >&2
-    fi
-fi
+# Optional Debian packages (Fashion-MNIST; tests fall back to synthetic idx files): never fatal.
+bash scripts/optional_packages.sh
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
