@@ -37,11 +37,15 @@ class SpikeNet(nn.Module):
         return [l for l in self.layers if hasattr(l, "spikes")]
 
     def set_method(self, method, **kw):
-        """Switch every spiking layer to ``method`` (e.g. train "dstd", evaluate "exact")."""
+        """Switch every spiking layer to ``method`` (e.g. train "dstd", evaluate "exact"); kw: the
+        layers' ``steps``/``offset`` or a method option (METHOD_OPTIONS, e.g. dt=1/128 for "ode")."""
         for l in self.spiking_layers:
             l.method = method
             for k, v in kw.items():
-                setattr(l, k, v)
+                if k in ("steps", "offset"):
+                    setattr(l, k, v)
+                else:
+                    l.set_options(**{k: v})
         return self
 
     def forward(self, t, all_times=False, unclipped=False):

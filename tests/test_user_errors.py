@@ -93,3 +93,33 @@ def test_version_is_the_one_in_setup_cfg():
     cfg = configparser.ConfigParser()
     cfg.read(pathlib.Path(__file__).resolve().parents[1] / "setup.cfg")
     assert cn.__version__ == cfg["metadata"]["version"]
+
+
+def test_layer_built_with_method_options_switches_method_and_back():
+    torch.manual_seed(0)
+    layer = models.RCSpikeLinear(5, 3, method="ode", dt=1 / 128).double()
+    t = torch.rand(4, 5, dtype=torch.float64)
+    t_ode = layer(t)
+    layer.method = "exact"
+    t_exact = layer(t)
+    assert (t_ode - t_exact).abs().max() < 1e-6                       # the same neuron, two methods
+    layer.method = "ode"
+    assert torch.equal(layer(t), t_ode)                              # dt=1/128 is still the ode's
+    net = models.mlp((5, 4, 3), method="ode", dt=1 / 128, sigma_spike=0.0).double()
+    a = net.set_method("exact")(t)
+    b = net.set_method("ode", dt=1 / 256)(t)
+    assert all(l.options["dt"] == 1 / 256 for l in net.spiking_layers) and (a - b).abs().max() < 1e-6
+
+
+def test_wrong_option_lists_the_methods_options():
+    t, w = torch.rand(4, 5, dtype=torch.float64), torch.rand(3, 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="method 'exact' does not take option.* dt; it takes: clip"):
+        spike_times(cn.circuits.rc_spike(), t, w, method="exact", dt=0.1)
+    with pytest.raises(ValueError, match="method 'ode' does not take option.* steps; it takes: dt, polish, clip"):
+        spike_times(cn.circuits.rc_spike(), t, w, method="ode", steps=4)
+    with pytest.raises(ValueError, match="unknown method 'rk4'"):
+        spike_times(cn.circuits.rc_spike(), t, w, method="rk4")
+    with pytest.raises(ValueError, match=r"unknown layer option.*'dtt'.*ode: dt, polish"):
+        models.RCSpikeLinear(5, 3, method="ode", dtt=0.1)
+    with pytest.raises(ValueError, match=r"unknown layer option.*'tol'"):
+        models.mlp((5, 3)).set_method("ode", tol=1e-3)

@@ -18,7 +18,25 @@ from ..compile import compile_circuit
 from .ode import ode_spike_times
 from .sde import sde_spike_times
 
-METHODS = ("ode", "sde", "torchdiffeq", "exact", "dstd")
+# The options each method takes (besides clip, which every method reads: see spike_times).
+METHOD_OPTIONS = {
+    "ode": ("dt", "polish"),
+    "sde": ("dt", "seed", "record"),
+    "torchdiffeq": ("rtol", "atol"),
+    "exact": (),
+    "dstd": ("steps", "offset"),
+}
+METHODS = tuple(METHOD_OPTIONS)
+
+
+def check_options(method, options):
+    """ValueError for an unknown method, or an option that ``method`` does not take (listing those it does)."""
+    if method not in METHOD_OPTIONS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    wrong = sorted(set(options) - set(METHOD_OPTIONS[method]) - {"clip"})
+    if wrong:
+        takes = ", ".join(METHOD_OPTIONS[method] + ("clip",))
+        raise ValueError(f"method {method!r} does not take option(s) {', '.join(wrong)}; it takes: {takes}")
 
 
 def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=True):
@@ -41,9 +59,10 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
 
 def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     """Dispatch to the chosen method (see module docstring); options go to that method
-    ("ode": dt, polish; "sde": dt, seed, record; "dstd": steps, offset; "torchdiffeq": rtol, atol;
-    "exact" and "dstd" on RC-Spike circuits: clip=False returns the unclipped firing time of
-    ``affine.firing_time``, which continues below 0 and above 1)."""
+    (METHOD_OPTIONS; any other is a ValueError listing the method's options). "exact" and "dstd" on
+    RC-Spike circuits: clip=False returns the unclipped firing time of ``affine.firing_time``, which
+    continues below 0 and above 1."""
+    check_options(method, options)
     cc = compile_circuit(circuit)
     if method in ("exact", "dstd"):
         return _closed_form(cc, t_in, weight, method, params, **options)
