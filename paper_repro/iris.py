@@ -29,8 +29,9 @@ from models import (IrisNet, early_spike_penalty, fit_current_scales, scale_weig
 from .common import pyplot, seed_everything, write_results
 from .train import fit
 
-CFG = dict(epochs=600, lr=1e-3, batch=50, tau_soft=0.07, gamma_T=0.1, t_ref=0.9, gamma_W=1e-2, gamma_V=0.2,
-           hidden=5, test_size=0.3, e_ann=100.0, scale_grid=(0.5, 2.0, 0.01))
+CFG = dict(epochs=600, seeds=5, lr=1e-3, batch=50, tau_soft=0.07, gamma_T=0.1, t_ref=0.9, gamma_W=1e-2,
+           gamma_V=0.2, hidden=5, test_size=0.3, e_ann=100.0, scale_grid=(0.5, 2.0, 0.01))
+QUICK = dict(epochs=100, seeds=1)
 D = torch.float64
 
 
@@ -79,10 +80,10 @@ def map_two_scales(ann, circuit, x, grid):
 
 def run(args):
     started = time.time()
-    cfg = dict(CFG)
-    seeds = [args.seed] if args.quick else list(range(args.seed, args.seed + 5))
-    if args.quick:
-        cfg["epochs"] = 100
+    cfg = dict(CFG, **(QUICK if args.quick else {}))
+    if getattr(args, "epochs", None) is not None:
+        cfg["epochs"] = args.epochs
+    seeds = list(range(args.seed, args.seed + cfg["seeds"]))
     circuit = cn.circuits.rc_spike(firing="discharger")
     noisy = cn.circuits.rc_spike(firing="discharger", noise=True)
     xtr, ytr, xte, yte = load_split(cfg["test_size"])

@@ -573,3 +573,41 @@ def test_summary_counts_every_seed_of_a_run_that_trained_several(tmp_path, capsy
     assert both["pnn_circuit_acc"]["n"] == 10
     with pytest.raises(SystemExit, match="both seed 4"):
         summary.main([str(tmp_path / "a"), iris_run("c", [4, 5, 6, 7, 8], accs)])
+
+
+# ---------------------------------------------------------------------------- command line
+def test_each_experiment_has_its_own_help_with_defaults_and_what_quick_shrinks(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")                # argparse wraps help to the terminal's width
+    for argv, expected in ((["iris", "--help"], ["--epochs N", "default 600; --quick 100", "epochs=100, seeds=1",
+                                                 "SEED+4", "--quiet"]),
+                           (["fmnist-mlp", "--help"], ["default 50; --quick 2", "--weight-decay WD", "default 0.0001",
+                                                       "width=0.25, epochs=2, train_limit=512"]),
+                           (["sweep-m", "--help"], ["--epochs N", "--e-pos"])):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert all(x in out for x in expected), (argv, out)
+    main_help = subprocess.run([sys.executable, "-m", "paper_repro", "sweep-m", "--help"], cwd=ROOT,
+                               capture_output=True, text=True).stdout
+    assert "--steps" not in main_help                  # sweep-m sweeps the steps itself
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fmnist-mlp", "--epochs", "0"], "argument --epochs: expected an integer >= 1, got '0'"),
+    (["fmnist-mlp", "--epochs", "-1"], "argument --epochs: expected an integer >= 1"),
+    (["fmnist-mlp", "--lr", "nan"], "argument --lr: expected a number > 0"),
+    (["fmnist-mlp", "--e-neg", "1.5"], "argument --e-neg: expected a number < 0"),
+    (["fmnist-mlp", "--dropout", "1"], r"argument --dropout: expected a probability in \[0, 1\)"),
+    (["iris", "--width", "2"], "iris does not take --width 2; its options: .*--epochs"),
+    (["demo", "--epochs", "3"], "demo does not take --epochs 3"),
+    (["sweep-e", "--e-pos", "3"], "sweep-e does not take --e-pos 3"),
+])
+def test_invalid_or_unused_options_are_refused_argparse_style(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--quick", "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    import re
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
