@@ -42,7 +42,7 @@ from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
 
 from .common import pyplot, seed_everything, write_results
 from .data import Split, augment, load_cifar10, load_fashion_mnist
-from .train import check_ema, check_weight_decay, fit
+from .train import check_config, check_ema, check_weight_decay, done_epochs, fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random",
@@ -212,25 +212,8 @@ def noise_draws(net, cfg, x, y, rt, k, seed=0):
 
 # ---------------------------------------------------------------------------- training
 def _check_config(path, cfg):
-    """Refuse to resume a checkpoint written with another configuration (clear error, not a shape clash)."""
-    want = {k: cfg[k] for k in _MODEL_KEYS}
-    want = json.loads(json.dumps(want))
-    if os.path.exists(path):
-        with open(path) as f:
-            have = json.load(f)
-        # a key added after the checkpoint was written had its default value then
-        have = dict(json.loads(json.dumps({k: CFG[k] for k in want if k in CFG})), **have)
-        if have != want:
-            diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
-            raise SystemExit(f"checkpoint {path[:-5]}.pt was written with another configuration "
-                             f"(key: (checkpoint, now) = {diff}); use another --out or delete it")
-    return want
-
-
-def _done_epochs(ckpt):
-    if not os.path.exists(ckpt):
-        return 0
-    return int(torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)["epoch"])
+    """Refuse to resume a checkpoint written with another configuration (train.check_config)."""
+    return check_config(path, {k: cfg[k] for k in _MODEL_KEYS}, CFG)
 
 
 def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
@@ -262,7 +245,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     if rt.distributed:
         from torch.utils.data import DistributedSampler
         sampler = DistributedSampler(range(n), num_replicas=rt.world, rank=rt.rank, shuffle=True, seed=seed)
-    epoch = [_done_epochs(ckpt)]
+    epoch = [done_epochs(ckpt)]
     resumed = epoch[0]
     clock = {}
     counts = dict(correct=0.0, seen=0)   # training accuracy of the epoch (DSTD, noise on, while learning)

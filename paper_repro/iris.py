@@ -16,6 +16,7 @@ every current and kT/C reset noise, physical values). Reported: test accuracy on
 30 % split (45 samples), mean and spread over seeds, and the output spike-time RMSE (ns, T = 1 us)
 between each network's training model and the simulated circuit.
 """
+import json
 import os
 import time
 
@@ -27,11 +28,13 @@ from models import (IrisNet, early_spike_penalty, fit_current_scales, scale_weig
                     temporal_penalty, weight_penalty)
 
 from .common import pyplot, seed_everything, write_results
-from .train import fit
+from .train import check_config, done_epochs, fit
 
 CFG = dict(epochs=600, seeds=5, lr=1e-3, batch=50, tau_soft=0.07, gamma_T=0.1, t_ref=0.9, gamma_W=1e-2,
            gamma_V=0.2, hidden=5, test_size=0.3, e_ann=100.0, scale_grid=(0.5, 2.0, 0.01))
 QUICK = dict(epochs=100, seeds=1)
+# keys whose change makes a checkpoint unusable (epochs may grow: training resumes)
+_MODEL_KEYS = ("lr", "batch", "tau_soft", "gamma_T", "t_ref", "gamma_W", "gamma_V", "hidden", "test_size", "e_ann")
 D = torch.float64
 
 
@@ -84,6 +87,7 @@ def run(args):
     if getattr(args, "epochs", None) is not None:
         cfg["epochs"] = args.epochs
     seeds = list(range(args.seed, args.seed + cfg["seeds"]))
+    restored_s = 0.0
     circuit = cn.circuits.rc_spike(firing="discharger")
     noisy = cn.circuits.rc_spike(firing="discharger", noise=True)
     xtr, ytr, xte, yte = load_split(cfg["test_size"])
@@ -102,9 +106,15 @@ def run(args):
                     j = perm[i:i + cfg["batch"]]
                     yield xtr[j], ytr[j]
 
-            hist = fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"],
-                       ckpt=os.path.join(args.out, f"{name}_seed{seed}.pt"), desc=f"iris {name} seed {seed}",
+            ckpt = os.path.join(args.out, f"{name}_seed{seed}.pt")
+            want = check_config(ckpt[:-3] + ".json", {k: cfg[k] for k in _MODEL_KEYS})
+            with open(ckpt[:-3] + ".json", "w") as f:
+                json.dump(want, f, indent=1)
+            restored = done_epochs(ckpt)
+            hist = fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"], ckpt=ckpt,
+                       desc=f"iris {name} seed {seed}",
                        evaluate=lambda m: dict(test_acc=accuracy(m, xte, yte)))
+            restored_s += sum(h.get("time_s", 0.0) for h in hist[:restored])
             curves[(name, seed)] = hist
             model.eval()
             row[f"{name}_model_acc"] = accuracy(model, xte, yte)
@@ -130,7 +140,8 @@ def run(args):
             vals = np.array([r[key] for r in rows])
             summary[key] = dict(mean=float(vals.mean()), std=float(vals.std()), min=float(vals.min()), max=float(vals.max()))
     _plots(args.out, curves, nets, xte, yte, circuit, rows)
-    res = write_results(args.out, "iris", args.seed, cfg | dict(seeds=seeds), started, per_seed=rows, summary=summary,
+    res = write_results(args.out, "iris", args.seed, cfg | dict(seeds=seeds), started, resumed_s=restored_s,
+                        per_seed=rows, summary=summary,
                         test_accuracy=summary["pnn_circuit_acc"]["mean"])
     print(f"PNN-to-IMC on the circuit: {100 * summary['pnn_circuit_acc']['mean']:.2f} % "
           f"(+- {100 * summary['pnn_circuit_acc']['std']:.2f}), output RMSE {summary['pnn_rmse_ns']['mean']:.3f} ns; "
