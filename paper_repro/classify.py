@@ -42,7 +42,7 @@ from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
 
 from .common import pyplot, seed_everything, write_results
 from .data import Split, augment, load_cifar10, load_fashion_mnist
-from .train import check_config, check_ema, check_weight_decay, done_epochs, fit
+from .train import bars, check_config, check_ema, check_weight_decay, done_epochs, fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random",
@@ -182,7 +182,7 @@ def output_times(net, cfg, x, rt, method="exact", progress=None):
     outs = []
     with torch.no_grad():
         for i in tqdm(range(0, len(x), cfg["eval_batch"]), desc=progress or "eval", leave=False,
-                      disable=progress is None or not rt.main):
+                      disable=progress is None or not rt.main or not bars()):
             outs.append(net(inputs(cfg, x[i:i + cfg["eval_batch"]].to(rt.device))).cpu())
     net.set_method("dstd")
     return torch.cat(outs)
@@ -260,7 +260,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
         else:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + e))
         clock["start"] = time.time()
-        for i in tqdm(range(0, len(order), batch), desc=f"{desc} epoch {e + 1}", leave=False, disable=quiet):
+        for i in tqdm(range(0, len(order), batch), desc=f"{desc} epoch {e + 1}", leave=False, disable=not bars(quiet)):
             j = order[i:i + batch]
             x = data.x_train[j].to(rt.device, non_blocking=True)
             if cfg["augment"]:
@@ -342,7 +342,7 @@ def run_experiment(args, experiment, dataset, defaults, quick):
     rt = runtime(args)
     cfg = configure(args, defaults, quick)
     data = load_data(dataset, args, cfg)
-    res = train(cfg, data, args.out, "model", rt, seed=args.seed, desc=experiment)
+    res = train(cfg, data, args.out, "model", rt, seed=args.seed, desc=experiment, quiet=getattr(args, "quiet", False))
     net, hist = res["net"], res["history"]
     # the paper's Table 3 also reports noise-free inference: the same weights with sigma_spike = 0
     clean = accuracy(copy_at(net, cfg, res["in_shape"], sigma_spike=0.0), cfg, data.x_test, data.y_test, rt)
@@ -374,7 +374,8 @@ def train_many(args, rt, cfg, data, settings, experiment):
     Returns {tag: train() result}; each run has its own checkpoint OUT/TAG.pt (resumable)."""
     runs = {}
     for tag, changes in settings:
-        runs[tag] = train(dict(cfg, **changes), data, args.out, tag, rt, seed=args.seed, desc=f"{experiment} {tag}")
+        runs[tag] = train(dict(cfg, **changes), data, args.out, tag, rt, seed=args.seed, desc=f"{experiment} {tag}",
+                          quiet=getattr(args, "quiet", False))
         if rt.main:
             print(f"{experiment} {tag}: test accuracy {100 * runs[tag]['test_accuracy']:.2f} % "
                   f"({runs[tag]['time_per_epoch_s']:.1f} s per epoch)")

@@ -112,7 +112,7 @@ def run(args):
                 json.dump(want, f, indent=1)
             restored = done_epochs(ckpt)
             hist = fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"], ckpt=ckpt,
-                       desc=f"iris {name} seed {seed}",
+                       desc=f"iris {name} seed {seed}", quiet=getattr(args, "quiet", False),
                        evaluate=lambda m: dict(test_acc=accuracy(m, xte, yte)))
             restored_s += sum(h.get("time_s", 0.0) for h in hist[:restored])
             curves[(name, seed)] = hist

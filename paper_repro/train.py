@@ -1,8 +1,14 @@
-"""A small training loop with progress bars and checkpoints that resume after an interruption."""
+"""A small training loop with progress output and checkpoints that resume after an interruption.
+
+Progress: a tqdm bar on a terminal; when stderr is not a terminal (a redirected log), summary lines
+on stdout instead of the bar's redraws: one per epoch, at most one every LOG_EVERY_S seconds (the
+first and last epochs always); nothing with quiet=True (``--quiet``).
+"""
 import contextlib
 import json
 import math
 import os
+import sys
 import time
 
 import torch
@@ -27,6 +33,14 @@ def check_ema(ema):
 def check_weight_decay(weight_decay):
     if not 0.0 <= weight_decay < math.inf:
         raise ValueError(f"weight decay must be a finite number >= 0 (0: plain Adam), got {weight_decay}")
+
+
+LOG_EVERY_S = 10.0
+
+
+def bars(quiet=False):
+    """Whether to draw progress bars: only on a terminal, and not when quiet."""
+    return not quiet and sys.stderr.isatty()
 
 
 def check_config(path, want, defaults=None):
@@ -102,8 +116,9 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
                              f"resume it with the ema it was written with, or use another path")
         if ema:
             average, steps = [a.to(p.device) for a, p in zip(state["ema"], params)], state["steps"]
-    bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=quiet, leave=False)
+    bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=not bars(quiet), leave=False)
     epoch_lr(lr, 0, max(epochs, 1), schedule)           # reject an unknown schedule before training
+    logged = time.time()
     for epoch in bar:
         began = time.time()
         for group in opt.param_groups:
@@ -130,7 +145,12 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
                 row.update(evaluate(model))
         row["time_s"] = round(time.time() - began, 3)
         history.append(row)
-        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        summary = {k: round(v, 4) for k, v in row.items() if k != "epoch"}
+        bar.set_postfix(summary)
+        if not quiet and not bars(quiet) and (epoch in (start, epochs - 1) or time.time() - logged >= LOG_EVERY_S):
+            logged = time.time()
+            print(f"{desc}: epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:g}" for k, v in summary.items()),
+                  flush=True)
         if ckpt:
             torch.save(dict(model=module.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
                             history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")

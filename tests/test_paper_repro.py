@@ -630,3 +630,21 @@ def test_iris_checks_its_checkpoints_and_keeps_the_recorded_wall_time(tmp_path):
     with pytest.raises(SystemExit, match="another configuration.*gamma_V"):
         main(["iris", "--quick", "--quiet", "--out", str(out), "--epochs", "4"])
 
+
+def test_progress_is_lines_without_a_terminal_and_nothing_when_quiet(capsys, monkeypatch):
+    from paper_repro import train
+    fit = train.fit
+    model = torch.nn.Linear(2, 1)
+    x, y = torch.randn(8, 2), torch.randn(8, 1)
+    loss = lambda m, a, b: ((m(a) - b) ** 2).mean()
+    fit(model, lambda: iter([(x, y)]), loss, 4, 1e-2, evaluate=lambda m: dict(test_acc=0.5), desc="toy")
+    out, err = capsys.readouterr()
+    lines = out.splitlines()          # fast epochs: the first and the last (at most one line every 10 s)
+    assert len(lines) == 2 and lines[0].startswith("toy: epoch 1/4 loss=") and "test_acc=0.5" in lines[0]
+    assert lines[1].startswith("toy: epoch 4/4")
+    assert "\r" not in out + err and "it/s" not in err                  # no bar redraws in a log
+    monkeypatch.setattr(train, "LOG_EVERY_S", 0.0)
+    fit(model, lambda: iter([(x, y)]), loss, 4, 1e-2, desc="toy")
+    assert [l.split(" loss")[0] for l in capsys.readouterr().out.splitlines()] == [f"toy: epoch {e}/4" for e in range(1, 5)]
+    fit(model, lambda: iter([(x, y)]), loss, 4, 1e-2, desc="toy", quiet=True)
+    assert capsys.readouterr() == ("", "")
