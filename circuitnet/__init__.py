@@ -1,8 +1,9 @@
 """circuitnet: declare an analog neuron circuit once, simulate and train it in PyTorch."""
 from . import circuits
 from .circuit import NeuronCircuit, Phase, Synapse
-from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, Element,
-                       Leak, ResetNoise, Resistive1T1R, ShotNoise, ThermalNoise)
+from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, DeviceCapacitance, Element,
+                       FittedNMOS, FittedPMOS, Leak, ResetNoise, Resistive1T1R, ShotNoise, ThermalNoise)
+from .silicon import Mosfet
 from .units import parse_value
 
 

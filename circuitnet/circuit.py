@@ -29,6 +29,7 @@ from .units import parse_value
 
 v_sym = sp.Symbol("v", real=True)        # normalised membrane voltage
 tau_sym = sp.Symbol("tau", real=True)    # normalised local phase time
+w_sym = sp.Symbol("w", positive=True)    # |weight| of a synapse, where a device's shape depends on it
 
 
 class Synapse:
@@ -105,12 +106,15 @@ class NeuronCircuit:
     """A neuron circuit: one membrane node, its elements, a synapse slot and a cycle of phases.
 
     Parameters are SI floats or SI strings. ``time_unit`` defaults to the synapse phase's duration.
+    ``technology`` names the device models that realise the elements declared with ``silicon=``
+    (method "spice", circuitnet.spice).
     Everything is validated here; errors name the element or phase at fault.
     """
 
     def __init__(self, elements, synapse, phases, reset_level, threshold, temperature=300.0,
-                 time_unit=None):
+                 time_unit=None, technology=None):
         self.node = Node()
+        self.technology = technology    # device models for the elements' silicon (circuitnet.spice.Sky130)
         self.elements = list(elements)
         if not isinstance(synapse, Synapse):
             raise ValueError(f"NeuronCircuit: synapse must be a Synapse(positive=..., negative=...), got {synapse!r}")
@@ -225,9 +229,20 @@ class NeuronCircuit:
         return sp.sympify(expr).subs({n.V: n.V0 + self.swing * v_sym, n.t: self.T_unit * tau_sym})
 
     def _shape(self, device):
-        """k(v) = i(V)/i(V0) for a synapse device."""
+        """k(v) = i(V)/i(V0) for a synapse device; where it still depends on the device's weight
+        parameter (a bias-dependent CLM, FittedNMOS) that becomes |w| (w_sym) times the unit value."""
+        cache = self.__dict__.setdefault("_shapes", {})
+        if device.name in cache:
+            return cache[device.name]
         i = self._to_normalised(device.current(self.node))
-        return sp.simplify(i / i.subs(v_sym, 0))
+        wp = device.symbol(device.weight_parameter)
+        if i.has(wp) and (i / wp).has(wp):      # the shape depends on the weight: cancel, no simplify (slow on logs)
+            k = sp.expand(sp.cancel(i / i.subs(v_sym, 0)), log=False, power_base=False).subs(
+                wp, w_sym * self.unit_weight_parameter(device))
+        else:
+            k = sp.simplify(i / i.subs(v_sym, 0))
+        cache[device.name] = k
+        return k
 
     def unit_weight_parameter(self, device):
         """Value (sympy) of ``device.weight_parameter`` that realises |w| = 1, i.e. |i(V0)| = I_unit."""
@@ -293,7 +308,7 @@ class NeuronCircuit:
         for p in self.normalised:
             if not p.comparator:
                 continue
-            k = float(p.k_pos.subs(v_sym, 1).subs(self.values)) if p.synapses else 0.0
+            k = float(p.k_pos.subs({v_sym: 1, w_sym: 1}).subs(self.values)) if p.synapses else 0.0
             times = [p.duration * x for x in (0.01, 0.25, 0.5, 0.75, 0.99)]
             a = [float(p.drift.subs({v_sym: 1, tau_sym: t}).subs(self.values)) for t in times]
             if k <= 0 and max(a) <= 0:
@@ -306,13 +321,15 @@ class NeuronCircuit:
         """Numeric value of a sympy expression of the circuit's parameters."""
         return float(sp.sympify(expr).subs(self.values))
 
-    def reversal(self, device):
-        """Normalised reversal potential of an element: the v at which its current vanishes."""
+    def reversal(self, device, weight=1.0):
+        """Normalised reversal potential of an element: the v at which its current vanishes; a synapse
+        device is taken at |w| = ``weight`` (it matters where its shape depends on the weight)."""
         if isinstance(device, str):
             device = self.by_name[device]
         i = self._to_normalised(device.current(self.node))
-        if device.weight_parameter is not None:
-            i = i.subs(device.symbol(device.weight_parameter), 1)
+        if device.weight_parameter is not None and device.weight_parameter not in device.values:
+            wp = device.symbol(device.weight_parameter)
+            i = i.subs(wp, weight * self.unit_weight_parameter(device))
         roots = sp.solve(sp.Eq(i.subs(self.values), 0), v_sym)
         if len(roots) != 1:
             return math.inf if not roots else None

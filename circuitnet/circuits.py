@@ -2,7 +2,7 @@
 import math
 
 from .circuit import NeuronCircuit, Phase, Synapse
-from .elements import NMOS, PMOS, Capacitor, ResetNoise, ShotNoise
+from .elements import NMOS, PMOS, Capacitor, DeviceCapacitance, FittedNMOS, FittedPMOS, ResetNoise, ShotNoise
 from .units import parse_value
 
 # Table 2 of the paper (sky130, post-layout).
@@ -36,7 +36,8 @@ def _with_reversals(p, e_pos, e_neg, e_dis):
     return p
 
 
-def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=None, **overrides):
+def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=None, technology=None, fan_in=None,
+             **overrides):
     """The RC-Spike neuron: accumulate (synapses on, T) then fire (discharger ramps v to threshold, T).
 
     firing: "discharger" (NMOS discharger with CLM lam_dis, calibrated to reach threshold in one phase
@@ -45,7 +46,17 @@ def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=Non
     e_pos, e_neg, e_dis: normalised reversal potentials; when given they set lam_n, lam_p, lam_dis
     (E = +-inf: no CLM, the ideal neuron).
     overrides: any of C, T, V0, V_th, lam_n, lam_p, lam_dis (SI values or strings).
+    technology: "sky130" or a circuitnet.spice.Sky130: the circuit realised in silicon, see
+    :func:`rc_spike_realised` (then fan_in is required).
     """
+    if technology is not None:
+        if e_pos is not None or e_neg is not None or e_dis is not None or firing != "discharger" or \
+                {"lam_n", "lam_p", "lam_dis"} & set(overrides):
+            raise ValueError("rc_spike(technology=...): lambda and E are extracted from the devices; "
+                             "do not pass e_pos/e_neg/e_dis/lam_*, and keep firing='discharger'")
+        return rc_spike_realised(technology, fan_in, noise=noise, **overrides)
+    if fan_in is not None:
+        raise ValueError("rc_spike: fan_in applies to a circuit realised in a technology (technology=...)")
     unknown = set(overrides) - set(PAPER)
     if unknown:
         raise ValueError(f"rc_spike: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
@@ -83,3 +94,78 @@ def ttfs(t_max=4.0, noise=False, e_pos=None, e_neg=None, **overrides):
     phases = [Phase("integrate", float(t_max) * p["T"], synapses=True, comparator=True)]
     return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"],
                          time_unit=p["T"])
+
+
+# Device geometry of the paper's circuit (Table 2): synapses W = 1 um, L = 0.25 um; discharger
+# L = 0.5 um, which gives the paper's lambda_dis = 0.177 1/V (0.40 at L = 0.25 um).
+SKY130_GEOMETRY = dict(synapse=("1u", "0.25u"), discharger=("1u", "0.5u"))
+
+
+WEIGHT_RANGE = (0.02, 6.0)   # |w| over which the devices' lam(I) is fitted
+
+
+def _fit_clm(table, i_unit, i_ref):
+    """Coefficients (lam, lam1, lam2, lam3) of lam(I) = sum_k lam_k ln(I / i_ref)^k, least squares on
+    the extracted table over the currents of |w| in WEIGHT_RANGE."""
+    import numpy as np
+    i = np.asarray(table.current)
+    m = (i >= WEIGHT_RANGE[0] * i_unit) & (i <= WEIGHT_RANGE[1] * i_unit)
+    x = np.log(i[m] / i_ref)
+    coef = np.polynomial.polynomial.polyfit(x, np.asarray(table.lam)[m], 3)
+    return [float(c) for c in coef]
+
+
+def rc_spike_realised(technology, fan_in, noise=False, **overrides):
+    """The RC-Spike neuron of a layer with ``fan_in`` inputs, realised in ``technology``
+    ("sky130" or circuitnet.spice.Sky130), every device parameter extracted from ngspice sweeps:
+
+    * each synapse slot is a crossbar point holding an nfet (positive weights) and a pfet (negative
+      ones), W = 1 um, L = 0.25 um; the discharger is an nfet W = 1 um, L = 0.5 um;
+    * node capacitance C_total = C + fan_in (C_n + C_p) + C_dis, the extracted drain capacitances
+      (DeviceCapacitance element), so one weight unit is I_unit = C_total |V_th - V0| / T;
+    * synapse devices FittedNMOS / FittedPMOS: their CLM slope is a cubic in ln(I / I_unit) fitted to
+      the extracted lam(I) over |w| in WEIGHT_RANGE, so each synapse has its own E(w) (E_pos 2.8 at
+      small weights, about 3.2 at 7 units; E_neg -1.5 to -2.4);
+    * the discharger: the current that ramps v from 0 to 1 in one phase (Eqs. 82-85 of the paper,
+      docs/paper.md) with the lam_dis extracted at that current (fixed point of I -> lam(I)).
+    """
+    from .silicon import Mosfet
+    from .spice.extract import device_table
+    from .spice.technology import Sky130
+    if isinstance(technology, str):
+        if technology != "sky130":
+            raise ValueError(f"rc_spike: unknown technology {technology!r}; known: 'sky130' (or a Sky130(...) object)")
+        technology = Sky130()
+    if isinstance(fan_in, bool) or not isinstance(fan_in, int) or fan_in < 1:
+        raise ValueError(f"rc_spike(technology=...): fan_in must be the layer's number of inputs (int >= 1), got {fan_in!r}")
+    unknown = set(overrides) - {"C", "T", "V0", "V_th"}
+    if unknown:
+        raise ValueError(f"rc_spike(technology=...): unknown or extracted parameter(s) {sorted(unknown)}; "
+                         f"settable: C, T, V0, V_th")
+    p = {k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}
+    tech = technology
+    syn_w, syn_l = SKY130_GEOMETRY["synapse"]
+    n_dev, p_dev = Mosfet(tech.nfet, syn_w, syn_l), Mosfet(tech.pfet, syn_w, syn_l)
+    d_dev = Mosfet(tech.nfet, *SKY130_GEOMETRY["discharger"])
+    tn, tp, td = (device_table(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
+    c_total = p["C"] + fan_in * (tn.capacitance + tp.capacitance) + td.capacitance
+    swing = abs(p["V_th"] - p["V0"])
+    i_unit = c_total * swing / p["T"]
+    lam_dis, i_dis = float(td.lam_at(1e-7)), 0.0
+    for _ in range(20):
+        i_dis = _ramp_current(c_total, p["T"], p["V0"], p["V_th"], lam_dis)
+        lam_new = float(td.lam_at(i_dis))
+        if abs(lam_new - lam_dis) < 1e-9:
+            break
+        lam_dis = lam_new
+    fit = lambda tab: dict(zip(("lam", "lam1", "lam2", "lam3"), _fit_clm(tab, i_unit, i_unit)), I_ref=i_unit)
+    pos = FittedNMOS("pos", silicon=n_dev, **fit(tn))
+    neg = FittedPMOS("neg", silicon=p_dev, **fit(tp))
+    dis = NMOS("dis", I=i_dis, lam=lam_dis, silicon=d_dev)
+    elements = [Capacitor("Cm", C=p["C"]), DeviceCapacitance("Cdev", C=c_total - p["C"]), dis]
+    if noise:
+        elements += [ShotNoise(pos), ShotNoise(neg), ShotNoise(dis), ResetNoise()]
+    phases = [Phase("accumulate", p["T"], synapses=True, active=[e.name for e in elements if e.name in ("pos_shot", "neg_shot")]),
+              Phase("fire", p["T"], active=["dis"] + (["dis_shot"] if noise else []), comparator=True)]
+    return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"],
+                         technology=tech)

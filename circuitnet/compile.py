@@ -9,6 +9,8 @@ expression (evaluated once per solve, differentiable by autograd w.r.t. the phys
     d*_dc[k]                = derivatives w.r.t. c_k      (parameter gradients of the adjoint)
     noise, noise_pos, noise_neg = variance rates        (SDE diffusion^2 = noise + P noise_pos - N noise_neg)
 
+``w`` (default 1) is |weight| for synapse shapes that depend on it (bias-dependent CLM, e.g.
+FittedNMOS): such circuits are ``weight_dependent`` and only the closed-form methods take them.
 ``tsw`` is the time at which time switches H(tau - tau_e) are evaluated (the middle of the current
 integration interval, whose edges include every switching time), so steps never straddle a jump.
 Functions take tensors and return tensors broadcastable to v.
@@ -17,10 +19,10 @@ import sympy as sp
 import torch
 from sympy.printing.str import StrPrinter
 
-from .circuit import tau_sym, v_sym
+from .circuit import tau_sym, v_sym, w_sym
 
 tsw_sym = sp.Symbol("tsw", real=True)
-_DYNAMIC = {v_sym, tau_sym, tsw_sym}
+_DYNAMIC = {v_sym, tau_sym, tsw_sym, w_sym}
 
 _FUNCS = {"exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "Abs": "torch.abs",
           "sin": "torch.sin", "cos": "torch.cos", "tan": "torch.tan", "tanh": "torch.tanh",
@@ -122,7 +124,8 @@ class TorchPrinter(StrPrinter):
 
 def _codegen(name, expr, args, names, like="v"):
     body = TorchPrinter(names).doprint(expr)
-    src = f"def {name}({', '.join(args)}):\n    return _t({body}, {like})\n"
+    sig = ", ".join(args) + (", w=1.0" if "v" in args else "")
+    src = f"def {name}({sig}):\n    return _t({body}, {like})\n"
     ns = dict(_NAMESPACE)
     exec(compile(src, f"<circuitnet:{name}>", "exec"), ns)
     fn = ns[name]
@@ -171,6 +174,7 @@ class CompiledPhase:
         exprs = {"drift": nphase.drift, "k_pos": nphase.k_pos, "k_neg": nphase.k_neg,
                  "noise": nphase.noise, "noise_pos": nphase.noise_pos, "noise_neg": nphase.noise_neg}
         self.affine = all(_is_affine(exprs[k]) for k in ("drift", "k_pos", "k_neg"))
+        self.weight_dependent = nphase.k_pos.has(w_sym) or nphase.k_neg.has(w_sym)
         self.time_invariant = not nphase.drift.has(tau_sym)
         self.breakpoints = _breakpoints(nphase, circuit)
         self.switch_parameters = _switch_parameters(nphase)
@@ -182,11 +186,11 @@ class CompiledPhase:
             exprs["beta_pos"] = -sp.diff(nphase.k_pos, v_sym)
             exprs["beta_neg"] = -sp.diff(nphase.k_neg, v_sym)
         hoist = _Hoister()
-        exprs = {k: hoist(_switch_at_tsw(sp.expand(e) if k.startswith(("leak", "bias", "beta")) else e))
+        exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta")) else e))
                  for k, e in exprs.items()}
         self.const_exprs = list(hoist.consts)
         self.const_symbols = list(hoist.consts.values())
-        names = {v_sym: "v", tau_sym: "tau", tsw_sym: "tsw"}
+        names = {v_sym: "v", tau_sym: "tau", tsw_sym: "tsw", w_sym: "w"}
         names.update({c: f"c[{i}]" for i, c in enumerate(self.const_symbols)})
         for k, e in exprs.items():
             setattr(self, k, _codegen(f"{self.name}_{k}", e, ("v", "tau", "tsw", "c"), names))
@@ -245,6 +249,7 @@ class CompiledCircuit:
         self.phases = [CompiledPhase(p, circuit) for p in circuit.normalised]
         self.synapse_phase = next(i for i, p in enumerate(self.phases) if p.synapses)
         self.affine = all(p.affine for p in self.phases)
+        self.weight_dependent = any(p.weight_dependent for p in self.phases)
         self.switch_parameters = set().union(*(p.switch_parameters for p in self.phases))
         iv = circuit.initial_variance
         self.initial_variance = _codegen("initial_variance", iv, ("p", "like"),

@@ -9,6 +9,9 @@ time ``t`` in seconds, reset level ``V0`` in volts, temperature ``T_K`` in kelvi
   current integrates to a charge of variance S T;
 * ``initial_variance(node, C)``: variance of the node voltage right after reset (V^2).
 
+Any element takes ``silicon=`` (a :class:`circuitnet.silicon.Mosfet`, say): what realises it in a
+SPICE netlist (:mod:`circuitnet.spice`); the model ignores it.
+
 A new element is one small class: list its ``parameters`` and write ``current`` with sympy,
 using ``self.<parameter>`` for the parameter's symbol::
 
@@ -20,6 +23,7 @@ using ``self.<parameter>`` for the parameter's symbol::
 """
 import sympy as sp
 
+from .silicon import Mosfet
 from .units import K_B, Q_E, parse_value
 
 
@@ -42,10 +46,13 @@ class Element:
     nonnegative = ()         # parameters that must be >= 0
     weight_parameter = None  # the parameter a synapse weight sets, when used as a synapse device
 
-    def __init__(self, name, **values):
+    def __init__(self, name, silicon=None, **values):
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"{type(self).__name__}: element name must be an identifier, got {name!r}")
         self.name = name
+        if silicon is not None and not isinstance(silicon, Mosfet):
+            raise ValueError(f"element {name!r}: silicon must be a circuitnet.silicon.Mosfet or None, got {silicon!r}")
+        self.silicon = silicon     # what realises it in a netlist (circuitnet.silicon), or None: ideal
         unknown = set(values) - set(self.parameters)
         if unknown:
             raise ValueError(f"element {name!r} ({type(self).__name__}): unknown parameter(s) "
@@ -105,6 +112,12 @@ class Capacitor(Element):
         return self.C
 
 
+class DeviceCapacitance(Capacitor):
+    """Capacitance C (F) that realised devices attached to the node add to it (drain junctions and
+    overlaps of the synapse and discharger transistors, extracted by circuitnet.spice). The model
+    counts it; a netlist writes nothing for it, since the devices themselves are there."""
+
+
 class NMOS(Element):
     """NMOS current source in saturation, drain on the membrane node, with channel-length modulation.
 
@@ -135,6 +148,36 @@ class PMOS(Element):
 
     def current(self, node):
         return self.I * (1 - self.lam * (node.V - node.V0))
+
+
+class _FittedCLM:
+    """CLM slope that depends on the device's own current (its gate bias), fitted to extracted sweeps:
+        lam(I) = lam + lam1 x + lam2 x^2 + lam3 x^3,   x = ln(I / I_ref)
+    As a synapse device the weight sets I, so each synapse has its own reversal potential E(w)."""
+    parameters = ("I", "lam", "lam1", "lam2", "lam3", "I_ref")
+    defaults = {"lam": 0.0, "lam1": 0.0, "lam2": 0.0, "lam3": 0.0, "I_ref": 1e-7}
+    positive = ("I_ref",)
+    nonnegative = ("I",)
+
+    def clm(self):
+        x = sp.log(self.I / self.I_ref)
+        return self.lam + self.lam1 * x + self.lam2 * x ** 2 + self.lam3 * x ** 3
+
+
+class FittedNMOS(_FittedCLM, NMOS):
+    """NMOS current source with a bias-dependent CLM slope (see _FittedCLM):
+        i_in = -I (1 + lam(I) (V - V0))"""
+
+    def current(self, node):
+        return -self.I * (1 + self.clm() * (node.V - node.V0))
+
+
+class FittedPMOS(_FittedCLM, PMOS):
+    """PMOS current source with a bias-dependent CLM slope (see _FittedCLM):
+        i_in = I (1 - lam(I) (V - V0))"""
+
+    def current(self, node):
+        return self.I * (1 - self.clm() * (node.V - node.V0))
 
 
 class Conductance(Element):

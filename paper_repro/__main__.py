@@ -17,6 +17,7 @@ EXPERIMENTS = {
     "sweep-e": "F-MNIST MLP accuracy vs |E|: PNN trained at each |E|, |E|=100 ANN, scaled ANN (fig. 4f)",
     "sweep-m": "F-MNIST MLP accuracy vs DSTD steps M in {1,2,4,10,30}, random and fixed offset",
     "noise": "F-MNIST MLP accuracy vs spike-time noise sigma_spike in {0,0.005,0.01,0.02,0.04}",
+    "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 and 16-32",
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
 }
 
@@ -68,7 +69,7 @@ OPTIONS = {
 TRAINING = tuple(OPTIONS)
 USES = {   # the options each experiment reads (a sweep does not take the quantity it sweeps)
     "iris": ("--epochs",),
-    "demo": (),
+    "demo": (), "spice-neurons": (),
     "fmnist-mlp": TRAINING, "fmnist-cnn": TRAINING, "cifar10": TRAINING, "noise": TRAINING,
     "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg")),
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
@@ -102,14 +103,14 @@ def _parser():
     for name, what in EXPERIMENTS.items():
         module = importlib.import_module(f"paper_repro.{name.replace('-', '_')}")
         defaults, quick = _defaults(module)
-        shrinks = ", ".join(f"{k}={_show(k, v)}" for k, v in quick.items()) or "nothing: it is already small"
+        shrinks = " (" + ", ".join(f"{k}={_show(k, v)}" for k, v in quick.items()) + ")" if quick else ""
         p = sub.add_parser(name, help=what, description=f"{what}\n\n{(module.__doc__ or '').strip()}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--out", default=f"runs/{name}", help=f"output folder (default runs/{name})")
         p.add_argument("--seed", type=_number(int, lambda x: x >= 0, "an integer >= 0"), default=0,
                        help="random seed (default 0)" + (f"; iris trains seeds SEED .. SEED+{defaults['seeds'] - 1}"
                                                           if name == "iris" else ""))
-        p.add_argument("--quick", action="store_true", help=f"a small version of the same code path ({shrinks})")
+        p.add_argument("--quick", action="store_true", help=f"a small version of the same code path{shrinks}")
         p.add_argument("--quiet", action="store_true",
                        help="no progress output (results are still printed); without a terminal there are no "
                             "progress bars, one line per epoch instead")

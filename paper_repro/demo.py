@@ -13,12 +13,17 @@ from circuitnet.solve import spike_times
 from .common import pyplot, write_results
 
 
+CFG = dict(batch=16, inputs=32, neurons=8)      # one layer: samples, input spikes, neurons
+QUICK = dict(batch=4, inputs=8, neurons=4)
+
+
 def run(args):
     started = time.time()
     torch.manual_seed(args.seed)
     circ = cn.circuits.rc_spike(noise=True)
     quiet = cn.circuits.rc_spike()
-    B, J, I = (4, 8, 4) if args.quick else (16, 32, 8)
+    size = dict(CFG, **(QUICK if args.quick else {}))
+    B, J, I = size["batch"], size["inputs"], size["neurons"]
     t = torch.rand(B, J, dtype=torch.float64)
     w = torch.rand(I, J, dtype=torch.float64) * 4 / J - 0.5 / J
     out = {m: spike_times(quiet, t, w, method=m)[0] for m in ("ode", "exact")}

@@ -9,6 +9,7 @@
 | "torchdiffeq" | any (reference)                | dopri5 with jumps, odeint_event restarts  | autograd through torchdiffeq |
 | "exact"       | affine, time-invariant phases  | sort + cumulative sums, closed form       | analytic |
 | "dstd"        | affine, time-invariant phases  | hat-kernel grid of M steps, GEMMs (paper) | analytic |
+| "spice"       | realisable in a netlist        | ngspice transient (circuitnet.spice)      | none |
 
 Times are normalised (time unit of the circuit); t_out counts from the start of the first
 comparator phase; neurons that never fire get t_max and fired = False. "sde" on a circuit without
@@ -25,6 +26,7 @@ METHOD_OPTIONS = {
     "torchdiffeq": ("rtol", "atol"),
     "exact": (),
     "dstd": ("steps", "offset"),
+    "spice": ("technology", "edge", "devices_per_run", "workers", "record"),
 }
 METHODS = tuple(METHOD_OPTIONS)
 
@@ -44,7 +46,8 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
     from .coefficients import affine_coefficients
     from .dstd import rc_spike_dstd, ttfs_dstd
     k = affine_coefficients(cc, cc.params(t_in.dtype, t_in.device, **(params or {})))
-    common = dict(e_pos=k["e_pos"], e_neg=k["e_neg"], leak=k["leak"], bias=k["bias"])
+    e_pos, e_neg = (k[e](weight.abs()) if callable(k[e]) else k[e] for e in ("e_pos", "e_neg"))
+    common = dict(e_pos=e_pos, e_neg=e_neg, leak=k["leak"], bias=k["bias"])
     extra = {} if method == "exact" else dict(steps=steps, offset=offset)
     if k["kind"] == "rc_spike":
         fn = rc_spike_exact if method == "exact" else rc_spike_dstd
@@ -63,12 +66,21 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     RC-Spike circuits: clip=False returns the unclipped firing time of ``affine.firing_time``, which
     continues below 0 and above 1."""
     check_options(method, options)
+    if method not in ("exact", "dstd"):
+        if options.get("clip", True) is not True:
+            raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact' or 'dstd', not {method!r}")
+        options.pop("clip", None)
+    if method == "spice":
+        from ..spice.simulate import spice_spike_times
+        if params:
+            raise ValueError("method 'spice' simulates the declared circuit; params overrides do not apply")
+        return spice_spike_times(getattr(circuit, "circuit", circuit), t_in, weight, **options)
     cc = compile_circuit(circuit)
     if method in ("exact", "dstd"):
         return _closed_form(cc, t_in, weight, method, params, **options)
-    if options.get("clip", True) is not True:
-        raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact' or 'dstd', not {method!r}")
-    options.pop("clip", None)
+    if cc.weight_dependent and method in METHODS:
+        raise ValueError(f"the circuit's synapse shapes depend on the weight (a bias-dependent CLM, FittedNMOS/"
+                         f"FittedPMOS): methods 'exact', 'dstd' and 'spice' take it, {method!r} does not yet")
     if method == "ode":
         return ode_spike_times(cc, t_in, weight, params=params, **options)
     if method == "sde":

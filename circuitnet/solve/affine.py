@@ -53,16 +53,23 @@ def check_layer(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, steps=None, t_ma
     """Validate one layer's arguments; raise ValueError naming the problem.
 
     t_in [batch, in] and weight [out, in] as in checks.check_layer_inputs (+inf in t_in means
-    "never spikes").  e_pos > 0 > e_neg (may be +-inf: ideal synapse),
+    "never spikes").  e_pos > 0 > e_neg (may be +-inf: ideal synapse; scalars or per-synapse
+    [out, in] tensors),
     leak >= 0 (per-neuron [out] tensors allowed for leak and bias), steps an integer >= 1,
     t_max > 0 and finite.
     """
     check_layer_inputs(t_in, weight)
-    ep, en = _scalar(e_pos, "e_pos"), _scalar(e_neg, "e_neg")
-    if not ep > 0:
-        raise ValueError(f"e_pos must be > 0 (reversal potential of positive weights), got {ep}")
-    if not en < 0:
-        raise ValueError(f"e_neg must be < 0 (reversal potential of negative weights), got {en}")
+    for name, e, sign in (("e_pos", e_pos, 1), ("e_neg", e_neg, -1)):
+        if isinstance(e, torch.Tensor) and e.numel() > 1:        # per synapse, [out, in]
+            if e.shape != weight.shape:
+                raise ValueError(f"{name} per synapse must have the weight's shape {tuple(weight.shape)}, "
+                                 f"got {tuple(e.shape)}")
+            x = (sign * e.detach()).min().item() if not torch.isnan(e).any() else math.nan
+        else:
+            x = sign * _scalar(e, name)
+        if not x > 0:
+            raise ValueError(f"{name} must be {'> 0' if sign > 0 else '< 0'} (reversal potential of "
+                             f"{'positive' if sign > 0 else 'negative'} weights), got {sign * x}")
     for name, x in (("leak", leak), ("bias", bias)):
         xt = torch.as_tensor(x.detach() if isinstance(x, torch.Tensor) else x, dtype=torch.float64)
         if xt.dim() > 1 or (xt.dim() == 1 and xt.shape[0] != weight.shape[0]):

@@ -15,14 +15,18 @@ import math
 import torch
 
 
-def _value(fn, c, like):
+def _value(fn, c, like, w=1.0):
     z = torch.zeros((), dtype=like.dtype, device=like.device)
-    return fn(z, z, z, c)
+    return fn(z, z, z, c, w)
+
+
+W_FLOOR = 1e-6   # |w| below which a weight-dependent shape is read at this value (its charge is ~0 anyway)
 
 
 def affine_coefficients(cc, params):
     """Dict with kind ("rc_spike" or "ttfs"), e_pos, e_neg, leak, bias and fire_g, fire_f (RC-Spike)
-    or t_max (TTFS). Raises ValueError naming why a circuit does not fit."""
+    or t_max (TTFS). Raises ValueError naming why a circuit does not fit. Where the synapse shapes
+    depend on the weight, e_pos / e_neg are functions of |w| (tensors in, per-synapse E out)."""
     phases = cc.phases
     bad = [p.name for p in phases if not (p.affine and p.time_invariant)]
     if bad:
@@ -31,8 +35,12 @@ def affine_coefficients(cc, params):
     like = next(iter(params.values()))
     syn = phases[cc.synapse_phase]
     c = syn.prepare(params, like)
-    out = dict(e_pos=1 / _value(syn.beta_pos, c, like), e_neg=1 / _value(syn.beta_neg, c, like),
-               leak=_value(syn.leak, c, like), bias=_value(syn.bias, c, like))
+    out = dict(leak=_value(syn.leak, c, like), bias=_value(syn.bias, c, like))
+    for key, fn in (("e_pos", syn.beta_pos), ("e_neg", syn.beta_neg)):
+        if syn.weight_dependent:
+            out[key] = lambda wabs, fn=fn: 1 / _value(fn, c, like, wabs.clamp(min=W_FLOOR))
+        else:
+            out[key] = 1 / _value(fn, c, like)
     if len(phases) == 1 and syn.comparator:
         out.update(kind="ttfs", t_max=syn.duration)
         return out

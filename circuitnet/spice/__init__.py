@@ -1,0 +1,13 @@
+"""SPICE as ground truth: netlists from the declaration, ngspice runs, parameter extraction.
+
+* :class:`Sky130`: the SkyWater 130 nm device models (technology.py).
+* :func:`spice_spike_times`: a layer's spike times from ngspice (simulate.py); also available as
+  ``circuitnet.solve.spike_times(circuit, t_in, w, method="spice")``.
+* :func:`device_table`: I(Vg), lam(Vg) and drain capacitance of a device, extracted and cached (extract.py).
+* :class:`LayerNetlist`: the netlist writer (netlist.py); :func:`run`: the ngspice runner (runner.py).
+"""
+from .extract import DeviceTable, device_table
+from .netlist import LayerNetlist
+from .runner import SpiceError, SpiceUnavailable, run, run_many
+from .simulate import spice_spike_times
+from .technology import Sky130

@@ -1,0 +1,117 @@
+"""Device parameters the model needs, extracted from ngspice sweeps and cached.
+
+For a MOSFET whose drain sits on the membrane node (V between the threshold V_th and the reset
+level V0), a nested DC sweep of drain voltage and gate bias gives, per gate bias Vg, the line
+
+    |I_D|(V) = I (1 + s lam (V - V0))      (least squares over V in [V_th, V0]; s = +1 nfet, -1 pfet)
+
+i.e. the current at reset I and the channel-length-modulation slope lam of the element's current
+(NMOS: i = -I (1 + lam (V - V0)), PMOS: i = I (1 - lam (V - V0))), and the residual of the line.
+An AC analysis at 1 MHz with the device off gives its drain capacitance on the membrane (F), the
+mean over V = V_th, (V_th + V0)/2, V0. ``DeviceTable`` inverts I(Vg) (the weight -> gate-bias map)
+and interpolates lam(Vg). Tables are cached as JSON under $CIRCUITNET_CACHE (default
+~/.cache/circuitnet) per technology, corner, temperature, device geometry and voltage range.
+"""
+import json
+import math
+import os
+
+import numpy as np
+
+from .runner import run
+
+_VG_STEP = 0.005     # V
+_NV = 23             # drain-voltage points over [V_th, V0]
+
+
+def cache_dir():
+    d = os.environ.get("CIRCUITNET_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "circuitnet")
+    os.makedirs(os.path.join(d, "spice"), exist_ok=True)
+    return os.path.join(d, "spice")
+
+
+class DeviceTable:
+    """Extracted I(Vg), lam(Vg) at the reset level and the off-state drain capacitance of one device."""
+
+    def __init__(self, data):
+        self.data = data
+        self.vg = np.asarray(data["vg"])
+        self.current = np.asarray(data["current"])
+        self.lam = np.asarray(data["lam"])
+        self.capacitance = float(data["capacitance"])
+        self.off_gate = float(data["off_gate"])
+        self.polarity = int(data["polarity"])
+        ok = self.current > 0
+        order = np.argsort(self.current[ok])
+        self._logi, self._vg_sorted = np.log(self.current[ok][order]), self.vg[ok][order]
+
+    @property
+    def max_current(self):
+        return float(self.current.max())
+
+    def gate_for(self, current):
+        """Gate bias (V) that sets the drain current at reset to ``current`` (A, array-like)."""
+        current = np.asarray(current, dtype=float)
+        lo, hi = math.exp(self._logi[0]), math.exp(self._logi[-1])
+        if np.any(current < lo) or np.any(current > hi):
+            bad = current[(current < lo) | (current > hi)]
+            raise ValueError(f"device {self.data['device']}: current {bad.flat[0]:.3g} A is outside the "
+                             f"extracted range [{lo:.3g}, {hi:.3g}] A (weight too large or too small)")
+        return np.interp(np.log(current), self._logi, self._vg_sorted)
+
+    def lam_at(self, current):
+        """CLM slope lam (1/V) of the device biased for ``current`` (A) at reset."""
+        return np.interp(self.gate_for(current), self.vg, self.lam)
+
+
+def _sweep_netlist(tech, mos, vg):
+    s = "0" if tech.polarity(mos.model) > 0 else "vdd"
+    return (f"* circuitnet extraction: {mos!r}\n{tech.header()}\nVdd vdd 0 {tech.vdd}\nVd d 0 1\nVg g 0 {vg}\n"
+            f"X1 d g {s} {s} {mos.model} W={mos.W * 1e6:g} L={mos.L * 1e6:g}\n")
+
+
+def extract_device(tech, mos, v_th, v0):
+    """Run the sweeps described in the module docstring; returns the table's data (dict)."""
+    pol = tech.polarity(mos.model)
+    lo, hi = min(v_th, v0), max(v_th, v0)
+    vdd = tech.vdd
+    g0, g1 = (0.25, 1.0) if pol > 0 else (vdd - 1.0, vdd - 0.25)
+    ng = int(round((g1 - g0) / _VG_STEP))
+    dv = (hi - lo) / (_NV - 1)
+    res = run(_sweep_netlist(tech, mos, g0), ["i(vd)"],
+              f"dc Vd {lo:.6f} {hi + dv / 2:.6f} {dv:.8f} Vg {g0:.4f} {g1 + _VG_STEP / 2:.4f} {_VG_STEP}")
+    i = np.abs(res["i(vd)"]).reshape(ng + 1, -1)[:, :_NV]
+    v = res["scale"].reshape(ng + 1, -1)[0, :_NV]
+    vg = g0 + _VG_STEP * np.arange(ng + 1)
+    A = np.stack([np.ones_like(v), v - v0], 1)
+    coef, *_ = np.linalg.lstsq(A, i.T, rcond=None)          # [2, n_vg]
+    I0, slope = coef
+    lam = pol * slope / I0
+    resid = np.abs(A @ coef - i.T).max(0) / np.maximum(I0, 1e-30)
+    off = 0.0 if pol > 0 else vdd
+    caps = []
+    for k, vd in enumerate((v_th, 0.5 * (v_th + v0), v0)):
+        net = _sweep_netlist(tech, mos, off).replace("Vd d 0 1", f"Vd d 0 DC {vd} AC 1")
+        r = run(net, ["i(vd)"], "ac lin 1 1meg 1meg")
+        caps.append(abs(r["i(vd)"][0].imag) / (2 * math.pi * 1e6))
+    return dict(device=mos.key, technology=tech.key, polarity=pol, v_th=v_th, v0=v0, vg=vg.tolist(),
+                current=I0.tolist(), lam=lam.tolist(), line_residual=resid.tolist(),
+                capacitance=float(np.mean(caps)), capacitance_at=caps, off_gate=off)
+
+
+def device_table(tech, mos, v_th, v0, refresh=False):
+    """Cached :func:`extract_device` as a :class:`DeviceTable`."""
+    name = f"{tech.key}_{mos.key}_{min(v_th, v0):.4f}-{max(v_th, v0):.4f}V.json"
+    path = os.path.join(cache_dir(), name)
+    if not refresh and os.path.exists(path):
+        try:
+            with open(path) as f:
+                return DeviceTable(json.load(f))
+        except (OSError, ValueError, KeyError):
+            pass                      # a damaged cache entry is re-extracted
+    data = extract_device(tech, mos, v_th, v0)
+    tmp = path + f".{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+    return DeviceTable(data)

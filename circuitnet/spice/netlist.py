@@ -1,0 +1,188 @@
+"""SPICE netlists of a layer of declared neurons, written from the declaration itself.
+
+Timeline (physical seconds): a declared reset phase is not simulated: every membrane starts at the
+reset level V0 (``.ic``, operating point solved with it). The other phases follow back to back with
+their declared durations. An element is on in the phases that list it in ``active``; the synapse
+devices are on from their input's spike time to the end of the synapse phase.
+
+Realisation of each element (``element.silicon``, :mod:`circuitnet.silicon`):
+
+* NMOS / PMOS with ``silicon=Mosfet(...)``: a transistor with its drain on the membrane, source and
+  body on ground (n) or the supply (p). Its gate sits at the off level (0 V / vdd) and, while the
+  element is on, at the bias that sets its declared current at reset (from the extraction table;
+  for a synapse, I = |w| I_unit). Gate edges are linear ramps of ``edge`` seconds that *end* at a
+  switch-on time and *start* at a switch-off time. A synapse slot is a programmable crossbar point:
+  it holds both the positive and the negative device; the one the weight's sign does not select
+  keeps its gate off (and still loads the membrane).
+* Capacitor: an ideal capacitor to ground.
+* any other element without ``silicon`` and with a current: its ideal twin, a behavioural current
+  source ``B 0 m I={i_in(V, t)}`` printed from its sympy current, multiplied by a 0/1 control line
+  that is high while the element is on (edges of 1 ps). A synapse device weighted by w has its
+  weight parameter set to |w| times the value that realises a unit weight.
+
+The comparator is ideal and is applied to the recorded waveforms (circuitnet.spice.simulate).
+"""
+import numpy as np
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from ..elements import NMOS, PMOS, Capacitor, DeviceCapacitance
+
+IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
+
+
+class _SpicePrinter(StrPrinter):
+    """sympy -> ngspice B-source expression (V -> V(node), t -> local phase time)."""
+
+    _FUNCS = {"exp": "exp", "log": "ln", "sqrt": "sqrt", "Abs": "abs", "sin": "sin", "cos": "cos",
+              "tan": "tan", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "atan": "atan"}
+
+    def __init__(self, names):
+        super().__init__()
+        self.names = names
+
+    def _print(self, expr, **kw):
+        if isinstance(expr, sp.Expr) and expr.is_number:
+            return f"({float(expr)!r})"
+        return super()._print(expr, **kw)
+
+    def _print_Symbol(self, expr):
+        return self.names[expr]
+
+    def _print_Pow(self, expr, rational=False):
+        return f"pow({self._print(expr.base)},{self._print(expr.exp)})"
+
+    def _print_Heaviside(self, expr):
+        return f"u({self._print(expr.args[0])})"
+
+    def _print_Function(self, expr):
+        name = type(expr).__name__
+        if name not in self._FUNCS:
+            raise ValueError(f"cannot write function {name} into a SPICE behavioural source; "
+                             f"supported: {sorted(self._FUNCS) + ['Heaviside']}")
+        return f"{self._FUNCS[name]}({', '.join(self._print(a) for a in expr.args)})"
+
+
+def _pwl(points):
+    """PWL(...) of (time, value) points, times strictly increasing (later duplicates nudged)."""
+    out, last = [], -1.0
+    for t, v in points:
+        t = max(float(t), last + 1e-15)
+        out.append(f"{t:.15g} {float(v):.9g}")
+        last = t
+    return "PWL(" + " ".join(out) + ")"
+
+
+def _switch(off, on, intervals, edge):
+    """(time, value) points of a line at ``off`` that is at ``on`` during each [start, end)."""
+    pts = [(0.0, off)]
+    for a, b in intervals:
+        if b <= a:
+            continue
+        pts += [(max(a - edge, pts[-1][0]), off), (a, on), (b, on), (b + edge, off)]
+    return pts
+
+
+class LayerNetlist:
+    """Netlist of a batch of samples through one layer: membrane node m{b}_{i} per sample b, neuron i.
+
+    circuit : a NeuronCircuit; tech : technology (circuitnet.spice.Sky130) or None when no element
+    has silicon; tables : {element name: DeviceTable} for the realised MOSFETs; edge : gate edge (s).
+    """
+
+    def __init__(self, circuit, tech, tables, edge=1e-9):
+        self.circuit, self.tech, self.tables, self.edge = circuit, tech, tables, edge
+        self.phases = [p for p in circuit.phases if not p.reset]
+        self.starts = np.concatenate([[0.0], np.cumsum([p.duration for p in self.phases])])
+        self.syn_index = next(k for k, p in enumerate(self.phases) if p.synapses)
+        self.v0 = circuit.V0_value
+        n = circuit.node
+        self.subs = {s: x for s, x in circuit.values.items() if s != n.V}
+
+    @property
+    def t_end(self):
+        return float(self.starts[-1])
+
+    def _on_intervals(self, element):
+        return [(self.starts[k], self.starts[k + 1]) for k, p in enumerate(self.phases) if element.name in p.active]
+
+    def _ideal(self, tag, element, node, intervals, weight_value=None):
+        """Behavioural current source and its control line; [] if the element carries no current."""
+        n = self.circuit.node
+        expr = sp.sympify(element.current(n))
+        if weight_value is not None:
+            expr = expr.subs(element.symbol(element.weight_parameter), weight_value)
+        expr = expr.subs(self.subs)
+        if expr == 0:
+            return []
+        lines = []
+        for k, (a, b) in enumerate(intervals):
+            names = {n.V: f"V({node})", n.t: f"(TIME-{a:.15g})"}
+            body = _SpicePrinter(names).doprint(expr)
+            ctl = f"c_{tag}_{k}"
+            lines.append(f"V{ctl} {ctl} 0 {_pwl(_switch(0.0, 1.0, [(a, b)], IDEAL_EDGE))}")
+            lines.append(f"B{tag}_{k} 0 {node} I={{({body})*V({ctl})}}")
+        return lines
+
+    def _mosfet(self, tag, element, node, intervals, current):
+        mos, tab = element.silicon, self.tables[element.name]
+        gate = float(tab.gate_for(current)) if current > 0 and intervals else tab.off_gate
+        s = "0" if tab.polarity > 0 else "vdd"
+        pts = _switch(tab.off_gate, gate, intervals, self.edge) if current > 0 else [(0.0, tab.off_gate)]
+        return [f"Vg{tag} g{tag} 0 {_pwl(pts)}",
+                f"X{tag} {node} g{tag} {s} {s} {mos.model} W={mos.W * 1e6:g} L={mos.L * 1e6:g}"]
+
+    def _element(self, tag, element, node, intervals, weight=None):
+        """Lines realising one element on ``node``, on during ``intervals``; weight: |w| for synapses."""
+        if isinstance(element, DeviceCapacitance):
+            return []                       # the devices are in the netlist themselves
+        if isinstance(element, Capacitor):
+            return [f"C{tag} {node} 0 {self.circuit.value(element.C):.9g}"]
+        if element.silicon is not None:
+            if not isinstance(element, (NMOS, PMOS)):
+                raise ValueError(f"element {element.name!r} ({type(element).__name__}): only NMOS/PMOS "
+                                 f"current sources can be realised as a Mosfet")
+            if weight is None:
+                current = self.circuit.value(element.I)
+            else:
+                current = weight * self.circuit.value(self.circuit.unit_current)
+            return self._mosfet(tag, element, node, intervals, current)
+        if element.capacitance() != 0:
+            raise ValueError(f"element {element.name!r} ({type(element).__name__}) cannot be written into a "
+                             f"netlist yet: declare it with silicon=... or use Capacitor/CurrentSource/NMOS/PMOS")
+        wv = None
+        if weight is not None:
+            wv = weight * self.circuit.value(self.circuit.unit_weight_parameter(element))
+        return self._ideal(tag, element, node, intervals, wv)
+
+    def write(self, t_in, weight):
+        """Netlist text and the membrane node names [B][I] for inputs t_in [B, J] (normalised, +inf or
+        >= the synapse phase length: no spike) and weights [I, J] (numpy)."""
+        c = self.circuit
+        B, J = t_in.shape
+        I = weight.shape[0]
+        T = c.time_unit
+        a, b = self.starts[self.syn_index], self.starts[self.syn_index + 1]
+        lines = ["* circuitnet layer netlist", self.tech.header() if self.tech else "",
+                 f"Vdd vdd 0 {self.tech.vdd if self.tech else 0}"]
+        syn = c.synapse
+        others = [e for e in c.all_elements if e is not syn.positive and e is not syn.negative]
+        nodes = []
+        for bi in range(B):
+            row = []
+            for i in range(I):
+                m = f"m{bi}_{i}"
+                row.append(m)
+                for e in others:
+                    lines += self._element(f"{e.name}_{bi}_{i}", e, m, self._on_intervals(e))
+                for j in range(J):
+                    t = a + float(t_in[bi, j]) * T
+                    on = [(t, b)] if t < b else []
+                    w = float(weight[i, j])
+                    for dev, sel in ((syn.positive, w > 0), (syn.negative, w < 0)):
+                        if sel or dev.silicon is not None:       # the crossbar holds both devices
+                            lines += self._element(f"{dev.name}_{bi}_{i}_{j}", dev, m, on if sel else [],
+                                                   abs(w) if sel else 0.0)
+                lines.append(f".ic v({m})={self.v0:.9g}")
+            nodes.append(row)
+        return "\n".join(lines) + "\n", nodes
