@@ -114,7 +114,7 @@ def _parser():
         p.add_argument("--quiet", action="store_true",
                        help="no progress output (results are still printed); without a terminal there are no "
                             "progress bars, one line per epoch instead")
-        for flag in USES[name]:
+        for flag in USES.get(name, TRAINING):      # an experiment not listed in USES takes them all
             key, kw = OPTIONS[flag]
             note = "" if key == "data" else f" (default {_show(key, defaults.get(key))}" + (
                 f"; --quick {_show(key, quick[key])})" if key in quick else ")")
