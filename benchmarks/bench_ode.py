@@ -5,7 +5,7 @@ every spike), forward + backward of sum(spike times), float64, single thread.
 
 Per case it prints: baseline time (one run; it is slow), ode time (median of --repeats runs), their
 ratio, ode's time relative to the equivalent clip-activation ANN layer (clip(W x), same shapes, as
-DESIGN.md asks: this machine is shared and noisy), the largest spike-time difference between the two
+docs/design.md, section Performance, asks: this machine is shared and noisy), the largest spike-time difference between the two
 methods, the fraction of neurons that fired, and the largest relative error of ode's gradient against
 float64 central differences on a few weights and input times.
 """

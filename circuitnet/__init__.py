@@ -5,3 +5,22 @@ from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, C
                        FittedNMOS, FittedPMOS, Leak, ResetNoise, Resistive1T1R, ShotNoise, ThermalNoise)
 from .silicon import Mosfet
 from .units import parse_value
+
+
+def _version():
+    """The version written in setup.cfg (its one home): read from setup.cfg in a source checkout
+    (editable installs included), else from the installed package's metadata."""
+    import configparser
+    import pathlib
+    from importlib import metadata
+    cfg = configparser.ConfigParser()
+    cfg.read(pathlib.Path(__file__).resolve().parents[1] / "setup.cfg")
+    if cfg.get("metadata", "name", fallback=None) == "circuitnet":
+        return cfg.get("metadata", "version")
+    try:
+        return metadata.version("circuitnet")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+__version__ = _version()

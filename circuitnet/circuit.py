@@ -4,7 +4,7 @@ Physical equation of the membrane node in phase p (C = total node capacitance):
 
     C dV/dt = sum_{e active in p} i_e(V, t) + [synapses on in p] sum_j i_syn,j(V) H(t - t_j) + noise
 
-Normalised units (PAPER.md section 3), with reset level V0, comparator threshold V_th and time unit T:
+Normalised units (docs/paper.md section 3), with reset level V0, comparator threshold V_th and time unit T:
 
     v = (V - V0) / (V_th - V0)       (v = 0 at reset, v = 1 at threshold; the sign follows the circuit)
     tau = t / T
@@ -90,6 +90,18 @@ class NormalisedPhase:
         return self.drift + P * self.k_pos + N * self.k_neg
 
 
+def _expression(element, what, node):
+    """element.current(node) / .capacitance() / .noise(node) as a sympy expression, or a ValueError
+    that says how to write it: numpy and math functions need numbers, not sympy symbols."""
+    try:
+        return sp.sympify(getattr(element, what)(*(() if what == "capacitance" else (node,))))
+    except (TypeError, AttributeError, sp.SympifyError) as err:
+        raise ValueError(f"element {element.name!r} ({type(element).__name__}): its {what} is not a sympy "
+                         f"expression ({type(err).__name__}: {err}); write it with sympy functions "
+                         f"(sympy.tanh, sympy.exp, sympy.sqrt, ...), not numpy or math ones, which "
+                         f"need numbers") from err
+
+
 class NeuronCircuit:
     """A neuron circuit: one membrane node, its elements, a synapse slot and a cycle of phases.
 
@@ -131,11 +143,11 @@ class NeuronCircuit:
             for p, x in e.values.items():
                 self.values[e.symbol(p)] = x
         self._check_parameters()
+        self._check_symbols()
         self.capacitance = sp.Add(*[e.capacitance() for e in self.all_elements])
         if self.capacitance == 0:
             raise ValueError("NeuronCircuit: the membrane node has no capacitance; add a Capacitor element")
         self.swing = self.V_th - n.V0
-        self._check_symbols()
         self.normalised = [self._normalise(p) for p in self.phases if not p.reset]
         self._check_directions()
         self._check_reachable()
@@ -196,9 +208,8 @@ class NeuronCircuit:
         known = set(self.values) | {n.V, n.t} | {d.symbol(d.weight_parameter)
                                                  for d in (self.synapse.positive, self.synapse.negative)}
         for e in self.all_elements:
-            for what, expr in (("current", e.current(n)), ("capacitance", e.capacitance()),
-                               ("noise", e.noise(n))):
-                expr = sp.sympify(expr)
+            for what in ("current", "capacitance", "noise"):
+                expr = _expression(e, what, n)
                 unknown = expr.free_symbols - known
                 if unknown:
                     raise ValueError(f"element {e.name!r} ({type(e).__name__}): its {what} uses unknown "

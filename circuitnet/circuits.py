@@ -1,4 +1,4 @@
-"""The paper's neuron circuits (PAPER.md section 3, Table 2), declared with circuitnet elements."""
+"""The paper's neuron circuits (docs/paper.md section 3, Table 2), declared with circuitnet elements."""
 import math
 
 from .circuit import NeuronCircuit, Phase, Synapse
@@ -41,7 +41,7 @@ def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=Non
     """The RC-Spike neuron: accumulate (synapses on, T) then fire (discharger ramps v to threshold, T).
 
     firing: "discharger" (NMOS discharger with CLM lam_dis, calibrated to reach threshold in one phase
-    from reset: PAPER.md Eqs. 82-85) or "ideal" (lam_dis = 0: dv/dt = 1).
+    from reset: docs/paper.md section 2, Eqs. 82-85) or "ideal" (lam_dis = 0: dv/dt = 1).
     noise: add shot noise on the synapses and discharger and kT/C reset noise.
     e_pos, e_neg, e_dis: normalised reversal potentials; when given they set lam_n, lam_p, lam_dis
     (E = +-inf: no CLM, the ideal neuron).
@@ -77,7 +77,7 @@ def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=Non
 
 
 def ttfs(t_max=4.0, noise=False, e_pos=None, e_neg=None, **overrides):
-    """The TTFS neuron (PAPER.md Appendix C): one phase of t_max time units in which the synapses
+    """The TTFS neuron (docs/paper.md section 2, TTFS variant): one phase of t_max time units in which the synapses
     conduct and the comparator fires the first time v crosses threshold. Inputs arrive in [0, t_max].
     e_pos, e_neg and overrides as for :func:`rc_spike`."""
     unknown = set(overrides) - set(PAPER)

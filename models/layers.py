@@ -6,7 +6,8 @@
 
 Times are normalised: RC-Spike inputs and outputs live in [0, 1] (1 = no spike), TTFS in
 [0, t_max] (t_max = no spike; ``spikes`` also returns the fired mask). ``method`` may be changed
-at any time (train with "dstd", evaluate with "exact" or "ode").
+at any time (train with "dstd", evaluate with "exact" or "ode"): a layer keeps the options of every
+method it was given (``dt=`` for "ode", ...) and hands each method only its own (METHOD_OPTIONS).
 """
 import math
 
@@ -16,7 +17,7 @@ from torch import nn
 
 import circuitnet as cn
 from circuitnet.compile import compile_circuit
-from circuitnet.solve import METHODS, spike_times
+from circuitnet.solve import METHOD_OPTIONS, METHODS, spike_times
 
 
 def paper_circuit(kind, e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_max=4.0):
@@ -46,12 +47,29 @@ class _SpikeLayer(nn.Module):
             raise ValueError(f"offset must be 'random' or 'fixed', got {offset!r}")
         if int(steps) < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        self.circuit, self.method, self.steps, self.offset, self.options = circuit, method, int(steps), offset, options
+        self.circuit, self.method, self.steps, self.offset, self.options = circuit, method, int(steps), offset, {}
+        self.set_options(**options)
         cc = compile_circuit(circuit)
+        if cc.phases[cc.synapse_phase].comparator != (self.kind == "ttfs"):    # TTFS: fires while integrating
+            want, got = (("an RC-Spike", "a TTFS"), ("a TTFS", "an RC-Spike"))[self.kind == "ttfs"]
+            swap = ("TTFS", "RCSpike") if self.kind == "ttfs" else ("RCSpike", "TTFS")
+            raise ValueError(f"{type(self).__name__} needs {want} circuit (comparator "
+                             f"{'on' if self.kind == 'ttfs' else 'off'} during the synapse phase), got {got} "
+                             f"circuit: use {type(self).__name__.replace(*swap)}")
         self.t_max = float(sum(p.duration for p in cc.phases if p.comparator))
 
+    def set_options(self, **options):
+        """Add method options (METHOD_OPTIONS, e.g. dt=1/128 for "ode"); each method gets only its own,
+        so they survive a switch of ``method``. An option no method takes is a ValueError."""
+        known = {o for opts in METHOD_OPTIONS.values() for o in opts} - {"steps", "offset"}
+        if set(options) - known:
+            raise ValueError(f"unknown layer option(s) {sorted(set(options) - known)}; the methods take: "
+                             + "; ".join(f"{m}: {', '.join(o) or '-'}" for m, o in METHOD_OPTIONS.items())
+                             + " (a layer's DSTD steps and offset are its steps= and offset= arguments)")
+        self.options.update(options)
+
     def _solve(self, t_in, weight, clip=True):
-        opts = dict(self.options)
+        opts = {k: v for k, v in self.options.items() if k in METHOD_OPTIONS.get(self.method, ())}
         if not clip:
             opts["clip"] = False
         if self.method == "dstd":
@@ -88,13 +106,13 @@ class _Linear(_SpikeLayer):
 
 
 class RCSpikeLinear(_Linear):
-    """Fully connected RC-Spike layer (PAPER.md section 2): accumulate for one time unit, then fire
+    """Fully connected RC-Spike layer (docs/paper.md section 2): accumulate for one time unit, then fire
     on the ramp (``firing="ideal"``) or the discharger with CLM (``"discharger"``, E_dis)."""
     kind = "rc_spike"
 
 
 class TTFSLinear(_Linear):
-    """Fully connected TTFS layer (PAPER.md Appendix C): first threshold crossing within t_max."""
+    """Fully connected TTFS layer (docs/paper.md section 2, TTFS variant): first threshold crossing within t_max."""
     kind = "ttfs"
 
 
@@ -159,7 +177,7 @@ class SpikeMinPool2d(nn.Module):
 
 class SpikeTimeNoise(nn.Module):
     """Gaussian jitter on spike times, clip(t + sigma N(0, 1), 0, t_max), in training and in
-    evaluation alike (PAPER.md section 6): the circuit's timing noise does not stop at test time."""
+    evaluation alike (docs/paper.md section 6): the circuit's timing noise does not stop at test time."""
 
     def __init__(self, sigma=0.01, t_max=1.0):
         super().__init__()

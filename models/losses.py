@@ -1,4 +1,4 @@
-"""The paper's training objectives on spike times (PAPER.md section 6). Times [B, N], normalised."""
+"""The paper's training objectives on spike times (docs/paper.md section 6). Times [B, N], normalised."""
 import torch
 import torch.nn.functional as F
 

@@ -1,4 +1,4 @@
-"""ANN-to-IMC weight mapping (PAPER.md section 4): scale the synaptic currents so that a network
+"""ANN-to-IMC weight mapping (docs/paper.md section 4): scale the synaptic currents so that a network
 run on a circuit reproduces a target's output spike times.
 
 A scale multiplies the device currents: w -> s_pos relu(w) + s_neg min(w, 0). The paper's

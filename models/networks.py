@@ -1,7 +1,7 @@
 """Networks built from circuit layers: Iris 5-5-3, MLP 784-400-400-10, VGG7 (width x1, x2).
 
 A network maps input spike times to output spike times; the earliest output spike is the class.
-Intensities x in [0, 1] become spike times with ``encode`` (t = 1 - x: bright = early, PAPER.md 6).
+Intensities x in [0, 1] become spike times with ``encode`` (t = 1 - x: bright = early, docs/paper.md section 6).
 Spike-time noise (sigma_spike) follows every layer, in training and evaluation; spike dropout
 (``dropout``, training only) follows every hidden spiking layer.
 """
@@ -37,11 +37,15 @@ class SpikeNet(nn.Module):
         return [l for l in self.layers if hasattr(l, "spikes")]
 
     def set_method(self, method, **kw):
-        """Switch every spiking layer to ``method`` (e.g. train "dstd", evaluate "exact")."""
+        """Switch every spiking layer to ``method`` (e.g. train "dstd", evaluate "exact"); kw: the
+        layers' ``steps``/``offset`` or a method option (METHOD_OPTIONS, e.g. dt=1/128 for "ode")."""
         for l in self.spiking_layers:
             l.method = method
             for k, v in kw.items():
-                setattr(l, k, v)
+                if k in ("steps", "offset"):
+                    setattr(l, k, v)
+                else:
+                    l.set_options(**{k: v})
         return self
 
     def forward(self, t, all_times=False, unclipped=False):
@@ -108,7 +112,7 @@ def vgg7(in_channels=1, num_classes=10, image_size=28, width=1, kind="rc_spike",
 
 class IrisNet(SpikeNet):
     """The paper's Iris circuit network: 4 features + a bias spike at t = 0 -> 5 hidden neurons
-    (+ a bias spike) -> 3 outputs (the 5-5 crossbar of PAPER.md Table 2, 3 columns used for the
+    (+ a bias spike) -> 3 outputs (the 5-5 crossbar of docs/paper.md section 3, Table 2, 3 columns used for the
     classes). Inputs are features scaled to [0, 1] used directly as spike times (t = x).
     Weights start at U(-0.2, 1) / sqrt(fan_in): every neuron fires at first (a neuron with
     v(1) <= 0 sits at t = 1 with zero gradient, like a dead ReLU)."""

@@ -1,6 +1,11 @@
-"""python -m paper_repro <experiment> [--out DIR] [--seed N] [--device cpu|cuda] [--quick]"""
+"""python -m paper_repro <experiment> [options]; python -m paper_repro <experiment> --help lists the
+experiment's own options, their defaults and what --quick shrinks.
+
+Each experiment takes only the options it uses: any other is refused by argparse, and so is an
+invalid value (a message and exit status 2, not a traceback)."""
 import argparse
 import importlib
+import math
 import sys
 
 EXPERIMENTS = {
@@ -18,41 +23,113 @@ EXPERIMENTS = {
 }
 
 
-def main(argv=None):
-    doc = "\n".join(f"  {k:12s} {v}" for k, v in EXPERIMENTS.items())
-    ap = argparse.ArgumentParser(prog="python -m paper_repro", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 description="Reproduce and extend the paper's experiments.\n\nexperiments:\n" + doc,
+def _number(kind, test, what):
+    """An argparse type: kind(text) that must pass test, else an argparse error saying ``what``."""
+    def parse(text):
+        try:
+            x = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (math.isfinite(x) and test(x)):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return x
+    return parse
+
+
+# option: (cfg key, argparse keyword arguments); the help gets the experiment's default appended
+OPTIONS = {
+    "--data": ("data", dict(metavar="DIR", help="dataset folder (Fashion-MNIST: /usr/share/datasets/fashion-mnist; "
+                                                "CIFAR-10: ./data/cifar10)")),
+    "--epochs": ("epochs", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
+                                help="training epochs")),
+    "--width": ("width", dict(type=_number(float, lambda x: x > 0, "a number > 0"),
+                              help="width multiplier: hidden layers (MLP), channels (CNN)")),
+    "--steps": ("steps", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="M",
+                              help="DSTD grid steps in training")),
+    "--e-pos": ("e_pos", dict(type=_number(float, lambda x: x > 0, "a number > 0"),
+                              help="E_pos of the circuit")),
+    "--e-neg": ("e_neg", dict(type=_number(float, lambda x: x < 0, "a number < 0"),
+                              help="E_neg of the circuit")),
+    "--lr": ("lr", dict(type=_number(float, lambda x: x > 0, "a number > 0"), help="Adam learning rate")),
+    "--schedule": ("schedule", dict(choices=["constant", "cosine"],
+                                    help="learning rate per epoch: constant (the paper's) or cosine annealing to 0")),
+    "--dropout": ("dropout", dict(type=_number(float, lambda x: 0 <= x < 1, "a probability in [0, 1)"), metavar="P",
+                                  help="spike dropout in training: each hidden spike removed with probability P")),
+    "--ema": ("ema", dict(type=_number(float, lambda x: 0 <= x < 1, "a decay in [0, 1)"), metavar="D",
+                          help="evaluate and keep an exponential moving average of the weights (0: off)")),
+    "--weight-decay": ("weight_decay", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), metavar="WD",
+                                            help="decoupled (AdamW) weight decay: w <- w (1 - lr WD) every step")),
+    "--gamma1": ("gamma1", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"),
+                                help="weight of the temporal penalty gamma1 sum_i (t_i - t_ref)^2")),
+    "--t-ref": ("t_ref", dict(type=_number(float, lambda x: 0 < x <= 1, "a time in (0, 1]"),
+                              help="target output time t_ref of the temporal penalty")),
+    "--augment": ("augment", dict(action=argparse.BooleanOptionalAction,
+                                  help="random flip/shift (and rotation for CIFAR-10) of training images")),
+    "--device": ("device", dict(choices=["cpu", "cuda"], help="where to train; torchrun for several GPUs")),
+}
+TRAINING = tuple(OPTIONS)
+USES = {   # the options each experiment reads (a sweep does not take the quantity it sweeps)
+    "iris": ("--epochs",),
+    "demo": (), "spice-neurons": (), "spice-iris": (),
+    "fmnist-mlp": TRAINING, "fmnist-cnn": TRAINING, "cifar10": TRAINING, "noise": TRAINING,
+    "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg")),
+    "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
+    "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg")),
+}
+
+
+def _defaults(module):
+    """(defaults, quick changes) of an experiment module, as its run() applies them."""
+    if hasattr(module, "DEFAULTS"):                # the classification experiments (classify.configure)
+        from .classify import CFG
+        return dict(CFG, **module.DEFAULTS, device="cpu", data=None), getattr(module, "QUICK", {})
+    return dict(getattr(module, "CFG", {})), getattr(module, "QUICK", {})
+
+
+def _show(key, value):
+    """A default as the help states it: None is the circuit's own E, or off; a dict of settings is on."""
+    if value is None:
+        return {"e_pos": "the circuit's own, 2.80", "e_neg": "the circuit's own, -1.53"}.get(key, "off")
+    if isinstance(value, dict):
+        return "on"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _parser():
+    ap = argparse.ArgumentParser(prog="python -m paper_repro", description="Reproduce and extend the paper's "
+                                 "experiments; each writes results.json, PNG plots and resumable checkpoints to --out.",
                                  epilog="mean and spread over seeds: python -m paper_repro.summary DIR [DIR ...]")
-    ap.add_argument("experiment", choices=sorted(EXPERIMENTS))
-    ap.add_argument("--out", default=None, help="output folder (default runs/<experiment>)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--quick", action="store_true", help="small, honest version of the same code path")
-    g = ap.add_argument_group("classification experiments (fmnist-*, cifar10, sweep-*, noise)")
-    g.add_argument("--data", default=None, metavar="DIR", help="dataset folder (default: "
-                   "/usr/share/datasets/fashion-mnist for Fashion-MNIST, ./data/cifar10 for CIFAR-10)")
-    g.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: the experiment's)")
-    g.add_argument("--width", type=float, default=None, help="width multiplier: hidden layers (MLP), channels (CNN)")
-    g.add_argument("--steps", type=int, default=None, metavar="M", help="DSTD grid steps in training (default 10)")
-    g.add_argument("--e-pos", type=float, default=None, help="E_pos of the circuit (default: the circuit's own, 2.80)")
-    g.add_argument("--e-neg", type=float, default=None, help="E_neg of the circuit (default: the circuit's own, -1.53)")
-    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the paper's, 1e-4)")
-    g.add_argument("--schedule", default=None, choices=["constant", "cosine"],
-                   help="learning rate per epoch: constant (the paper's) or cosine annealing to 0")
-    g.add_argument("--dropout", type=float, default=None, metavar="P",
-                   help="spike dropout in training: each hidden spike removed with probability P (default 0)")
-    g.add_argument("--ema", type=float, default=None, metavar="D",
-                   help="evaluate and keep an exponential moving average of the weights with decay D (default 0: off)")
-    g.add_argument("--weight-decay", type=float, default=None, metavar="WD",
-                   help="decoupled (AdamW) weight decay: w <- w (1 - lr WD) every step (default 0: the paper's Adam)")
-    g.add_argument("--gamma1", type=float, default=None,
-                   help="weight of the temporal penalty gamma1 sum_i (t_i - t_ref)^2 (default: the paper's, 2.6)")
-    g.add_argument("--t-ref", type=float, default=None,
-                   help="target output time t_ref of the temporal penalty, in (0, 1] (default: the paper's, 0.9)")
-    g.add_argument("--augment", default=None, action=argparse.BooleanOptionalAction,
-                   help="random flip/crop (and rotation for CIFAR-10) of training images")
-    args = ap.parse_args(argv)
-    args.out = args.out or f"runs/{args.experiment}"
+    sub = ap.add_subparsers(dest="experiment", required=True, metavar="experiment",
+                            title="experiments (python -m paper_repro EXPERIMENT --help for its options)")
+    for name, what in EXPERIMENTS.items():
+        module = importlib.import_module(f"paper_repro.{name.replace('-', '_')}")
+        defaults, quick = _defaults(module)
+        shrinks = " (" + ", ".join(f"{k}={_show(k, v)}" for k, v in quick.items()) + ")" if quick else ""
+        p = sub.add_parser(name, help=what, description=f"{what}\n\n{(module.__doc__ or '').strip()}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--out", default=f"runs/{name}", help=f"output folder (default runs/{name})")
+        p.add_argument("--seed", type=_number(int, lambda x: x >= 0, "an integer >= 0"), default=0,
+                       help="random seed (default 0)" + (f"; iris trains seeds SEED .. SEED+{defaults['seeds'] - 1}"
+                                                          if name == "iris" else ""))
+        p.add_argument("--quick", action="store_true", help=f"a small version of the same code path{shrinks}")
+        p.add_argument("--quiet", action="store_true",
+                       help="no progress output (results are still printed); without a terminal there are no "
+                            "progress bars, one line per epoch instead")
+        for flag in USES.get(name, TRAINING):      # an experiment not listed in USES takes them all
+            key, kw = OPTIONS[flag]
+            note = "" if key == "data" else f" (default {_show(key, defaults.get(key))}" + (
+                f"; --quick {_show(key, quick[key])})" if key in quick else ")")
+            p.add_argument(flag, default=None, **dict(kw, help=kw["help"] + note))
+    return ap, sub.choices
+
+
+def main(argv=None):
+    ap, experiments = _parser()
+    args, extra = ap.parse_known_args(argv)
+    if extra:
+        p = experiments[args.experiment]
+        takes = " ".join(a.option_strings[-1] for a in p._actions if a.option_strings and a.dest != "help")
+        p.error(f"{args.experiment} does not take {' '.join(extra)}; its options: {takes}")
     from .common import out_dir
     out_dir(args.out)
     importlib.import_module(f"paper_repro.{args.experiment.replace('-', '_')}").run(args)

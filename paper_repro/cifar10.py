@@ -1,9 +1,9 @@
-"""cifar10: CIFAR-10 with the RC-Spike VGG7 CNN, width x1 or x2 (--width 2) (PAPER.md 6, 7).
+"""cifar10: CIFAR-10 with the RC-Spike VGG7 CNN, width x1 or x2 (--width 2) (docs/paper.md sections 6, 7).
 
 Augmentation (paper_repro.data.augment): random horizontal flip, rotation within +-15 degrees,
 random 32x32 crop of the image zero-padded by 4. Data: the python-pickle batches in --data DIR
 (default ./data/cifar10; see paper_repro.data.load_cifar10). The epoch count is not given in
-PAPER.md; 100 is our choice. Paper, Table 3 (sigma_spike = 0.01): 88.51 % (x1), 90.25 % (x2).
+the paper; 100 is our choice. Paper, Table 3 (sigma_spike = 0.01): 88.51 % (x1), 90.25 % (x2).
 Needs a GPU (--device cuda) for the full run.
 """
 from .classify import AUGMENT, run_experiment

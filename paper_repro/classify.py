@@ -1,16 +1,17 @@
-"""The shared code path of the image-classification experiments (PAPER.md sections 6 and 7).
+"""The shared code path of the image-classification experiments (docs/paper.md sections 6 and 7).
 
 Network: models.mlp (784-400-400-10, hidden sizes x width) or models.vgg7 (width x1, x2) of
 RC-Spike neurons on the circuit ``cn.circuits.rc_spike(firing="ideal", e_pos, e_neg)``; by default
-the circuit's own reversal potentials E_pos = 2.80, E_neg = -1.53 (PAPER.md Table 2).
+the circuit's own reversal potentials E_pos = 2.80, E_neg = -1.53 (docs/paper.md section 3, Table 2).
 Input coding t = 1 - x (models.encode), one spike per pixel channel.
 
-Training (PAPER.md 6): method "dstd" (M = ``steps`` grid intervals, random offset per layer and
+Training (docs/paper.md section 6): method "dstd" (M = ``steps`` grid intervals, random offset per layer and
 mini-batch), Adam lr 1e-4, batch 32, loss = cross-entropy of softmax(-t_out / 0.07)
 + gamma1 sum_i (u_i - t_ref)^2 with gamma1 = 2.6, t_ref = 0.9, where u is the output layer's
 unclipped firing time (t_out = clip(u, 0, 1) + noise; SpikeNet.forward(unclipped=True)): on the
 clipped time the penalty has no gradient for outputs that never fire, and at large |E| training
-collapsed with up to 97 % of the outputs silent (PAPER.md does not say which the paper used;
+collapsed with up to 97 % of the outputs silent (the paper does not say which it used, docs/paper.md
+section 6;
 cfg penalty_on="clipped" restores the other reading, see paper_repro.penalty), spike-time noise
 sigma_spike = 0.01 after every layer in training and evaluation.  paper_repro.train.fit saves a
 checkpoint after every epoch and resumes from it.  Options beyond the paper: cosine learning-rate
@@ -41,7 +42,7 @@ from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
 
 from .common import pyplot, seed_everything, write_results
 from .data import Split, augment, load_cifar10, load_fashion_mnist
-from .train import check_ema, check_weight_decay, fit
+from .train import bars, check_config, check_ema, check_weight_decay, done_epochs, fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random",
@@ -181,7 +182,7 @@ def output_times(net, cfg, x, rt, method="exact", progress=None):
     outs = []
     with torch.no_grad():
         for i in tqdm(range(0, len(x), cfg["eval_batch"]), desc=progress or "eval", leave=False,
-                      disable=progress is None or not rt.main):
+                      disable=progress is None or not rt.main or not bars()):
             outs.append(net(inputs(cfg, x[i:i + cfg["eval_batch"]].to(rt.device))).cpu())
     net.set_method("dstd")
     return torch.cat(outs)
@@ -211,25 +212,8 @@ def noise_draws(net, cfg, x, y, rt, k, seed=0):
 
 # ---------------------------------------------------------------------------- training
 def _check_config(path, cfg):
-    """Refuse to resume a checkpoint written with another configuration (clear error, not a shape clash)."""
-    want = {k: cfg[k] for k in _MODEL_KEYS}
-    want = json.loads(json.dumps(want))
-    if os.path.exists(path):
-        with open(path) as f:
-            have = json.load(f)
-        # a key added after the checkpoint was written had its default value then
-        have = dict(json.loads(json.dumps({k: CFG[k] for k in want if k in CFG})), **have)
-        if have != want:
-            diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
-            raise SystemExit(f"checkpoint {path[:-5]}.pt was written with another configuration "
-                             f"(key: (checkpoint, now) = {diff}); use another --out or delete it")
-    return want
-
-
-def _done_epochs(ckpt):
-    if not os.path.exists(ckpt):
-        return 0
-    return int(torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)["epoch"])
+    """Refuse to resume a checkpoint written with another configuration (train.check_config)."""
+    return check_config(path, {k: cfg[k] for k in _MODEL_KEYS}, CFG)
 
 
 def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
@@ -261,7 +245,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     if rt.distributed:
         from torch.utils.data import DistributedSampler
         sampler = DistributedSampler(range(n), num_replicas=rt.world, rank=rt.rank, shuffle=True, seed=seed)
-    epoch = [_done_epochs(ckpt)]
+    epoch = [done_epochs(ckpt)]
     resumed = epoch[0]
     clock = {}
     counts = dict(correct=0.0, seen=0)   # training accuracy of the epoch (DSTD, noise on, while learning)
@@ -276,7 +260,7 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
         else:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + e))
         clock["start"] = time.time()
-        for i in tqdm(range(0, len(order), batch), desc=f"{desc} epoch {e + 1}", leave=False, disable=quiet):
+        for i in tqdm(range(0, len(order), batch), desc=f"{desc} epoch {e + 1}", leave=False, disable=not bars(quiet)):
             j = order[i:i + batch]
             x = data.x_train[j].to(rt.device, non_blocking=True)
             if cfg["augment"]:
@@ -358,7 +342,7 @@ def run_experiment(args, experiment, dataset, defaults, quick):
     rt = runtime(args)
     cfg = configure(args, defaults, quick)
     data = load_data(dataset, args, cfg)
-    res = train(cfg, data, args.out, "model", rt, seed=args.seed, desc=experiment)
+    res = train(cfg, data, args.out, "model", rt, seed=args.seed, desc=experiment, quiet=getattr(args, "quiet", False))
     net, hist = res["net"], res["history"]
     # the paper's Table 3 also reports noise-free inference: the same weights with sigma_spike = 0
     clean = accuracy(copy_at(net, cfg, res["in_shape"], sigma_spike=0.0), cfg, data.x_test, data.y_test, rt)
@@ -390,7 +374,8 @@ def train_many(args, rt, cfg, data, settings, experiment):
     Returns {tag: train() result}; each run has its own checkpoint OUT/TAG.pt (resumable)."""
     runs = {}
     for tag, changes in settings:
-        runs[tag] = train(dict(cfg, **changes), data, args.out, tag, rt, seed=args.seed, desc=f"{experiment} {tag}")
+        runs[tag] = train(dict(cfg, **changes), data, args.out, tag, rt, seed=args.seed, desc=f"{experiment} {tag}",
+                          quiet=getattr(args, "quiet", False))
         if rt.main:
             print(f"{experiment} {tag}: test accuracy {100 * runs[tag]['test_accuracy']:.2f} % "
                   f"({runs[tag]['time_per_epoch_s']:.1f} s per epoch)")

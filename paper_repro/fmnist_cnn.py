@@ -1,4 +1,4 @@
-"""fmnist-cnn: Fashion-MNIST with the paper's RC-Spike VGG7 CNN (PAPER.md 6, 7).
+"""fmnist-cnn: Fashion-MNIST with the paper's RC-Spike VGG7 CNN (docs/paper.md sections 6, 7).
 
 Conv64-Conv64-Pool-Conv128-Conv128-Pool-Conv256-Conv256-Pool-FC512-FC10 (3x3, padding 1, 2x2
 min-pool on spike times); --width 2 for the double-width variant. DSTD training, exact evaluation.

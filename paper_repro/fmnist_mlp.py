@@ -1,4 +1,4 @@
-"""fmnist-mlp: Fashion-MNIST with the paper's RC-Spike MLP 784-400-400-10 (PAPER.md 6, 7).
+"""fmnist-mlp: Fashion-MNIST with the paper's RC-Spike MLP 784-400-400-10 (docs/paper.md sections 6, 7).
 
 Trained with DSTD (M = --steps, random offset), evaluated exactly; E_pos/E_neg from the circuit
 (2.80 / -1.53) unless --e-pos/--e-neg are given; --width scales the hidden layers.

@@ -1,9 +1,9 @@
-"""iris: the paper's Iris circuit (PAPER.md Table 2) trained PNN-style vs mapped ANN-to-IMC.
+"""iris: the paper's Iris circuit (docs/paper.md section 3, Table 2) trained PNN-style vs mapped ANN-to-IMC.
 
 Network 5-5-3: 4 features (min-max scaled to [0, 1], used as spike times t = x) + a bias spike at
 t = 0 -> 5 hidden RC-Spike neurons (+ bias spike) -> 3 outputs; the earliest output is the class.
 Loss: softmax(-t/0.07) cross-entropy + gamma_T sum (t_out - t_ref)^2 + gamma_W sum ||W||^2
-+ gamma_V sum over hidden and output spikes of (t - 1)^2 (PAPER.md section 6), Adam lr 1e-3, batch 50.
++ gamma_V sum over hidden and output spikes of (t - 1)^2 (docs/paper.md section 6), Adam lr 1e-3, batch 50.
 
 * PNN-to-IMC: trained on the circuit model itself (E_pos, E_neg from the declared circuit, with the
   discharger's CLM in the firing phase), method "exact".
@@ -16,6 +16,7 @@ every current and kT/C reset noise, physical values). Reported: test accuracy on
 30 % split (45 samples), mean and spread over seeds, and the output spike-time RMSE (ns, T = 1 us)
 between each network's training model and the simulated circuit.
 """
+import json
 import os
 import time
 
@@ -27,10 +28,13 @@ from models import (IrisNet, early_spike_penalty, fit_current_scales, scale_weig
                     temporal_penalty, weight_penalty)
 
 from .common import pyplot, seed_everything, write_results
-from .train import fit
+from .train import check_config, done_epochs, fit
 
-CFG = dict(epochs=600, lr=1e-3, batch=50, tau_soft=0.07, gamma_T=0.1, t_ref=0.9, gamma_W=1e-2, gamma_V=0.2,
-           hidden=5, test_size=0.3, e_ann=100.0, scale_grid=(0.5, 2.0, 0.01))
+CFG = dict(epochs=600, seeds=5, lr=1e-3, batch=50, tau_soft=0.07, gamma_T=0.1, t_ref=0.9, gamma_W=1e-2,
+           gamma_V=0.2, hidden=5, test_size=0.3, e_ann=100.0, scale_grid=(0.5, 2.0, 0.01))
+QUICK = dict(epochs=100, seeds=1)
+# keys whose change makes a checkpoint unusable (epochs may grow: training resumes)
+_MODEL_KEYS = ("lr", "batch", "tau_soft", "gamma_T", "t_ref", "gamma_W", "gamma_V", "hidden", "test_size", "e_ann")
 D = torch.float64
 
 
@@ -79,10 +83,11 @@ def map_two_scales(ann, circuit, x, grid):
 
 def run(args):
     started = time.time()
-    cfg = dict(CFG)
-    seeds = [args.seed] if args.quick else list(range(args.seed, args.seed + 5))
-    if args.quick:
-        cfg["epochs"] = 100
+    cfg = dict(CFG, **(QUICK if args.quick else {}))
+    if getattr(args, "epochs", None) is not None:
+        cfg["epochs"] = args.epochs
+    seeds = list(range(args.seed, args.seed + cfg["seeds"]))
+    restored_s = 0.0
     circuit = cn.circuits.rc_spike(firing="discharger")
     noisy = cn.circuits.rc_spike(firing="discharger", noise=True)
     xtr, ytr, xte, yte = load_split(cfg["test_size"])
@@ -101,9 +106,15 @@ def run(args):
                     j = perm[i:i + cfg["batch"]]
                     yield xtr[j], ytr[j]
 
-            hist = fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"],
-                       ckpt=os.path.join(args.out, f"{name}_seed{seed}.pt"), desc=f"iris {name} seed {seed}",
+            ckpt = os.path.join(args.out, f"{name}_seed{seed}.pt")
+            want = check_config(ckpt[:-3] + ".json", {k: cfg[k] for k in _MODEL_KEYS})
+            with open(ckpt[:-3] + ".json", "w") as f:
+                json.dump(want, f, indent=1)
+            restored = done_epochs(ckpt)
+            hist = fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"], ckpt=ckpt,
+                       desc=f"iris {name} seed {seed}", quiet=getattr(args, "quiet", False),
                        evaluate=lambda m: dict(test_acc=accuracy(m, xte, yte)))
+            restored_s += sum(h.get("time_s", 0.0) for h in hist[:restored])
             curves[(name, seed)] = hist
             model.eval()
             row[f"{name}_model_acc"] = accuracy(model, xte, yte)
@@ -128,8 +139,9 @@ def run(args):
         if key.endswith(("acc", "ns")):
             vals = np.array([r[key] for r in rows])
             summary[key] = dict(mean=float(vals.mean()), std=float(vals.std()), min=float(vals.min()), max=float(vals.max()))
-    _plots(args.out, curves, nets, xte, yte, circuit)
-    res = write_results(args.out, "iris", args.seed, cfg | dict(seeds=seeds), started, per_seed=rows, summary=summary,
+    _plots(args.out, curves, nets, xte, yte, circuit, rows)
+    res = write_results(args.out, "iris", args.seed, cfg | dict(seeds=seeds), started, resumed_s=restored_s,
+                        per_seed=rows, summary=summary,
                         test_accuracy=summary["pnn_circuit_acc"]["mean"])
     print(f"PNN-to-IMC on the circuit: {100 * summary['pnn_circuit_acc']['mean']:.2f} % "
           f"(+- {100 * summary['pnn_circuit_acc']['std']:.2f}), output RMSE {summary['pnn_rmse_ns']['mean']:.3f} ns; "
@@ -138,7 +150,7 @@ def run(args):
     return res
 
 
-def _plots(out, curves, nets, xte, yte, circuit):
+def _plots(out, curves, nets, xte, yte, circuit, rows):
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for (name, seed), hist in curves.items():
@@ -146,9 +158,19 @@ def _plots(out, curves, nets, xte, yte, circuit):
         ax[0].plot(ep, [h["loss"] for h in hist], color="C0" if name == "pnn" else "C1", lw=0.8,
                    label=name.upper() if seed == min(s for _, s in curves) else None)
         ax[1].plot(ep, [100 * h["test_acc"] for h in hist], color="C0" if name == "pnn" else "C1", lw=0.8)
+    first = min(r["seed"] for r in rows)
+    for r in rows:                         # the experiment's result: each trained network on the circuit
+        for name, marker in (("pnn", "o"), ("ann", "s")):
+            ep = curves[(name, r["seed"])][-1]["epoch"]
+            ax[1].plot(ep, 100 * r[f"{name}_circuit_acc"], marker, color="C0" if name == "pnn" else "C1", ms=6,
+                       mec="k", mew=0.5, alpha=0.8, ls="none",
+                       label=f"{name.upper()}-to-IMC on the circuit (ODE)" if r["seed"] == first else None)
     ax[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
     ax[0].legend()
-    ax[1].set(xlabel="epoch", ylabel="test accuracy on its training model (%)")
+    ax[1].set(xlabel="epoch", ylabel="test accuracy (%)",
+              title="lines: each network's own model; markers: on the circuit")
+    ax[1].title.set_fontsize(8)
+    ax[1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "training_curves.png"), dpi=120)
     order = torch.argsort(yte, stable=True)

@@ -1,4 +1,4 @@
-"""spice-iris: the paper's model-vs-circuit test (PAPER.md section 4, docs/paper.md) against ngspice.
+"""spice-iris: the paper's model-vs-circuit test (docs/paper.md section 4) against ngspice.
 
 The Iris network 5-5-3 (iris.py: 4 features + a bias spike -> 5 hidden -> 3 outputs) on the RC-Spike
 circuit realised in SkyWater 130 nm (``rc_spike(technology="sky130", fan_in=J)``: each layer's
@@ -19,6 +19,7 @@ Reported: output-layer spike-time RMSE against SPICE in ns (T = 1 us) for both (
 SPICE; ANN-to-IMC: the ANN vs SPICE, the paper's measure, and the mapped model vs SPICE), accuracy
 by SPICE spike times, and a plot of model and SPICE membrane traces.
 """
+import json
 import os
 import time
 
@@ -29,9 +30,13 @@ import circuitnet as cn
 from circuitnet.solve.affine import firing_time, membrane_exact
 from models import IrisNet, fit_current_scales, scale_weights_
 
+from . import iris
 from .common import pyplot, seed_everything, write_results
-from .iris import CFG, D, load_split, loss_fn
-from .train import fit
+from .iris import D, load_split, loss_fn
+from .train import check_config, fit
+
+CFG = dict({k: v for k, v in iris.CFG.items() if k != "seeds"}, test_samples=45)
+QUICK = dict(epochs=40, test_samples=6)
 
 
 def realised_net(hidden, technology, method="exact"):
@@ -77,13 +82,10 @@ def model_trace(circuit, t_in, weight, times):
 
 def run(args):
     started = time.time()
-    cfg = dict(CFG)
-    if args.quick:
-        cfg["epochs"] = 40
+    cfg = dict(CFG, **(QUICK if args.quick else {}))
     tech = cn.spice.Sky130()
     xtr, ytr, xte, yte = load_split(cfg["test_size"])
-    if args.quick:
-        xte, yte = xte[:6], yte[:6]
+    xte, yte = xte[:cfg["test_samples"]], yte[:cfg["test_samples"]]
     T_ns = 1e3                                              # one time unit = 1 us
     nets, row = {}, {}
     for name in ("pnn", "ann"):
@@ -100,8 +102,12 @@ def run(args):
                 j = perm[i:i + cfg["batch"]]
                 yield xtr[j], ytr[j]
 
-        fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"], ckpt=os.path.join(args.out, f"{name}.pt"),
-            desc=f"spice-iris {name}")
+        ckpt = os.path.join(args.out, f"{name}.pt")
+        want = check_config(ckpt[:-3] + ".json", {k: cfg[k] for k in iris._MODEL_KEYS} | dict(epochs=cfg["epochs"]))
+        with open(ckpt[:-3] + ".json", "w") as f:
+            json.dump(want, f, indent=1)
+        fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"], ckpt=ckpt, desc=f"spice-iris {name}",
+            quiet=getattr(args, "quiet", False))
         model.eval()
         with torch.no_grad():
             target = model(xte)
@@ -131,7 +137,7 @@ def run(args):
               f"{100 * row[f'{name}_spice_acc']:.2f} %, output RMSE vs SPICE {row[f'{name}_rmse_ns']:.2f} ns "
               f"({row[f'{name}_spice_s']:.0f} s of ngspice)", flush=True)
     _plot(args.out, nets["pnn"], xte, tech)
-    return write_results(args.out, "spice-iris", args.seed, cfg | dict(test_samples=len(xte)), started, **row,
+    return write_results(args.out, "spice-iris", args.seed, cfg, started, **row,
                          rmse_ratio=row["ann_rmse_ns"] / max(row["pnn_rmse_ns"], 1e-12),
                          test_accuracy=row["pnn_spice_acc"])
 

@@ -18,6 +18,9 @@ from circuitnet.solve import spike_times
 from .common import write_results
 
 D = torch.float64
+# (fan-in, neurons, samples): the layer's neurons share each input sample, as on a crossbar
+CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (24, 10, 1), (32, 10, 1)])
+QUICK = dict(plan=[(4, 5, 1), (16, 2, 1)])
 
 
 def random_neurons(fan_in, neurons, samples, seed):
@@ -81,9 +84,7 @@ def extraction_report(fan_in=5):
 
 def run(args):
     started = time.time()
-    plan = [(4, 10, 3)] + [(j, 10, 1) for j in (16, 24, 32)]
-    if args.quick:
-        plan = [(4, 5, 1), (16, 2, 1)]
+    plan = (QUICK if args.quick else CFG)["plan"]
     rows = []
     for k, (J, n, b) in enumerate(plan):
         tm, ts, both, c = compare(J, n, b, args.seed + 1000 * k)

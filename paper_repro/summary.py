@@ -4,8 +4,10 @@ their seed (the paper reports 5-seed means).
 Reads DIR/results.json of each run.  For every top-level number that all of them report
 (test_accuracy, test_accuracy_noise_mean, test_accuracy_sigma0, best_test_accuracy,
 time_per_epoch_s, ...) it prints the mean, the sample standard deviation (n - 1 in the
-denominator; undefined for one run), the minimum and the maximum.  Runs of different experiments or
-configurations, or two runs of the same seed, are refused: their mean would not be a seed average.
+denominator; undefined for one run), the minimum and the maximum.  A run that trained several seeds
+itself (iris: ``per_seed`` rows, ``config.seeds``) counts as one run per seed, over the numbers of
+its rows.  Runs of different experiments or configurations, or two runs of the same seed, are
+refused: their mean would not be a seed average.
 """
 import argparse
 import json
@@ -27,6 +29,7 @@ def load(dirs):
                 raise SystemExit(f"error: {path} is not valid JSON ({e})") from None
         if not isinstance(runs[-1], dict) or not isinstance(runs[-1].get("config"), dict):
             raise SystemExit(f"error: {path} is not a run's results (no object with a config in it)")
+    dirs, runs = zip(*[(d, s) for d, r in zip(dirs, runs) for s in per_seed(r)])
     first = runs[0]
     seen = {}
     for d, r in zip(dirs, runs):
@@ -41,6 +44,16 @@ def load(dirs):
             raise SystemExit(f"error: {seen[r['seed']]} and {d} are both seed {r['seed']}")
         seen[r.get("seed")] = d
     return runs
+
+
+def per_seed(run):
+    """A run as a list of single-seed runs: itself, or one per row of its ``per_seed`` list (a run that
+    trained several seeds; its config without the list of seeds, which differs between such runs)."""
+    rows = run.get("per_seed")
+    if not isinstance(rows, list):
+        return [run]
+    config = {k: v for k, v in run["config"].items() if k != "seeds"}
+    return [dict(row, experiment=run.get("experiment"), config=config) for row in rows]
 
 
 def summarize(runs):

@@ -1,4 +1,4 @@
-"""sweep-e: Fashion-MNIST MLP test accuracy vs the reversal potential |E| (PAPER.md 7, fig. 4f).
+"""sweep-e: Fashion-MNIST MLP test accuracy vs the reversal potential |E| (docs/paper.md section 7, fig. 4f).
 
 For |E| in {1, 1.3, 2, 4, 7.4, 10, 100} (E_pos = |E|, E_neg = -|E|):
 * PNN: a network trained (DSTD) and tested (exact) on the circuit with that |E|;

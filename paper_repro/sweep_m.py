@@ -1,6 +1,6 @@
 """sweep-m: Fashion-MNIST MLP test accuracy vs the number of DSTD steps M used in training
 (M in {1, 2, 4, 10, 30}), with the random grid offset (drawn per layer and mini-batch) and the
-fixed one (PAPER.md 5: RC-Spike saturates at M ~ 10-15 with a fixed grid, M = 2-4 with random
+fixed one (docs/paper.md section 5: RC-Spike saturates at M ~ 10-15 with a fixed grid, M = 2-4 with random
 offset). Every network is evaluated with the exact method, so the accuracy shows what the
 discretisation costs the trained weights on the real neuron.
 """

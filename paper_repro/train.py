@@ -1,7 +1,15 @@
-"""A small training loop with progress bars and checkpoints that resume after an interruption."""
+"""A small training loop with progress output and checkpoints that resume after an interruption.
+
+Progress: a tqdm bar on a terminal; when stderr is not a terminal (a redirected log), summary lines
+on stdout instead of the bar's redraws: one per epoch, at most one every LOG_EVERY_S seconds (the
+first and last epochs always); nothing with quiet=True (``--quiet``).
+"""
 import contextlib
+import json
 import math
 import os
+import sys
+import time
 
 import torch
 from tqdm import tqdm
@@ -27,6 +35,38 @@ def check_weight_decay(weight_decay):
         raise ValueError(f"weight decay must be a finite number >= 0 (0: plain Adam), got {weight_decay}")
 
 
+LOG_EVERY_S = 10.0
+
+
+def bars(quiet=False):
+    """Whether to draw progress bars: only on a terminal, and not when quiet."""
+    return not quiet and sys.stderr.isatty()
+
+
+def check_config(path, want, defaults=None):
+    """Refuse to resume a checkpoint written with another configuration (a clear error, not a shape
+    clash or a silently mixed run). ``path``: the JSON file kept beside the checkpoint; ``want``: the
+    configuration keys that shape the trained network; ``defaults``: values of keys that a checkpoint
+    written before they existed had implicitly. Returns ``want`` as JSON would store it."""
+    want = json.loads(json.dumps(want))
+    if os.path.exists(path):
+        with open(path) as f:
+            have = json.load(f)
+        have = dict(json.loads(json.dumps({k: defaults[k] for k in want if k in (defaults or {})})), **have)
+        if have != want:
+            diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
+            raise SystemExit(f"checkpoint {os.path.splitext(path)[0]}.pt was written with another configuration "
+                             f"(key: (checkpoint, now) = {diff}); use another --out or delete it")
+    return want
+
+
+def done_epochs(ckpt):
+    """Epochs stored in checkpoint ``ckpt`` (0 if there is none)."""
+    if not ckpt or not os.path.exists(ckpt):
+        return 0
+    return int(torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)["epoch"])
+
+
 def ema_decay(decay, step):
     """Decay of the weight average after optimiser step ``step`` (1-based): min(decay, (1 + step) / (10 + step)),
     so that the first steps are not dominated by the initial weights."""
@@ -48,8 +88,11 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
     later call with the same path resumes from the last finished epoch.  The weights are those of
     the unwrapped module (``model.module`` under DistributedDataParallel), so a checkpoint written
     by torchrun resumes in one process and the other way round.
+    A checkpoint that holds more epochs than ``epochs`` is refused (its results are not those of
+    the run asked for).
     evaluate(model) -> dict of numbers recorded in the history after every epoch.
-    Returns the history: a list of dicts (epoch, loss, evaluated numbers).
+    Returns the history: a list of dicts (epoch, loss, evaluated numbers, time_s: the epoch's wall
+    seconds, training and evaluation).
     """
     check_ema(ema)
     check_weight_decay(weight_decay)
@@ -65,14 +108,19 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
         opt.load_state_dict(state["opt"])
         torch.set_rng_state(state["rng"])
         history, start = state["history"], state["epoch"]
+        if start > epochs:
+            raise SystemExit(f"checkpoint {ckpt} holds {start} epochs, more than the {epochs} asked for; "
+                             f"use another --out, or delete it to train anew")
         if (state.get("ema") is not None) != bool(ema):
             raise ValueError(f"checkpoint {ckpt} was written with{'out' if ema else ''} weight averaging; "
                              f"resume it with the ema it was written with, or use another path")
         if ema:
             average, steps = [a.to(p.device) for a, p in zip(state["ema"], params)], state["steps"]
-    bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=quiet, leave=False)
+    bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=not bars(quiet), leave=False)
     epoch_lr(lr, 0, max(epochs, 1), schedule)           # reject an unknown schedule before training
+    logged = time.time()
     for epoch in bar:
+        began = time.time()
         for group in opt.param_groups:
             group["lr"] = epoch_lr(lr, epoch, epochs, schedule)
         model.train()
@@ -95,8 +143,14 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
             model.eval()
             with torch.no_grad(), _swapped(params, average):
                 row.update(evaluate(model))
+        row["time_s"] = round(time.time() - began, 3)
         history.append(row)
-        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+        summary = {k: round(v, 4) for k, v in row.items() if k != "epoch"}
+        bar.set_postfix(summary)
+        if not quiet and not bars(quiet) and (epoch in (start, epochs - 1) or time.time() - logged >= LOG_EVERY_S):
+            logged = time.time()
+            print(f"{desc}: epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:g}" for k, v in summary.items()),
+                  flush=True)
         if ckpt:
             torch.save(dict(model=module.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
                             history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")

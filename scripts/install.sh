@@ -3,18 +3,8 @@
 # Safe to re-run. torch is pinned to the CPU build that lies on this kind of machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Debian packages: ngspice (method "spice", its tests and the spice-* experiments) and Fashion-MNIST
-# (the fmnist experiments; tests fall back to synthetic idx files).
-need=()
-command -v ngspice >/dev/null || need+=(ngspice)
-[ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
-if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-    else
-        echo "note: run 'sudo apt-get install ${need[*]}' for SPICE and the Fashion-MNIST experiments" >&2
-    fi
-fi
+# Optional Debian packages (ngspice; Fashion-MNIST, tests fall back to synthetic idx files): never fatal.
+bash scripts/optional_packages.sh
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi

@@ -1,6 +1,6 @@
 """Slow, obviously-correct float64 references for piecewise-affine spiking neurons.
 
-Written straight from PAPER.md (sections 2 and C) with explicit Python loops over samples,
+Written straight from docs/paper.md (section 2) with explicit Python loops over samples,
 neurons and sorted inputs, using only ``math`` on Python floats.  Nothing here is vectorised:
 it exists to check the fast implementations in ``circuitnet.solve``.
 
@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 
-# The paper's circuit in normalised units (PAPER.md Table 2) and its calibrated discharger ramp.
+# The paper's circuit in normalised units (docs/paper.md section 3, Table 2) and its calibrated discharger ramp.
 E_POS, E_NEG = 2.8, -1.53
 B_DIS = 1 / 6.44
 A_DIS = -math.log(1 - B_DIS) / B_DIS

@@ -553,3 +553,103 @@ def test_summary_refuses_runs_that_are_not_seeds_of_one_configuration(tmp_path):
     (broken / "results.json").write_text('[0.9]')
     with pytest.raises(SystemExit, match="broken/results.json is not a run's results"):
         summary.main([a, str(broken)])
+
+
+def test_summary_counts_every_seed_of_a_run_that_trained_several(tmp_path, capsys):
+    """iris trains its five seeds in one run (per_seed rows): the summary is over the five, and two
+    such runs at --seed 0 and --seed 5 combine into ten; overlapping seeds are refused."""
+    from paper_repro import summary
+
+    def iris_run(name, seeds, accs):
+        d = tmp_path / name
+        d.mkdir()
+        rows = [dict(seed=s, pnn_circuit_acc=a, ann_scales=[1.0, 1.1]) for s, a in zip(seeds, accs)]
+        res = dict(experiment="iris", seed=seeds[0], config=dict(epochs=600, seeds=seeds), per_seed=rows,
+                   wall_time_s=200.0, test_accuracy=float(np.mean(accs)))
+        (d / "results.json").write_text(json.dumps(res))
+        return str(d)
+
+    accs = [1.0, 0.9778, 0.9778, 1.0, 0.9778]
+    stats = summary.main([iris_run("a", [0, 1, 2, 3, 4], accs)])
+    assert stats["pnn_circuit_acc"]["n"] == 5
+    assert stats["pnn_circuit_acc"]["std"] == pytest.approx(np.std(accs, ddof=1))
+    assert "seeds [0, 1, 2, 3, 4]" in capsys.readouterr().out
+    both = summary.main([str(tmp_path / "a"), iris_run("b", [5, 6, 7, 8, 9], accs[::-1])])
+    assert both["pnn_circuit_acc"]["n"] == 10
+    with pytest.raises(SystemExit, match="both seed 4"):
+        summary.main([str(tmp_path / "a"), iris_run("c", [4, 5, 6, 7, 8], accs)])
+
+
+# ---------------------------------------------------------------------------- command line
+def test_each_experiment_has_its_own_help_with_defaults_and_what_quick_shrinks(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")                # argparse wraps help to the terminal's width
+    for argv, expected in ((["iris", "--help"], ["--epochs N", "default 600; --quick 100", "epochs=100, seeds=1",
+                                                 "SEED+4", "--quiet"]),
+                           (["fmnist-mlp", "--help"], ["default 50; --quick 2", "--weight-decay WD", "default 0.0001",
+                                                       "width=0.25, epochs=2, train_limit=512"]),
+                           (["sweep-m", "--help"], ["--epochs N", "--e-pos"])):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert all(x in out for x in expected), (argv, out)
+    main_help = subprocess.run([sys.executable, "-m", "paper_repro", "sweep-m", "--help"], cwd=ROOT,
+                               capture_output=True, text=True).stdout
+    assert "--steps" not in main_help                  # sweep-m sweeps the steps itself
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fmnist-mlp", "--epochs", "0"], "argument --epochs: expected an integer >= 1, got '0'"),
+    (["fmnist-mlp", "--epochs", "-1"], "argument --epochs: expected an integer >= 1"),
+    (["fmnist-mlp", "--lr", "nan"], "argument --lr: expected a number > 0"),
+    (["fmnist-mlp", "--e-neg", "1.5"], "argument --e-neg: expected a number < 0"),
+    (["fmnist-mlp", "--dropout", "1"], r"argument --dropout: expected a probability in \[0, 1\)"),
+    (["iris", "--width", "2"], "iris does not take --width 2; its options: .*--epochs"),
+    (["demo", "--epochs", "3"], "demo does not take --epochs 3"),
+    (["sweep-e", "--e-pos", "3"], "sweep-e does not take --e-pos 3"),
+])
+def test_invalid_or_unused_options_are_refused_argparse_style(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--quick", "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    import re
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_iris_checks_its_checkpoints_and_keeps_the_recorded_wall_time(tmp_path):
+    out = tmp_path / "iris"
+    first = run_quick("iris", out, "--epochs", "3", "--quiet")
+    assert first["config"]["epochs"] == 3
+    with pytest.raises(SystemExit, match="holds 3 epochs, more than the 2 asked for"):
+        main(["iris", "--quick", "--quiet", "--out", str(out), "--epochs", "2"])
+    state = torch.load(out / "pnn_seed0.pt", weights_only=False)
+    state["history"][0]["time_s"] += 1000.0
+    torch.save(state, out / "pnn_seed0.pt")
+    again = run_quick("iris", out, "--epochs", "3", "--quiet")          # everything restored
+    assert again["per_seed"] == first["per_seed"]
+    assert 1000.0 <= again["wall_time_s"] < 1000.0 + first["wall_time_s"] + 60
+    meta = json.loads((out / "ann_seed0.json").read_text())
+    meta["gamma_V"] = 0.5
+    (out / "ann_seed0.json").write_text(json.dumps(meta))
+    with pytest.raises(SystemExit, match="another configuration.*gamma_V"):
+        main(["iris", "--quick", "--quiet", "--out", str(out), "--epochs", "4"])
+
+
+def test_progress_is_lines_without_a_terminal_and_nothing_when_quiet(capsys, monkeypatch):
+    from paper_repro import train
+    fit = train.fit
+    model = torch.nn.Linear(2, 1)
+    x, y = torch.randn(8, 2), torch.randn(8, 1)
+    loss = lambda m, a, b: ((m(a) - b) ** 2).mean()
+    fit(model, lambda: iter([(x, y)]), loss, 4, 1e-2, evaluate=lambda m: dict(test_acc=0.5), desc="toy")
+    out, err = capsys.readouterr()
+    lines = out.splitlines()          # fast epochs: the first and the last (at most one line every 10 s)
+    assert len(lines) == 2 and lines[0].startswith("toy: epoch 1/4 loss=") and "test_acc=0.5" in lines[0]
+    assert lines[1].startswith("toy: epoch 4/4")
+    assert "\r" not in out + err and "it/s" not in err                  # no bar redraws in a log
+    monkeypatch.setattr(train, "LOG_EVERY_S", 0.0)
+    fit(model, lambda: iter([(x, y)]), loss, 4, 1e-2, desc="toy")
+    assert [l.split(" loss")[0] for l in capsys.readouterr().out.splitlines()] == [f"toy: epoch {e}/4" for e in range(1, 5)]
+    fit(model, lambda: iter([(x, y)]), loss, 4, 1e-2, desc="toy", quiet=True)
+    assert capsys.readouterr() == ("", "")

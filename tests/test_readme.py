@@ -1,4 +1,4 @@
-"""The README's circuit example runs as written and gives what it promises."""
+"""Every README python snippet runs as written, on its own, and gives what it promises."""
 import pathlib
 import re
 
@@ -7,15 +7,35 @@ import torch
 from circuitnet.compile import compile_circuit
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def _run(marker):
+    example = next(b for b in BLOCKS if marker in b)
+    scope = {}
+    exec(compile(example, "README.md", "exec"), scope)
+    return scope
+
+
+def test_every_python_snippet_is_checked_here():
+    markers = ("cn.NeuronCircuit(", "models.RCSpikeLinear(")
+    assert len(BLOCKS) == len(markers) and all(any(m in b for b in BLOCKS) for m in markers), \
+        "a README python snippet was added or changed: give it a test below"
 
 
 def test_readme_circuit_example_runs_and_differentiates():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    example = next(b for b in blocks if "cn.NeuronCircuit(" in b)
-    scope = {}
-    exec(compile(example, "README.md", "exec"), scope)
+    scope = _run("cn.NeuronCircuit(")
     t_out, fired, w = scope["t_out"], scope["fired"], scope["w"]
     assert t_out.shape == (32, 8) and fired.any() and torch.isfinite(t_out).all()
     assert w.grad is not None and torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
     fire = compile_circuit(scope["circuit"]).phases[1]
     assert fire.breakpoints and not fire.time_invariant          # the clock edge: no closed form applies
+
+
+def test_readme_layer_example_runs_and_trains():
+    scope = _run("models.RCSpikeLinear(")
+    layer, net, t_in = scope["layer"], scope["net"], scope["t_in"]
+    assert layer.method == "exact" and scope["t_out"].shape == (32, 10)
+    assert ((0 <= layer(t_in)) & (layer(t_in) <= 1)).all()
+    assert torch.isfinite(scope["loss"]) and all(p.grad is not None and torch.isfinite(p.grad).all()
+                                                 for p in net.parameters())

@@ -12,13 +12,33 @@
 | "spice"       | realisable in a netlist        | ngspice transient (circuitnet.spice)      | none |
 
 Times are normalised (time unit of the circuit); t_out counts from the start of the first
-comparator phase; neurons that never fire get t_max and fired = False.
+comparator phase; neurons that never fire get t_max and fired = False. "sde" on a circuit without
+declared noise is a ValueError (it would silently be "ode").
 """
 from ..compile import compile_circuit
 from .ode import ode_spike_times
 from .sde import sde_spike_times
 
-METHODS = ("ode", "sde", "torchdiffeq", "exact", "dstd", "spice")
+# The options each method takes (besides clip, which every method reads: see spike_times).
+METHOD_OPTIONS = {
+    "ode": ("dt", "polish"),
+    "sde": ("dt", "seed", "record"),
+    "torchdiffeq": ("rtol", "atol"),
+    "exact": (),
+    "dstd": ("steps", "offset"),
+    "spice": ("technology", "edge", "devices_per_run", "workers", "record"),
+}
+METHODS = tuple(METHOD_OPTIONS)
+
+
+def check_options(method, options):
+    """ValueError for an unknown method, or an option that ``method`` does not take (listing those it does)."""
+    if method not in METHOD_OPTIONS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    wrong = sorted(set(options) - set(METHOD_OPTIONS[method]) - {"clip"})
+    if wrong:
+        takes = ", ".join(METHOD_OPTIONS[method] + ("clip",))
+        raise ValueError(f"method {method!r} does not take option(s) {', '.join(wrong)}; it takes: {takes}")
 
 
 def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=True):
@@ -42,10 +62,14 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
 
 def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     """Dispatch to the chosen method (see module docstring); options go to that method
-    ("ode": dt, polish; "sde": dt, seed, record; "dstd": steps, offset; "torchdiffeq": rtol, atol;
-    "spice": technology, edge, devices_per_run, workers, record;
-    "exact" and "dstd" on RC-Spike circuits: clip=False returns the unclipped firing time of
-    ``affine.firing_time``, which continues below 0 and above 1)."""
+    (METHOD_OPTIONS; any other is a ValueError listing the method's options). "exact" and "dstd" on
+    RC-Spike circuits: clip=False returns the unclipped firing time of ``affine.firing_time``, which
+    continues below 0 and above 1."""
+    check_options(method, options)
+    if method not in ("exact", "dstd"):
+        if options.get("clip", True) is not True:
+            raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact' or 'dstd', not {method!r}")
+        options.pop("clip", None)
     if method == "spice":
         from ..spice.simulate import spice_spike_times
         if params:
@@ -57,12 +81,13 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     if cc.weight_dependent and method in METHODS:
         raise ValueError(f"the circuit's synapse shapes depend on the weight (a bias-dependent CLM, FittedNMOS/"
                          f"FittedPMOS): methods 'exact', 'dstd' and 'spice' take it, {method!r} does not yet")
-    if options.get("clip", True) is not True:
-        raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact' or 'dstd', not {method!r}")
-    options.pop("clip", None)
     if method == "ode":
         return ode_spike_times(cc, t_in, weight, params=params, **options)
     if method == "sde":
+        if not cc.has_noise:
+            raise ValueError("method 'sde' needs a circuit that declares noise (ShotNoise, ThermalNoise, ResetNoise "
+                             "elements, or cn.circuits.rc_spike(noise=True)); this one has none, so its spike "
+                             "times are deterministic: use method 'ode'")
         return sde_spike_times(cc, t_in, weight, params=params, **options)
     if method == "torchdiffeq":
         from .reference import torchdiffeq_spike_times

@@ -1,4 +1,4 @@
-"""Exact spike times of a layer of piecewise-affine neurons (PAPER.md sections 2 and C).
+"""Exact spike times of a layer of piecewise-affine neurons (docs/paper.md section 2).
 
 Units: normalised time (one phase = 1 for RC-Spike, [0, t_max] for TTFS) and normalised voltage
 (reset 0, threshold 1).  For a layer with weight W [out, in] and input spike times t_in [batch, in]:
@@ -8,7 +8,7 @@ Units: normalised time (one phase = 1 for RC-Spike, [0, t_max] for TTFS) and nor
     beta_ij = 1/e_pos if w_ij >= 0 else 1/e_neg          (e_pos > 0 > e_neg, so f >= 0)
 
 Between consecutive (sorted) input times f and g are constant, and one interval of length d is
-solved exactly (PAPER.md Eq. 22 written as a recursion, in exponential-Euler form):
+solved exactly (docs/paper.md section 2, Eq. 22 written as a recursion, in exponential-Euler form):
 
     v <- v + d phi1(f d) (g - f v),    phi1(x) = (1 - e^-x)/x     (= e^{-fd} v + g d phi1(fd)).
 
@@ -477,7 +477,7 @@ class _MembraneExact(torch.autograd.Function):
 
 
 def membrane_exact(t_in, weight, e_pos, e_neg, t_end=1.0, leak=0.0, bias=0.0, t_stop=None):
-    """Exact v_i(t_end) [batch, out] (PAPER.md Eq. 22), or v_i(t_stop[b, i]) if t_stop is given.
+    """Exact v_i(t_end) [batch, out] (docs/paper.md section 2, Eq. 22), or v_i(t_stop[b, i]) if t_stop is given.
 
     Normalised units.  Differentiable w.r.t. t_in, weight, e_pos, e_neg, leak, bias (t_stop is
     treated as a constant).  Inputs at or after t_end never arrive.
@@ -500,7 +500,7 @@ def rc_spike_exact(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, fire_g=1.0, f
 
 
 def ttfs_exact(t_in, weight, e_pos, e_neg, t_max, leak=0.0, bias=0.0):
-    """Exact TTFS spike times and fired mask, each [batch, out] (PAPER.md Appendix C).
+    """Exact TTFS spike times and fired mask, each [batch, out] (docs/paper.md section 2, TTFS variant).
 
     Single phase [0, t_max]; a neuron fires at the first time v crosses 1, where within the
     interval of constant f, g starting at t0 with v0 the crossing is t0 + crossing_time(v0, f, g).

@@ -1,9 +1,14 @@
 """Validation of the tensors handed to the spike-time solvers: clear errors, nothing lost."""
 import torch
 
+# float16 and bfloat16 are refused rather than upcast behind the user's back: the circuit's constants
+# underflow there (C = 1.4e-13 F is 0 in float16) and a spike time near 1 is resolved to 1e-3 (float16)
+# or 8e-3 (bfloat16), coarser than the effects the methods exist to resolve.
+DTYPES = (torch.float32, torch.float64)
+
 
 def check_layer_inputs(t_in, weight, t_max=None):
-    """Check t_in [batch, in] and weight [out, in]: floating, same dtype/device, finite, t_in >= 0.
+    """Check t_in [batch, in] and weight [out, in]: float32 or float64, same dtype/device, finite, t_in >= 0.
 
     ``t_in`` may hold +inf for inputs that never spike; values at or after the input phase's end
     (``t_max``) also never arrive. Raises ValueError naming the problem.
@@ -13,6 +18,10 @@ def check_layer_inputs(t_in, weight, t_max=None):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         if not x.is_floating_point():
             raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        if x.dtype not in DTYPES:
+            raise ValueError(f"{name} has dtype {x.dtype}: spike times are computed in float32 or float64 only "
+                             f"(the circuit's constants underflow and spike times lose their resolution in "
+                             f"{x.dtype}); convert with .float() or .double()")
         if x.dim() != 2:
             raise ValueError(f"{name} must be 2-D ({'[batch, in_features]' if name == 't_in' else '[out_features, in_features]'}), "
                              f"got shape {tuple(x.shape)}")

@@ -1,4 +1,4 @@
-"""DSTD: differentiable spike-time discretisation (PAPER.md section 5).
+"""DSTD: differentiable spike-time discretisation (docs/paper.md section 5).
 
 Units: normalised time and voltage, as in :mod:`circuitnet.solve.affine` (same neuron model).
 The phase [0, t_end] (t_end = 1 for RC-Spike, t_max for TTFS) is cut into ``steps`` = M

@@ -1,0 +1,57 @@
+"""Every document the code and README cite is in the repository, and every section they name exists."""
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOURCES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+                 + [p for d in ("circuitnet", "models", "paper_repro", "tests", "benchmarks", "scripts")
+                    for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".sh")])
+
+
+def _texts():
+    return {p.relative_to(ROOT).as_posix(): p.read_text() for p in SOURCES
+            if p != pathlib.Path(__file__).resolve()}
+
+
+def _headings(doc):
+    return re.findall(r"^#+ (.+?)\s*$", (ROOT / doc).read_text(), re.M)
+
+
+def test_cited_docs_paths_exist():
+    cited = {(src, m) for src, text in _texts().items()
+             for m in re.findall(r"docs/[\w./-]*\w", text)}
+    assert cited, "no docs/ reference found: the pattern is broken"
+    missing = sorted(f"{src}: {path}" for src, path in cited if not (ROOT / path).exists())
+    assert not missing, missing
+
+
+def test_no_reference_to_documents_outside_the_repository():
+    names = ("PAPER" + ".md", "DESIGN" + ".md", "SPICE" + ".md", "../shared")
+    bad = sorted(f"{src}: {n}" for src, text in _texts().items() for n in names if n in text)
+    assert not bad, bad
+
+
+def test_cited_sections_exist():
+    numbered = {h.split(".")[0] for h in _headings("docs/paper.md") if re.match(r"\d+\.", h)}
+    names = {re.sub(r" \(.*\)$", "", h.split(". ", 1)[-1])
+             for doc in ("docs/paper.md", "docs/design.md") for h in _headings(doc)}
+    checked = 0
+    for src, text in _texts().items():
+        for nums in re.findall(r"docs/paper\.md,?\s+sections?\s+(\d+(?:(?:,\s*|\s+and\s+)\d+)*)", text):
+            for n in re.findall(r"\d+", nums):
+                assert n in numbered, f"{src} cites docs/paper.md section {n}; sections: {sorted(numbered)}"
+                checked += 1
+        for name in re.findall(r"docs/\w+\.md,?\s+sections?\s+(?:\d+,\s+)?(?!Table |Eqs?\. )([A-Z][A-Za-z]+(?: [a-z]+)?)",
+                               text):
+            assert name in names or name.split()[0] in names, f"{src} cites a section {name!r} that no heading names"
+            checked += 1
+    assert checked > 10
+
+
+def test_repository_paths_named_in_docs_exist():
+    for doc in ("docs/paper.md", "docs/design.md"):
+        paths = re.findall(r"`((?:circuitnet|models|paper_repro|tests|benchmarks|scripts)/[\w./]+\.(?:py|sh))`",
+                           (ROOT / doc).read_text())
+        assert paths
+        missing = [p for p in paths if not (ROOT / p).exists()]
+        assert not missing, f"{doc} names files that do not exist: {missing}"
