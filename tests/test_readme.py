@@ -18,7 +18,7 @@ def _run(marker):
 
 
 def test_every_python_snippet_is_checked_here():
-    markers = ("cn.NeuronCircuit(", "models.RCSpikeLinear(")
+    markers = ("cn.NeuronCircuit(", "models.RCSpikeLinear(", 'method="spice"')
     assert len(BLOCKS) == len(markers) and all(any(m in b for b in BLOCKS) for m in markers), \
         "a README python snippet was added or changed: give it a test below"
 
@@ -39,3 +39,10 @@ def test_readme_layer_example_runs_and_trains():
     assert ((0 <= layer(t_in)) & (layer(t_in) <= 1)).all()
     assert torch.isfinite(scope["loss"]) and all(p.grad is not None and torch.isfinite(p.grad).all()
                                                  for p in net.parameters())
+
+
+def test_readme_spice_example_runs_and_agrees_with_its_model():
+    scope = _run('method="spice"')
+    t_spice, t_model, fired = scope["t_spice"], scope["t_model"], scope["fired"]
+    assert fired.all() and ((t_model > 0) & (t_model < 1)).all()
+    assert (t_spice - t_model).abs().max().item() < 2e-3          # 2 ns of a 1 us phase
