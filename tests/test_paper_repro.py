@@ -132,7 +132,8 @@ def test_every_experiment_is_tested():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, cifar_dir):
-    data = {"cifar10": ["--data", cifar_dir], "iris": [], "demo": []}.get(name, ["--data", fmnist_dir])
+    data = {"cifar10": ["--data", cifar_dir], "iris": [], "demo": [], "spice-iris": [], "spice-neurons": []}.get(
+        name, ["--data", fmnist_dir])
     res = run_quick(name, tmp_path, *data)
     keys, pngs = EXPECTED[name]
     assert res["experiment"] == name and res["wall_time_s"] > 0
