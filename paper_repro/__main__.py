@@ -65,6 +65,9 @@ OPTIONS = {
                               help="target output time t_ref of the temporal penalty")),
     "--augment": ("augment", dict(action=argparse.BooleanOptionalAction,
                                   help="random flip/shift (and rotation for CIFAR-10) of training images")),
+    "--val": ("val", dict(type=_number(int, lambda x: x >= 0, "an integer >= 0"), metavar="N",
+                          help="hold out N training images (fixed by --seed) as a validation set, evaluated every "
+                               "epoch; choose recipes on it, never on the test set")),
     "--device": ("device", dict(choices=["cpu", "cuda"], help="where to train; torchrun for several GPUs")),
 }
 TRAINING = tuple(OPTIONS)

@@ -47,7 +47,7 @@ from .train import bars, check_config, check_ema, check_weight_decay, done_epoch
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random",
            e_pos=None, e_neg=None, penalty_on="unclipped", schedule="constant", augment=None, train_limit=None,
-           test_limit=None, eval_batch=1000, noise_draws=5)
+           test_limit=None, eval_batch=1000, noise_draws=5, val=0)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
 AUGMENT = dict(flip=0.5, degrees=15.0, padding=4)
@@ -56,7 +56,7 @@ CIFAR10_DIR = "data/cifar10"
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
                "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment",
-               "train_limit")
+               "train_limit", "val")
 
 
 # ---------------------------------------------------------------------------- runtime
@@ -108,7 +108,7 @@ def configure(args, defaults, quick=None):
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
     for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "weight_decay",
-                "gamma1", "t_ref"):
+                "gamma1", "t_ref", "val"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
@@ -127,6 +127,20 @@ def subset(split, n_train=None, n_test=None, seed=0):
     return Split(*pick(split.x_train, split.y_train, n_train), *pick(split.x_test, split.y_test, n_test))
 
 
+def hold_out(split, n_val, seed=0):
+    """Move ``n_val`` training images (a random choice fixed by ``seed``) into a validation set: what
+    recipes and hyper-parameters are chosen on, never the test set."""
+    if n_val <= 0:
+        return split
+    n = len(split.y_train)
+    if n_val >= n:
+        raise SystemExit(f"error: --val {n_val} leaves no training images (the training set has {n})")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(10007 * seed + 1))
+    keep, val = order[n_val:].sort().values, order[:n_val].sort().values
+    return Split(split.x_train[keep], split.y_train[keep], split.x_test, split.y_test,
+                 split.x_train[val], split.y_train[val])
+
+
 def load_data(dataset, args, cfg):
     root = getattr(args, "data", None)
     if dataset not in ("fashion-mnist", "cifar10"):
@@ -135,7 +149,8 @@ def load_data(dataset, args, cfg):
         split = load_fashion_mnist(root) if dataset == "fashion-mnist" else load_cifar10(root or CIFAR10_DIR)
     except FileNotFoundError as e:
         raise SystemExit(f"error: {e}") from None
-    return subset(split, cfg["train_limit"], cfg["test_limit"], seed=getattr(args, "seed", 0))
+    seed = getattr(args, "seed", 0)
+    return hold_out(subset(split, cfg["train_limit"], cfg["test_limit"], seed=seed), cfg["val"], seed)
 
 
 # ---------------------------------------------------------------------------- network
@@ -279,9 +294,10 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
             torch.cuda.synchronize(rt.device)
         t0 = time.time()
         acc = accuracy(net, cfg, data.x_test, data.y_test, rt, progress=None if quiet else f"{desc} test")
+        val = {} if data.x_val is None else dict(val_acc=accuracy(net, cfg, data.x_val, data.y_val, rt))
         correct, seen = rt.all_sum([float(counts["correct"]), counts["seen"]])
         counts.update(correct=0.0, seen=0)
-        return dict(test_acc=acc, train_acc=correct / max(seen, 1.0), train_s=round(t0 - clock["start"], 3),
+        return dict(test_acc=acc, **val, train_acc=correct / max(seen, 1.0), train_s=round(t0 - clock["start"], 3),
                     eval_s=round(time.time() - t0, 3))
 
     history = fit(model, batches, loss_fn, cfg["epochs"], cfg["lr"], ckpt=ckpt, evaluate=evaluate, desc=desc,
@@ -352,7 +368,12 @@ def run_experiment(args, experiment, dataset, defaults, quick):
     plot_curves(os.path.join(args.out, "training_curves.png"), {experiment: hist})
     plot_raster(os.path.join(args.out, "spike_raster.png"), net, cfg, data.x_test, data.y_test, rt)
     c = circuit(cfg["e_pos"], cfg["e_neg"])
-    out = write_results(args.out, experiment, args.seed, cfg, started, resumed_s=res["resumed_s"],
+    val = {}
+    if data.x_val is not None:   # the last epoch's validation accuracy, and the epoch validation would pick
+        best = max(hist, key=lambda h: h["val_acc"])
+        val = dict(val_accuracy=hist[-1]["val_acc"], val_samples=len(data.y_val), best_val_epoch=best["epoch"],
+                   best_val_accuracy=best["val_acc"], test_accuracy_at_best_val=best["test_acc"])
+    out = write_results(args.out, experiment, args.seed, cfg, started, resumed_s=res["resumed_s"], **val,
                         test_accuracy=res["test_accuracy"], best_test_accuracy=max(h["test_acc"] for h in hist),
                         test_accuracy_sigma0=clean, test_accuracy_noise_mean=sum(draws) / len(draws),
                         test_accuracy_noise_draws=draws,
@@ -360,6 +381,9 @@ def run_experiment(args, experiment, dataset, defaults, quick):
                         train_samples=len(data.y_train), test_samples=len(data.y_test),
                         parameters=sum(p.numel() for p in net.parameters()), e_pos=c.e_pos, e_neg=c.e_neg,
                         device=str(rt.device), world_size=rt.world, history=hist)
+    if val:
+        print(f"{experiment}: validation accuracy {100 * val['val_accuracy']:.2f} % on {val['val_samples']} held-out "
+              f"training images (best {100 * val['best_val_accuracy']:.2f} % at epoch {val['best_val_epoch']})")
     print(f"{experiment}: test accuracy {100 * out['test_accuracy']:.2f} % after {len(hist)} epochs "
           f"(noise-free inference {100 * clean:.2f} %; mean over {len(draws)} draws of the spike-time noise "
           f"{100 * out['test_accuracy_noise_mean']:.2f} %) "

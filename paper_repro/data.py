@@ -15,7 +15,7 @@ import os
 import pickle
 import struct
 import tarfile
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -35,6 +35,8 @@ class Split(NamedTuple):
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    x_val: Optional[torch.Tensor] = None     # held out of the training images (classify.hold_out)
+    y_val: Optional[torch.Tensor] = None
 
 
 # ---------------------------------------------------------------------------- Fashion-MNIST

@@ -654,3 +654,27 @@ def test_progress_is_lines_without_a_terminal_and_nothing_when_quiet(capsys, mon
     assert [l.split(" loss")[0] for l in capsys.readouterr().out.splitlines()] == [f"toy: epoch {e}/4" for e in range(1, 5)]
     fit(model, lambda: iter([(x, y)]), loss, 4, 1e-2, desc="toy", quiet=True)
     assert capsys.readouterr() == ("", "")
+
+
+def test_validation_split_is_held_out_of_training_fixed_by_the_seed_and_reported(tmp_path, fmnist_dir):
+    from paper_repro.classify import hold_out
+    from paper_repro.data import Split
+    x = torch.arange(100.0).reshape(100, 1, 1, 1)
+    split = Split(x, torch.arange(100), x[:10], torch.arange(10))
+    a, b, c = hold_out(split, 20, seed=3), hold_out(split, 20, seed=3), hold_out(split, 20, seed=4)
+    assert torch.equal(a.y_val, b.y_val) and not torch.equal(a.y_val, c.y_val)
+    assert len(a.y_val) == 20 and len(a.y_train) == 80
+    assert not set(a.y_val.tolist()) & set(a.y_train.tolist())          # disjoint, nothing lost
+    assert sorted(a.y_val.tolist() + a.y_train.tolist()) == list(range(100))
+    assert torch.equal(a.x_val.flatten().long(), a.y_val) and torch.equal(a.x_test, split.x_test)
+    assert hold_out(split, 0) is split
+    with pytest.raises(SystemExit, match="leaves no training images"):
+        hold_out(split, 100)
+    res = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--val", "64")
+    assert res["val_samples"] == 64 and res["train_samples"] == 512 - 64 and res["config"]["val"] == 64
+    assert all(0 <= h["val_acc"] <= 1 for h in res["history"])
+    assert res["val_accuracy"] == res["history"][-1]["val_acc"]
+    best = max(res["history"], key=lambda h: h["val_acc"])
+    assert res["best_val_epoch"] == best["epoch"] and res["test_accuracy_at_best_val"] == best["test_acc"]
+    with pytest.raises(SystemExit, match="another configuration"):     # the checkpoint knows its split
+        main(["fmnist-mlp", "--quick", "--out", str(tmp_path), "--data", fmnist_dir, "--val", "32"])
