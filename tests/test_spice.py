@@ -25,7 +25,7 @@ def _private_cache(tmp_path_factory):
 
 
 def test_rc_charge_matches_its_analytic_curve():
-    net = "* rc\nV1 in 0 PWL(0 0 1n 0 1.001n 1)\nR1 in a 1k\nC1 a 0 1p\n"
+    net = "V1 in 0 PWL(0 0 1n 0 1.001n 1)\nR1 in a 1k\nC1 a 0 1p\n"     # no title line: run() adds one
     res = run(net, ["v(a)"], "tran 10p 6n 0 10p")
     t, v = res["scale"], res["v(a)"]
     tau = 1e3 * 1e-12

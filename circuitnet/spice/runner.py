@@ -33,7 +33,7 @@ def ngspice_path():
 
 
 def run(netlist, vectors, analysis, timeout=600):
-    """Simulate ``netlist`` (text without .control/.end) with ``analysis`` (an ngspice control
+    """Simulate ``netlist`` (element lines, without title, .control or .end) with ``analysis`` (an ngspice control
     command such as "tran 1n 2u" or "dc Vd 0 1 0.1") and return {vector: np.ndarray}, plus the
     scale (time, sweep or frequency) under "scale". Complex AC vectors come back complex."""
     if not vectors:
@@ -44,7 +44,7 @@ def run(netlist, vectors, analysis, timeout=600):
         ac = analysis.strip().lower().startswith("ac")
         names = [f"{f}({v})" for v in vectors for f in ("real", "imag")] if ac else list(vectors)
         save = "" if ac else f"save {' '.join(vectors)}\n"      # store only what is read back
-        text = (netlist.rstrip() + "\n.control\nset wr_singlescale\nset wr_vecnames\noption numdgt=12\n"
+        text = ("* circuitnet\n" + netlist.rstrip() + "\n.control\nset wr_singlescale\nset wr_vecnames\noption numdgt=12\n"
                 f"{save}{analysis}\nwrdata {out} {' '.join(names)}\nquit\n.endc\n.end\n")
         path = os.path.join(tmp, "circuit.cir")
         with open(path, "w") as f:
