@@ -64,6 +64,23 @@ def accuracy(model, x, y):
         return (model(x).argmin(1) == y).double().mean().item()
 
 
+def train_net(model, cfg, xtr, ytr, ckpt, desc, quiet=False, evaluate=None):
+    """Adam on the Iris loss (loss_fn) in shuffled mini-batches for cfg["epochs"] epochs, checkpointed
+    at ``ckpt`` and resumed from it; a checkpoint written with another configuration is refused.
+    Returns fit's history."""
+    def batches():
+        perm = torch.randperm(len(xtr))
+        for i in range(0, len(xtr), cfg["batch"]):
+            j = perm[i:i + cfg["batch"]]
+            yield xtr[j], ytr[j]
+
+    want = check_config(ckpt[:-3] + ".json", {k: cfg[k] for k in _MODEL_KEYS})
+    with open(ckpt[:-3] + ".json", "w") as f:
+        json.dump(want, f, indent=1)
+    return fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"], ckpt=ckpt, desc=desc, quiet=quiet,
+               evaluate=evaluate)
+
+
 def run_on(model, circuit, method, x, **opts):
     """Output spike times of ``model``'s weights on another circuit/method (model left unchanged)."""
     net = IrisNet(hidden=model.layers[0].out_features, circuit=circuit, method=method, **opts).to(D)
@@ -102,20 +119,10 @@ def run(args):
             seed_everything(seed)
             model = IrisNet(hidden=cfg["hidden"], method="exact", **kw).to(D)
 
-            def batches():
-                perm = torch.randperm(len(xtr))
-                for i in range(0, len(xtr), cfg["batch"]):
-                    j = perm[i:i + cfg["batch"]]
-                    yield xtr[j], ytr[j]
-
             ckpt = os.path.join(args.out, f"{name}_seed{seed}.pt")
-            want = check_config(ckpt[:-3] + ".json", {k: cfg[k] for k in _MODEL_KEYS})
-            with open(ckpt[:-3] + ".json", "w") as f:
-                json.dump(want, f, indent=1)
             restored = done_epochs(ckpt)
-            hist = fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"], ckpt=ckpt,
-                       desc=f"iris {name} seed {seed}", quiet=getattr(args, "quiet", False),
-                       evaluate=lambda m: dict(test_acc=accuracy(m, xte, yte)))
+            hist = train_net(model, cfg, xtr, ytr, ckpt, f"iris {name} seed {seed}", getattr(args, "quiet", False),
+                             evaluate=lambda m: dict(test_acc=accuracy(m, xte, yte)))
             restored_s += sum(h.get("time_s", 0.0) for h in hist[:restored])
             curves[(name, seed)] = hist
             model.eval()

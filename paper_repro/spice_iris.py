@@ -19,7 +19,6 @@ Reported: output-layer spike-time RMSE against SPICE in ns (T = 1 us) for both (
 SPICE; ANN-to-IMC: the ANN vs SPICE, the paper's measure, and the mapped model vs SPICE), accuracy
 by SPICE spike times, and a plot of model and SPICE membrane traces.
 """
-import json
 import os
 import time
 
@@ -32,8 +31,7 @@ from models import IrisNet, fit_current_scales, scale_weights_
 
 from . import iris
 from .common import pyplot, seed_everything, write_results
-from .iris import D, load_split, loss_fn
-from .train import check_config, fit
+from .iris import D, load_split
 
 CFG = dict({k: v for k, v in iris.CFG.items() if k != "seeds"}, test_samples=45)
 QUICK = dict(epochs=40, test_samples=6)
@@ -96,18 +94,8 @@ def run(args):
             model = IrisNet(hidden=cfg["hidden"], method="exact", e_pos=cfg["e_ann"], e_neg=-cfg["e_ann"],
                             firing="ideal").to(D)
 
-        def batches():
-            perm = torch.randperm(len(xtr))
-            for i in range(0, len(xtr), cfg["batch"]):
-                j = perm[i:i + cfg["batch"]]
-                yield xtr[j], ytr[j]
-
-        ckpt = os.path.join(args.out, f"{name}.pt")
-        want = check_config(ckpt[:-3] + ".json", {k: cfg[k] for k in iris._MODEL_KEYS} | dict(epochs=cfg["epochs"]))
-        with open(ckpt[:-3] + ".json", "w") as f:
-            json.dump(want, f, indent=1)
-        fit(model, batches, loss_fn(cfg), cfg["epochs"], cfg["lr"], ckpt=ckpt, desc=f"spice-iris {name}",
-            quiet=getattr(args, "quiet", False))
+        iris.train_net(model, cfg, xtr, ytr, os.path.join(args.out, f"{name}.pt"), f"spice-iris {name}",
+                       getattr(args, "quiet", False))
         model.eval()
         with torch.no_grad():
             target = model(xte)
