@@ -173,3 +173,18 @@ def test_readme_spice_numbers_are_the_committed_results():
              f"{neurons['rmse_fan_in_4_ns']:.2f} ns", f"{neurons['rmse_fan_in_16_32_ns']:.2f} ns"}
     assert all(c in readme for c in cited), [c for c in cited if c not in readme]
     assert iris["config"]["test_samples"] == 45 and iris["config"]["epochs"] == 600
+
+
+def test_comparator_reads_crossings_off_waveforms():
+    """Linear interpolation between time points; above threshold at the phase start fires at 0;
+    a crossing during accumulation does not count until the comparator phase; never: t_max."""
+    from circuitnet.spice.simulate import comparator
+    c = cn.circuits.rc_spike()
+    time = np.linspace(0, 2e-6, 401)
+    v = np.stack([np.clip(time / 1e-6 - 0.63, 0, None),          # reaches 1 at 1.63 us
+                  np.where(time < 0.5e-6, 0, 1.2) * np.ones_like(time),   # above threshold before firing
+                  0.5 * np.ones_like(time)], 1)                  # never
+    V = c.V0_value + v * (c.Vth_value - c.V0_value)
+    t, fired = comparator(time, V, c, np.array([0.0, 1e-6, 2e-6]))
+    assert fired.tolist() == [True, True, False]
+    assert t[0] == pytest.approx(0.63, abs=1e-9) and t[1] == 0.0 and t[2] == 1.0

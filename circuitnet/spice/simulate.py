@@ -48,7 +48,8 @@ def comparator(time, V, circuit, starts):
     fired = np.zeros(n, dtype=bool)
     for k in cmp_:
         a, b = starts[k], starts[k + 1]
-        v_a = np.array([np.interp(a, time, v[:, q]) for q in range(n)])
+        r = int(np.clip(np.searchsorted(time, a), 1, len(time) - 1))        # v at the phase start a
+        v_a = v[r - 1] + (v[r] - v[r - 1]) * (a - time[r - 1]) / max(time[r] - time[r - 1], 1e-30)
         at_start = ~fired & (v_a >= 1)
         t_out[at_start], fired[at_start] = (a - t0) / circuit.time_unit, True
         inside = (time > a) & (time <= b)
