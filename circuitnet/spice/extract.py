@@ -89,11 +89,13 @@ def extract_device(tech, mos, v_th, v0):
     lam = pol * slope / I0
     resid = np.abs(A @ coef - i.T).max(0) / np.maximum(I0, 1e-30)
     off = 0.0 if pol > 0 else vdd
-    caps = []
-    for k, vd in enumerate((v_th, 0.5 * (v_th + v0), v0)):
-        net = _sweep_netlist(tech, mos, off).replace("Vd d 0 1", f"Vd d 0 DC {vd} AC 1")
-        r = run(net, ["i(vd)"], "ac lin 1 1meg 1meg")
-        caps.append(abs(r["i(vd)"][0].imag) / (2 * math.pi * 1e6))
+    s = "0" if pol > 0 else "vdd"
+    net = f"{tech.header()}\nVdd vdd 0 {vdd}\nVg g 0 {off}\n"
+    bias = (v_th, 0.5 * (v_th + v0), v0)
+    for k, vd in enumerate(bias):              # three independent devices, one AC run
+        net += f"Vd{k} d{k} 0 DC {vd} AC 1\nX{k} d{k} g {s} {s} {mos.model} W={mos.W * 1e6:g} L={mos.L * 1e6:g}\n"
+    r = run(net, [f"i(vd{k})" for k in range(3)], "ac lin 1 1meg 1meg")
+    caps = [abs(r[f"i(vd{k})"][0].imag) / (2 * math.pi * 1e6) for k in range(3)]
     return dict(device=mos.key, technology=tech.key, polarity=pol, v_th=v_th, v0=v0, vg=vg.tolist(),
                 current=I0.tolist(), lam=lam.tolist(), line_residual=resid.tolist(),
                 capacitance=float(np.mean(caps)), capacitance_at=caps, off_gate=off)
