@@ -9,11 +9,13 @@
 | "torchdiffeq" | any (reference)                | dopri5 with jumps, odeint_event restarts  | autograd through torchdiffeq |
 | "exact"       | affine, time-invariant phases  | sort + cumulative sums, closed form       | analytic |
 | "dstd"        | affine, time-invariant phases  | hat-kernel grid of M steps, GEMMs (paper) | analytic |
+| "dstd"        | any other compiled circuit     | averaged drive (GEMM) + RK2 per interval  | autograd (dstd_general) |
 
 Times are normalised (time unit of the circuit); t_out counts from the start of the first
 comparator phase; neurons that never fire get t_max and fired = False.
 """
 from ..compile import compile_circuit
+from .coefficients import fits_closed_form
 from .ode import ode_spike_times
 from .sde import sde_spike_times
 
@@ -44,6 +46,9 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     "exact" and "dstd" on RC-Spike circuits: clip=False returns the unclipped firing time of
     ``affine.firing_time``, which continues below 0 and above 1)."""
     cc = compile_circuit(circuit)
+    if method == "dstd" and not fits_closed_form(cc):
+        from .dstd_general import general_dstd
+        return general_dstd(cc, t_in, weight, params=params, **options)
     if method in ("exact", "dstd"):
         return _closed_form(cc, t_in, weight, method, params, **options)
     if options.get("clip", True) is not True:

@@ -135,19 +135,19 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
     return t_out, done, saved
 
 
-def polish(ph, st, c, iters=6):
-    """Newton on delta in [0, h]: RK4(v0, delta) = 1, starting from linear interpolation."""
+def polish(ph, st, c, iters=6, step=_rk4):
+    """Newton on delta in [0, h]: step(v0, delta) = 1 (default RK4), starting from linear interpolation."""
     v0, v1, s, h, tsw, P, N = (st[k] for k in ("v0", "v1", "s", "h", "tsw", "P", "N"))
     dv = v1 - v0
     safe = dv > 0
     d = torch.where(safe, h * (1 - v0) / torch.where(safe, dv, torch.ones_like(dv)), h)
     d = torch.minimum(d.clamp(min=0), h)
     for _ in range(iters):
-        y = _rk4(ph, v0, s, d, tsw, P, N, c)
+        y = step(ph, v0, s, d, tsw, P, N, c)
         f = ph.rhs(y, s + d, tsw, P, N, c)
         ok = f > 0
-        step = (y - 1) / torch.where(ok, f, torch.ones_like(f))
-        d = torch.minimum(torch.where(ok, d - step, d).clamp(min=0), h)
+        newton = (y - 1) / torch.where(ok, f, torch.ones_like(f))
+        d = torch.minimum(torch.where(ok, d - newton, d).clamp(min=0), h)
     return d
 
 

@@ -1,0 +1,243 @@
+"""Method "dstd" for any compiled circuit: averaged drive on a grid, one Runge-Kutta step per interval.
+
+Units: normalised time (the circuit's time unit) and voltage (reset 0, threshold 1), as in
+:mod:`circuitnet.compile`, whose per-phase dynamics it integrates:
+
+    dv/dtau = a(v, tau) + P(tau) k_pos(v) + N(tau) k_neg(v),
+    P = sum_j relu(w_j) H(tau - t_j),   N = sum_j min(w_j, 0) H(tau - t_j).
+
+Scheme (DSTD generalised; :mod:`circuitnet.solve.dstd` is its affine special case):
+
+* Grid. Every phase p of length D_p is cut into the M intervals of ``dstd.dstd_grid``
+  (T_m = m D_p/M - offset_p), plus the phase's compile-time switching times (``breakpoints``) as
+  fixed edges, so that no interval straddles a jump of a time switch.  ``offset`` is given in the
+  synapse phase's time, in [0, D_syn/M); phase p uses the same fraction of its own step.
+* Drive. In the synapse phase the time-averaged drive of interval m,
+      P~_im = sum_j relu(w_ij) S_jm,   N~_im = sum_j min(w_ij, 0) S_jm,
+  with the hat/fraction kernel S_jm = clamp((hi_m - t_j)/L_m, 0, 1) of ``dstd.dstd_kernel``, comes
+  from one GEMM [B K, J] x [J, 2 I] for all samples, intervals and neurons (K = M + breakpoints),
+  piecewise linear in t_j and so differentiable in the input times (custom backward: two GEMMs,
+  S recomputed, nothing of size [B, K, J] saved).
+* Step. One explicit-midpoint (RK2) step of the compiled dynamics with the constant drive
+  (P~_m, N~_m) per interval: v <- v + L F(v + L/2 F(v, s), s + L/2), time switches evaluated at
+  the interval middle (``tsw``).
+* Crossing. In comparator phases a neuron fires in the first interval whose end state is >= 1;
+  inside it, Newton on delta -> step(v_m, delta) = 1 (the step's own interpolant,
+  ``ode.polish``) gives delta*, and the spike time is made differentiable by the implicit function
+  theorem (y = step(v_m, delta*) evaluated with autograd, t = s_m + delta* - (y - 1)/F(1)).
+  A neuron already at v >= 1 when the first comparator phase starts fires there (the clip, zero
+  gradient); neurons that never fire get t_max and fired = False.
+* Gradients: autograd through the M steps (weights, input times, circuit parameters passed in
+  ``params`` as tensors).  Cost per layer: the GEMM of affine DSTD plus about 2 K element-wise
+  rhs evaluations on [B, I].
+
+Unclipped firing time (clip=False; every circuit).  Where a neuron is clipped the continuous
+extension is the time the boundary dynamics would need to carry v to threshold:
+
+    u = T_b + int_{v_b}^{1} dv / F_b(v)
+
+with, for a neuron already at v_b >= 1 when the first comparator phase starts, T_b = 0 and F_b
+that phase's rhs at its start (u <= 0); for a neuron that never fires, T_b = t_max, v_b its
+membrane at the end of the last comparator phase and F_b that phase's rhs at its end, with the
+drive of every input that arrived (u >= t_max).  F_b is frozen in time at the boundary
+(autonomous), the integral is 4-point Gauss-Legendre in v, and u = +inf where F_b <= 0 on the path
+(threshold unreachable).  For the affine RC-Spike firing phase dv/dtau = g - f v this is
+``affine.firing_time`` (exact for the ideal ramp); neurons that fire inside the window keep their
+spike time.
+
+Measured (tests/test_dstd_general.py, benchmarks/bench_general.py): the spike-time error against
+method "ode" falls as M^-2 (RK2 and RK4 alike: the averaged drive, not the step, limits the
+order, so RK2 is kept at half the cost of RK4).
+"""
+import math
+
+import torch
+
+from .affine import scratch, spike_time_from_membrane
+from .checks import check_layer_inputs
+from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad
+from .ode import polish
+
+# 4-point Gauss-Legendre nodes and weights on [0, 1]
+_GL_X = tuple(0.5 + 0.5 * x for x in (-0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
+                                      0.8611363115940526))
+_GL_W = tuple(0.5 * w for w in (0.3478548451374538, 0.6521451548625461, 0.6521451548625461, 0.3478548451374538))
+
+
+class _Drive(torch.autograd.Function):
+    """Averaged drive [B, K, 2 I] = S(t_in; lo, hi) @ wcat^T, wcat = [relu(W); min(W, 0)] [2 I, J].
+
+    Backward: dL/dwcat = dPN^T S,  dL/dS = dPN wcat,  dL/dt_j = -sum_m dL/dS_jm [0 < S_jm < 1] / L_m
+    (S recomputed into a scratch buffer)."""
+
+    @staticmethod
+    def forward(ctx, t_in, wcat, lo, hi):
+        B, J = t_in.shape
+        K = lo.shape[1]
+        S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
+        ctx.save_for_backward(t_in, wcat, lo, hi)
+        return torch.mm(S.view(B * K, J), wcat.t()).view(B, K, wcat.shape[0])
+
+    @staticmethod
+    def backward(ctx, gpn):
+        t_in, wcat, lo, hi = ctx.saved_tensors
+        B, J = t_in.shape
+        K = lo.shape[1]
+        S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
+        g2 = gpn.reshape(B * K, -1)
+        g_w = torch.mm(g2.t(), S.view(B * K, J)) if ctx.needs_input_grad[1] else None
+        g_t = None
+        if ctx.needs_input_grad[0]:
+            dS = torch.mm(g2, wcat, out=scratch("dstdg.dS", (B * K, J), t_in.dtype, t_in.device)).view(B, K, J)
+            g_t = dstd_kernel_input_grad(dS, S, lo, hi)
+        return g_t, g_w, None, None
+
+
+def rk2(ph, v, s, h, tsw, P, N, c):
+    """One explicit-midpoint step of dv/dtau = rhs over h from (s, v)."""
+    k1 = ph.rhs(v, s, tsw, P, N, c)
+    return v + h * ph.rhs(v + 0.5 * h * k1, s + 0.5 * h, tsw, P, N, c)
+
+
+def phase_grid(ph, steps, offset, t_in):
+    """(lo, hi) [B or 1, K] of phase ph: dstd_grid(steps, offset) plus the phase's breakpoints."""
+    lo, hi = dstd_grid(steps, offset, ph.duration, t_in)
+    if ph.breakpoints:
+        bp = torch.tensor(ph.breakpoints, dtype=t_in.dtype, device=t_in.device).expand(hi.shape[0], -1)
+        hi = torch.cat([hi, bp], 1).sort(1).values
+        lo = torch.cat([torch.zeros_like(hi[:, :1]), hi[:, :-1]], 1)
+    return lo, hi
+
+
+def travel_time(ph, vb, tau, tsw, P, N, c):
+    """int_{vb}^{1} dv / F(v) for F = ph.rhs frozen at (tau, tsw, P, N): 4-point Gauss-Legendre;
+    +inf where F <= 0 at vb, at 1 or at a node (threshold unreachable along the path)."""
+    span = 1.0 - vb
+    ok = (ph.rhs(vb, tau, tsw, P, N, c) > 0) & (ph.rhs(torch.ones_like(vb), tau, tsw, P, N, c) > 0)
+    acc = torch.zeros_like(vb)
+    for x, w in zip(_GL_X, _GL_W):
+        F = ph.rhs(vb + x * span, tau, tsw, P, N, c)
+        pos = F > 0
+        ok = ok & pos
+        acc = acc + w / torch.where(pos, F, torch.ones_like(F))
+    return torch.where(ok, span * acc, torch.full_like(vb, math.inf))
+
+
+def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True, step=rk2):
+    """Spike times [B, I] (from the start of the first comparator phase) and fired mask of any
+    compiled circuit by the scheme of the module docstring.
+
+    cc: CompiledCircuit; t_in [B, J] (>= 0, +inf = no spike); weight [I, J]; params: parameter
+    overrides (tensors may require grad); steps M >= 1; offset: float or [B] tensor in
+    [0, D_syn/M) (synapse-phase time); clip=False: the unclipped firing time (module docstring).
+    """
+    check_layer_inputs(t_in, weight)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    phases = cc.phases
+    syn = phases[cc.synapse_phase]
+    dstd_grid(steps, offset, syn.duration, t_in)  # validates offset (in synapse-phase time)
+    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    B, I = t_in.shape[0], weight.shape[0]
+    wcat = torch.cat([weight.clamp(min=0), weight.clamp(max=0)], 0)
+    start = [0.0]
+    for ph in phases:
+        start.append(start[-1] + ph.duration)
+    first = next(i for i, ph in enumerate(phases) if ph.comparator)
+    last = max(i for i, ph in enumerate(phases) if ph.comparator)
+    t_max = start[last + 1] - start[first]
+    zero = t_in.new_zeros(())
+    v = t_in.new_zeros(B, I)
+    t_out = t_in.new_full((B, I), t_max)
+    done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
+    v_first = None
+    for pi, ph in enumerate(phases):
+        c = ph.prepare(p, t_in)
+        off = offset if ph is syn else offset * (ph.duration / syn.duration)
+        lo, hi = phase_grid(ph, steps, off, t_in)
+        h, mid = hi - lo, 0.5 * (lo + hi)
+        K = lo.shape[1]
+        P = N = None
+        if ph.synapses:
+            PN = _Drive.apply(t_in, wcat, lo, hi)
+            P, N = PN[..., :I], PN[..., I:]
+        if pi == first:
+            v_first = v
+            done = v.detach() >= 1
+            t_out = torch.where(done, torch.zeros_like(t_out), t_out)
+        states = [v]
+        for m in range(K):
+            v = step(ph, v, lo[:, m:m + 1], h[:, m:m + 1], mid[:, m:m + 1],
+                     P[:, m] if P is not None else zero, N[:, m] if N is not None else zero, c)
+            states.append(v)
+        if ph.comparator:
+            t_out, done = _crossings(ph, c, torch.stack(states, 1), lo, hi, P, N, step, done, t_out,
+                                     start[pi] - start[first])
+        if pi == last:
+            v_last, c_last = v, c
+    if not clip:
+        t_out = _unclipped(cc, t_in, weight, p, t_out, done, v_first, v_last, c_last, t_max)
+    return t_out, done
+
+
+def _crossings(ph, c, V, lo, hi, P, N, step, done, t_out, t0):
+    """First threshold crossing inside this comparator phase for neurons not done yet.
+
+    V [B, K+1, I]: states at the grid points (autograd); returns updated (t_out, done)."""
+    B, K1, I = V.shape
+    above = V[:, 1:].detach() >= 1
+    hit = above.any(1) & ~done
+    if not hit.any():
+        return t_out, done
+    k = above.to(torch.uint8).argmax(1, keepdim=True)  # [B, 1, I]
+    pick = lambda x: x.expand(B, K1 - 1, I).gather(1, k).squeeze(1)
+    s, e = pick(lo.unsqueeze(2)), pick(hi.unsqueeze(2))
+    zero = V.new_zeros(())
+    Pk = pick(P) if P is not None else zero
+    Nk = pick(N) if N is not None else zero
+    v0 = V[:, :-1].gather(1, k).squeeze(1)
+    tsw = 0.5 * (s + e)
+    with torch.no_grad():
+        st = dict(v0=v0.detach(), v1=V[:, 1:].detach().gather(1, k).squeeze(1), s=s, h=e - s, tsw=tsw,
+                  P=Pk.detach() if torch.is_tensor(Pk) else Pk, N=Nk.detach() if torch.is_tensor(Nk) else Nk)
+        d = polish(ph, st, [x.detach() for x in c], step=step)
+        rate = ph.rhs(torch.ones_like(d), s + d, tsw, st["P"], st["N"], [x.detach() for x in c])
+        rate = torch.where(hit, rate, torch.ones_like(rate))
+    y = step(ph, v0, s, d, tsw, Pk, Nk, c)
+    t = spike_time_from_membrane(t0 + s + d, hit, y, rate, 0.0)
+    return torch.where(hit, t, t_out), done | hit
+
+
+def _edge_tsw(ph, at_end):
+    """A time-switch evaluation time just inside the start (or end) of phase ph."""
+    if at_end:
+        return 0.5 * ((ph.breakpoints[-1] if ph.breakpoints else 0.0) + ph.duration)
+    return 0.5 * (ph.breakpoints[0] if ph.breakpoints else ph.duration)
+
+
+def _unclipped(cc, t_in, weight, p, t_out, done, v_first, v_last, c_last, t_max):
+    """The unclipped firing time of the module docstring where the clip acted."""
+    phases = cc.phases
+    first = next(i for i, ph in enumerate(phases) if ph.comparator)
+    last = max(i for i, ph in enumerate(phases) if ph.comparator)
+    zero = t_in.new_zeros(())
+    out = t_out
+    early = v_first.detach() >= 1
+    if early.any():
+        ph = phases[first]
+        c = ph.prepare(p, t_in)
+        P, N = _arrived_drive(ph, t_in, weight, 0.0) if ph.synapses else (zero, zero)
+        out = torch.where(early, travel_time(ph, v_first, zero, zero + _edge_tsw(ph, False), P, N, c), out)
+    late = ~done
+    if late.any():
+        ph = phases[last]
+        P, N = _arrived_drive(ph, t_in, weight, ph.duration) if ph.synapses else (zero, zero)
+        out = torch.where(late, t_max + travel_time(ph, v_last, zero + ph.duration, zero + _edge_tsw(ph, True), P, N,
+                                                          c_last), out)
+    return out
+
+
+def _arrived_drive(ph, t_in, weight, tau):
+    """(P, N) [B, I] of the inputs that arrived before local time tau (constants in t_in)."""
+    arrived = (t_in < tau).to(weight.dtype) if tau > 0 else (t_in <= 0).to(weight.dtype)
+    return arrived @ weight.clamp(min=0).t(), arrived @ weight.clamp(max=0).t()
