@@ -43,19 +43,20 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
 def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     """Dispatch to the chosen method (see module docstring); options go to that method
     ("ode": dt, polish; "sde": dt, seed, record; "dstd": steps, offset; "torchdiffeq": rtol, atol;
-    "exact" and "dstd" on RC-Spike circuits: clip=False returns the unclipped firing time of
-    ``affine.firing_time``, which continues below 0 and above 1)."""
+    "exact" and "dstd" on affine RC-Spike circuits, "dstd" and "ode" on any circuit: clip=False returns the
+    unclipped firing time (``affine.firing_time``, in general :mod:`circuitnet.solve.unclipped`), which
+    continues below 0 and above t_max)."""
     cc = compile_circuit(circuit)
     if method == "dstd" and not fits_closed_form(cc):
         from .dstd_general import general_dstd
         return general_dstd(cc, t_in, weight, params=params, **options)
     if method in ("exact", "dstd"):
         return _closed_form(cc, t_in, weight, method, params, **options)
-    if options.get("clip", True) is not True:
-        raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact' or 'dstd', not {method!r}")
-    options.pop("clip", None)
     if method == "ode":
         return ode_spike_times(cc, t_in, weight, params=params, **options)
+    if options.get("clip", True) is not True:
+        raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact', 'dstd' or 'ode', not {method!r}")
+    options.pop("clip", None)
     if method == "sde":
         return sde_spike_times(cc, t_in, weight, params=params, **options)
     if method == "torchdiffeq":

@@ -31,38 +31,20 @@ Scheme (DSTD generalised; :mod:`circuitnet.solve.dstd` is its affine special cas
   ``params`` as tensors).  Cost per layer: the GEMM of affine DSTD plus about 2 K element-wise
   rhs evaluations on [B, I].
 
-Unclipped firing time (clip=False; every circuit).  Where a neuron is clipped the continuous
-extension is the time the boundary dynamics would need to carry v to threshold:
-
-    u = T_b + int_{v_b}^{1} dv / F_b(v)
-
-with, for a neuron already at v_b >= 1 when the first comparator phase starts, T_b = 0 and F_b
-that phase's rhs at its start (u <= 0); for a neuron that never fires, T_b = t_max, v_b its
-membrane at the end of the last comparator phase and F_b that phase's rhs at its end, with the
-drive of every input that arrived (u >= t_max).  F_b is frozen in time at the boundary
-(autonomous), the integral is 4-point Gauss-Legendre in v, and u = +inf where F_b <= 0 on the path
-(threshold unreachable).  For the affine RC-Spike firing phase dv/dtau = g - f v this is
-``affine.firing_time`` (exact for the ideal ramp); neurons that fire inside the window keep their
-spike time.
+Unclipped firing time (clip=False): :mod:`circuitnet.solve.unclipped` (the time the boundary
+dynamics would need to carry v to threshold where the clip acted).
 
 Measured (tests/test_dstd_general.py, benchmarks/bench_general.py): the spike-time error against
 method "ode" falls as M^-2 (RK2 and RK4 alike: the averaged drive, not the step, limits the
 order, so RK2 is kept at half the cost of RK4).
 """
-import math
-
 import torch
 
 from .affine import scratch, spike_time_from_membrane
 from .checks import check_layer_inputs
 from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad
 from .ode import polish
-
-# 4-point Gauss-Legendre nodes and weights on [0, 1]
-_GL_X = tuple(0.5 + 0.5 * x for x in (-0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
-                                      0.8611363115940526))
-_GL_W = tuple(0.5 * w for w in (0.3478548451374538, 0.6521451548625461, 0.6521451548625461, 0.3478548451374538))
-
+from .unclipped import unclip
 
 class _Drive(torch.autograd.Function):
     """Averaged drive [B, K, 2 I] = S(t_in; lo, hi) @ wcat^T, wcat = [relu(W); min(W, 0)] [2 I, J].
@@ -109,20 +91,6 @@ def phase_grid(ph, steps, offset, t_in):
     return lo, hi
 
 
-def travel_time(ph, vb, tau, tsw, P, N, c):
-    """int_{vb}^{1} dv / F(v) for F = ph.rhs frozen at (tau, tsw, P, N): 4-point Gauss-Legendre;
-    +inf where F <= 0 at vb, at 1 or at a node (threshold unreachable along the path)."""
-    span = 1.0 - vb
-    ok = (ph.rhs(vb, tau, tsw, P, N, c) > 0) & (ph.rhs(torch.ones_like(vb), tau, tsw, P, N, c) > 0)
-    acc = torch.zeros_like(vb)
-    for x, w in zip(_GL_X, _GL_W):
-        F = ph.rhs(vb + x * span, tau, tsw, P, N, c)
-        pos = F > 0
-        ok = ok & pos
-        acc = acc + w / torch.where(pos, F, torch.ones_like(F))
-    return torch.where(ok, span * acc, torch.full_like(vb, math.inf))
-
-
 def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True, step=rk2):
     """Spike times [B, I] (from the start of the first comparator phase) and fired mask of any
     compiled circuit by the scheme of the module docstring.
@@ -151,8 +119,9 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
     t_out = t_in.new_full((B, I), t_max)
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
     v_first = None
+    consts = [ph.prepare(p, t_in) for ph in phases]
     for pi, ph in enumerate(phases):
-        c = ph.prepare(p, t_in)
+        c = consts[pi]
         off = offset if ph is syn else offset * (ph.duration / syn.duration)
         lo, hi = phase_grid(ph, steps, off, t_in)
         h, mid = hi - lo, 0.5 * (lo + hi)
@@ -174,9 +143,9 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
             t_out, done = _crossings(ph, c, torch.stack(states, 1), lo, hi, P, N, step, done, t_out,
                                      start[pi] - start[first])
         if pi == last:
-            v_last, c_last = v, c
+            v_last = v
     if not clip:
-        t_out = _unclipped(cc, t_in, weight, p, t_out, done, v_first, v_last, c_last, t_max)
+        t_out = unclip(cc, consts, t_in, weight, t_out, v_first.detach() >= 1, ~done, v_first, v_last)
     return t_out, done
 
 
@@ -206,38 +175,3 @@ def _crossings(ph, c, V, lo, hi, P, N, step, done, t_out, t0):
     y = step(ph, v0, s, d, tsw, Pk, Nk, c)
     t = spike_time_from_membrane(t0 + s + d, hit, y, rate, 0.0)
     return torch.where(hit, t, t_out), done | hit
-
-
-def _edge_tsw(ph, at_end):
-    """A time-switch evaluation time just inside the start (or end) of phase ph."""
-    if at_end:
-        return 0.5 * ((ph.breakpoints[-1] if ph.breakpoints else 0.0) + ph.duration)
-    return 0.5 * (ph.breakpoints[0] if ph.breakpoints else ph.duration)
-
-
-def _unclipped(cc, t_in, weight, p, t_out, done, v_first, v_last, c_last, t_max):
-    """The unclipped firing time of the module docstring where the clip acted."""
-    phases = cc.phases
-    first = next(i for i, ph in enumerate(phases) if ph.comparator)
-    last = max(i for i, ph in enumerate(phases) if ph.comparator)
-    zero = t_in.new_zeros(())
-    out = t_out
-    early = v_first.detach() >= 1
-    if early.any():
-        ph = phases[first]
-        c = ph.prepare(p, t_in)
-        P, N = _arrived_drive(ph, t_in, weight, 0.0) if ph.synapses else (zero, zero)
-        out = torch.where(early, travel_time(ph, v_first, zero, zero + _edge_tsw(ph, False), P, N, c), out)
-    late = ~done
-    if late.any():
-        ph = phases[last]
-        P, N = _arrived_drive(ph, t_in, weight, ph.duration) if ph.synapses else (zero, zero)
-        out = torch.where(late, t_max + travel_time(ph, v_last, zero + ph.duration, zero + _edge_tsw(ph, True), P, N,
-                                                          c_last), out)
-    return out
-
-
-def _arrived_drive(ph, t_in, weight, tau):
-    """(P, N) [B, I] of the inputs that arrived before local time tau (constants in t_in)."""
-    arrived = (t_in < tau).to(weight.dtype) if tau > 0 else (t_in <= 0).to(weight.dtype)
-    return arrived @ weight.clamp(min=0).t(), arrived @ weight.clamp(max=0).t()
