@@ -34,6 +34,9 @@ def main(argv=None):
     g.add_argument("--steps", type=int, default=None, metavar="M", help="DSTD grid steps in training (default 10)")
     g.add_argument("--e-pos", type=float, default=None, help="E_pos of the circuit (default: the circuit's own, 2.80)")
     g.add_argument("--e-neg", type=float, default=None, help="E_neg of the circuit (default: the circuit's own, -1.53)")
+    g.add_argument("--circuit", default=None, metavar="MODULE:FUNCTION",
+                   help="neuron circuit of every layer: a function returning a NeuronCircuit, e.g. "
+                        "circuitnet.circuits:rc_spike_quadratic (default: the paper's)")
     g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the paper's, 1e-4)")
     g.add_argument("--schedule", default=None, choices=["constant", "cosine"],
                    help="learning rate per epoch: constant (the paper's) or cosine annealing to 0")
