@@ -2,5 +2,5 @@
 from . import circuits
 from .circuit import NeuronCircuit, Phase, Synapse
 from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, Element,
-                       Leak, ResetNoise, Resistive1T1R, ShotNoise, ThermalNoise)
+                       Leak, NMOSQuadratic, PMOSQuadratic, ResetNoise, Resistive1T1R, ShotNoise, ThermalNoise)
 from .units import parse_value

@@ -101,7 +101,8 @@ def rc_spike_quadratic(lam2_n=-0.2, lam2_p=-0.2, firing="ideal", noise=False, e_
     path (circuitnet.solve.dstd_general). The default lam2 = -0.2 / V^2 (an illustrative
     curvature, not a fitted one) gives lam2 s^2 = -0.15: at threshold the positive synapse
     delivers 0.49 of its reset current instead of the affine 0.64.
-    lam2 = 0 gives back :func:`rc_spike`. Other arguments as for :func:`rc_spike`.
+    lam2 = 0 is numerically :func:`rc_spike` (still solved by the general path: the declared
+    shape is quadratic). Other arguments as for :func:`rc_spike`.
     """
     unknown = set(overrides) - set(PAPER)
     if unknown:
