@@ -128,6 +128,23 @@ def test_general_dstd_agrees_with_affine_dstd_on_the_papers_circuit():
     assert (spike_times(c, t, w, method="dstd", steps=10)[0] - rc_spike_dstd(t, w, 2.8, -1.53, 10)).abs().max() < 1e-12
 
 
+def test_general_dstd_on_a_ttfs_shaped_circuit_agrees_with_the_affine_ttfs_dstd():
+    """One phase with synapses and comparator (the paper's TTFS, t_max = 4): the general scheme finds
+    the same neurons firing as the affine TTFS DSTD and the exact solution, and both DSTDs approach
+    exact with M (the crossing interval's averaged drive limits both alike)."""
+    c = cn.circuits.ttfs(t_max=4.0, e_pos=2.8, e_neg=-1.53)
+    g = torch.Generator().manual_seed(0)
+    t = 4 * torch.rand(8, 64, generator=g, dtype=F64)
+    w = torch.rand(16, 1, generator=g, dtype=F64) * (torch.rand(16, 64, generator=g, dtype=F64) - 0.2) * 6 / 64
+    ref, fired = spike_times(c, t, w, method="exact")
+    assert fired.float().mean() > 0.5 and not fired.all()
+    for M, tol in ((10, 3e-2), (40, 3e-3)):
+        a, fa = spike_times(c, t, w, method="dstd", steps=M, offset=0.4 / M)
+        d, fd = general_dstd(compile_circuit(c), t, w, steps=M, offset=0.4 / M)
+        assert torch.equal(fd, fired) and torch.equal(fa, fired)
+        assert (d - ref).abs().max() < tol and (d - a).abs().max() < tol
+
+
 def test_unclipped_time_of_ode_matches_the_affine_closed_form():
     """ode with clip=False on the paper's circuits (ramp and discharger) reproduces
     affine.firing_time through exact: below 0 (threshold passed while accumulating), above 1
