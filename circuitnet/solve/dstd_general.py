@@ -62,25 +62,30 @@ from .unclipped import unclip
 class _Drive(torch.autograd.Function):
     """Averaged drive [B, K, 2 I] = S(t_in; lo, hi) @ wcat^T, wcat = [relu(W); min(W, 0)] [2 I, J].
 
-    Backward: dL/dwcat = dPN^T S,  dL/dS = dPN wcat,  dL/dt_j = -sum_m dL/dS_jm [0 < S_jm < 1] / L_m
-    (S recomputed into a scratch buffer)."""
+    Backward: dL/dwcat = dPN^T S (dL/dW_ij: its relu row where W_ij >= 0, else its min row),
+    dL/dS = dPN wcat,  dL/dt_j = -sum_m dL/dS_jm [0 < S_jm < 1] / L_m  (S recomputed into a scratch
+    buffer)."""
 
     @staticmethod
-    def forward(ctx, t_in, wcat, lo, hi):
+    def forward(ctx, t_in, weight, lo, hi):
         B, J = t_in.shape
         K = lo.shape[1]
         S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
-        ctx.save_for_backward(t_in, wcat, lo, hi)
+        wcat = torch.cat([weight.clamp(min=0), weight.clamp(max=0)], 0)
+        ctx.save_for_backward(t_in, weight, wcat, lo, hi)
         return torch.mm(S.view(B * K, J), wcat.t()).view(B, K, wcat.shape[0])
 
     @staticmethod
     def backward(ctx, gpn):
-        t_in, wcat, lo, hi = ctx.saved_tensors
+        t_in, weight, wcat, lo, hi = ctx.saved_tensors
         B, J = t_in.shape
-        K = lo.shape[1]
+        I, K = weight.shape[0], lo.shape[1]
         S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
         g2 = gpn.reshape(B * K, -1)
-        g_w = torch.mm(g2.t(), S.view(B * K, J)) if ctx.needs_input_grad[1] else None
+        g_w = None
+        if ctx.needs_input_grad[1]:
+            g_cat = torch.mm(g2.t(), S.view(B * K, J))
+            g_w = torch.where(weight >= 0, g_cat[:I], g_cat[I:])
         g_t = None
         if ctx.needs_input_grad[0]:
             dS = torch.mm(g2, wcat, out=scratch("dstdg.dS", (B * K, J), t_in.dtype, t_in.device)).view(B, K, J)
@@ -120,7 +125,6 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
     dstd_grid(steps, offset, syn.duration, t_in)  # validates offset (in synapse-phase time)
     p = cc.params(t_in.dtype, t_in.device, **(params or {}))
     B, I = t_in.shape[0], weight.shape[0]
-    wcat = torch.cat([weight.clamp(min=0), weight.clamp(max=0)], 0)
     start = [0.0]
     for ph in phases:
         start.append(start[-1] + ph.duration)
@@ -141,8 +145,9 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
         K = lo.shape[1]
         P = N = None
         if ph.synapses:
-            PN = _Drive.apply(t_in, wcat, lo, hi)
+            PN = _Drive.apply(t_in, weight, lo, hi)
             P, N = PN[..., :I], PN[..., I:]
+            Ps, Ns = P.unbind(1), N.unbind(1)  # unbind: one gradient stack in backward, not K copies
         if pi == first:
             v_first = v
             done = v.detach() >= 1
@@ -150,7 +155,7 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
         states = [v]
         for m in range(K):
             v = step(ph, v, lo[:, m:m + 1], h[:, m:m + 1], mid[:, m:m + 1],
-                     P[:, m] if P is not None else zero, N[:, m] if N is not None else zero, c)
+                     Ps[m] if P is not None else zero, Ns[m] if N is not None else zero, c)
             states.append(v)
         if ph.comparator:
             t_out, done = _crossings(ph, c, torch.stack(states, 1), lo, hi, P, N, step, done, t_out,
@@ -171,7 +176,9 @@ def _crossings(ph, c, V, lo, hi, P, N, step, done, t_out, t0):
     hit = above.any(1) & ~done
     if not hit.any():
         return t_out, done
-    k = above.to(torch.uint8).argmax(1, keepdim=True)  # [B, 1, I]
+    # first interval ending at or above 1 = number of leading intervals below it, [B, 1, I]
+    # (a float cumprod: several times faster on the CPU than argmax over the strided dim)
+    k = (~above).to(V.dtype).cumprod(1).sum(1, keepdim=True).clamp_(max=K1 - 2).long()
     pick = lambda x: x.expand(B, K1 - 1, I).gather(1, k).squeeze(1)
     s, e = pick(lo.unsqueeze(2)), pick(hi.unsqueeze(2))
     zero = V.new_zeros(())
@@ -182,7 +189,7 @@ def _crossings(ph, c, V, lo, hi, P, N, step, done, t_out, t0):
     with torch.no_grad():
         st = dict(v0=v0.detach(), v1=V[:, 1:].detach().gather(1, k).squeeze(1), s=s, h=e - s, tsw=tsw,
                   P=Pk.detach() if torch.is_tensor(Pk) else Pk, N=Nk.detach() if torch.is_tensor(Nk) else Nk)
-        d = polish(ph, st, [x.detach() for x in c], step=step)
+        d = polish(ph, st, [x.detach() for x in c], iters=4, step=step)
         rate = ph.rhs(torch.ones_like(d), s + d, tsw, st["P"], st["N"], [x.detach() for x in c])
         rate = torch.where(hit, rate, torch.ones_like(rate))
     y = step(ph, v0, s, d, tsw, Pk, Nk, c)
