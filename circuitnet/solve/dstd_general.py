@@ -40,16 +40,16 @@ the affine TTFS DSTD on the paper's circuit: 2.0e-2, 6.2e-3, 1.9e-3, 8.2e-4).
 Unclipped firing time (clip=False): :mod:`circuitnet.solve.unclipped` (the time the boundary
 dynamics would need to carry v to threshold where the clip acted).
 
-Measured order (784 -> 400 would do; here 128 inputs, 32 neurons, 16 samples, quadratic-CLM
-synapses, float64, against "ode" at dt = 1/256): max spike-time error 6.3e-4, 1.6e-4, 4.3e-5 at
+Measured order (RC-Spike, quadratic-CLM synapses, 128 inputs, 32 neurons, 16 samples, float64,
+against "ode" at dt = 1/256): max spike-time error 6.3e-4, 1.6e-4, 4.3e-5 at
 M = 10, 20, 40 with RK2 (order 1.94), 2.0e-4, 5.2e-5, 1.3e-5 with RK4 (order 1.98): the averaged
 drive limits the order to 2 either way, RK4 only lowers the constant (3x) at twice the rhs
 evaluations.  Cost (benchmarks/bench_general.py, float32, batch 256, 784 -> 400, forward +
-backward / clip-ANN layer): RK2 M = 10 25.6x, RK4 M = 10 36.0x, RK2 M = 17 (RK4 M = 10's
-accuracy) 41.3x, and 58 / 106 / 94 MB saved for backward.  RK4 is the cheaper way to a given
-accuracy by about 15 % in time, RK2 the cheaper default (M = 10) by 30 % in time and 45 % in
-memory; spike-time errors of 1e-3 are far below the training noise (sigma 0.01), so RK2 is the
-default (``step`` takes ``ode._rk4`` instead).
+backward / clip-ANN layer): RK2 M = 10 22.3x, RK4 M = 10 30.6x, RK2 M = 17 (RK4 M = 10's
+accuracy) 37.0x, with 57 / 105 / 93 MB saved for backward (batch 32: 17.8x, 27.1x, 28.1x).  RK4
+is the cheaper way to a given accuracy (by 4 to 17 % in time), RK2 the cheaper default at M = 10
+(by 27 to 34 % in time and 45 % in memory); spike-time errors of 1e-3 are far below the training
+noise (sigma 0.01), so RK2 is the default (``step=ode._rk4`` selects RK4).
 """
 import torch
 
