@@ -168,7 +168,12 @@ def load_circuit(spec):
         fn = getattr(importlib.import_module(mod), name)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"--circuit {spec!r}: {e}") from None
-    c = fn()
+    if not callable(fn):
+        raise ValueError(f"--circuit {spec!r} is not a function")
+    try:
+        c = fn()
+    except TypeError as e:
+        raise ValueError(f"--circuit {spec!r} must be callable without arguments: {e}") from None
     if not isinstance(c, cn.NeuronCircuit):
         raise ValueError(f"--circuit {spec!r} returned {type(c).__name__}, not a NeuronCircuit")
     return c
