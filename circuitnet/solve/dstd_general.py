@@ -51,6 +51,8 @@ is the cheaper way to a given accuracy (by 4 to 17 % in time), RK2 the cheaper d
 (by 27 to 34 % in time and 45 % in memory); spike-time errors of 1e-3 are far below the training
 noise (sigma 0.01), so RK2 is the default (``step=ode._rk4`` selects RK4).
 """
+import numbers
+
 import torch
 
 from .affine import scratch, spike_time_from_membrane
@@ -58,6 +60,7 @@ from .checks import check_layer_inputs
 from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad
 from .ode import polish
 from .unclipped import unclip
+
 
 class _Drive(torch.autograd.Function):
     """Averaged drive [B, K, 2 I] = S(t_in; lo, hi) @ wcat^T, wcat = [relu(W); min(W, 0)] [2 I, J].
@@ -118,7 +121,7 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
     [0, D_syn/M) (synapse-phase time); clip=False: the unclipped firing time (module docstring).
     """
     check_layer_inputs(t_in, weight)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     phases = cc.phases
     syn = phases[cc.synapse_phase]
@@ -188,9 +191,10 @@ def _crossings(ph, c, V, lo, hi, P, N, step, done, t_out, t0):
     tsw = 0.5 * (s + e)
     with torch.no_grad():
         st = dict(v0=v0.detach(), v1=V[:, 1:].detach().gather(1, k).squeeze(1), s=s, h=e - s, tsw=tsw,
-                  P=Pk.detach() if torch.is_tensor(Pk) else Pk, N=Nk.detach() if torch.is_tensor(Nk) else Nk)
-        d = polish(ph, st, [x.detach() for x in c], iters=4, step=step)
-        rate = ph.rhs(torch.ones_like(d), s + d, tsw, st["P"], st["N"], [x.detach() for x in c])
+                  P=Pk.detach(), N=Nk.detach())
+        cd = [x.detach() for x in c]
+        d = polish(ph, st, cd, iters=4, step=step)
+        rate = ph.rhs(torch.ones_like(d), s + d, tsw, st["P"], st["N"], cd)
         rate = torch.where(hit, rate, torch.ones_like(rate))
     y = step(ph, v0, s, d, tsw, Pk, Nk, c)
     t = spike_time_from_membrane(t0 + s + d, hit, y, rate, 0.0)
