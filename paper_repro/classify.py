@@ -190,8 +190,8 @@ def evaluation(cfg):
 
 def build(cfg, in_shape, classes=10):
     """The network of cfg["arch"] for images of shape in_shape = (C, H, W), method "dstd"."""
-    kw = dict(circuit=circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]), method="dstd", steps=cfg["steps"], offset=cfg["offset"],
-              sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"])
+    kw = dict(circuit=circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]), method="dstd", steps=cfg["steps"],
+              offset=cfg["offset"], sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"])
     C, H, W = in_shape
     if cfg["arch"] == "mlp":
         hidden = [max(1, round(h * cfg["width"])) for h in cfg["hidden"]]

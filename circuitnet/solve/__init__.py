@@ -55,7 +55,8 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     if method == "ode":
         return ode_spike_times(cc, t_in, weight, params=params, **options)
     if options.get("clip", True) is not True:
-        raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact', 'dstd' or 'ode', not {method!r}")
+        raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact', 'dstd' or 'ode', "
+                         f"not {method!r}")
     options.pop("clip", None)
     if method == "sde":
         return sde_spike_times(cc, t_in, weight, params=params, **options)
