@@ -2,7 +2,8 @@
 import math
 
 from .circuit import NeuronCircuit, Phase, Synapse
-from .elements import NMOS, PMOS, Capacitor, DeviceCapacitance, FittedNMOS, FittedPMOS, ResetNoise, ShotNoise
+from .elements import (NMOS, PMOS, Capacitor, DeviceCapacitance, FittedNMOS, FittedPMOS, NMOSQuadratic, PMOSQuadratic,
+                       ResetNoise, ShotNoise)
 from .units import parse_value
 
 # Table 2 of the paper (sky130, post-layout).
@@ -63,17 +64,23 @@ def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=Non
     if firing not in ("discharger", "ideal"):
         raise ValueError(f"rc_spike: firing must be 'discharger' or 'ideal', got {firing!r}")
     p = _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, e_dis)
-    lam_dis = p["lam_dis"] if firing == "discharger" else 0.0
-    pos = NMOS("pos", lam=p["lam_n"])
-    neg = PMOS("neg", lam=p["lam_p"])
-    dis = NMOS("dis", I=_ramp_current(p["C"], p["T"], p["V0"], p["V_th"], lam_dis), lam=lam_dis)
-    elements = [Capacitor("Cm", C=p["C"]), dis]
+    return _rc_spike(p, NMOS("pos", lam=p["lam_n"]), PMOS("neg", lam=p["lam_p"]), firing, noise)
+
+
+def _rc_spike(p, pos, neg, firing, noise, dis=None, load=(), technology=None):
+    """The RC-Spike cycle (accumulate, then fire) around the synapse devices pos, neg; ``dis``: the
+    discharger (default: calibrated from p), ``load``: further capacitive elements on the node."""
+    if dis is None:
+        lam_dis = p["lam_dis"] if firing == "discharger" else 0.0
+        dis = NMOS("dis", I=_ramp_current(p["C"], p["T"], p["V0"], p["V_th"], lam_dis), lam=lam_dis)
+    elements = [Capacitor("Cm", C=p["C"]), *load, dis]
     if noise:
         elements += [ShotNoise(pos), ShotNoise(neg), ShotNoise(dis), ResetNoise()]
     phases = [Phase("accumulate", p["T"], synapses=True,
                     active=[e.name for e in elements if e.name == "pos_shot" or e.name == "neg_shot"]),
               Phase("fire", p["T"], active=["dis"] + (["dis_shot"] if noise else []), comparator=True)]
-    return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"])
+    return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"],
+                         technology=technology)
 
 
 def ttfs(t_max=4.0, noise=False, e_pos=None, e_neg=None, **overrides):
@@ -162,10 +169,32 @@ def rc_spike_realised(technology, fan_in, noise=False, **overrides):
     pos = FittedNMOS("pos", silicon=n_dev, **fit(tn))
     neg = FittedPMOS("neg", silicon=p_dev, **fit(tp))
     dis = NMOS("dis", I=i_dis, lam=lam_dis, silicon=d_dev)
-    elements = [Capacitor("Cm", C=p["C"]), DeviceCapacitance("Cdev", C=c_total - p["C"]), dis]
-    if noise:
-        elements += [ShotNoise(pos), ShotNoise(neg), ShotNoise(dis), ResetNoise()]
-    phases = [Phase("accumulate", p["T"], synapses=True, active=[e.name for e in elements if e.name in ("pos_shot", "neg_shot")]),
-              Phase("fire", p["T"], active=["dis"] + (["dis_shot"] if noise else []), comparator=True)]
-    return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"],
-                         technology=tech)
+    return _rc_spike(p, pos, neg, "discharger", noise, dis=dis, load=[DeviceCapacitance("Cdev", C=c_total - p["C"])],
+                     technology=tech)
+
+
+def rc_spike_quadratic(lam2_n=-0.2, lam2_p=-0.2, firing="ideal", noise=False, e_pos=None, e_neg=None, e_dis=None,
+                       **overrides):
+    """A non-affine RC-Spike neuron: the paper's circuit with a second-order I_D(V_DS) term on both
+    synapse devices (:class:`~circuitnet.elements.NMOSQuadratic`, :class:`~circuitnet.elements.PMOSQuadratic`):
+
+        I_D = I (1 + lam x + lam2 x^2),   x = V_DS - V_DS0   (lam2 in 1/V^2)
+
+    In normalised units (swing s = |V_th - V0|, reset v = 0, threshold v = 1) the synapse shapes become
+        k_pos(v) = 1 - v/E_pos + lam2_n s^2 v^2,    k_neg(v) = 1 - v/E_neg + lam2_p s^2 v^2,
+    quadratic in v, so the closed-form methods do not apply and method "dstd" takes the general
+    path (circuitnet.solve.dstd_general). The default lam2 = -0.2 / V^2 (an illustrative
+    curvature, not a fitted one) gives lam2 s^2 = -0.15: at threshold the positive synapse
+    delivers 0.49 of its reset current instead of the affine 0.64.
+    lam2 = 0 is numerically :func:`rc_spike` (still solved by the general path: the declared
+    shape is quadratic). Other arguments as for :func:`rc_spike`.
+    """
+    unknown = set(overrides) - set(PAPER)
+    if unknown:
+        raise ValueError(f"rc_spike_quadratic: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
+    if firing not in ("discharger", "ideal"):
+        raise ValueError(f"rc_spike_quadratic: firing must be 'discharger' or 'ideal', got {firing!r}")
+    p = _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, e_dis)
+    pos = NMOSQuadratic("pos", lam=p["lam_n"], lam2=parse_value(lam2_n, "lam2_n"))
+    neg = PMOSQuadratic("neg", lam=p["lam_p"], lam2=parse_value(lam2_p, "lam2_p"))
+    return _rc_spike(p, pos, neg, firing, noise)

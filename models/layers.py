@@ -57,6 +57,7 @@ class _SpikeLayer(nn.Module):
                              f"{'on' if self.kind == 'ttfs' else 'off'} during the synapse phase), got {got} "
                              f"circuit: use {type(self).__name__.replace(*swap)}")
         self.t_max = float(sum(p.duration for p in cc.phases if p.comparator))
+        self.t_syn = float(cc.phases[cc.synapse_phase].duration)  # offsets are drawn in [0, t_syn / steps)
 
     def set_options(self, **options):
         """Add method options (METHOD_OPTIONS, e.g. dt=1/128 for "ode"); each method gets only its own,
@@ -75,7 +76,7 @@ class _SpikeLayer(nn.Module):
         if self.method == "dstd":
             opts.setdefault("steps", self.steps)
             if self.training and self.offset == "random":
-                dtau = (1.0 if self.kind == "rc_spike" else self.t_max) / self.steps
+                dtau = self.t_syn / self.steps
                 opts["offset"] = torch.rand((), dtype=t_in.dtype, device=t_in.device).item() * dtau
         return spike_times(self.circuit, t_in, weight, method=self.method, **opts)
 
@@ -97,8 +98,8 @@ class _Linear(_SpikeLayer):
 
     def spikes(self, t_in, clip=True):
         """(t_out [B, out], fired [B, out]) for input spike times t_in [B, in].  clip=False
-        (RC-Spike, methods exact and dstd): t_out is the unclipped firing time
-        (circuitnet.solve.affine.firing_time), the spike time before clip(t, 0, 1)."""
+        (methods exact and dstd on affine RC-Spike circuits, dstd and ode on any circuit): t_out is
+        the unclipped firing time (circuitnet.solve.unclipped), the spike time before the clip."""
         return self._solve(t_in, self.weight, clip)
 
     def forward(self, t_in):

@@ -51,8 +51,8 @@ class SpikeNet(nn.Module):
     def forward(self, t, all_times=False, unclipped=False):
         """Output spike times; all_times: also every spiking layer's times (after noise).
         unclipped=True returns (t_out, u) instead: t_out as usual (same noise draw) and the output
-        layer's unclipped firing times u before clip(u, 0, 1) and noise (RC-Spike, methods exact
-        and dstd; circuitnet.solve.affine.firing_time).  u keeps a gradient where t_out is
+        layer's unclipped firing times u before clip(u, 0, 1) and noise (RC-Spike output layer, any
+        circuit, methods exact, dstd and ode; circuitnet.solve.unclipped).  u keeps a gradient where t_out is
         clipped: an output that never reaches threshold (u > 1) can still be pulled back."""
         times, last = [], self.spiking_layers[-1]
         for layer in self.layers:

@@ -50,6 +50,9 @@ OPTIONS = {
                               help="E_pos of the circuit")),
     "--e-neg": ("e_neg", dict(type=_number(float, lambda x: x < 0, "a number < 0"),
                               help="E_neg of the circuit")),
+    "--circuit": ("circuit", dict(metavar="MODULE:FUNCTION",
+                                  help="neuron circuit of every layer: a function returning a NeuronCircuit, e.g. "
+                                       "circuitnet.circuits:rc_spike_quadratic")),
     "--lr": ("lr", dict(type=_number(float, lambda x: x > 0, "a number > 0"), help="Adam learning rate")),
     "--schedule": ("schedule", dict(choices=["constant", "cosine"],
                                     help="learning rate per epoch: constant (the paper's) or cosine annealing to 0")),
@@ -75,9 +78,9 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "iris": ("--epochs",),
     "demo": (), "spice-neurons": (), "spice-iris": (),
     "fmnist-mlp": TRAINING, "fmnist-cnn": TRAINING, "cifar10": TRAINING, "noise": TRAINING,
-    "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg")),
+    "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit")),
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
-    "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg")),
+    "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit")),
 }
 
 
@@ -92,7 +95,8 @@ def _defaults(module):
 def _show(key, value):
     """A default as the help states it: None is the circuit's own E, or off; a dict of settings is on."""
     if value is None:
-        return {"e_pos": "the circuit's own, 2.80", "e_neg": "the circuit's own, -1.53"}.get(key, "off")
+        return {"e_pos": "the circuit's own, 2.80", "e_neg": "the circuit's own, -1.53",
+                "circuit": "the paper's RC-Spike circuit"}.get(key, "off")
     if isinstance(value, dict):
         return "on"
     return f"{value:g}" if isinstance(value, float) else str(value)

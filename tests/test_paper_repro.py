@@ -678,3 +678,26 @@ def test_validation_split_is_held_out_of_training_fixed_by_the_seed_and_reported
     assert res["best_val_epoch"] == best["epoch"] and res["test_accuracy_at_best_val"] == best["test_acc"]
     with pytest.raises(SystemExit, match="another configuration"):     # the checkpoint knows its split
         main(["fmnist-mlp", "--quick", "--out", str(tmp_path), "--data", fmnist_dir, "--val", "32"])
+
+
+def test_circuit_option_trains_every_layer_on_the_named_circuit(tmp_path, fmnist_dir):
+    """--circuit module:function: the circuit's parameters go into results.json and the checkpoint's
+    config, resuming with another circuit is refused, a bad name is a clear error; a circuit without a
+    closed form is evaluated with dstd on 4 x the training grid."""
+    from paper_repro import classify as C
+    spec = "circuitnet.circuits:rc_spike_quadratic"
+    res = run_quick("fmnist-mlp", tmp_path, "--data", fmnist_dir, "--epochs", "1", "--circuit", spec)
+    assert res["config"]["circuit"] == spec and res["config"]["circuit_parameters"]["pos_lam2"] == -0.2
+    assert json.loads((tmp_path / "model.json").read_text())["circuit_parameters"]["neg_lam2"] == -0.2
+    assert 0.1 < res["test_accuracy"] <= 1.0
+    cfg = dict(C.CFG, circuit=spec)
+    assert C.evaluation(cfg) == ("dstd", {"steps": 40}) and C.evaluation(C.CFG) == ("exact", {})
+    net = C.build(cfg, (1, 28, 28))
+    assert all(l.circuit.synapse.positive.values["lam2"] == -0.2 for l in net.spiking_layers)
+    with pytest.raises(SystemExit, match="another configuration"):
+        main(["fmnist-mlp", "--quick", "--out", str(tmp_path), "--data", fmnist_dir, "--epochs", "2",
+              "--circuit", "circuitnet.circuits:rc_spike"])
+    for bad in ("circuitnet.circuits", "circuitnet.circuits:nothing", "circuitnet.circuits:_lam",
+                "circuitnet.circuits:PAPER", "circuitnet.circuits:parse_value"):
+        with pytest.raises(ValueError, match="--circuit"):
+            C.load_circuit(bad)

@@ -9,6 +9,7 @@
 | "torchdiffeq" | any (reference)                | dopri5 with jumps, odeint_event restarts  | autograd through torchdiffeq |
 | "exact"       | affine, time-invariant phases  | sort + cumulative sums, closed form       | analytic |
 | "dstd"        | affine, time-invariant phases  | hat-kernel grid of M steps, GEMMs (paper) | analytic |
+| "dstd"        | any other compiled circuit     | averaged drive (GEMM) + RK2 per interval  | autograd (dstd_general) |
 | "spice"       | realisable in a netlist        | ngspice transient (circuitnet.spice)      | none |
 
 Times are normalised (time unit of the circuit); t_out counts from the start of the first
@@ -16,6 +17,7 @@ comparator phase; neurons that never fire get t_max and fired = False. "sde" on 
 declared noise is a ValueError (it would silently be "ode").
 """
 from ..compile import compile_circuit
+from .coefficients import fits_closed_form
 from .ode import ode_spike_times
 from .sde import sde_spike_times
 
@@ -62,13 +64,15 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
 
 def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
     """Dispatch to the chosen method (see module docstring); options go to that method
-    (METHOD_OPTIONS; any other is a ValueError listing the method's options). "exact" and "dstd" on
-    RC-Spike circuits: clip=False returns the unclipped firing time of ``affine.firing_time``, which
-    continues below 0 and above 1."""
+    (METHOD_OPTIONS; any other is a ValueError listing the method's options). clip=False ("exact" and
+    "dstd" on affine RC-Spike circuits, "dstd" and "ode" on any circuit) returns the unclipped firing
+    time (``affine.firing_time``, in general :mod:`circuitnet.solve.unclipped`), which continues below
+    0 and above t_max."""
     check_options(method, options)
-    if method not in ("exact", "dstd"):
+    if method not in ("exact", "dstd", "ode"):
         if options.get("clip", True) is not True:
-            raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact' or 'dstd', not {method!r}")
+            raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact', 'dstd' or 'ode', "
+                             f"not {method!r}")
         options.pop("clip", None)
     if method == "spice":
         from ..spice.simulate import spice_spike_times
@@ -76,11 +80,15 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
             raise ValueError("method 'spice' simulates the declared circuit; params overrides do not apply")
         return spice_spike_times(getattr(circuit, "circuit", circuit), t_in, weight, **options)
     cc = compile_circuit(circuit)
+    if cc.weight_dependent and not (method in ("exact", "dstd") and fits_closed_form(cc)):
+        raise ValueError(f"the circuit's synapse shapes depend on the weight (a bias-dependent CLM, FittedNMOS/"
+                         f"FittedPMOS): methods 'exact', 'dstd' (affine RC-Spike/TTFS shapes) and 'spice' take it, "
+                         f"{method!r} does not yet")
+    if method == "dstd" and not fits_closed_form(cc):
+        from .dstd_general import general_dstd
+        return general_dstd(cc, t_in, weight, params=params, **options)
     if method in ("exact", "dstd"):
         return _closed_form(cc, t_in, weight, method, params, **options)
-    if cc.weight_dependent and method in METHODS:
-        raise ValueError(f"the circuit's synapse shapes depend on the weight (a bias-dependent CLM, FittedNMOS/"
-                         f"FittedPMOS): methods 'exact', 'dstd' and 'spice' take it, {method!r} does not yet")
     if method == "ode":
         return ode_spike_times(cc, t_in, weight, params=params, **options)
     if method == "sde":

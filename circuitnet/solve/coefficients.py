@@ -23,15 +23,36 @@ def _value(fn, c, like, w=1.0):
 W_FLOOR = 1e-6   # |w| below which a weight-dependent shape is read at this value (its charge is ~0 anyway)
 
 
+def _shape_error(cc):
+    """None when the closed-form methods apply to cc, else why they do not (a message)."""
+    phases = cc.phases
+    bad = [p.name for p in phases if not (p.affine and p.time_invariant)]
+    if bad:
+        return (f"methods 'exact' and 'dstd' need dynamics affine in v and constant in time; "
+                f"phase(s) {bad} are not: use method 'ode'")
+    syn = phases[cc.synapse_phase]
+    if len(phases) == 1 and syn.comparator:
+        return None
+    if (len(phases) == 2 and cc.synapse_phase == 0 and not syn.comparator and phases[1].comparator
+            and math.isclose(syn.duration, 1.0) and math.isclose(phases[1].duration, 1.0)):
+        return None
+    return ("methods 'exact' and 'dstd' handle the RC-Spike shape (unit synapse phase, then a unit "
+            "comparator phase) and the TTFS shape (one synapse+comparator phase); use method 'ode'")
+
+
+def fits_closed_form(cc):
+    """True when cc is an affine, time-invariant RC-Spike or TTFS circuit (see module docstring)."""
+    return _shape_error(cc) is None
+
+
 def affine_coefficients(cc, params):
     """Dict with kind ("rc_spike" or "ttfs"), e_pos, e_neg, leak, bias and fire_g, fire_f (RC-Spike)
     or t_max (TTFS). Raises ValueError naming why a circuit does not fit. Where the synapse shapes
     depend on the weight, e_pos / e_neg are functions of |w| (tensors in, per-synapse E out)."""
+    err = _shape_error(cc)
+    if err:
+        raise ValueError(err)
     phases = cc.phases
-    bad = [p.name for p in phases if not (p.affine and p.time_invariant)]
-    if bad:
-        raise ValueError(f"methods 'exact' and 'dstd' need dynamics affine in v and constant in time; "
-                         f"phase(s) {bad} are not: use method 'ode'")
     like = next(iter(params.values()))
     syn = phases[cc.synapse_phase]
     c = syn.prepare(params, like)
@@ -41,14 +62,10 @@ def affine_coefficients(cc, params):
             out[key] = lambda wabs, fn=fn: 1 / _value(fn, c, like, wabs.clamp(min=W_FLOOR))
         else:
             out[key] = 1 / _value(fn, c, like)
-    if len(phases) == 1 and syn.comparator:
+    if len(phases) == 1:
         out.update(kind="ttfs", t_max=syn.duration)
         return out
-    if (len(phases) == 2 and cc.synapse_phase == 0 and not syn.comparator and phases[1].comparator
-            and math.isclose(syn.duration, 1.0) and math.isclose(phases[1].duration, 1.0)):
-        fire = phases[1]
-        cf = fire.prepare(params, like)
-        out.update(kind="rc_spike", fire_g=_value(fire.bias, cf, like), fire_f=_value(fire.leak, cf, like))
-        return out
-    raise ValueError("methods 'exact' and 'dstd' handle the RC-Spike shape (unit synapse phase, then a unit "
-                     "comparator phase) and the TTFS shape (one synapse+comparator phase); use method 'ode'")
+    fire = phases[1]
+    cf = fire.prepare(params, like)
+    out.update(kind="rc_spike", fire_g=_value(fire.bias, cf, like), fire_f=_value(fire.leak, cf, like))
+    return out

@@ -67,6 +67,15 @@ def dstd_kernel(t_in, lo, hi, out=None):
     return S.clamp_(0.0, 1.0)
 
 
+def dstd_kernel_input_grad(dS, S, lo, hi):
+    """dL/dt [B, N] from dL/dS [B, M, N]: dS_jm/dt_j = -1/L_m inside the ramp (0 < S < 1), else 0.
+    Overwrites dS and S (scratch)."""
+    B, M = dS.shape[0], lo.shape[1]
+    dS.mul_(torch.addcmul(S, S, S, value=-1.0, out=S).sign_())
+    inv = 1.0 / (hi - lo).clamp(min=_TINY_LEN).expand(B, M)
+    return torch.bmm(inv.unsqueeze(1), dS).squeeze(1).neg_()
+
+
 class _MembraneDSTD(torch.autograd.Function):
     """v at the end of the DSTD grid [B, out], analytic backward.
 
@@ -129,10 +138,7 @@ class _MembraneDSTD(torch.autograd.Function):
         g_t = None
         if ctx.needs_input_grad[0]:
             dS = torch.mm(dFG2, wcat, out=buf("dS", B * M, N)).view(B, M, N)
-            # dS/dt = -1/L inside the ramp (0 < S < 1), else 0
-            dS.mul_(torch.addcmul(S, S, S, value=-1.0, out=S).sign_())
-            inv = 1.0 / (hi - lo).clamp(min=_TINY_LEN).expand(B, M)
-            g_t = torch.bmm(inv.unsqueeze(1), dS).squeeze(1).neg_()
+            g_t = dstd_kernel_input_grad(dS, S, lo, hi)
         g_leak = dFG[..., :O].sum((0, 1)).sum_to_size(leak.shape) if ctx.needs_input_grad[2] else None
         g_bias = dFG[..., O:].sum((0, 1)).sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
         return g_t, g_wcat, g_leak, g_bias, None, None, None

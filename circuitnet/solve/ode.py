@@ -24,6 +24,7 @@ import math
 import torch
 
 from .checks import check_layer_inputs
+from .unclipped import unclip
 
 
 def _grid(phase, dt, ref):
@@ -91,9 +92,11 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
     offsets = [0.0]
     for ph in cc.phases:
         offsets.append(offsets[-1] + ph.duration)
+    v_first = None
     for pi, (ph, (times, idx)) in enumerate(zip(cc.phases, sched)):
         c = consts[pi]
         if ph.comparator:
+            v_first = v if v_first is None else v_first
             start = (~done) & (v >= 1)
             clipped |= start
             t_abs = torch.where(start, torch.full_like(t_abs, offsets[pi]), t_abs)
@@ -131,23 +134,23 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
     t_max = offsets[last + 1] - offsets[first]
     t_out = torch.where(done, t_abs - offsets[first], torch.full_like(t_abs, t_max))
     saved = dict(sched=sched, crossed=crossed, phase_of=phase_of, t_loc=t_loc, tsw=st["tsw"],
-                 P=st["P"], N=st["N"])
+                 P=st["P"], N=st["N"], clipped=clipped, late=~done, v_first=v_first, v_last=v)
     return t_out, done, saved
 
 
-def polish(ph, st, c, iters=6):
-    """Newton on delta in [0, h]: RK4(v0, delta) = 1, starting from linear interpolation."""
+def polish(ph, st, c, iters=6, step=_rk4):
+    """Newton on delta in [0, h]: step(v0, delta) = 1 (default RK4), starting from linear interpolation."""
     v0, v1, s, h, tsw, P, N = (st[k] for k in ("v0", "v1", "s", "h", "tsw", "P", "N"))
     dv = v1 - v0
     safe = dv > 0
     d = torch.where(safe, h * (1 - v0) / torch.where(safe, dv, torch.ones_like(dv)), h)
     d = torch.minimum(d.clamp(min=0), h)
     for _ in range(iters):
-        y = _rk4(ph, v0, s, d, tsw, P, N, c)
+        y = step(ph, v0, s, d, tsw, P, N, c)
         f = ph.rhs(y, s + d, tsw, P, N, c)
         ok = f > 0
-        step = (y - 1) / torch.where(ok, f, torch.ones_like(f))
-        d = torch.minimum(torch.where(ok, d - step, d).clamp(min=0), h)
+        newton = (y - 1) / torch.where(ok, f, torch.ones_like(f))
+        d = torch.minimum(torch.where(ok, d - newton, d).clamp(min=0), h)
     return d
 
 
@@ -182,8 +185,11 @@ def _rk4_back(ph, y, e, h, tsw, P, N, c, need_w, need_c):
     return [yi - h / 6 * (a + 2 * b + 2 * cc + d) for yi, a, b, cc, d in zip(y, k1, k2, k3, k4)]
 
 
-def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_c):
-    """Adjoint sweep; returns (grad_t_in, grad_weight, [grad per phase per constant])."""
+def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_c, grad_vb=None):
+    """Adjoint sweep; returns (grad_t_in, grad_weight, [grad per phase per constant]).
+
+    grad_vb: dL/dv_b of the boundary membranes read out for the unclipped time (ODESpikeTimes):
+    those neurons' adjoints start at the readout time with lambda = dL/dv_b and v = v_b."""
     B, J = t_in.shape
     I = weight.shape[0]
     wpos, wneg, wall = _padded_columns(weight)
@@ -196,6 +202,18 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
             f = ph.rhs(torch.ones_like(G), t_loc, saved["tsw"], saved["P"], saved["N"], consts[pi])
             f = torch.where(m, f, torch.ones_like(f)).clamp(min=torch.finfo(f.dtype).tiny ** 0.5)
             G = torch.where(m, -grad_t / f, G)
+    seeded, v_seed = crossed, torch.ones_like(G)
+    if grad_vb is not None and bool(grad_vb.ne(0).any()):
+        first = next(i for i, p in enumerate(cc.phases) if p.comparator)
+        last = max(i for i, p in enumerate(cc.phases) if p.comparator)
+        early, late = saved["clipped"], saved["late"]
+        readout = early | late
+        phase_of = torch.where(early, first - 1, torch.where(late, last, phase_of))
+        t_loc = torch.where(early, cc.phases[first - 1].duration if first else 0.0,
+                            torch.where(late, cc.phases[last].duration, t_loc))
+        G = torch.where(readout, grad_vb, G)
+        v_seed = torch.where(readout, torch.where(early, saved["v_first"], saved["v_last"]), v_seed)
+        seeded = crossed | readout
     arrive = (t_in < cc.phases[cc.synapse_phase].duration).to(t_in.dtype)
     P = arrive @ weight.t().clamp(min=0)
     N = arrive @ weight.t().clamp(max=0)
@@ -209,7 +227,7 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
         ph, (times, idx), c = cc.phases[pi], saved["sched"][pi], consts[pi]
         nc = need_c[pi]
         acc_c = [torch.zeros_like(G) for _ in nc]
-        T = torch.where(crossed & (phase_of == pi), t_loc, torch.where(crossed & (phase_of > pi), inf, -inf))
+        T = torch.where(seeded & (phase_of == pi), t_loc, torch.where(seeded & (phase_of > pi), inf, -inf))
         sw = ph.synapses and need_w
         for k in reversed(range(times.shape[1])):
             s1 = times[:, k:k + 1]
@@ -228,7 +246,7 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
                 P = P - wpos[j]
                 N = N - wneg[j]
             start = (T > s0) & (T <= s1)
-            v = torch.where(start, torch.ones_like(v), v)
+            v = torch.where(start, v_seed, v)
             lam = torch.where(start, G, lam)
             active = T > s0
             e = torch.where(active, torch.minimum(T, s1), s1.expand_as(T))
@@ -245,7 +263,10 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
 
 
 class ODESpikeTimes(torch.autograd.Function):
-    """Autograd wrapper: forward_pass / backward_pass. Inputs: t_in, weight, then every phase's constants."""
+    """Autograd wrapper: forward_pass / backward_pass. Inputs: t_in, weight, then every phase's constants.
+    Outputs: t_out, fired, v_b (the membrane at the start of the first comparator phase where the
+    neuron was clipped there, at the end of the last one where it never fired, else 0; read by
+    the unclipped time) and the clipped mask."""
 
     @staticmethod
     def forward(ctx, cc, dt, npolish, t_in, weight, *consts_flat):
@@ -258,11 +279,12 @@ class ODESpikeTimes(torch.autograd.Function):
                                            lambda ph, st, c: polish(ph, st, c, npolish))
         ctx.cc, ctx.sizes, ctx.saved = cc, sizes, saved
         ctx.save_for_backward(t_in, weight, *consts_flat)
-        ctx.mark_non_differentiable(fired)
-        return t_out, fired
+        ctx.mark_non_differentiable(fired, saved["clipped"])
+        v_b = torch.where(saved["clipped"], saved["v_first"], torch.where(saved["late"], saved["v_last"], 0.0))
+        return t_out, fired, v_b, saved["clipped"]
 
     @staticmethod
-    def backward(ctx, grad_t, _grad_fired):
+    def backward(ctx, grad_t, _grad_fired, grad_vb, _grad_clipped):
         t_in, weight, *consts_flat = ctx.saved_tensors
         cc, sizes = ctx.cc, ctx.sizes
         consts, need_c, i = [], [], 0
@@ -271,7 +293,7 @@ class ODESpikeTimes(torch.autograd.Function):
             need_c.append([k for k in range(n) if ctx.needs_input_grad[5 + i + k]])
             i += n
         need_t, need_w = ctx.needs_input_grad[3], ctx.needs_input_grad[4]
-        gt, gw, gc = backward_pass(cc, consts, t_in, weight, grad_t, ctx.saved, need_t, need_w, need_c)
+        gt, gw, gc = backward_pass(cc, consts, t_in, weight, grad_t, ctx.saved, need_t, need_w, need_c, grad_vb)
         out = [None, None, None, gt if need_t else None, gw if need_w else None]
         for pi, n in enumerate(sizes):
             grads = dict(zip(need_c[pi], gc[pi]))
@@ -281,15 +303,21 @@ class ODESpikeTimes(torch.autograd.Function):
         return tuple(out)
 
 
-def ode_spike_times(cc, t_in, weight, params=None, dt=1 / 64, polish=6):
+def ode_spike_times(cc, t_in, weight, params=None, dt=1 / 64, polish=6, clip=True):
     """Spike times [B, I] (from the start of the first comparator phase, normalised) and fired mask.
 
     cc: CompiledCircuit; t_in [B, J] normalised input times (>= 0, +inf = no spike); weight [I, J];
-    params: dict of parameter tensors (default cc.params(...)); dt: largest RK4 step (normalised).
+    params: dict of parameter tensors (default cc.params(...)); dt: largest RK4 step (normalised);
+    clip=False: the unclipped firing time of :mod:`circuitnet.solve.unclipped` (its gradient
+    through v_b by the same adjoint, seeded at the readout time).
     """
     check_layer_inputs(t_in, weight)
     if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt}")
     p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-    consts = [c for ph in cc.phases for c in ph.prepare(p, t_in)]
-    return ODESpikeTimes.apply(cc, float(dt), int(polish), t_in, weight, *consts)
+    consts = [ph.prepare(p, t_in) for ph in cc.phases]
+    t_out, fired, v_b, clipped = ODESpikeTimes.apply(cc, float(dt), int(polish), t_in, weight,
+                                                     *[c for cs in consts for c in cs])
+    if not clip:
+        t_out = unclip(cc, consts, t_in, weight, t_out, clipped, ~fired, v_b, v_b)
+    return t_out, fired
