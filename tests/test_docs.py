@@ -55,3 +55,16 @@ def test_repository_paths_named_in_docs_exist():
         assert paths
         missing = [p for p in paths if not (ROOT / p).exists()]
         assert not missing, f"{doc} names files that do not exist: {missing}"
+
+
+def test_committed_results_are_runs_of_the_experiment_they_name():
+    """docs/results/<dir>/results.json: a run's results object (experiment, seed, config, wall time)
+    of an experiment the CLI knows, so README's numbers trace back to a command."""
+    import json
+    from paper_repro.__main__ import EXPERIMENTS
+    files = sorted((ROOT / "docs" / "results").glob("*/results.json"))
+    assert files
+    for f in files:
+        res = json.loads(f.read_text())
+        assert isinstance(res, dict) and {"experiment", "seed", "config", "wall_time_s"} <= set(res), f
+        assert res["experiment"] in EXPERIMENTS and res["wall_time_s"] > 0, f
