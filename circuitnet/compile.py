@@ -10,7 +10,10 @@ expression (evaluated once per solve, differentiable by autograd w.r.t. the phys
     noise, noise_pos, noise_neg = variance rates        (SDE diffusion^2 = noise + P noise_pos - N noise_neg)
 
 ``w`` (default 1) is |weight| for synapse shapes that depend on it (bias-dependent CLM, e.g.
-FittedNMOS): such circuits are ``weight_dependent`` and only the closed-form methods take them.
+FittedNMOS): such circuits are ``weight_dependent``. Where that shape is affine,
+k(v; w) = 1 - beta(w) v, the synaptic drive of a neuron is sum_j w_j H_j - v sum_j w_j beta(|w_j|) H_j:
+``rhs`` then takes P and N stacked as [2, ...] (the sums of w and of w beta(|w|)), and
+``dbeta_pos_dw`` / ``dbeta_neg_dw`` give the derivative the adjoint needs.
 ``tsw`` is the time at which time switches H(tau - tau_e) are evaluated (the middle of the current
 integration interval, whose edges include every switching time), so steps never straddle a jump.
 Functions take tensors and return tensors broadcastable to v.
@@ -180,11 +183,16 @@ class CompiledPhase:
         self.switch_parameters = _switch_parameters(nphase)
         for k in ("drift", "k_pos", "k_neg"):
             exprs["d" + k + "_dv"] = sp.diff(exprs[k], v_sym)
+        if self.weight_dependent and not self.affine:
+            raise ValueError(f"phase {self.name!r}: a synapse shape that depends on the weight must be affine in v "
+                             f"(k = 1 - beta(w) v, as for FittedNMOS/FittedPMOS)")
         if self.affine:
             exprs["leak"] = -sp.diff(nphase.drift, v_sym)
             exprs["bias"] = nphase.drift.subs(v_sym, 0)
             exprs["beta_pos"] = -sp.diff(nphase.k_pos, v_sym)
             exprs["beta_neg"] = -sp.diff(nphase.k_neg, v_sym)
+            exprs["dbeta_pos_dw"] = sp.diff(exprs["beta_pos"], w_sym)
+            exprs["dbeta_neg_dw"] = sp.diff(exprs["beta_neg"], w_sym)
         hoist = _Hoister()
         exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta")) else e))
                  for k, e in exprs.items()}
@@ -210,6 +218,8 @@ class CompiledPhase:
     def rhs(self, v, tau, tsw, P, N, c):
         """dv/dtau = a(v, tau) + P k_pos(v) + N k_neg(v) (synaptic terms where synapses conduct)."""
         f = self.drift(v, tau, tsw, c)
+        if self.synapses and self.weight_dependent:       # P, N stacked: (sum w H, sum w beta(|w|) H)
+            return f + (P[0] + N[0]) - v * (P[1] + N[1])
         if self.synapses:
             f = f + P * self.k_pos(v, tau, tsw, c) + N * self.k_neg(v, tau, tsw, c)
         return f

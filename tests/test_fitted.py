@@ -1,5 +1,5 @@
 """Synapse devices whose CLM slope depends on their own current (FittedNMOS / FittedPMOS): each
-synapse has its own reversal potential E(w), honoured by methods exact and dstd."""
+synapse has its own reversal potential E(w), honoured by methods exact, dstd, ode and sde."""
 import math
 
 import pytest
@@ -78,11 +78,34 @@ def test_dstd_converges_to_exact_and_gradients_match_finite_differences():
                                     eps=1e-6, atol=1e-6)
 
 
+def test_ode_and_sde_take_per_synapse_shapes_and_agree_with_exact():
+    """ode carries sum w and sum w beta(|w|) as two drives; its adjoint combines them per synapse."""
+    c = circuit()
+    t, w = layer(2, B=3, I=3, J=6)
+    te, fe = spike_times(c, t, w, method="exact")
+    to, fo = spike_times(c, t, w, method="ode", dt=1 / 128)
+    assert torch.equal(fe, fo) and (te - to).abs().max().item() < 1e-9
+    inside = ((te > 0.02) & (te < 0.98)).to(D)
+    grads = []
+    for method in ("exact", "ode"):
+        tq, wq = t.clone().requires_grad_(), w.clone().requires_grad_()
+        (spike_times(c, tq, wq, method=method)[0] * inside).sum().backward()
+        grads.append((tq.grad, wq.grad))
+    assert all(torch.allclose(a, b, atol=1e-8) for a, b in zip(*grads))
+    noisy = cn.NeuronCircuit(c.elements + [cn.ShotNoise(c.synapse.positive), cn.ShotNoise(c.synapse.negative)],
+                             c.synapse, [cn.Phase("acc", "1u", synapses=True, active=["pos_shot", "neg_shot"]),
+                                         cn.Phase("fire", "1u", active=["dis"], comparator=True)],
+                             reset_level="1.3", threshold="0.428")
+    ts, _ = spike_times(noisy, t[:1].expand(300, -1), w, method="sde", seed=0)
+    assert ((ts.mean(0) - te[0]).abs() < 4 * ts.std(0) / 300 ** 0.5 + 1e-4).all() and (ts.std(0) > 0).all()
+
+
 def test_methods_without_per_synapse_shapes_refuse_clearly():
     t, w = layer(3, B=2, I=2, J=4)
-    for method in ("ode", "torchdiffeq"):
-        with pytest.raises(ValueError, match="depend on the weight.*'spice' take it"):
-            spike_times(circuit(), t, w, method=method)
+    with pytest.raises(ValueError, match="depend on the weight.*'spice' take it"):
+        spike_times(circuit(), t, w, method="torchdiffeq")
+    with pytest.raises(ValueError, match="clip=False on a circuit whose synapse shapes depend on the weight"):
+        spike_times(circuit(), t, w, method="ode", clip=False)
     with pytest.raises(ValueError, match="e_pos per synapse must have the weight's shape"):
         rc_spike_exact(t, w, torch.full((3, 3), 2.8, dtype=D), -1.5)
     with pytest.raises(ValueError, match="e_neg must be < 0"):

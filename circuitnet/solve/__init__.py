@@ -80,10 +80,10 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
             raise ValueError("method 'spice' simulates the declared circuit; params overrides do not apply")
         return spice_spike_times(getattr(circuit, "circuit", circuit), t_in, weight, **options)
     cc = compile_circuit(circuit)
-    if cc.weight_dependent and not (method in ("exact", "dstd") and fits_closed_form(cc)):
+    if cc.weight_dependent and not (method in ("ode", "sde") or (method in ("exact", "dstd") and fits_closed_form(cc))):
         raise ValueError(f"the circuit's synapse shapes depend on the weight (a bias-dependent CLM, FittedNMOS/"
-                         f"FittedPMOS): methods 'exact', 'dstd' (affine RC-Spike/TTFS shapes) and 'spice' take it, "
-                         f"{method!r} does not yet")
+                         f"FittedPMOS): methods 'exact', 'dstd' (affine RC-Spike/TTFS shapes), 'ode', 'sde' and "
+                         f"'spice' take it, {method!r} does not yet")
     if method == "dstd" and not fits_closed_form(cc):
         from .dstd_general import general_dstd
         return general_dstd(cc, t_in, weight, params=params, **options)

@@ -18,6 +18,11 @@ lambda' = -lambda dF/dv, lambda(T*) = 1, integrated backward with v itself (v(T*
     dv(T*)/dc      = int_0^{T*} lambda dF/dc dtau            (c: hoisted circuit constants; autograd
                                                               carries them to the physical parameters)
 The integrals are running accumulators read when the backward sweep passes each input event.
+
+Synapse shapes that depend on the weight (FittedNMOS, k = 1 - beta(|w|) v) make the drive
+sum_j w_j - v sum_j w_j beta(|w_j|): P and N are then stacked [2, B, I] (both sums) and the weight
+gradient is int lambda dtau - D_j int lambda v dtau with D_j = beta + |w_j| dbeta/d|w| (two running
+accumulators instead of one per sign).
 """
 import math
 
@@ -63,11 +68,34 @@ def _rk4(ph, v, s, h, tsw, P, N, c):
     return v + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-def _padded_columns(weight):
-    """relu(w)^T and min(w, 0)^T, [J+1, I], with a zero row J for events that are not inputs."""
+W_FLOOR = 1e-6   # |w| at which a weight-dependent shape is read for w = 0 (coefficients.W_FLOOR)
+
+
+def _padded_columns(weight, cc=None, consts=None):
+    """relu(w)^T and min(w, 0)^T, [J+1, I], with a zero row J for events that are not inputs, and
+    w^T. Where the synapse shape depends on the weight (cc.weight_dependent, k = 1 - beta(|w|) v),
+    the first two are stacked [2, J+1, I] with the columns of w beta(|w|) (compile.CompiledPhase.rhs)."""
     wt = weight.t()
     z = wt.new_zeros(1, wt.shape[1])
-    return torch.cat([wt.clamp(min=0), z]), torch.cat([wt.clamp(max=0), z]), torch.cat([wt, z])
+    pad = lambda x: torch.cat([x, z])
+    wp, wn = wt.clamp(min=0), wt.clamp(max=0)
+    if cc is None or not cc.weight_dependent:
+        return pad(wp), pad(wn), pad(wt)
+    bp, bn = _betas(cc, consts, wt.abs().clamp(min=W_FLOOR))
+    return (torch.stack([pad(wp), pad(wp * bp)]), torch.stack([pad(wn), pad(wn * bn)]), pad(wt))
+
+
+def _betas(cc, consts, wabs, derivative=False):
+    """beta_pos(|w|), beta_neg(|w|) of the synapse phase (or their derivatives in |w|)."""
+    ph, c = cc.phases[cc.synapse_phase], consts[cc.synapse_phase]
+    z = wabs.new_zeros(())
+    fns = (ph.dbeta_pos_dw, ph.dbeta_neg_dw) if derivative else (ph.beta_pos, ph.beta_neg)
+    return tuple(f(z, z, z, c, wabs).expand_as(wabs) for f in fns)
+
+
+def _rows(cols, j):
+    """Rows j of padded columns, [B, I] (or [2, B, I] for stacked weight-dependent columns)."""
+    return cols[j] if cols.dim() == 2 else cols[:, j]
 
 
 def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=None):
@@ -80,9 +108,9 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
     """
     B, J = t_in.shape
     I = weight.shape[0]
-    wpos, wneg, _ = _padded_columns(weight)
+    wpos, wneg, _ = _padded_columns(weight, cc, consts)
     v = t_in.new_zeros(B, I) if v0 is None else v0
-    P, N = t_in.new_zeros(B, I), t_in.new_zeros(B, I)
+    P, N = t_in.new_zeros(wpos.shape[:-2] + (B, I)), t_in.new_zeros(wpos.shape[:-2] + (B, I))
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
     clipped = done.clone()
     t_abs = t_in.new_zeros(B, I)
@@ -118,8 +146,8 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
             v, s0 = v1, s1
             if idx is not None:
                 j = idx[:, k]
-                P = P + wpos[j]
-                N = N + wneg[j]
+                P = P + _rows(wpos, j)
+                N = N + _rows(wneg, j)
     crossed = done & ~clipped
     t_loc = t_in.new_zeros(B, I)
     for pi, ph in enumerate(cc.phases):
@@ -158,11 +186,14 @@ def _adjoint_rates(ph, v, lam, s, tsw, P, N, c, need_w, need_c):
     """Forward-time rates of (v, lambda, A_pos, A_neg, A_c...) of the adjoint system."""
     f = ph.rhs(v, s, tsw, P, N, c)
     fv = ph.ddrift_dv(v, s, tsw, c)
-    if ph.synapses:
+    wd = ph.synapses and ph.weight_dependent
+    if wd:                                   # F = a + (P0 + N0) - v (P1 + N1): see _padded_columns
+        fv = fv - (P[1] + N[1])
+    elif ph.synapses:
         fv = fv + P * ph.dk_pos_dv(v, s, tsw, c) + N * ph.dk_neg_dv(v, s, tsw, c)
     rates = [f, -lam * fv]
-    if ph.synapses and need_w:
-        rates += [-lam * ph.k_pos(v, s, tsw, c), -lam * ph.k_neg(v, s, tsw, c)]
+    if ph.synapses and need_w:               # weight-dependent: int -lam and int lam v, combined per synapse
+        rates += [-lam, lam * v] if wd else [-lam * ph.k_pos(v, s, tsw, c), -lam * ph.k_neg(v, s, tsw, c)]
     for k in need_c:
         fc = ph.ddrift_dc[k](v, s, tsw, c)
         if ph.synapses:
@@ -192,7 +223,11 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
     those neurons' adjoints start at the readout time with lambda = dL/dv_b and v = v_b."""
     B, J = t_in.shape
     I = weight.shape[0]
-    wpos, wneg, wall = _padded_columns(weight)
+    wpos, wneg, wall = _padded_columns(weight, cc, consts)
+    if cc.weight_dependent:                  # d(w k(v; |w|))/dw = 1 - D v,  D = beta + |w| dbeta/d|w|
+        wabs = wall.abs().clamp(min=W_FLOOR)
+        (bp, bn), (dp, dn) = _betas(cc, consts, wabs), _betas(cc, consts, wabs, derivative=True)
+        D = torch.where(wall >= 0, bp + wabs * dp, bn + wabs * dn)
     crossed, phase_of, t_loc = saved["crossed"], saved["phase_of"], saved["t_loc"]
     # dL/dT* (-1/F(1, T*)) seeds lambda.
     G = t_in.new_zeros(B, I)
@@ -215,8 +250,8 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
         v_seed = torch.where(readout, torch.where(early, saved["v_first"], saved["v_last"]), v_seed)
         seeded = crossed | readout
     arrive = (t_in < cc.phases[cc.synapse_phase].duration).to(t_in.dtype)
-    P = arrive @ weight.t().clamp(min=0)
-    N = arrive @ weight.t().clamp(max=0)
+    P = arrive @ wpos[..., :J, :]
+    N = arrive @ wneg[..., :J, :]
     v, lam = torch.zeros_like(G), torch.zeros_like(G)
     acc_w = [torch.zeros_like(G), torch.zeros_like(G)]
     gwT = t_in.new_zeros(J + 1, I)
@@ -237,14 +272,16 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
                 col = wall[j]
                 pos = col >= 0
                 if need_w:
-                    gwT.index_add_(0, j, torch.where(pos, acc_w[0], acc_w[1]))
+                    gwT.index_add_(0, j, acc_w[0] + D[j] * acc_w[1] if ph.weight_dependent
+                                   else torch.where(pos, acc_w[0], acc_w[1]))
                 if need_t:
-                    kp = ph.k_pos(v, s1, s1, c)
-                    kn = ph.k_neg(v, s1, s1, c)
+                    wabs_j = col.abs().clamp(min=W_FLOOR)      # read only by weight-dependent shapes
+                    kp = ph.k_pos(v, s1, s1, c, wabs_j)
+                    kn = ph.k_neg(v, s1, s1, c, wabs_j)
                     jump = torch.where(pos, col * kp, col * kn)
                     gt.scatter_add_(1, j[:, None], -(lam * jump).sum(1, keepdim=True))
-                P = P - wpos[j]
-                N = N - wneg[j]
+                P = P - _rows(wpos, j)
+                N = N - _rows(wneg, j)
             start = (T > s0) & (T <= s1)
             v = torch.where(start, v_seed, v)
             lam = torch.where(start, G, lam)
@@ -316,6 +353,13 @@ def ode_spike_times(cc, t_in, weight, params=None, dt=1 / 64, polish=6, clip=Tru
         raise ValueError(f"dt must be > 0, got {dt}")
     p = cc.params(t_in.dtype, t_in.device, **(params or {}))
     consts = [ph.prepare(p, t_in) for ph in cc.phases]
+    if cc.weight_dependent:
+        if not clip:
+            raise ValueError("clip=False on a circuit whose synapse shapes depend on the weight (FittedNMOS/"
+                             "FittedPMOS): use method 'exact' or 'dstd' for the unclipped time")
+        if any(x.requires_grad for x in consts[cc.synapse_phase]):
+            raise ValueError("gradients with respect to the circuit's parameters are not available from method "
+                             "'ode' when the synapse shapes depend on the weight; use 'exact' or 'dstd'")
     t_out, fired, v_b, clipped = ODESpikeTimes.apply(cc, float(dt), int(polish), t_in, weight,
                                                      *[c for cs in consts for c in cs])
     if not clip:

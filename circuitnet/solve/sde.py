@@ -26,7 +26,8 @@ def _em_step(gen):
     def step(ph, v, s, h, tsw, P, N, c):
         var = ph.noise(v, s, tsw, c)
         if ph.synapses:
-            var = var + P * ph.noise_pos(v, s, tsw, c) - N * ph.noise_neg(v, s, tsw, c)
+            p, n = (P[0], N[0]) if ph.weight_dependent else (P, N)      # stacked: see ode._padded_columns
+            var = var + p * ph.noise_pos(v, s, tsw, c) - n * ph.noise_neg(v, s, tsw, c)
         z = torch.randn(v.shape, generator=gen, dtype=v.dtype, device=v.device)
         return _rk4(ph, v, s, h, tsw, P, N, c) + _safe_sqrt(var * h) * z
     return step
