@@ -188,3 +188,22 @@ def test_comparator_reads_crossings_off_waveforms():
     t, fired = comparator(time, V, c, np.array([0.0, 1e-6, 2e-6]))
     assert fired.tolist() == [True, True, False]
     assert t[0] == pytest.approx(0.63, abs=1e-9) and t[1] == 0.0 and t[2] == 1.0
+
+
+def test_spice_takes_the_ttfs_shape_and_a_declared_reset_phase():
+    """One phase with synapses and comparator (TTFS), and a reset phase that the netlist starts after."""
+    g = torch.Generator().manual_seed(0)
+    t = torch.rand(3, 6, generator=g, dtype=D) * 1.5
+    w = torch.rand(4, 6, generator=g, dtype=D) * 0.8 - 0.1
+    c = cn.circuits.ttfs(t_max=2.0)
+    ts, fs = spike_times(c, t, w, method="spice")
+    te, fe = spike_times(c, t, w, method="exact")
+    assert torch.equal(fs, fe) and fs.any() and (ts - te)[fs].abs().max().item() < 2e-5
+    r = cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), cn.NMOS("dis", I="140n")],
+                         cn.Synapse(cn.NMOS("pos", lam="0.41"), cn.PMOS("neg", lam="0.75")),
+                         [cn.Phase("reset", "0.2u", reset=True), cn.Phase("acc", "1u", synapses=True),
+                          cn.Phase("fire", "1u", active=["dis"], comparator=True)], reset_level="1.3", threshold="0.428")
+    t = t.clamp(max=0.99)
+    ts, fs = spike_times(r, t, w, method="spice")
+    to, fo = spike_times(r, t, w, method="ode")
+    assert torch.equal(fs, fo) and fs.any() and (ts - to)[fs].abs().max().item() < 2e-5
