@@ -207,3 +207,13 @@ def test_spice_takes_the_ttfs_shape_and_a_declared_reset_phase():
     ts, fs = spike_times(r, t, w, method="spice")
     to, fo = spike_times(r, t, w, method="ode")
     assert torch.equal(fs, fo) and fs.any() and (ts - to)[fs].abs().max().item() < 2e-5
+
+
+def test_netlists_split_by_samples_and_neurons_agree():
+    c = cn.circuits.rc_spike()
+    t, w = random_neurons(4, 5, 3, seed=11)
+    a, fa = spike_times(c, t, w, method="spice")                      # whole samples per netlist
+    b, fb = spike_times(c, t, w, method="spice", devices_per_run=20)  # two neurons per netlist
+    assert torch.equal(fa, fb) and fa.any() and (a - b).abs().max().item() < 1e-4
+    with pytest.raises(ValueError, match="devices_per_run must be an integer >= 1"):
+        spike_times(c, t, w, method="spice", devices_per_run=0)

@@ -7,8 +7,9 @@ start of the first comparator phase, t_max (the end of the comparator window) an
 for a neuron that never fires. The comparator is ideal: the neuron fires at the first time in a
 comparator phase at which its normalised voltage v = (V - V0) / (V_th - V0) reaches 1 (linear
 interpolation between ngspice's time points), or at the phase start if it is already there.
-Samples are split into netlists of about ``devices_per_run`` transistors run in parallel ngspice
-processes. The result carries no gradient (SPICE is the ground truth, not a training method).
+Samples and neurons are split into netlists of at most about ``devices_per_run`` transistors (one
+sample's neurons share its input edges; a layer wider than that is cut into groups of neurons),
+run in parallel ngspice processes. The result carries no gradient (SPICE is the ground truth, not a training method).
 """
 import math
 
@@ -73,7 +74,8 @@ def comparator(time, V, circuit, starts):
 def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices_per_run=200, workers=None,
                       record=None):
     """See the module docstring. technology: default ``circuit.technology``; edge: gate edge (s);
-    record: a list that receives (time [n_t] in s, V [n_t, B, I] in volts) per netlist run."""
+    record: a list that receives (time [n_t] in s, V [n_t, samples, neurons] in volts) per netlist run
+    (in the order samples, then groups of neurons)."""
     check_layer_inputs(t_in, weight)
     tech = technology if technology is not None else getattr(circuit, "technology", None)
     tables = realised_tables(circuit, tech)
@@ -82,22 +84,26 @@ def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices
     w = weight.detach().cpu().double().numpy()
     B, J = ti.shape
     I = w.shape[0]
-    per_sample = max(1, I * J * 2)
-    chunk = max(1, min(B, devices_per_run // per_sample))
+    if isinstance(devices_per_run, bool) or not isinstance(devices_per_run, int) or devices_per_run < 1:
+        raise ValueError(f"devices_per_run must be an integer >= 1, got {devices_per_run!r}")
+    per_neuron = 2 * J + 1                         # its crossbar points and its discharger
+    n_chunk = max(1, min(I, devices_per_run // per_neuron))
+    s_chunk = max(1, min(B, devices_per_run // (per_neuron * I))) if n_chunk == I else 1
     jobs, spans = [], []
-    for s in range(0, B, chunk):
-        text, nodes = builder.write(ti[s:s + chunk], w)
-        flat = [m for row in nodes for m in row]
-        jobs.append((text, [f"v({m})" for m in flat], f"tran 1n {builder.t_end:.12g} 0 {MAX_STEP:g}"))
-        spans.append((s, len(nodes)))
+    for s in range(0, B, s_chunk):
+        for i0 in range(0, I, n_chunk):
+            text, nodes = builder.write(ti[s:s + s_chunk], w[i0:i0 + n_chunk])
+            flat = [m for row in nodes for m in row]
+            jobs.append((text, [f"v({m})" for m in flat], f"tran 1n {builder.t_end:.12g} 0 {MAX_STEP:g}"))
+            spans.append((s, len(nodes), i0, len(nodes[0])))
     results = run_many(jobs, workers)
     t_out = np.zeros((B, I))
     fired = np.zeros((B, I), dtype=bool)
-    for (s, nb), res in zip(spans, results):
-        V = np.stack([res[f"v(m{b}_{i})"] for b in range(nb) for i in range(I)], 1)
+    for (s, nb, i0, ni), res in zip(spans, results):
+        V = np.stack([res[f"v(m{b}_{i})"] for b in range(nb) for i in range(ni)], 1)
         t, f = comparator(res["scale"], V, circuit, builder.starts)
-        t_out[s:s + nb], fired[s:s + nb] = t.reshape(nb, I), f.reshape(nb, I)
+        t_out[s:s + nb, i0:i0 + ni], fired[s:s + nb, i0:i0 + ni] = t.reshape(nb, ni), f.reshape(nb, ni)
         if record is not None:
-            record.append((res["scale"], V.reshape(-1, nb, I)))
+            record.append((res["scale"], V.reshape(-1, nb, ni)))
     out = torch.as_tensor(t_out, dtype=t_in.dtype, device=t_in.device)
     return out, torch.as_tensor(fired, device=t_in.device)
