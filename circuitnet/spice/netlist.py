@@ -113,21 +113,34 @@ class LayerNetlist:
 
     def _ideal(self, tag, element, node, intervals, weight_value=None):
         """Behavioural current source and its control line; [] if the element carries no current."""
-        n = self.circuit.node
-        expr = sp.sympify(element.current(n))
-        if weight_value is not None:
-            expr = expr.subs(element.symbol(element.weight_parameter), weight_value)
-        expr = expr.subs(self.subs)
-        if expr == 0:
-            return []
         lines = []
         for k, (a, b) in enumerate(intervals):
-            names = {n.V: f"V({node})", n.t: f"(TIME-{a:.15g})"}
-            body = _SpicePrinter(names).doprint(expr)
+            body = self._ideal_body(element, a, weight_value is not None)
+            if body is None:
+                return []
+            if weight_value is not None:
+                body = body.replace("__W__", repr(float(weight_value)))
             ctl = f"c_{tag}_{k}"
             lines.append(f"V{ctl} {ctl} 0 {_pwl(_switch(0.0, 1.0, [(a, b)], IDEAL_EDGE))}")
-            lines.append(f"B{tag}_{k} 0 {node} I={{({body})*V({ctl})}}")
+            lines.append(f"B{tag}_{k} 0 {node} I={{({body.replace('__NODE__', node)})*V({ctl})}}")
         return lines
+
+    def _ideal_body(self, element, start, weighted):
+        """The element's sympy current printed once for a phase starting at ``start`` (s), with
+        placeholders __NODE__ (membrane node) and, for a synapse device (``weighted``), __W__ (its
+        weight-set parameter); None if the current is 0."""
+        cache = self.__dict__.setdefault("_bodies", {})
+        key = (element.name, start, weighted)
+        if key not in cache:
+            n = self.circuit.node
+            expr = sp.sympify(element.current(n))
+            wp = element.symbol(element.weight_parameter) if weighted else None
+            expr = expr.subs({s: x for s, x in self.subs.items() if s != wp})
+            names = {n.V: "V(__NODE__)", n.t: f"(TIME-{start:.15g})"}
+            if wp is not None:
+                names[wp] = "(__W__)"
+            cache[key] = None if expr == 0 else _SpicePrinter(names).doprint(expr)
+        return cache[key]
 
     def _mosfet(self, tag, element, node, intervals, current):
         mos, tab = element.silicon, self.tables[element.name]
