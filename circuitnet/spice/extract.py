@@ -45,10 +45,6 @@ class DeviceTable:
         order = np.argsort(self.current[ok])
         self._logi, self._vg_sorted = np.log(self.current[ok][order]), self.vg[ok][order]
 
-    @property
-    def max_current(self):
-        return float(self.current.max())
-
     def gate_for(self, current):
         """Gate bias (V) that sets the drain current at reset to ``current`` (A, array-like)."""
         current = np.asarray(current, dtype=float)
