@@ -58,13 +58,18 @@ def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=Non
         return rc_spike_realised(technology, fan_in, noise=noise, **overrides)
     if fan_in is not None:
         raise ValueError("rc_spike: fan_in applies to a circuit realised in a technology (technology=...)")
+    p = _rc_spike_parameters("rc_spike", firing, overrides, e_pos, e_neg, e_dis)
+    return _rc_spike(p, NMOS("pos", lam=p["lam_n"]), PMOS("neg", lam=p["lam_p"]), firing, noise)
+
+
+def _rc_spike_parameters(who, firing, overrides, e_pos, e_neg, e_dis):
+    """The paper's Table 2 values with ``overrides`` (SI) and the given reversal potentials, checked."""
     unknown = set(overrides) - set(PAPER)
     if unknown:
-        raise ValueError(f"rc_spike: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
+        raise ValueError(f"{who}: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
     if firing not in ("discharger", "ideal"):
-        raise ValueError(f"rc_spike: firing must be 'discharger' or 'ideal', got {firing!r}")
-    p = _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, e_dis)
-    return _rc_spike(p, NMOS("pos", lam=p["lam_n"]), PMOS("neg", lam=p["lam_p"]), firing, noise)
+        raise ValueError(f"{who}: firing must be 'discharger' or 'ideal', got {firing!r}")
+    return _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, e_dis)
 
 
 def _rc_spike(p, pos, neg, firing, noise, dis=None, load=(), technology=None):
@@ -189,12 +194,7 @@ def rc_spike_quadratic(lam2_n=-0.2, lam2_p=-0.2, firing="ideal", noise=False, e_
     lam2 = 0 is numerically :func:`rc_spike` (still solved by the general path: the declared
     shape is quadratic). Other arguments as for :func:`rc_spike`.
     """
-    unknown = set(overrides) - set(PAPER)
-    if unknown:
-        raise ValueError(f"rc_spike_quadratic: unknown parameter(s) {sorted(unknown)}; known: {sorted(PAPER)}")
-    if firing not in ("discharger", "ideal"):
-        raise ValueError(f"rc_spike_quadratic: firing must be 'discharger' or 'ideal', got {firing!r}")
-    p = _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, e_dis)
+    p = _rc_spike_parameters("rc_spike_quadratic", firing, overrides, e_pos, e_neg, e_dis)
     pos = NMOSQuadratic("pos", lam=p["lam_n"], lam2=parse_value(lam2_n, "lam2_n"))
     neg = PMOSQuadratic("neg", lam=p["lam_p"], lam2=parse_value(lam2_p, "lam2_p"))
     return _rc_spike(p, pos, neg, firing, noise)

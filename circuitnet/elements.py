@@ -267,36 +267,31 @@ class ResetNoise(Element):
         return K_B * node.T_K / capacitance
 
 
-class NMOSQuadratic(Element):
-    """NMOS current source (drain on the membrane node) with a second-order I_D(V_DS) term:
-
-        I_D = I (1 + lam x + lam2 x^2),   x = V_DS - V_DS0 = V - V0,      i_in = -I_D
-
-    I (A): drain current at reset; lam (1/V): the CLM slope of :class:`NMOS`; lam2 (1/V^2): the
-    curvature of the output characteristic (negative: the current falls faster as V_DS approaches
-    saturation). lam2 = 0 is :class:`NMOS`; lam2 != 0 makes the synapse shape k(v) quadratic in v,
-    so the circuit is no longer affine.
-    """
+class _QuadraticCLM:
+    """Output characteristic with a second-order term, x = V_DS - V_DS0 (n) or V_SD - V_SD0 (p):
+        I_D = I (1 + lam x + lam2 x^2)
+    I (A): drain current at reset; lam (1/V): the CLM slope; lam2 (1/V^2): the curvature (negative:
+    the current falls faster as V_DS approaches saturation). lam2 = 0 is the plain device; lam2 != 0
+    makes the synapse shape k(v) quadratic in v, so the circuit is no longer affine."""
     parameters = ("I", "lam", "lam2")
     defaults = {"lam": 0.0, "lam2": 0.0}
     nonnegative = ("I", "lam")
-    weight_parameter = "I"
 
-    def current(self, node):
-        x = node.V - node.V0
-        return -self.I * (1 + self.lam * x + self.lam2 * x ** 2)
-
-
-class PMOSQuadratic(Element):
-    """PMOS current source (drain on the membrane node) with a second-order I_D(V_SD) term:
-
-        I_D = I (1 + lam x + lam2 x^2),   x = V_SD - V_SD0 = -(V - V0),   i_in = I_D
-    """
-    parameters = ("I", "lam", "lam2")
-    defaults = {"lam": 0.0, "lam2": 0.0}
-    nonnegative = ("I", "lam")
-    weight_parameter = "I"
-
-    def current(self, node):
-        x = node.V0 - node.V
+    def drain_current(self, x):
         return self.I * (1 + self.lam * x + self.lam2 * x ** 2)
+
+
+class NMOSQuadratic(_QuadraticCLM, NMOS):
+    """NMOS current source (drain on the membrane node), I_D of _QuadraticCLM with x = V - V0:
+    i_in = -I_D."""
+
+    def current(self, node):
+        return -self.drain_current(node.V - node.V0)
+
+
+class PMOSQuadratic(_QuadraticCLM, PMOS):
+    """PMOS current source (drain on the membrane node), I_D of _QuadraticCLM with x = V0 - V:
+    i_in = I_D."""
+
+    def current(self, node):
+        return self.drain_current(node.V0 - node.V)
