@@ -87,6 +87,24 @@ class Runtime:
         return t.tolist()
 
 
+def _leave_process_group():
+    """Wait for every rank (at most 60 s), then tear the group down. A rank that destroys its gloo
+    group while another still talks to it makes that one abort ("terminate called without an active
+    exception"); after a failure elsewhere the barrier times out and the group is torn down anyway."""
+    import datetime
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+        else:
+            dist.barrier()
+    except RuntimeError:
+        pass
+    dist.destroy_process_group()
+
+
 def runtime(args):
     """Device and process group. Distributed when launched by torchrun (RANK, WORLD_SIZE set):
     nccl on cuda, gloo on cpu; one GPU per process (LOCAL_RANK)."""
@@ -99,7 +117,7 @@ def runtime(args):
         import torch.distributed as dist
         if not dist.is_initialized():
             dist.init_process_group("nccl" if want == "cuda" else "gloo")
-            atexit.register(dist.destroy_process_group)
+            atexit.register(_leave_process_group)
         rank, world = dist.get_rank(), dist.get_world_size()
         local = int(os.environ.get("LOCAL_RANK", 0))
     device = torch.device("cuda", local) if want == "cuda" else torch.device("cpu")
