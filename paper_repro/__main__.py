@@ -16,7 +16,7 @@ EXPERIMENTS = {
     "cifar10": "CIFAR-10 (pickle batches in --data), VGG7 (--width 1 or 2), flip/rotate/crop; GPU for the full run",
     "sweep-e": "F-MNIST MLP accuracy vs |E|: PNN trained at each |E|, |E|=100 ANN, scaled ANN (fig. 4f)",
     "sweep-m": "F-MNIST MLP accuracy vs DSTD steps M in {1,2,4,10,30}, random and fixed offset",
-    "noise": "F-MNIST MLP accuracy vs spike-time noise sigma_spike in {0,0.005,0.01,0.02,0.04}",
+    "noise": "F-MNIST MLP accuracy vs spike-time noise sigma_spike in {0,0.01,0.02,0.04}",
     "spice-iris": "the Iris networks (PNN-to-IMC, ANN-to-IMC) simulated in ngspice with sky130 devices: RMSE, accuracy",
     "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 and 16-32",
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
