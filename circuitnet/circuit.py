@@ -106,13 +106,15 @@ class NeuronCircuit:
     """A neuron circuit: one membrane node, its elements, a synapse slot and a cycle of phases.
 
     Parameters are SI floats or SI strings. ``time_unit`` defaults to the synapse phase's duration.
+    ``threshold_offset``: standard deviation (V) of the comparator's input offset from neuron to
+    neuron, drawn with the elements' ``mismatch`` spreads by :mod:`circuitnet.variation`.
     ``technology`` names the device models that realise the elements declared with ``silicon=``
     (method "spice", circuitnet.spice).
     Everything is validated here; errors name the element or phase at fault.
     """
 
     def __init__(self, elements, synapse, phases, reset_level, threshold, temperature=300.0,
-                 time_unit=None, technology=None):
+                 time_unit=None, technology=None, threshold_offset=0.0):
         self.node = Node()
         self.technology = technology    # device models for the elements' silicon (circuitnet.spice.Sky130)
         self.elements = list(elements)
@@ -127,6 +129,10 @@ class NeuronCircuit:
             raise ValueError(f"temperature must be > 0 K, got {temperature!r}")
         if self.Vth_value == self.V0_value:
             raise ValueError("threshold equals reset_level: the normalised voltage would be undefined")
+        self.threshold_offset = parse_value(threshold_offset, "threshold_offset")
+        if not (self.threshold_offset >= 0 and math.isfinite(self.threshold_offset)):
+            raise ValueError(f"threshold_offset (sd of the comparator offset, V) must be finite and >= 0, "
+                             f"got {threshold_offset!r}")
         self._check_names()
         self._check_phases()
         synapse_phase = next(p for p in self.phases if p.synapses)

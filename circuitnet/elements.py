@@ -10,7 +10,9 @@ time ``t`` in seconds, reset level ``V0`` in volts, temperature ``T_K`` in kelvi
 * ``initial_variance(node, C)``: variance of the node voltage right after reset (V^2).
 
 Any element takes ``silicon=`` (a :class:`circuitnet.silicon.Mosfet`, say): what realises it in a
-SPICE netlist (:mod:`circuitnet.spice`); the model ignores it.
+SPICE netlist (:mod:`circuitnet.spice`); the model ignores it. It also takes ``mismatch=`` (a
+:class:`circuitnet.variation.Mismatch`): how much its parameters differ from one device to the next
+on a chip (drawn by :mod:`circuitnet.variation`); the nominal model ignores it.
 
 A new element is one small class: list its ``parameters`` and write ``current`` with sympy,
 using ``self.<parameter>`` for the parameter's symbol::
@@ -46,10 +48,17 @@ class Element:
     nonnegative = ()         # parameters that must be >= 0
     weight_parameter = None  # the parameter a synapse weight sets, when used as a synapse device
 
-    def __init__(self, name, silicon=None, **values):
+    def __init__(self, name, silicon=None, mismatch=None, **values):
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"{type(self).__name__}: element name must be an identifier, got {name!r}")
         self.name = name
+        from .variation import Mismatch
+        if mismatch is not None and not isinstance(mismatch, Mismatch):
+            raise ValueError(f"element {name!r}: mismatch must be a circuitnet.Mismatch or None, got {mismatch!r}")
+        if mismatch is not None and set(mismatch.spreads) - set(self.parameters):
+            raise ValueError(f"element {name!r} ({type(self).__name__}): mismatch of unknown parameter(s) "
+                             f"{sorted(set(mismatch.spreads) - set(self.parameters))}; it has {list(self.parameters)}")
+        self.mismatch = mismatch   # device-to-device spread of its parameters (circuitnet.variation), or None
         if silicon is not None and not isinstance(silicon, Mosfet):
             raise ValueError(f"element {name!r}: silicon must be a circuitnet.silicon.Mosfet or None, got {silicon!r}")
         self.silicon = silicon     # what realises it in a netlist (circuitnet.silicon), or None: ideal

@@ -47,8 +47,13 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
     from .affine import rc_spike_exact, ttfs_exact
     from .coefficients import affine_coefficients
     from .dstd import rc_spike_dstd, ttfs_dstd
-    k = affine_coefficients(cc, cc.params(t_in.dtype, t_in.device, **(params or {})))
+    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    k = affine_coefficients(cc, p)
+    if any(x.dim() == 1 for x in p.values()):     # per-neuron parameters: as columns against [out, in]
+        k_col = affine_coefficients(cc, {n: x[:, None] if x.dim() == 1 else x for n, x in p.items()})
+        k = dict(k, e_pos=k_col["e_pos"], e_neg=k_col["e_neg"])
     e_pos, e_neg = (k[e](weight.abs()) if callable(k[e]) else k[e] for e in ("e_pos", "e_neg"))
+    e_pos, e_neg = (e.expand_as(weight) if e.dim() == 2 and e.shape != weight.shape else e for e in (e_pos, e_neg))
     common = dict(e_pos=e_pos, e_neg=e_neg, leak=k["leak"], bias=k["bias"])
     extra = {} if method == "exact" else dict(steps=steps, offset=offset)
     if k["kind"] == "rc_spike":
@@ -62,9 +67,11 @@ def _closed_form(cc, t_in, weight, method, params, steps=10, offset=0.0, clip=Tr
     return fn(t_in, weight, t_max=k["t_max"], **common, **extra)
 
 
-def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
+def spike_times(circuit, t_in, weight, method="ode", params=None, deviation=None, **options):
     """Dispatch to the chosen method (see module docstring); options go to that method
-    (METHOD_OPTIONS; any other is a ValueError listing the method's options). clip=False ("exact" and
+    (METHOD_OPTIONS; any other is a ValueError listing the method's options). ``deviation``: a
+    :class:`circuitnet.variation.LayerDeviation` (one mismatched chip's draw for this layer), which
+    every method but "spice" honours (variation.apply: per-neuron parameters, rescaled weights). clip=False ("exact" and
     "dstd" on affine RC-Spike circuits, "dstd" and "ode" on any circuit) returns the unclipped firing
     time (``affine.firing_time``, in general :mod:`circuitnet.solve.unclipped`), which continues below
     0 and above t_max."""
@@ -74,6 +81,12 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, **options):
             raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact', 'dstd' or 'ode', "
                              f"not {method!r}")
         options.pop("clip", None)
+    if deviation is not None:
+        if method == "spice":
+            raise ValueError("method 'spice' draws its own mismatch from the device models (Sky130(mismatch=True)); "
+                             "a deviation drawn by circuitnet.variation does not apply")
+        from ..variation import apply
+        weight, params = apply(getattr(circuit, "circuit", circuit), weight, deviation, params)
     if method == "spice":
         from ..spice.simulate import spice_spike_times
         if params:

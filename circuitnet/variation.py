@@ -1,0 +1,230 @@
+"""Device mismatch: the spreads a circuit declares, one seeded draw of them, and how a draw enters the model.
+
+Declaration, in physical terms:
+
+* ``Element(..., mismatch=Mismatch(I=0.3, lam=0.01))``: relative standard deviation (sd / mean) of
+  each named parameter from one device to the next. On a synapse device the spread of the weight
+  parameter (a MOSFET's ``I``) is the spread of the device current that a weight programs.
+  :meth:`Mismatch.pelgrom` gives a MOSFET's current spread from Pelgrom's area law.
+* ``NeuronCircuit(..., threshold_offset="5m")``: standard deviation (V) of the comparator's input
+  offset, one per neuron.
+
+A draw (:func:`draw`): a relative spread s becomes a log-normal factor exp(sigma z), z ~ N(0, 1),
+sigma = sqrt(ln(1 + s^2)), so that sd / mean = s exactly and the median is the nominal value (a
+threshold-voltage shift dV moves a subthreshold current by exp(gm/Id dV): log-normal, median
+nominal; SkyWater's mismatch models give a mean about 5 % above nominal at 30 % spread). A threshold
+offset is normal: V_th + s_th z. Shapes, for a layer of ``out`` neurons with ``in`` inputs:
+
+* per synapse, [out, in]: the gain of the positive and of the negative device of each synapse (a
+  synapse uses the device its weight's sign selects, so a weight may change sign in training);
+* per neuron, [out]: every other mismatched parameter (capacitor, discharger, leak, ...) and the
+  threshold.
+
+How a draw enters the normalised model (circuitnet.circuit: v = (V - V0) / (V_th - V0), a weight w
+in units of the nominal I_unit = C |V_th - V0| / T): a neuron's own parameters become per-neuron
+parameter tensors (so its drift follows them, and v = 1 is its own threshold), and a weight, being a
+physical current, is rescaled to that neuron's units:
+
+    w_ij  ->  w_ij g_ij (C swing) / (C_i swing_i),    swing = V_th - V0,
+
+where g_ij is the selected device's current gain and C_i, swing_i are neuron i's capacitance and
+swing. Every method that takes per-neuron parameters (exact, dstd, ode, sde, torchdiffeq) therefore
+simulates the same mismatched chip.
+
+On silicon a synapse device's CLM slope follows its current (SkyWater: correlation -0.99 between
+the two across devices), so a synapse device's lambda has no spread of its own here: declare it as
+FittedNMOS / FittedPMOS, whose lambda is a function of the current, and the weight gain carries it.
+"""
+import math
+
+import torch
+
+from .units import parse_value
+
+
+def _log_sigma(spread):
+    """sigma of ln(factor) for a log-normal factor with median 1 and sd / mean = spread."""
+    return math.sqrt(math.log1p(spread * spread))
+
+
+class Mismatch:
+    """Relative spreads (sd / mean, dimensionless, >= 0) of an element's parameters across devices:
+    ``Mismatch(I=0.3, lam=0.01)``."""
+
+    def __init__(self, **spreads):
+        self.spreads = {}
+        for name, s in spreads.items():
+            x = parse_value(s, f"mismatch of {name!r}")
+            if not (x >= 0 and math.isfinite(x)):
+                raise ValueError(f"mismatch of {name!r} must be a finite relative spread >= 0, got {s!r}")
+            self.spreads[name] = x
+
+    @classmethod
+    def pelgrom(cls, A_VT, W, L, gm_over_id, **other):
+        """Current spread of a MOSFET from Pelgrom's law: sigma_Vth = A_VT / sqrt(W L) (A_VT in V m,
+        W and L in m), sigma of ln I = gm/Id sigma_Vth (gm_over_id in 1/V; about 1/(n U_T), 25-30 /V, in
+        weak inversion), I spread = sqrt(exp(sigma^2) - 1). ``other``: spreads of further parameters."""
+        a, w, l, g = (parse_value(x, n) for x, n in ((A_VT, "A_VT"), (W, "W"), (L, "L"), (gm_over_id, "gm_over_id")))
+        if not (a >= 0 and w > 0 and l > 0 and g > 0):
+            raise ValueError(f"Mismatch.pelgrom: need A_VT >= 0, W > 0, L > 0, gm_over_id > 0; got {A_VT}, {W}, {L}, "
+                             f"{gm_over_id}")
+        sigma = g * a / math.sqrt(w * l)
+        return cls(I=math.sqrt(math.expm1(sigma * sigma)), **other)
+
+    def __repr__(self):
+        return f"Mismatch({', '.join(f'{k}={v:g}' for k, v in self.spreads.items())})"
+
+
+class LayerDeviation:
+    """One draw of a layer's devices: ``gain_pos``, ``gain_neg`` [out, in] (current gains of each
+    synapse's positive and negative device), ``factors`` {parameter name: [out]} (multiplicative, per
+    neuron) and ``threshold`` [out] (comparator offset, V) or None."""
+
+    def __init__(self, gain_pos, gain_neg, factors, threshold):
+        self.gain_pos, self.gain_neg, self.factors, self.threshold = gain_pos, gain_neg, factors, threshold
+
+    @property
+    def shape(self):
+        return tuple(self.gain_pos.shape)
+
+    def to(self, dtype=None, device=None):
+        mv = lambda x: None if x is None else x.to(dtype=dtype, device=device)
+        return LayerDeviation(mv(self.gain_pos), mv(self.gain_neg), {k: mv(v) for k, v in self.factors.items()},
+                              mv(self.threshold))
+
+
+def _synapse_spread(device):
+    m = device.mismatch
+    if m is None:
+        return 0.0
+    other = set(m.spreads) - {device.weight_parameter}
+    if other:
+        raise ValueError(f"synapse device {device.name!r}: a spread of {sorted(other)} per synapse is not modelled "
+                         f"(only its current, {device.weight_parameter!r}); on silicon lambda follows the current: "
+                         f"declare a FittedNMOS/FittedPMOS, whose lambda is a function of the current")
+    return m.spreads.get(device.weight_parameter, 0.0)
+
+
+def spreads(circuit):
+    """(synapse spreads (pos, neg), {per-neuron parameter name: spread}, threshold offset sd (V))."""
+    syn = (_synapse_spread(circuit.synapse.positive), _synapse_spread(circuit.synapse.negative))
+    devices = {id(circuit.synapse.positive), id(circuit.synapse.negative)}
+    neuron = {}
+    for e in circuit.all_elements:
+        if id(e) in devices or e.mismatch is None:
+            continue
+        for p, s in e.mismatch.spreads.items():
+            if p not in e.values:
+                raise ValueError(f"element {e.name!r}: mismatch of {p!r}, which has no value in this circuit")
+            neuron[e.symbol(p).name] = s
+    return syn, neuron, circuit.threshold_offset
+
+
+def draw(circuit, out_features, in_features, generator=None, scale=1.0, dtype=torch.float64, device=None):
+    """A :class:`LayerDeviation` for a layer of ``out_features`` neurons of ``circuit`` with
+    ``in_features`` inputs; every declared spread (and the threshold offset) multiplied by ``scale``.
+    Reproducible from ``generator`` (a seeded torch.Generator on the CPU)."""
+    if not (isinstance(scale, (int, float)) and scale >= 0 and math.isfinite(scale)):
+        raise ValueError(f"mismatch scale must be a finite number >= 0, got {scale!r}")
+    (sp_, sn), neuron, th = spreads(circuit)
+
+    def lognormal(spread, shape):
+        z = torch.randn(shape, generator=generator, dtype=torch.float64)
+        return torch.exp(_log_sigma(scale * spread) * z).to(dtype=dtype, device=device)
+
+    gp = lognormal(sp_, (out_features, in_features))
+    gn = lognormal(sn, (out_features, in_features))
+    factors = {name: lognormal(s, (out_features,)) for name, s in neuron.items()}
+    threshold = None
+    if th > 0:
+        threshold = (scale * th * torch.randn(out_features, generator=generator, dtype=torch.float64)).to(dtype=dtype, device=device)
+    return LayerDeviation(gp, gn, factors, threshold)
+
+
+def _neuron_constants(circuit):
+    """Cached torch functions of the parameters p: the capacitance C(p) and the swing V_th - V0."""
+    fns = getattr(circuit, "_mismatch_fns", None)
+    if fns is None:
+        from .compile import _codegen
+        names = {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}
+        fns = (_codegen("capacitance", circuit.capacitance, ("p", "like"), names, like="like"),
+               _codegen("swing", circuit.swing, ("p", "like"), names, like="like"))
+        circuit._mismatch_fns = fns
+    return fns
+
+
+def apply(circuit, weight, deviation, params=None):
+    """(weight on the chip [out, in], parameter tensors {name: tensor}) for one layer of ``circuit``
+    under ``deviation`` (see the module docstring); ``params``: further overrides, applied first."""
+    from .compile import compile_circuit
+    if not isinstance(deviation, LayerDeviation):
+        raise ValueError(f"deviation must be a circuitnet.variation.LayerDeviation, got {type(deviation).__name__}")
+    if deviation.shape != tuple(weight.shape):
+        raise ValueError(f"the deviation was drawn for a layer of shape {deviation.shape}, the weight is "
+                         f"{tuple(weight.shape)}")
+    dev = deviation.to(weight.dtype, weight.device)
+    cc = compile_circuit(circuit)
+    nominal = cc.params(weight.dtype, weight.device, **(params or {}))
+    chip = dict(nominal)
+    for name, f in dev.factors.items():
+        chip[name] = nominal[name] * f
+    if dev.threshold is not None:
+        chip["V_th"] = nominal["V_th"] + dev.threshold
+    cap, swing = _neuron_constants(circuit)
+    ratio = (cap(nominal, weight) * swing(nominal, weight)) / (cap(chip, weight) * swing(chip, weight))
+    if (ratio <= 0).any():
+        raise ValueError("a drawn threshold offset crosses the reset level: the spread is too large for this swing")
+    gain = torch.where(weight >= 0, dev.gain_pos, dev.gain_neg)
+    w = weight * gain * ratio.reshape(-1, 1) if ratio.dim() else weight * gain * ratio
+    return w, {k: v for k, v in chip.items() if k in dev.factors or (k == "V_th" and dev.threshold is not None)
+               or k in (params or {})}
+
+
+def with_mismatch(circuit, threshold_offset=None, **mismatch):
+    """A copy of ``circuit`` with the given spreads declared: ``mismatch`` maps element names to
+    :class:`Mismatch` (or None: no spread); ``threshold_offset`` (V) replaces the comparator's.
+    The nominal model is unchanged; only the draws of :func:`draw` see the difference."""
+    import copy
+
+    from .circuit import NeuronCircuit, Synapse
+    by_name = {e.name: e for e in circuit.all_elements}
+    unknown = set(mismatch) - set(by_name)
+    if unknown:
+        raise ValueError(f"with_mismatch: no element(s) {sorted(unknown)} in the circuit; it has {sorted(by_name)}")
+    copies = {}
+    for name, e in by_name.items():
+        copies[name] = copy.copy(e)
+        if name in mismatch:
+            m = mismatch[name]
+            if m is not None and not isinstance(m, Mismatch):
+                raise ValueError(f"with_mismatch: element {name!r} needs a circuitnet.Mismatch or None, got {m!r}")
+            if m is not None and set(m.spreads) - set(e.parameters):
+                raise ValueError(f"with_mismatch: element {name!r} has no parameter(s) "
+                                 f"{sorted(set(m.spreads) - set(e.parameters))}; it has {list(e.parameters)}")
+            copies[name].mismatch = m
+    for e in copies.values():        # noise elements refer to their source element
+        if getattr(e, "source", None) is not None and e.source.name in copies:
+            e.source = copies[e.source.name]
+    syn = Synapse(copies[circuit.synapse.positive.name], copies[circuit.synapse.negative.name])
+    return NeuronCircuit([copies[e.name] for e in circuit.elements], syn, circuit.phases, circuit.V0_value,
+                         circuit.Vth_value, circuit.temperature, circuit.time_unit, circuit.technology,
+                         circuit.threshold_offset if threshold_offset is None else threshold_offset)
+
+
+def with_uniform_mismatch(circuit, current=0.0, lam=0.0, capacitance=0.0, threshold_offset=0.0):
+    """:func:`with_mismatch` with one spread per kind: ``current`` for every element with a current
+    parameter ``I`` (synapse devices, discharger, current sources), ``lam`` for the CLM slope of those
+    that are not synapse devices (a synapse device's lambda follows its current), ``capacitance`` for
+    every capacitor (``C``), and the comparator offset ``threshold_offset`` (V)."""
+    devices = {circuit.synapse.positive.name, circuit.synapse.negative.name}
+    spec = {}
+    for e in circuit.all_elements:
+        s = {}
+        if "I" in e.parameters and current:
+            s["I"] = current
+        if "lam" in e.parameters and lam and e.name not in devices and "lam" in e.values:
+            s["lam"] = lam
+        if "C" in e.parameters and capacitance and "C" in e.values:
+            s["C"] = capacitance
+        spec[e.name] = Mismatch(**s) if s else None
+    return with_mismatch(circuit, threshold_offset=threshold_offset, **spec)
