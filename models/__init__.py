@@ -1,4 +1,5 @@
 """Networks of circuit neurons: layers, networks and the paper's losses."""
+from .chips import Chip, draw_chip, monte_carlo, use_chip
 from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
                      TTFSLinear, paper_circuit)
 from .losses import (early_spike_penalty, firing_penalty, spike_cross_entropy, temporal_penalty,

@@ -8,6 +8,7 @@ Times are normalised: RC-Spike inputs and outputs live in [0, 1] (1 = no spike),
 [0, t_max] (t_max = no spike; ``spikes`` also returns the fired mask). ``method`` may be changed
 at any time (train with "dstd", evaluate with "exact" or "ode"): a layer keeps the options of every
 method it was given (``dt=`` for "ode", ...) and hands each method only its own (METHOD_OPTIONS).
+``deviation`` (None: the nominal circuit) is the layer's draw of a mismatched chip (models.chips).
 """
 import math
 
@@ -48,6 +49,7 @@ class _SpikeLayer(nn.Module):
         if int(steps) < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.circuit, self.method, self.steps, self.offset, self.options = circuit, method, int(steps), offset, {}
+        self.deviation = None      # a mismatched chip's draw for this layer (models.chips), or None: nominal
         self.set_options(**options)
         cc = compile_circuit(circuit)
         if cc.phases[cc.synapse_phase].comparator != (self.kind == "ttfs"):    # TTFS: fires while integrating
@@ -78,7 +80,7 @@ class _SpikeLayer(nn.Module):
             if self.training and self.offset == "random":
                 dtau = self.t_syn / self.steps
                 opts["offset"] = torch.rand((), dtype=t_in.dtype, device=t_in.device).item() * dtau
-        return spike_times(self.circuit, t_in, weight, method=self.method, **opts)
+        return spike_times(self.circuit, t_in, weight, method=self.method, deviation=self.deviation, **opts)
 
     def extra_repr(self):
         return f"method={self.method!r}, steps={self.steps}, offset={self.offset!r}, t_max={self.t_max:g}"

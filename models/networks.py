@@ -31,6 +31,22 @@ class SpikeNet(nn.Module):
         t_max = max(getattr(l, "t_max", 0.0) for l in layers)
         self.noise = SpikeTimeNoise(sigma_spike, t_max=t_max)
         self.dropout = SpikeDropout(dropout, t_max=t_max)
+        self.chip_scale = None     # train_on_chips: a fresh chip per training forward pass
+
+    def train_on_chips(self, scale=1.0):
+        """Variation-aware training: in training mode every forward pass first draws a fresh chip
+        (models.chips.draw_chip from torch's global generator, the declared spreads times ``scale``),
+        which its backward pass differentiates. scale=None switches it off; evaluation uses the chip set
+        with models.chips.use_chip (the last training draw stays set until then)."""
+        if scale is not None and not (scale >= 0 and scale == scale):
+            raise ValueError(f"train_on_chips: scale must be >= 0 or None, got {scale!r}")
+        self.chip_scale = None if scale is None else float(scale)
+        return self
+
+    def _redraw(self):
+        if self.training and self.chip_scale is not None:
+            from .chips import draw_chip, use_chip
+            use_chip(self, draw_chip(self, scale=self.chip_scale))
 
     @property
     def spiking_layers(self):
@@ -54,6 +70,7 @@ class SpikeNet(nn.Module):
         layer's unclipped firing times u before clip(u, 0, 1) and noise (RC-Spike output layer, any
         circuit, methods exact, dstd and ode; circuitnet.solve.unclipped).  u keeps a gradient where t_out is
         clipped: an output that never reaches threshold (u > 1) can still be pulled back."""
+        self._redraw()
         times, last = [], self.spiking_layers[-1]
         for layer in self.layers:
             if unclipped and layer is last:
@@ -131,6 +148,7 @@ class IrisNet(SpikeNet):
     def forward(self, x, all_times=False):
         if x.dim() != 2 or x.shape[1] != 4:
             raise ValueError(f"IrisNet expects features [B, 4] scaled to [0, 1], got {tuple(x.shape)}")
+        self._redraw()
         h = self.noise(self.layers[0](self.with_bias(x)))
         out = self.noise(self.layers[1](self.with_bias(h)))
         return (out, [h, out]) if all_times else out

@@ -1,0 +1,67 @@
+"""Mismatched chips for a network (circuitnet.variation): one seeded draw of every spiking layer's devices.
+
+    chip = draw_chip(net, seed=3)            # a LayerDeviation per spiking layer, from its circuit's spreads
+    use_chip(net, chip)                      # every forward pass now runs on that chip (None: nominal)
+    net.train_on_chips(scale=1.0)            # training: a fresh chip per forward pass (mini-batch); the
+                                             # backward pass differentiates the same draw
+    monte_carlo(net, evaluate, chips=100)    # accuracy over chips: mean, std, 5th percentile
+
+The spreads are those declared in each layer's circuit (elements' ``mismatch=``, the circuit's
+``threshold_offset``), multiplied by ``scale``. A convolution's kernel is one crossbar column per output
+channel, reused at every position: its deviation has the shape of the flattened kernel [out, in C kh kw].
+"""
+import torch
+
+from circuitnet import variation
+
+
+class Chip:
+    """One draw of a network's devices: ``deviations[i]`` for the i-th spiking layer (or None)."""
+
+    def __init__(self, deviations, seed=None, scale=1.0):
+        self.deviations, self.seed, self.scale = list(deviations), seed, scale
+
+    def __repr__(self):
+        return f"Chip(seed={self.seed}, scale={self.scale:g}, layers={len(self.deviations)})"
+
+
+def draw_chip(net, seed=None, scale=1.0):
+    """A :class:`Chip` for ``net`` (a SpikeNet): each spiking layer's deviation drawn from its circuit.
+    seed: an int for a reproducible chip; None draws from torch's global generator."""
+    g = None if seed is None else torch.Generator().manual_seed(int(seed))
+    devs = []
+    for layer in net.spiking_layers:
+        out = layer.weight.shape[0]
+        devs.append(variation.draw(layer.circuit, out, layer.weight[0].numel(), g, scale,
+                                   dtype=layer.weight.dtype, device=layer.weight.device))
+    return Chip(devs, seed, scale)
+
+
+def use_chip(net, chip):
+    """Run every spiking layer of ``net`` on ``chip`` from now on (None: the nominal circuit)."""
+    layers = net.spiking_layers
+    if chip is not None and len(chip.deviations) != len(layers):
+        raise ValueError(f"the chip has {len(chip.deviations)} layers, the network {len(layers)} spiking layers")
+    for i, layer in enumerate(layers):
+        layer.deviation = None if chip is None else chip.deviations[i]
+    return net
+
+
+def monte_carlo(net, evaluate, chips=100, seed=0, scale=1.0):
+    """Accuracy over ``chips`` chips (chip k drawn with seed 1000003 seed + k): ``evaluate(net)`` -> accuracy
+    on the chip in use. Returns dict(mean, std, p5 (5th percentile, linear interpolation), min, max,
+    accuracies). The network is back on its previous chips afterwards."""
+    if int(chips) < 1:
+        raise ValueError(f"chips must be >= 1, got {chips}")
+    before = [l.deviation for l in net.spiking_layers]
+    accs = []
+    try:
+        for k in range(int(chips)):
+            use_chip(net, draw_chip(net, seed=1000003 * int(seed) + k, scale=scale))
+            accs.append(float(evaluate(net)))
+    finally:
+        for l, d in zip(net.spiking_layers, before):
+            l.deviation = d
+    a = torch.tensor(accs, dtype=torch.float64)
+    return dict(mean=a.mean().item(), std=a.std().item() if len(accs) > 1 else 0.0,
+                p5=torch.quantile(a, 0.05).item(), min=a.min().item(), max=a.max().item(), accuracies=accs)
