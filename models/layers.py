@@ -9,6 +9,9 @@ Times are normalised: RC-Spike inputs and outputs live in [0, 1] (1 = no spike),
 at any time (train with "dstd", evaluate with "exact" or "ode"): a layer keeps the options of every
 method it was given (``dt=`` for "ode", ...) and hands each method only its own (METHOD_OPTIONS).
 ``deviation`` (None: the nominal circuit) is the layer's draw of a mismatched chip (models.chips).
+``circuit_noise=True`` (a circuit with declared noise): every spike time moves by the jitter the
+circuit's own noise causes (circuitnet.solve.jitter, on a grid of ``jitter_steps`` = 64 intervals per
+phase), in training and evaluation, with every method but "sde" (which simulates the noise itself).
 """
 import math
 
@@ -39,8 +42,9 @@ def _he_init(weight):
 
 class _SpikeLayer(nn.Module):
     kind = None
+    jitter_steps = 64
 
-    def __init__(self, circuit, method, steps, offset, options):
+    def __init__(self, circuit, method, steps, offset, options, circuit_noise=False):
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -50,6 +54,10 @@ class _SpikeLayer(nn.Module):
             raise ValueError(f"steps must be >= 1, got {steps}")
         self.circuit, self.method, self.steps, self.offset, self.options = circuit, method, int(steps), offset, {}
         self.deviation = None      # a mismatched chip's draw for this layer (models.chips), or None: nominal
+        self.circuit_noise = bool(circuit_noise)
+        if self.circuit_noise and not compile_circuit(circuit).has_noise:
+            raise ValueError("circuit_noise=True needs a circuit that declares noise (ShotNoise, ThermalNoise, "
+                             "ResetNoise; cn.circuits.rc_spike(noise=True))")
         self.set_options(**options)
         cc = compile_circuit(circuit)
         if cc.phases[cc.synapse_phase].comparator != (self.kind == "ttfs"):    # TTFS: fires while integrating
@@ -80,7 +88,24 @@ class _SpikeLayer(nn.Module):
             if self.training and self.offset == "random":
                 dtau = self.t_syn / self.steps
                 opts["offset"] = torch.rand((), dtype=t_in.dtype, device=t_in.device).item() * dtau
-        return spike_times(self.circuit, t_in, weight, method=self.method, deviation=self.deviation, **opts)
+        t, fired = spike_times(self.circuit, t_in, weight, method=self.method, deviation=self.deviation, **opts)
+        if self.circuit_noise and self.method != "sde":
+            t = self._jitter(t_in, weight, t, clip)
+        return t, fired
+
+    def _jitter(self, t_in, weight, t, clip):
+        """t + sigma_t z: the spike-time jitter the circuit's declared noise causes (solve.jitter, on this
+        layer's chip), z ~ N(0, 1) from torch's global generator; clipped to [0, t_max] unless clip=False."""
+        from circuitnet.solve.jitter import spike_jitter
+        from circuitnet.variation import apply
+        params = None
+        with torch.no_grad():
+            w = weight.detach()
+            if self.deviation is not None:
+                w, params = apply(self.circuit, w, self.deviation)
+            sigma = spike_jitter(compile_circuit(self.circuit), t_in.detach(), w, params, steps=self.jitter_steps)[1]
+        t = t + sigma.to(t.dtype) * torch.randn_like(t)
+        return t.clamp(0.0, self.t_max) if clip else t
 
     def extra_repr(self):
         return f"method={self.method!r}, steps={self.steps}, offset={self.offset!r}, t_max={self.t_max:g}"
@@ -88,9 +113,9 @@ class _SpikeLayer(nn.Module):
 
 class _Linear(_SpikeLayer):
     def __init__(self, in_features, out_features, circuit=None, method="dstd", steps=10, offset="random",
-                 e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_max=4.0, **options):
+                 e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_max=4.0, circuit_noise=False, **options):
         circuit = circuit or paper_circuit(self.kind, e_pos, e_neg, firing, e_dis, t_max)
-        super().__init__(circuit, method, steps, offset, options)
+        super().__init__(circuit, method, steps, offset, options, circuit_noise)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features))
         self.reset_parameters()
@@ -122,9 +147,9 @@ class TTFSLinear(_Linear):
 class _Conv2d(_SpikeLayer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, circuit=None,
                  method="dstd", steps=10, offset="random", e_pos=2.8, e_neg=-1.53, firing="ideal",
-                 e_dis=6.44, t_max=4.0, **options):
+                 e_dis=6.44, t_max=4.0, circuit_noise=False, **options):
         circuit = circuit or paper_circuit(self.kind, e_pos, e_neg, firing, e_dis, t_max)
-        super().__init__(circuit, method, steps, offset, options)
+        super().__init__(circuit, method, steps, offset, options, circuit_noise)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         self.stride, self.padding = stride, padding
