@@ -20,6 +20,8 @@ EXPERIMENTS = {
     "spice-iris": "the Iris networks (PNN-to-IMC, ANN-to-IMC) simulated in ngspice with sky130 devices: RMSE, accuracy",
     "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 and 16-32",
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
+    "robustness": "Iris and F-MNIST MLP on Monte-Carlo mismatched chips and with circuit noise: nominal vs "
+                  "variation-aware training",
 }
 
 
@@ -74,6 +76,11 @@ OPTIONS = {
     "--device": ("device", dict(choices=["cpu", "cuda"], help="where to train; torchrun for several GPUs")),
 }
 TRAINING = tuple(OPTIONS)
+OPTIONS.update({
+    "--chips": ("chips", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
+                              help="Monte-Carlo chips per point")),
+    "--nominal": ("nominal", dict(metavar="DIR", help="a finished fmnist-mlp run: the nominal network")),
+})
 USES = {   # the options each experiment reads (a sweep does not take the quantity it sweeps)
     "iris": ("--epochs",),
     "demo": (), "spice-neurons": (), "spice-iris": (),
@@ -81,6 +88,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit")),
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
     "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit")),
+    "robustness": ("--epochs", "--chips", "--nominal", "--data"),
 }
 
 

@@ -103,6 +103,7 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "spice-iris": (["test_accuracy", "pnn_rmse_ns", "ann_rmse_ns", "pnn_spice_acc", "ann_spice_acc", "rmse_ratio"],
                    ["membrane_model_vs_spice.png"]),
     "spice-neurons": (["rmse_fan_in_4_ns", "rmse_fan_in_16_32_ns", "per_fan_in"], []),
+    "robustness": (["iris", "fmnist", "fmnist_declared_noise", "sky130", "test_accuracy"], ["accuracy_vs_mismatch.png"]),
 }
 
 
@@ -134,6 +135,9 @@ def test_every_experiment_is_tested():
 def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, cifar_dir):
     data = {"cifar10": ["--data", cifar_dir], "iris": [], "demo": [], "spice-iris": [], "spice-neurons": []}.get(
         name, ["--data", fmnist_dir])
+    if name == "robustness":         # its nominal network: a finished fmnist-mlp run
+        run_quick("fmnist-mlp", tmp_path / "nominal", "--data", fmnist_dir, "--epochs", "1")
+        data += ["--nominal", str(tmp_path / "nominal")]
     res = run_quick(name, tmp_path, *data)
     keys, pngs = EXPECTED[name]
     assert res["experiment"] == name and res["wall_time_s"] > 0
@@ -159,7 +163,7 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert res["e_pos"] == pytest.approx(2.80, abs=0.01) and res["e_neg"] == pytest.approx(-1.53, abs=0.01)
     if name == "sweep-e":
         assert set(res["accuracy"]) == {"pnn", "ann", "scaled_ann"}
-        assert list(res["ann_scale"]) == ["1", "1.3", "2", "4", "7.4", "10", "100"]
+        assert list(res["ann_scale"]) == ["1", "2", "4", "7.4", "100"]
         assert res["ann_scale"]["100"] == pytest.approx(1.0)          # the ANN needs no scaling on itself
         assert all(0.5 <= s <= 5.0 for s in res["ann_scale"].values())
         assert all(abs(100 * s - round(100 * s)) < 1e-6 for s in res["ann_scale"].values())   # 1 % grid
@@ -170,6 +174,18 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert list(res["accuracy"]) == ["0", "0.01", "0.02", "0.04"]
     if name == "spice-neurons":      # the realised model against ngspice: the bounds, on fewer neurons
         assert res["rmse_fan_in_4_ns"] < 1.5 and res["rmse_fan_in_16_32_ns"] < 5.0
+    if name == "robustness":
+        assert 0.2 < res["sky130"]["pos"]["current_spread"] < 0.4 and res["sky130"]["pos"]["correlation"] < -0.9
+        for part in ("iris", "fmnist"):
+            assert list(res[part]) == ["0%", "20%", "sky130"]
+            assert res[part]["0%"]["aware"] == res[part]["0%"]["nominal"]     # no mismatch: nothing to adapt to
+            for row in res[part].values():
+                for r in row.values():
+                    assert len(r["accuracies"]) == res["config"]["chips"]
+                    assert r["min"] <= r["p5"] <= r["mean"] <= r["max"]
+        assert res["iris"]["0%"]["nominal"]["std"] == 0.0                     # iris has no spike-time noise
+        assert set(res["fmnist_declared_noise"]) == {"nominal_nominal_chip", "nominal_sky130_chips",
+                                                     "aware_nominal_chip", "aware_sky130_chips"}
     if name == "penalty":
         runs = {"clipped_circuit", "unclipped_circuit", "clipped_E100", "unclipped_E100"}
         assert set(res["accuracy"]) == set(res["silent_outputs"]) == runs
@@ -701,3 +717,10 @@ def test_circuit_option_trains_every_layer_on_the_named_circuit(tmp_path, fmnist
                 "circuitnet.circuits:PAPER", "circuitnet.circuits:parse_value"):
         with pytest.raises(ValueError, match="--circuit"):
             C.load_circuit(bad)
+
+
+def test_robustness_refuses_a_missing_nominal_run_and_long_finetuning(tmp_path):
+    with pytest.raises(SystemExit, match="no finished fmnist-mlp run"):
+        main(["robustness", "--quick", "--out", str(tmp_path / "r"), "--nominal", str(tmp_path / "nothing")])
+    with pytest.raises(SystemExit, match="at most 10 epochs"):
+        main(["robustness", "--quick", "--out", str(tmp_path / "r"), "--epochs", "11"])
