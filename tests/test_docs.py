@@ -68,3 +68,35 @@ def test_committed_results_are_runs_of_the_experiment_they_name():
         res = json.loads(f.read_text())
         assert isinstance(res, dict) and {"experiment", "seed", "config", "wall_time_s"} <= set(res), f
         assert res["experiment"] in EXPERIMENTS and res["wall_time_s"] > 0, f
+
+
+def _leaves(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _leaves(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _leaves(v)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield float(obj)
+
+
+def test_readme_results_are_in_the_results_files_each_row_links():
+    """Each row of README's results table links the results.json files behind it, and every percentage
+    and every time (ns) in its "ours" column is a value in those files, rounded as printed."""
+    import json
+    rows = [l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith("| `python -m paper_repro")]
+    assert len(rows) >= 4
+    checked = 0
+    for row in rows:
+        files = re.findall(r"\((docs/results/[\w.-]+/results\.json)\)", row)
+        assert files, f"README results row without a results file: {row[:80]}"
+        leaves = [x for f in files for x in _leaves(json.loads((ROOT / f).read_text()))]
+        ours = row.split(" | ")[1]
+        for num, unit in re.findall(r"(\d+\.\d+) ?(%|ns)", ours):
+            d = len(num.split(".")[1])
+            scale = 100.0 if unit == "%" else 1.0
+            assert any(abs(round(scale * x, d) - float(num)) < 1e-9 for x in leaves), \
+                f"README says {num} {unit}, not in {files}"
+            checked += 1
+    assert checked >= 10

@@ -18,7 +18,7 @@ def _run(marker):
 
 
 def test_every_python_snippet_is_checked_here():
-    markers = ("cn.NeuronCircuit(", "models.RCSpikeLinear(", 'method="spice"')
+    markers = ("cn.NeuronCircuit(", "models.RCSpikeLinear(", 'method="spice"', "models.monte_carlo(")
     assert len(BLOCKS) == len(markers) and all(any(m in b for b in BLOCKS) for m in markers), \
         "a README python snippet was added or changed: give it a test below"
 
@@ -46,3 +46,21 @@ def test_readme_spice_example_runs_and_agrees_with_its_model():
     t_spice, t_model, fired = scope["t_spice"], scope["t_model"], scope["fired"]
     assert fired.all() and ((t_model > 0) & (t_model < 1)).all()
     assert (t_spice - t_model).abs().max().item() < 2e-3          # 2 ns of a 1 us phase
+
+
+def test_readme_mismatch_example_runs_and_reports_chip_statistics():
+    scope = _run("models.monte_carlo(")
+    mc, net = scope["mc"], scope["net"]
+    assert len(mc["accuracies"]) == 20 and mc["min"] <= mc["p5"] <= mc["mean"] <= mc["max"] and mc["std"] > 0
+    assert net.training and net.chip_scale == 1.0
+    assert all(l.circuit_noise for l in net.spiking_layers)
+
+
+def test_robustness_doc_example_declares_what_it_says():
+    text = (README.parent / "docs" / "robustness.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    scope = {}
+    exec(compile(block, "docs/robustness.md", "exec"), scope)
+    assert scope["pos"].mismatch.spreads == {"I": 0.29}
+    assert abs(scope["m"].spreads["I"] - 0.3226) < 1e-3
+    assert scope["circuit"].threshold_offset == 3e-3
