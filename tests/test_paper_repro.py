@@ -179,10 +179,13 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         for part in ("iris", "fmnist"):
             assert list(res[part]) == ["0%", "20%", "sky130"]
             assert res[part]["0%"]["aware"] == res[part]["0%"]["nominal"]     # no mismatch: nothing to adapt to
-            for row in res[part].values():
-                for r in row.values():
+            for level, row in res[part].items():
+                for name in ("nominal", "aware"):
+                    r = row[name]
                     assert len(r["accuracies"]) == res["config"]["chips"]
                     assert r["min"] <= r["p5"] <= r["mean"] <= r["max"]
+                if part == "fmnist" and level != "0%":
+                    assert len(row["aware_mismatch_free"]["accuracies"]) == 20
         assert res["iris"]["0%"]["nominal"]["std"] == 0.0                     # iris has no spike-time noise
         assert set(res["fmnist_declared_noise"]) == {"nominal_nominal_chip", "nominal_sky130_chips",
                                                      "aware_nominal_chip", "aware_sky130_chips"}
