@@ -99,15 +99,14 @@ def spike_jitter(cc, t_in, weight, params=None, steps=64):
                 pk = zero if P is None else P[..., k, :]
                 nk = zero if N is None else N[..., k, :]
                 m1, var1 = _rk2(ph, m, var, s, h, s + 0.5 * h, pk, nk, c)
-                if ph.comparator:
+                if ph.comparator:          # no host sync: every step computes the crossing, masked
                     hit = (m1 >= 1) & ~done
-                    if hit.any():
-                        frac = ((1 - m) / torch.where(hit, m1 - m, torch.ones_like(m))).clamp(0, 1)
-                        d = frac * h
-                        v_at = var + frac * (var1 - var)
-                        slope = ph.rhs(torch.ones_like(m), s + d, s + 0.5 * h, pk, nk, c)
-                        t_out = torch.where(hit, start[pi] - start[first] + s + d, t_out)
-                        sigma = torch.where(hit, v_at.clamp(min=0).sqrt() / slope.clamp(min=1e-12), sigma)
-                        done = done | hit
+                    frac = ((1 - m) / torch.where(hit, m1 - m, torch.ones_like(m))).clamp(0, 1)
+                    d = frac * h
+                    v_at = var + frac * (var1 - var)
+                    slope = ph.rhs(torch.ones_like(m), s + d, s + 0.5 * h, pk, nk, c)
+                    t_out = torch.where(hit, start[pi] - start[first] + s + d, t_out)
+                    sigma = torch.where(hit, v_at.clamp(min=0).sqrt() / slope.clamp(min=1e-12), sigma)
+                    done = done | hit
                 m, var = m1, var1
         return t_out, sigma, done
