@@ -52,13 +52,7 @@ class Element:
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"{type(self).__name__}: element name must be an identifier, got {name!r}")
         self.name = name
-        from .variation import Mismatch
-        if mismatch is not None and not isinstance(mismatch, Mismatch):
-            raise ValueError(f"element {name!r}: mismatch must be a circuitnet.Mismatch or None, got {mismatch!r}")
-        if mismatch is not None and set(mismatch.spreads) - set(self.parameters):
-            raise ValueError(f"element {name!r} ({type(self).__name__}): mismatch of unknown parameter(s) "
-                             f"{sorted(set(mismatch.spreads) - set(self.parameters))}; it has {list(self.parameters)}")
-        self.mismatch = mismatch   # device-to-device spread of its parameters (circuitnet.variation), or None
+        self.mismatch = self.check_mismatch(mismatch)   # device-to-device spreads (circuitnet.variation), or None
         if silicon is not None and not isinstance(silicon, Mosfet):
             raise ValueError(f"element {name!r}: silicon must be a circuitnet.silicon.Mosfet or None, got {silicon!r}")
         self.silicon = silicon     # what realises it in a netlist (circuitnet.silicon), or None: ideal
@@ -78,6 +72,16 @@ class Element:
                 raise ValueError(f"element {name!r} ({type(self).__name__}): {p} must be >= 0, got {v!r}")
             self.values[p] = x
         self._symbols = {p: sp.Symbol(f"{name}_{p}", **self._assumptions(p)) for p in self.parameters}
+
+    def check_mismatch(self, mismatch):
+        """``mismatch`` if it is None or a circuitnet.Mismatch of this element's parameters, else a ValueError."""
+        from .variation import Mismatch
+        if mismatch is not None and not isinstance(mismatch, Mismatch):
+            raise ValueError(f"element {self.name!r}: mismatch must be a circuitnet.Mismatch or None, got {mismatch!r}")
+        if mismatch is not None and set(mismatch.spreads) - set(self.parameters):
+            raise ValueError(f"element {self.name!r} ({type(self).__name__}): mismatch of unknown parameter(s) "
+                             f"{sorted(set(mismatch.spreads) - set(self.parameters))}; it has {list(self.parameters)}")
+        return mismatch
 
     def _assumptions(self, p):
         if p in self.positive:

@@ -137,7 +137,8 @@ def draw(circuit, out_features, in_features, generator=None, scale=1.0, dtype=to
     factors = {name: lognormal(s, (out_features,)) for name, s in neuron.items()}
     threshold = None
     if th > 0:
-        threshold = (scale * th * torch.randn(out_features, generator=generator, dtype=torch.float64)).to(dtype=dtype, device=device)
+        z = torch.randn(out_features, generator=generator, dtype=torch.float64)
+        threshold = (scale * th * z).to(dtype=dtype, device=device)
     return LayerDeviation(gp, gn, factors, threshold)
 
 
@@ -195,13 +196,7 @@ def with_mismatch(circuit, threshold_offset=None, **mismatch):
     for name, e in by_name.items():
         copies[name] = copy.copy(e)
         if name in mismatch:
-            m = mismatch[name]
-            if m is not None and not isinstance(m, Mismatch):
-                raise ValueError(f"with_mismatch: element {name!r} needs a circuitnet.Mismatch or None, got {m!r}")
-            if m is not None and set(m.spreads) - set(e.parameters):
-                raise ValueError(f"with_mismatch: element {name!r} has no parameter(s) "
-                                 f"{sorted(set(m.spreads) - set(e.parameters))}; it has {list(e.parameters)}")
-            copies[name].mismatch = m
+            copies[name].mismatch = e.check_mismatch(mismatch[name])
     for e in copies.values():        # noise elements refer to their source element
         if getattr(e, "source", None) is not None and e.source.name in copies:
             e.source = copies[e.source.name]

@@ -42,6 +42,10 @@ def test_mismatch_declaration_errors_name_the_problem():
         V.draw(_circuit(), 2, 3, scale=float("nan"))
     with pytest.raises(ValueError, match="no element"):
         V.with_mismatch(cn.circuits.rc_spike(), nope=cn.Mismatch(I=0.1))
+    with pytest.raises(ValueError, match="unknown parameter"):
+        V.with_mismatch(cn.circuits.rc_spike(), dis=cn.Mismatch(W=0.1))
+    with pytest.raises(ValueError, match="must be a circuitnet.Mismatch"):
+        V.with_mismatch(cn.circuits.rc_spike(), dis=0.1)
 
 
 def test_pelgrom_gives_the_log_normal_current_spread():
