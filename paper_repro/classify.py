@@ -296,6 +296,14 @@ def _check_config(path, cfg):
     return check_config(path, {k: cfg[k] for k in _MODEL_KEYS}, CFG)
 
 
+def training_loss(model, cfg, x, y):
+    """(loss, output times) of a batch: cross-entropy of softmax(-t/tau_soft) + gamma1 sum_i (u_i - t_ref)^2,
+    the penalty on the unclipped firing times u (or on t, cfg penalty_on="clipped")."""
+    t_out, u = model(inputs(cfg, x), unclipped=True)
+    on = {"unclipped": u, "clipped": t_out}[cfg["penalty_on"]]
+    return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(on, cfg["t_ref"], cfg["gamma1"]), t_out
+
+
 def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     """Train a network on data (a Split) with cfg; checkpoint OUT/TAG.pt (resumed when present).
     Returns dict(net (unwrapped, eval mode), history, test_accuracy, time_per_epoch_s, resumed_s: the
@@ -348,11 +356,10 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
             yield x, data.y_train[j].to(rt.device, non_blocking=True)
 
     def loss_fn(m, x, y):
-        t_out, u = m(inputs(cfg, x), unclipped=True)
+        loss, t_out = training_loss(m, cfg, x, y)
         counts["correct"] = counts["correct"] + (t_out.detach().argmin(1) == y).sum()   # on the device: no sync
         counts["seen"] += len(y)
-        on = {"unclipped": u, "clipped": t_out}[cfg["penalty_on"]]
-        return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(on, cfg["t_ref"], cfg["gamma1"])
+        return loss
 
     def evaluate(m):
         if rt.device.type == "cuda":

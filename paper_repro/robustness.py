@@ -195,22 +195,16 @@ def _finetune(net, cfg, data, circuit, epochs, lr, ckpt, rt, quiet):
     net = _on_circuit(copy.deepcopy(net), circuit).train_on_chips(1.0)
     net.set_method("dstd", steps=cfg["steps"])
     n = len(data.y_train)
+    epoch = [done_epochs(ckpt)]
 
     def batches():
-        e = done_epochs(ckpt) if not hasattr(batches, "e") else batches.e
-        batches.e = e + 1
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(7 + 100003 * e))
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(7 + 100003 * epoch[0]))
+        epoch[0] += 1
         for i in range(0, n, cfg["batch"]):
             j = order[i:i + cfg["batch"]]
             yield data.x_train[j].to(rt.device), data.y_train[j].to(rt.device)
 
-    def loss_fn(m, x, y):
-        t_out, u = m(C.inputs(cfg, x), unclipped=True)
-        on = {"unclipped": u, "clipped": t_out}[cfg["penalty_on"]]
-        return models.spike_cross_entropy(t_out, y, cfg["tau_soft"]) + models.temporal_penalty(on, cfg["t_ref"],
-                                                                                             cfg["gamma1"])
-
-    fit(net, batches, loss_fn, epochs, lr, ckpt=ckpt, desc=os.path.basename(ckpt)[:-3], quiet=quiet,
+    fit(net, batches, lambda m, x, y: C.training_loss(m, cfg, x, y)[0], epochs, lr, ckpt=ckpt, desc=os.path.basename(ckpt)[:-3], quiet=quiet,
         ema=cfg["ema"], weight_decay=cfg["weight_decay"])
     return net.train_on_chips(None).eval()
 
