@@ -33,6 +33,7 @@ evaluates its share of the test set (counts all-reduced), and keeps its own chec
 process 0 writes results and plots.
 """
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -49,7 +50,7 @@ from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
 
 from .common import pyplot, seed_everything, write_results
 from .data import Split, augment, load_cifar10, load_fashion_mnist
-from .train import bars, check_config, check_ema, check_weight_decay, done_epochs, fit
+from .train import bars, check_config, check_ema, check_weight_decay, claim, done_epochs, fit
 
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random",
@@ -477,21 +478,49 @@ def _num(e):
 
 
 # ---------------------------------------------------------------------------- sweeps
+CLAIM_POLL_S = 5.0
+
+
 def train_many(args, rt, cfg, data, settings, experiment):
     """Train one network per setting: settings = [(tag, changes to cfg)]; same seed, same data.
     Returns {tag: train() result + test_accuracy_noise_mean}; each run has its own checkpoint OUT/TAG.pt
-    (resumable)."""
+    (resumable).
+
+    Several processes may run the same command on the same --out at once (one per core, or per machine
+    on a shared disk): each takes the first pending setting that no other process holds (train.claim
+    on OUT/TAG), trains it (or loads it when finished), and checks the held ones again every
+    CLAIM_POLL_S seconds; every process ends with all the runs and writes the same results."""
     runs = {}
-    for tag, changes in settings:
+    while len(runs) < len(settings):
+        for tag, changes in settings:
+            if tag not in runs and (r := _try_setting(args, rt, cfg, data, tag, changes, experiment)) is not None:
+                runs[tag] = r
+                break
+        else:
+            if rt.main:
+                print(f"{experiment}: {', '.join(t for t, _ in settings if t not in runs)} held by another "
+                      f"process; checking again in {CLAIM_POLL_S:g} s", flush=True)
+            time.sleep(CLAIM_POLL_S)
+    return {tag: runs[tag] for tag, _ in settings}
+
+
+def _try_setting(args, rt, cfg, data, tag, changes, experiment):
+    """One setting of train_many, unless another process holds it (None): train (or load) it and
+    evaluate its final weights over the noise draws."""
+    with claim(os.path.join(args.out, tag)) if rt.main else contextlib.nullcontext(False) as held:
+        if rt.distributed:              # the main process claims for the whole torchrun job
+            held = rt.all_sum([float(held)])[0] > 0
+        if not held:
+            return None
         c = dict(cfg, **changes)
-        r = runs[tag] = train(c, data, args.out, tag, rt, seed=args.seed, desc=f"{experiment} {tag}",
-                              quiet=getattr(args, "quiet", False))
+        r = train(c, data, args.out, tag, rt, seed=args.seed, desc=f"{experiment} {tag}",
+                  quiet=getattr(args, "quiet", False))
         r["test_accuracy_noise_mean"] = noise_mean(r["net"], c, data.x_test, data.y_test, rt, args.seed)
-        if rt.main:
-            print(f"{experiment} {tag}: test accuracy {100 * r['test_accuracy']:.2f} % in the last epoch, "
-                  f"{100 * r['test_accuracy_noise_mean']:.2f} % over {c['noise_draws']} noise draws "
-                  f"({r['time_per_epoch_s']:.1f} s per epoch)")
-    return runs
+    if rt.main:
+        print(f"{experiment} {tag}: test accuracy {100 * r['test_accuracy']:.2f} % in the last epoch, "
+              f"{100 * r['test_accuracy_noise_mean']:.2f} % over {c['noise_draws']} noise draws "
+              f"({r['time_per_epoch_s']:.1f} s per epoch)", flush=True)
+    return r
 
 
 def resumed_s(runs):

@@ -26,8 +26,10 @@ def write_results(out, experiment, seed, config, started, resumed_s=0.0, **numbe
     evaluation time of the epochs restored from checkpoints (earlier invocations)."""
     res = dict(experiment=experiment, seed=seed, config=config, wall_time_s=round(time.time() - started + resumed_s, 2),
                **numbers)
-    with open(os.path.join(out, "results.json"), "w") as f:
+    path = os.path.join(out, "results.json")
+    with open(f"{path}.{os.getpid()}.tmp", "w") as f:      # atomic: processes sharing OUT may both write it
         json.dump(res, f, indent=2, default=float)
+    os.replace(f.name, path)
     return res
 
 

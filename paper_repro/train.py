@@ -5,6 +5,7 @@ on stdout instead of the bar's redraws: one per epoch, at most one every LOG_EVE
 first and last epochs always); nothing with quiet=True (``--quiet``).
 """
 import contextlib
+import fcntl
 import json
 import math
 import os
@@ -36,6 +37,23 @@ def check_weight_decay(weight_decay):
 
 
 LOG_EVERY_S = 10.0
+
+
+@contextlib.contextmanager
+def claim(path):
+    """An exclusive, non-blocking claim on ``path`` among processes (an flock on PATH.lock, on this
+    machine or a disk they share): yields True while this process holds it, False when another
+    process does. The claim ends with the block, or with the process if it dies."""
+    fd = os.open(path + ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)                  # closing the descriptor releases the flock
 
 
 def bars(quiet=False):

@@ -278,6 +278,57 @@ def test_two_processes_train_in_step_shard_the_test_set_and_resume_in_one(tmp_pa
     assert again["world_size"] == 1 and again["history"][0] == res["history"][0] and len(again["history"]) == 2
 
 
+def test_processes_sharing_an_out_split_a_sweep_and_end_where_one_process_does(tmp_path, fmnist_dir):
+    """Sweep processes on one --out skip a setting another process holds, train the others, wait,
+    then take it over when it is released; checkpoints and results equal those of one process alone."""
+    from paper_repro.train import claim
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "paper_repro", "noise", "--quick", "--data", fmnist_dir, "--out"]
+    alone, shared = tmp_path / "alone", tmp_path / "shared"
+    subprocess.run(cmd + [str(alone)], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    shared.mkdir()
+    with claim(str(shared / "sigma0")) as held:                     # "another process" holds sigma = 0
+        assert held
+        log = tmp_path / "shared.log"
+        with open(log, "w") as f:
+            proc = subprocess.Popen(cmd + [str(shared)], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 300
+            while "noise: sigma0 held by another process" not in log.read_text():   # it has done the rest, waits
+                assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+                time.sleep(0.2)
+            assert all((shared / f"sigma{s}.pt").exists() for s in ("0.01", "0.02", "0.04"))
+            assert not (shared / "sigma0.pt").exists()
+        except BaseException:
+            proc.kill()
+            raise
+    assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
+    for tag in ("sigma0", "sigma0.01", "sigma0.02", "sigma0.04"):
+        a, b = (torch.load(d / f"{tag}.pt", weights_only=False)["model"] for d in (alone, shared))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), tag
+    res = [json.loads((d / "results.json").read_text()) for d in (alone, shared)]
+    assert res[0]["accuracy"] == res[1]["accuracy"]
+
+
+def test_a_torchrun_job_claims_its_sweep_settings_as_one(tmp_path, fmnist_dir):
+    """Under torchrun the main process claims each setting for the whole job: both ranks train every
+    setting in step (no rank waits on a collective the other skipped) and the sweep completes."""
+    launch(2, ["noise", "--quick", "--out", str(tmp_path), "--data", fmnist_dir])
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert list(res["accuracy"]) == ["0", "0.01", "0.02", "0.04"]
+    assert all((tmp_path / f"sigma{s}.pt.rank1").exists() for s in res["accuracy"])
+
+
+def test_a_claim_is_exclusive_and_ends_with_its_block(tmp_path):
+    from paper_repro.train import claim
+    path = str(tmp_path / "setting")
+    with claim(path) as first:
+        with claim(path) as second:                  # flock: a second open file description conflicts
+            assert first and not second
+    with claim(path) as again:
+        assert again
+
+
 def test_cuda_request_without_gpu_is_a_clear_error(tmp_path, fmnist_dir):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
