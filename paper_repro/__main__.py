@@ -110,6 +110,9 @@ def _show(key, value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+SWEEPS = ("sweep-e", "sweep-m", "noise")     # one training per setting (classify.train_many)
+
+
 def _parser():
     ap = argparse.ArgumentParser(prog="python -m paper_repro", description="Reproduce and extend the paper's "
                                  "experiments; each writes results.json, PNG plots and resumable checkpoints to --out.",
@@ -122,7 +125,9 @@ def _parser():
         shrinks = " (" + ", ".join(f"{k}={_show(k, v)}" for k, v in quick.items()) + ")" if quick else ""
         p = sub.add_parser(name, help=what, description=f"{what}\n\n{(module.__doc__ or '').strip()}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("--out", default=f"runs/{name}", help=f"output folder (default runs/{name})")
+        p.add_argument("--out", default=f"runs/{name}", help=f"output folder (default runs/{name})" + (
+            "; several processes of the same command may share it, one per core: each trains the settings no "
+            "other holds" if name in SWEEPS else ""))
         p.add_argument("--seed", type=_number(int, lambda x: x >= 0, "an integer >= 0"), default=0,
                        help="random seed (default 0)" + (f"; iris trains seeds SEED .. SEED+{defaults['seeds'] - 1}"
                                                           if name == "iris" else ""))

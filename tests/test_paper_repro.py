@@ -126,6 +126,13 @@ def accuracies(obj):
             yield from accuracies(v)
 
 
+def test_the_help_names_as_sweeps_exactly_the_experiments_that_train_many():
+    from paper_repro.__main__ import SWEEPS
+    many = {n for n in EXPERIMENTS if "train_many(" in open(os.path.join(ROOT, "paper_repro",
+                                                                         n.replace("-", "_") + ".py")).read()}
+    assert set(SWEEPS) == many
+
+
 def test_every_experiment_is_tested():
     assert set(EXPECTED) == set(EXPERIMENTS)
 
