@@ -110,7 +110,7 @@ def _show(key, value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-SWEEPS = ("sweep-e", "sweep-m", "noise")     # one training per setting (classify.train_many)
+SWEEPS = ("sweep-e", "sweep-m", "noise", "penalty")     # one training per setting (classify.train_many)
 
 
 def _parser():
