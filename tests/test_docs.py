@@ -100,3 +100,42 @@ def test_readme_results_are_in_the_results_files_each_row_links():
                 f"README says {num} {unit}, not in {files}"
             checked += 1
     assert checked >= 10
+
+
+def test_readme_commands_produce_the_configuration_of_the_results_they_link():
+    """Each command in README's results table, parsed by paper_repro's own parser and configured as
+    the experiment would be, gives the configuration stored in the results.json its row links (in
+    order; a bare `--option ...` repeats the row's previous experiment): no option used in a run is
+    missing from its command, and none is claimed that it did not use."""
+    import importlib
+    import json
+    import shlex
+    from paper_repro import classify as C
+    from paper_repro.__main__ import _parser
+    rows = [l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith("| `python -m paper_repro")]
+    compared = 0
+    for row in rows:
+        commands = re.findall(r"`(python -m paper_repro [^`]*|--[^`]*)`", row.split(" | ")[0])
+        files = re.findall(r"\((docs/results/[\w.-]+/results\.json)\)", row)
+        assert len(commands) == len(files), f"a command per results file: {row[:80]}"
+        experiment = None
+        for command, path in zip(commands, files):
+            argv = shlex.split(command)
+            if argv[:3] == ["python", "-m", "paper_repro"]:
+                argv = argv[3:]
+                experiment = argv[0]
+            else:
+                argv = [experiment] + argv
+            args = _parser()[0].parse_args(argv)
+            res = json.loads((ROOT / path).read_text())
+            assert res["experiment"] == experiment, path
+            module = importlib.import_module("paper_repro." + experiment.replace("-", "_"))
+            if hasattr(module, "DEFAULTS"):      # a classification experiment: its whole configuration
+                want = C.configure(args, module.DEFAULTS, getattr(module, "QUICK", None))
+            else:                                # the options the command gives
+                given = {a.lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+                want = {k: v for k, v in vars(args).items() if k in given}
+            want = {k: v for k, v in json.loads(json.dumps(want)).items() if k in res["config"]}
+            assert want == {k: res["config"][k] for k in want}, f"{command} vs {path}"
+            compared += len(want)
+    assert compared >= 50
