@@ -81,43 +81,54 @@ def _leaves(obj):
         yield float(obj)
 
 
-def test_readme_results_are_in_the_results_files_each_row_links():
-    """Each row of README's results table links the results.json files behind it, and every percentage
-    and every time (ns) in its "ours" column is a value in those files, rounded as printed."""
+def _result_rows():
+    """(document, row, linked results.json paths from ROOT) for every results-table row: README's
+    rows that start with a paper_repro command (each must link its files) and docs/experiments.md's
+    rows that link any (docs/results/, linked from docs/ as results/)."""
+    rows = []
+    for doc, prefix in (("README.md", "docs/"), ("docs/experiments.md", "")):
+        for row in (ROOT / doc).read_text().splitlines():
+            if row.startswith("| `python -m paper_repro"):
+                files = ["docs/" + f for f in re.findall(rf"\({prefix}(results/[\w.-]+/results\.json)\)", row)]
+                assert files or doc != "README.md", f"README results row without a results file: {row[:80]}"
+                if files:
+                    rows.append((doc, row, files))
+    return rows
+
+
+def test_results_tables_print_values_of_the_results_files_each_row_links():
+    """Every percentage and every time (ns) in the "ours" column of a row that links results.json
+    files (README: every row) is a value in those files, rounded as printed."""
     import json
-    rows = [l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith("| `python -m paper_repro")]
-    assert len(rows) >= 4
+    rows = _result_rows()
+    assert sum(doc == "README.md" for doc, _, _ in rows) >= 4
     checked = 0
-    for row in rows:
-        files = re.findall(r"\((docs/results/[\w.-]+/results\.json)\)", row)
-        assert files, f"README results row without a results file: {row[:80]}"
+    for doc, row, files in rows:
         leaves = [x for f in files for x in _leaves(json.loads((ROOT / f).read_text()))]
         ours = row.split(" | ")[1]
         for num, unit in re.findall(r"(\d+\.\d+) ?(%|ns)", ours):
             d = len(num.split(".")[1])
             scale = 100.0 if unit == "%" else 1.0
             assert any(abs(round(scale * x, d) - float(num)) < 1e-9 for x in leaves), \
-                f"README says {num} {unit}, not in {files}"
+                f"{doc} says {num} {unit}, not in {files}"
             checked += 1
     assert checked >= 10
 
 
-def test_readme_commands_produce_the_configuration_of_the_results_they_link():
-    """Each command in README's results table, parsed by paper_repro's own parser and configured as
-    the experiment would be, gives the configuration stored in the results.json its row links (in
-    order; a bare `--option ...` repeats the row's previous experiment): no option used in a run is
-    missing from its command, and none is claimed that it did not use."""
+def test_results_tables_commands_produce_the_configuration_of_the_results_they_link():
+    """Each command in a row that links results.json files, parsed by paper_repro's own parser and
+    configured as the experiment would be, gives the configuration stored in the files the row links
+    (in order; a bare `--option ...` repeats the row's previous experiment): no option used in a run
+    is missing from its command, and none is claimed that it did not use."""
     import importlib
     import json
     import shlex
     from paper_repro import classify as C
     from paper_repro.__main__ import _parser
-    rows = [l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith("| `python -m paper_repro")]
     compared = 0
-    for row in rows:
+    for doc, row, files in _result_rows():
         commands = re.findall(r"`(python -m paper_repro [^`]*|--[^`]*)`", row.split(" | ")[0])
-        files = re.findall(r"\((docs/results/[\w.-]+/results\.json)\)", row)
-        assert len(commands) == len(files), f"a command per results file: {row[:80]}"
+        assert len(commands) == len(files), f"{doc}: a command per results file: {row[:80]}"
         experiment = None
         for command, path in zip(commands, files):
             argv = shlex.split(command)
@@ -136,6 +147,6 @@ def test_readme_commands_produce_the_configuration_of_the_results_they_link():
                 given = {a.lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
                 want = {k: v for k, v in vars(args).items() if k in given}
             want = {k: v for k, v in json.loads(json.dumps(want)).items() if k in res["config"]}
-            assert want == {k: res["config"][k] for k in want}, f"{command} vs {path}"
+            assert want == {k: res["config"][k] for k in want}, f"{doc}: {command} vs {path}"
             compared += len(want)
     assert compared >= 50
