@@ -391,7 +391,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
 
 # ---------------------------------------------------------------------------- plots
 def plot_curves(path, runs):
-    """Training loss and test accuracy per epoch; runs = {label: history}."""
+    """Training loss and accuracy per epoch (test; dashed: training; dotted: validation, when the
+    run held out a validation set); runs = {label: history}."""
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for label, hist in runs.items():
@@ -400,8 +401,12 @@ def plot_curves(path, runs):
         (line,) = ax[1].plot(ep, [100 * h["test_acc"] for h in hist], marker=".", label=label)
         if hist and "train_acc" in hist[0]:
             ax[1].plot(ep, [100 * h["train_acc"] for h in hist], ls="--", color=line.get_color(), lw=0.8)
+        if hist and "val_acc" in hist[0]:
+            ax[1].plot(ep, [100 * h["val_acc"] for h in hist], ls=":", color=line.get_color(), lw=1.2)
     ax[0].set(xlabel="epoch", ylabel="training loss (DSTD)")
-    ax[1].set(xlabel="epoch", ylabel="accuracy (%): test, exact; dashed: training")
+    val = any(h and "val_acc" in h[0] for h in runs.values())
+    ax[1].set(xlabel="epoch", ylabel="accuracy (%)")
+    ax[1].set_title("solid: test (exact), dashed: training" + (", dotted: validation" if val else ""), fontsize=9)
     if len(runs) > 1:
         ax[1].legend(fontsize=7)
     fig.tight_layout()
