@@ -204,8 +204,8 @@ def _finetune(net, cfg, data, circuit, epochs, lr, ckpt, rt, quiet):
             j = order[i:i + cfg["batch"]]
             yield data.x_train[j].to(rt.device), data.y_train[j].to(rt.device)
 
-    fit(net, batches, lambda m, x, y: C.training_loss(m, cfg, x, y)[0], epochs, lr, ckpt=ckpt, desc=os.path.basename(ckpt)[:-3], quiet=quiet,
-        ema=cfg["ema"], weight_decay=cfg["weight_decay"])
+    fit(net, batches, lambda m, x, y: C.training_loss(m, cfg, x, y)[0], epochs, lr, ckpt=ckpt,
+        desc=os.path.basename(ckpt)[:-3], quiet=quiet, ema=cfg["ema"], weight_decay=cfg["weight_decay"])
     return net.train_on_chips(None).eval()
 
 
