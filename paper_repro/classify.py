@@ -495,16 +495,17 @@ def train_many(args, rt, cfg, data, settings, experiment):
     on a shared disk): each takes the first pending setting that no other process holds (train.claim
     on OUT/TAG), trains it (or loads it when finished), and checks the held ones again every
     CLAIM_POLL_S seconds; every process ends with all the runs and writes the same results."""
-    runs = {}
+    runs, said = {}, None
     while len(runs) < len(settings):
         for tag, changes in settings:
             if tag not in runs and (r := _try_setting(args, rt, cfg, data, tag, changes, experiment)) is not None:
                 runs[tag] = r
                 break
         else:
-            if rt.main:
-                print(f"{experiment}: {', '.join(t for t, _ in settings if t not in runs)} held by another "
-                      f"process; checking again in {CLAIM_POLL_S:g} s", flush=True)
+            held = ", ".join(t for t, _ in settings if t not in runs)
+            if rt.main and held != said:     # once per change, not every poll of an hour-long wait
+                print(f"{experiment}: {held} held by another process; checking every {CLAIM_POLL_S:g} s", flush=True)
+                said = held
             time.sleep(CLAIM_POLL_S)
     return {tag: runs[tag] for tag, _ in settings}
 

@@ -288,6 +288,7 @@ def test_two_processes_train_in_step_shard_the_test_set_and_resume_in_one(tmp_pa
 def test_processes_sharing_an_out_split_a_sweep_and_end_where_one_process_does(tmp_path, fmnist_dir):
     """Sweep processes on one --out skip a setting another process holds, train the others, wait,
     then take it over when it is released; checkpoints and results equal those of one process alone."""
+    from paper_repro.classify import CLAIM_POLL_S
     from paper_repro.train import claim
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "paper_repro", "noise", "--quick", "--data", fmnist_dir, "--out"]
@@ -306,10 +307,12 @@ def test_processes_sharing_an_out_split_a_sweep_and_end_where_one_process_does(t
                 time.sleep(0.2)
             assert all((shared / f"sigma{s}.pt").exists() for s in ("0.01", "0.02", "0.04"))
             assert not (shared / "sigma0.pt").exists()
+            time.sleep(2 * CLAIM_POLL_S + 1)                            # it polls again, and says nothing new
         except BaseException:
             proc.kill()
             raise
     assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert log.read_text().count("held by another process") == 1
     for tag in ("sigma0", "sigma0.01", "sigma0.02", "sigma0.04"):
         a, b = (torch.load(d / f"{tag}.pt", weights_only=False)["model"] for d in (alone, shared))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), tag
