@@ -1,6 +1,6 @@
 """sweep-e: Fashion-MNIST MLP test accuracy vs the reversal potential |E| (docs/paper.md section 7, fig. 4f).
 
-For |E| in {1, 2, 4, 7.4, 100} (the points of the 50-epoch run in docs/experiments.md) (E_pos = |E|, E_neg = -|E|):
+For |E| in {1, 2, 4, 7.4, 100} (E_pos = |E|, E_neg = -|E|; the 50-epoch run in docs/experiments.md):
 * PNN: a network trained (DSTD) and tested (exact) on the circuit with that |E|;
 * ANN: the |E| = 100 network (the paper's ANN baseline) tested unchanged on the circuit with |E|;
 * scaled ANN: the same weights times one global factor s, chosen on a 1 % grid (coarse 10 % pass
