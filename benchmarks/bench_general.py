@@ -23,9 +23,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import circuitnet as cn  # noqa: E402
-from circuitnet.solve import spike_times  # noqa: E402
-from circuitnet.solve.dstd_general import general_dstd  # noqa: E402
-from circuitnet.solve.ode import _rk4  # noqa: E402
+from circuitnet.solve import DSTD, spike_times  # noqa: E402
 from bench_layer import N_IN, N_OUT, ann, saved_bytes, step, timed  # noqa: E402
 
 QUAD = cn.circuits.rc_spike_quadratic(firing="ideal")
@@ -38,7 +36,7 @@ def _t(circuit, method, **kw):
 
 METHODS = {
     "non-affine dstd M=10": _t(QUAD, "dstd", steps=10),
-    "non-affine dstd M=10 RK4": lambda t, w: general_dstd(QUAD._compiled, t, w, steps=10, step=_rk4)[0],
+    "non-affine dstd M=10 RK4": _t(QUAD, DSTD(steps=10, step="rk4")),
     "non-affine dstd M=17": _t(QUAD, "dstd", steps=17),
     "paper dstd M=10": _t(PAPER, "dstd", steps=10),
     "paper exact": _t(PAPER, "exact"),

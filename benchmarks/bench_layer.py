@@ -15,7 +15,7 @@ Memory, two numbers per method:
   saved   the bytes autograd keeps between forward and backward: the sum of the sizes of all
           tensors packed by torch.autograd.graph.saved_tensors_hooks during the forward pass
           (saved inputs and weights included);
-  scratch the reusable per-thread work buffers the solver keeps (affine.scratch), measured after
+  scratch the reusable per-thread work buffers the solver keeps (exact.scratch), measured after
           release_scratch() and one forward + backward.
 
 Usage:  python3 benchmarks/bench_layer.py [--reps 9]
@@ -29,7 +29,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from circuitnet.solve.affine import rc_spike_exact, release_scratch, scratch_bytes  # noqa: E402
+from circuitnet.solve.exact import rc_spike_exact, release_scratch, scratch_bytes  # noqa: E402
 from circuitnet.solve.dstd import rc_spike_dstd  # noqa: E402
 
 B, N_IN, N_OUT = 256, 784, 400

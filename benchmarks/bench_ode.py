@@ -18,7 +18,7 @@ import torch
 import circuitnet as cn
 from circuitnet.compile import compile_circuit
 from circuitnet.solve.ode import ode_spike_times
-from circuitnet.solve.reference import torchdiffeq_spike_times
+from circuitnet.solve.torchdiffeq_ref import torchdiffeq_spike_times
 
 D = torch.float64
 ODE_DT = 1 / 32                       # ode grid step (normalised); ~1e-9 spike-time error here

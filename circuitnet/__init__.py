@@ -1,12 +1,16 @@
 """circuitnet: declare an analog neuron circuit once, simulate and train it in PyTorch."""
 from . import circuits, solve, spice, variation
-from .circuit import NeuronCircuit, Phase, Synapse
+from .neuron import NeuronCircuit, Phase, Synapse
 from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, DeviceCapacitance, Element,
                        FittedNMOS, FittedPMOS, Leak, NMOSQuadratic, PMOSQuadratic, ResetNoise, Resistive1T1R, ShotNoise,
                        ThermalNoise)
-from .silicon import Mosfet
-from .variation import Mismatch
+from .silicon import Mismatch, Mosfet
 from .units import parse_value
+
+__all__ = ["NMOS", "PMOS", "CapacitiveCoupling", "Capacitor", "Conductance", "CurrentSource", "DeviceCapacitance",
+           "Element", "FittedNMOS", "FittedPMOS", "Leak", "Mismatch", "Mosfet", "NMOSQuadratic", "NeuronCircuit",
+           "PMOSQuadratic", "Phase", "ResetNoise", "Resistive1T1R", "ShotNoise", "Synapse", "ThermalNoise",
+           "circuits", "parse_value", "solve", "spice", "variation"]
 
 
 def _version():

@@ -1,16 +1,15 @@
 """The paper's neuron circuits (docs/paper.md section 3, Table 2), declared with circuitnet elements."""
 import math
 
-from .circuit import NeuronCircuit, Phase, Synapse
-from .elements import (NMOS, PMOS, Capacitor, DeviceCapacitance, FittedNMOS, FittedPMOS, NMOSQuadratic, PMOSQuadratic,
-                       ResetNoise, ShotNoise)
+from .neuron import NeuronCircuit, Phase, Synapse
+from .elements import NMOS, PMOS, Capacitor, NMOSQuadratic, PMOSQuadratic, ResetNoise, ShotNoise
 from .units import parse_value
 
 # Table 2 of the paper (sky130, post-layout).
 PAPER = dict(C="140f", T="1u", V0="1.3", V_th="0.428", lam_n="0.41", lam_p="0.75", lam_dis="0.177")
 
 
-def _ramp_current(C, T, V0, V_th, lam_dis):
+def ramp_current(C, T, V0, V_th, lam_dis):
     """Discharger current (A) that brings v from 0 to 1 in one phase T despite its CLM:
     dv/dt = a (1 - b v), b = |V_th - V0| lam_dis, a = -ln(1 - b) / b, I = a C |V_th - V0| / T."""
     swing = abs(V_th - V0)
@@ -37,8 +36,7 @@ def _with_reversals(p, e_pos, e_neg, e_dis):
     return p
 
 
-def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=None, technology=None, fan_in=None,
-             **overrides):
+def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=None, **overrides):
     """The RC-Spike neuron: accumulate (synapses on, T) then fire (discharger ramps v to threshold, T).
 
     firing: "discharger" (NMOS discharger with CLM lam_dis, calibrated to reach threshold in one phase
@@ -47,19 +45,11 @@ def rc_spike(firing="discharger", noise=False, e_pos=None, e_neg=None, e_dis=Non
     e_pos, e_neg, e_dis: normalised reversal potentials; when given they set lam_n, lam_p, lam_dis
     (E = +-inf: no CLM, the ideal neuron).
     overrides: any of C, T, V0, V_th, lam_n, lam_p, lam_dis (SI values or strings).
-    technology: "sky130" or a circuitnet.spice.Sky130: the circuit realised in silicon, see
-    :func:`rc_spike_realised` (then fan_in is required).
+    The same neuron realised in SkyWater 130 nm transistors, every parameter extracted from ngspice:
+    :func:`circuitnet.spice.realised_rc_spike`.
     """
-    if technology is not None:
-        if e_pos is not None or e_neg is not None or e_dis is not None or firing != "discharger" or \
-                {"lam_n", "lam_p", "lam_dis"} & set(overrides):
-            raise ValueError("rc_spike(technology=...): lambda and E are extracted from the devices; "
-                             "do not pass e_pos/e_neg/e_dis/lam_*, and keep firing='discharger'")
-        return rc_spike_realised(technology, fan_in, noise=noise, **overrides)
-    if fan_in is not None:
-        raise ValueError("rc_spike: fan_in applies to a circuit realised in a technology (technology=...)")
     p = _rc_spike_parameters("rc_spike", firing, overrides, e_pos, e_neg, e_dis)
-    return _rc_spike(p, NMOS("pos", lam=p["lam_n"]), PMOS("neg", lam=p["lam_p"]), firing, noise)
+    return rc_spike_cycle(p, NMOS("pos", lam=p["lam_n"]), PMOS("neg", lam=p["lam_p"]), firing, noise)
 
 
 def _rc_spike_parameters(who, firing, overrides, e_pos, e_neg, e_dis):
@@ -72,12 +62,12 @@ def _rc_spike_parameters(who, firing, overrides, e_pos, e_neg, e_dis):
     return _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, e_dis)
 
 
-def _rc_spike(p, pos, neg, firing, noise, dis=None, load=(), technology=None):
+def rc_spike_cycle(p, pos, neg, firing, noise, dis=None, load=(), technology=None):
     """The RC-Spike cycle (accumulate, then fire) around the synapse devices pos, neg; ``dis``: the
     discharger (default: calibrated from p), ``load``: further capacitive elements on the node."""
     if dis is None:
         lam_dis = p["lam_dis"] if firing == "discharger" else 0.0
-        dis = NMOS("dis", I=_ramp_current(p["C"], p["T"], p["V0"], p["V_th"], lam_dis), lam=lam_dis)
+        dis = NMOS("dis", I=ramp_current(p["C"], p["T"], p["V0"], p["V_th"], lam_dis), lam=lam_dis)
     elements = [Capacitor("Cm", C=p["C"]), *load, dis]
     if noise:
         elements += [ShotNoise(pos), ShotNoise(neg), ShotNoise(dis), ResetNoise()]
@@ -108,76 +98,6 @@ def ttfs(t_max=4.0, noise=False, e_pos=None, e_neg=None, **overrides):
                          time_unit=p["T"])
 
 
-# Device geometry of the paper's circuit (Table 2): synapses W = 1 um, L = 0.25 um; discharger
-# L = 0.5 um, which gives the paper's lambda_dis = 0.177 1/V (0.40 at L = 0.25 um).
-SKY130_GEOMETRY = dict(synapse=("1u", "0.25u"), discharger=("1u", "0.5u"))
-
-
-WEIGHT_RANGE = (0.02, 6.0)   # |w| over which the devices' lam(I) is fitted
-
-
-def _fit_clm(table, i_unit, i_ref):
-    """Coefficients (lam, lam1, lam2, lam3) of lam(I) = sum_k lam_k ln(I / i_ref)^k, least squares on
-    the extracted table over the currents of |w| in WEIGHT_RANGE."""
-    import numpy as np
-    i = np.asarray(table.current)
-    m = (i >= WEIGHT_RANGE[0] * i_unit) & (i <= WEIGHT_RANGE[1] * i_unit)
-    x = np.log(i[m] / i_ref)
-    coef = np.polynomial.polynomial.polyfit(x, np.asarray(table.lam)[m], 3)
-    return [float(c) for c in coef]
-
-
-def rc_spike_realised(technology, fan_in, noise=False, **overrides):
-    """The RC-Spike neuron of a layer with ``fan_in`` inputs, realised in ``technology``
-    ("sky130" or circuitnet.spice.Sky130), every device parameter extracted from ngspice sweeps:
-
-    * each synapse slot is a crossbar point holding an nfet (positive weights) and a pfet (negative
-      ones), W = 1 um, L = 0.25 um; the discharger is an nfet W = 1 um, L = 0.5 um;
-    * node capacitance C_total = C + fan_in (C_n + C_p) + C_dis, the extracted drain capacitances
-      (DeviceCapacitance element), so one weight unit is I_unit = C_total |V_th - V0| / T;
-    * synapse devices FittedNMOS / FittedPMOS: their CLM slope is a cubic in ln(I / I_unit) fitted to
-      the extracted lam(I) over |w| in WEIGHT_RANGE, so each synapse has its own E(w) (E_pos 2.8 at
-      small weights, about 3.2 at 7 units; E_neg -1.5 to -2.4);
-    * the discharger: the current that ramps v from 0 to 1 in one phase (Eqs. 82-85 of the paper,
-      docs/paper.md) with the lam_dis extracted at that current (fixed point of I -> lam(I)).
-    """
-    from .silicon import Mosfet
-    from .spice.extract import device_table
-    from .spice.technology import Sky130
-    if isinstance(technology, str):
-        if technology != "sky130":
-            raise ValueError(f"rc_spike: unknown technology {technology!r}; known: 'sky130' (or a Sky130(...) object)")
-        technology = Sky130()
-    if isinstance(fan_in, bool) or not isinstance(fan_in, int) or fan_in < 1:
-        raise ValueError(f"rc_spike(technology=...): fan_in must be the layer's number of inputs (int >= 1), got {fan_in!r}")
-    unknown = set(overrides) - {"C", "T", "V0", "V_th"}
-    if unknown:
-        raise ValueError(f"rc_spike(technology=...): unknown or extracted parameter(s) {sorted(unknown)}; "
-                         f"settable: C, T, V0, V_th")
-    p = {k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}
-    tech = technology
-    syn_w, syn_l = SKY130_GEOMETRY["synapse"]
-    n_dev, p_dev = Mosfet(tech.nfet, syn_w, syn_l), Mosfet(tech.pfet, syn_w, syn_l)
-    d_dev = Mosfet(tech.nfet, *SKY130_GEOMETRY["discharger"])
-    tn, tp, td = (device_table(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
-    c_total = p["C"] + fan_in * (tn.capacitance + tp.capacitance) + td.capacitance
-    swing = abs(p["V_th"] - p["V0"])
-    i_unit = c_total * swing / p["T"]
-    lam_dis, i_dis = float(td.lam_at(1e-7)), 0.0
-    for _ in range(20):
-        i_dis = _ramp_current(c_total, p["T"], p["V0"], p["V_th"], lam_dis)
-        lam_new = float(td.lam_at(i_dis))
-        if abs(lam_new - lam_dis) < 1e-9:
-            break
-        lam_dis = lam_new
-    fit = lambda tab: dict(zip(("lam", "lam1", "lam2", "lam3"), _fit_clm(tab, i_unit, i_unit)), I_ref=i_unit)
-    pos = FittedNMOS("pos", silicon=n_dev, **fit(tn))
-    neg = FittedPMOS("neg", silicon=p_dev, **fit(tp))
-    dis = NMOS("dis", I=i_dis, lam=lam_dis, silicon=d_dev)
-    return _rc_spike(p, pos, neg, "discharger", noise, dis=dis, load=[DeviceCapacitance("Cdev", C=c_total - p["C"])],
-                     technology=tech)
-
-
 def rc_spike_quadratic(lam2_n=-0.2, lam2_p=-0.2, firing="ideal", noise=False, e_pos=None, e_neg=None, e_dis=None,
                        **overrides):
     """A non-affine RC-Spike neuron: the paper's circuit with a second-order I_D(V_DS) term on both
@@ -197,4 +117,4 @@ def rc_spike_quadratic(lam2_n=-0.2, lam2_p=-0.2, firing="ideal", noise=False, e_
     p = _rc_spike_parameters("rc_spike_quadratic", firing, overrides, e_pos, e_neg, e_dis)
     pos = NMOSQuadratic("pos", lam=p["lam_n"], lam2=parse_value(lam2_n, "lam2_n"))
     neg = PMOSQuadratic("neg", lam=p["lam_p"], lam2=parse_value(lam2_p, "lam2_p"))
-    return _rc_spike(p, pos, neg, firing, noise)
+    return rc_spike_cycle(p, pos, neg, firing, noise)

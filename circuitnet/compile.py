@@ -4,25 +4,31 @@ For each phase p, with c = prepare(params) the parameter-only subexpressions hoi
 expression (evaluated once per solve, differentiable by autograd w.r.t. the physical parameters):
 
     drift(v, tau, tsw, c)   = a_p                        dv/dtau without synapses
-    k_pos(v, ...), k_neg    = synapse device shapes       dv/dtau += P k_pos + N k_neg
+    k_pos(v, ...), k_neg    = synapse device shapes       dv/dtau += pos k_pos + neg k_neg
     d*_dv                   = derivatives w.r.t. v       (adjoint, Newton polishing)
     d*_dc[k]                = derivatives w.r.t. c_k      (parameter gradients of the adjoint)
-    noise, noise_pos, noise_neg = variance rates        (SDE diffusion^2 = noise + P noise_pos - N noise_neg)
+    noise, noise_pos, noise_neg = variance rates        (SDE diffusion^2 = noise + pos noise_pos - neg noise_neg)
 
 ``w`` (default 1) is |weight| for synapse shapes that depend on it (bias-dependent CLM, e.g.
 FittedNMOS): such circuits are ``weight_dependent``. Where that shape is affine,
 k(v; w) = 1 - beta(w) v, the synaptic drive of a neuron is sum_j w_j H_j - v sum_j w_j beta(|w_j|) H_j:
-``rhs`` then takes P and N stacked as [2, ...] (the sums of w and of w beta(|w|)), and
+``rhs`` then reads the drive's pos_beta and neg_beta (circuitnet.drive), and
 ``dbeta_pos_dw`` / ``dbeta_neg_dw`` give the derivative the adjoint needs.
 ``tsw`` is the time at which time switches H(tau - tau_e) are evaluated (the middle of the current
 integration interval, whose edges include every switching time), so steps never straddle a jump.
 Functions take tensors and return tensors broadcastable to v.
 """
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Optional
+
 import sympy as sp
 import torch
 from sympy.printing.str import StrPrinter
 
-from .circuit import tau_sym, v_sym, w_sym
+from .drive import synapse_weights
+from .neuron import NeuronCircuit, tau_sym, v_sym, w_sym
+from .timeline import Timeline
 
 tsw_sym = sp.Symbol("tsw", real=True)
 _DYNAMIC = {v_sym, tau_sym, tsw_sym, w_sym}
@@ -125,7 +131,10 @@ class TorchPrinter(StrPrinter):
         return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
 
 
-def _codegen(name, expr, args, names, like="v"):
+def codegen(name, expr, args, names, like="v"):
+    """A torch function ``name(*args)`` returning sympy ``expr`` printed by :class:`TorchPrinter`
+    (``names``: symbol -> code), as a tensor like the argument named ``like``. Functions whose
+    arguments include ``v`` also take ``w=1.0`` (|weight|, for weight-dependent synapse shapes)."""
     body = TorchPrinter(names).doprint(expr)
     sig = ", ".join(args) + (", w=1.0" if "v" in args else "")
     src = f"def {name}({sig}):\n    return _t({body}, {like})\n"
@@ -168,61 +177,121 @@ def _is_affine(expr):
     return bool(expr.is_polynomial(v_sym)) and sp.degree(sp.Poly(expr, v_sym)) <= 1 if expr.has(v_sym) else True
 
 
-class CompiledPhase:
-    """Torch functions of one phase's normalised dynamics (see the module docstring)."""
+_FUNCTIONS = ("drift", "k_pos", "k_neg", "noise", "noise_pos", "noise_neg", "ddrift_dv", "dk_pos_dv", "dk_neg_dv")
+_AFFINE = ("leak", "bias", "beta_pos", "beta_neg", "dbeta_pos_dw", "dbeta_neg_dw")
 
-    def __init__(self, nphase, circuit):
-        self.name, self.duration = nphase.name, float(circuit.value(nphase.duration))
-        self.synapses, self.comparator = nphase.synapses, nphase.comparator
-        exprs = {"drift": nphase.drift, "k_pos": nphase.k_pos, "k_neg": nphase.k_neg,
-                 "noise": nphase.noise, "noise_pos": nphase.noise_pos, "noise_neg": nphase.noise_neg}
-        self.affine = all(_is_affine(exprs[k]) for k in ("drift", "k_pos", "k_neg"))
-        self.weight_dependent = nphase.k_pos.has(w_sym) or nphase.k_neg.has(w_sym)
-        self.time_invariant = not nphase.drift.has(tau_sym)
-        self.breakpoints = _breakpoints(nphase, circuit)
-        self.switch_parameters = _switch_parameters(nphase)
-        for k in ("drift", "k_pos", "k_neg"):
-            exprs["d" + k + "_dv"] = sp.diff(exprs[k], v_sym)
-        if self.weight_dependent and not self.affine:
-            raise ValueError(f"phase {self.name!r}: a synapse shape that depends on the weight must be affine in v "
-                             f"(k = 1 - beta(w) v, as for FittedNMOS/FittedPMOS)")
-        if self.affine:
-            exprs["leak"] = -sp.diff(nphase.drift, v_sym)
-            exprs["bias"] = nphase.drift.subs(v_sym, 0)
-            exprs["beta_pos"] = -sp.diff(nphase.k_pos, v_sym)
-            exprs["beta_neg"] = -sp.diff(nphase.k_neg, v_sym)
-            exprs["dbeta_pos_dw"] = sp.diff(exprs["beta_pos"], w_sym)
-            exprs["dbeta_neg_dw"] = sp.diff(exprs["beta_neg"], w_sym)
-        hoist = _Hoister()
-        exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta")) else e))
-                 for k, e in exprs.items()}
-        self.const_exprs = list(hoist.consts)
-        self.const_symbols = list(hoist.consts.values())
-        names = {v_sym: "v", tau_sym: "tau", tsw_sym: "tsw", w_sym: "w"}
-        names.update({c: f"c[{i}]" for i, c in enumerate(self.const_symbols)})
-        for k, e in exprs.items():
-            setattr(self, k, _codegen(f"{self.name}_{k}", e, ("v", "tau", "tsw", "c"), names))
-        for k in ("drift", "k_pos", "k_neg"):
-            setattr(self, f"d{k}_dc", [_codegen(f"{self.name}_d{k}_dc{i}", sp.diff(exprs[k], c),
-                                                ("v", "tau", "tsw", "c"), names)
-                                       for i, c in enumerate(self.const_symbols)])
-        pnames = {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}
-        self._const_fns = [_codegen(f"{self.name}_const{i}", e, ("p", "like"), pnames, like="like")
-                           for i, e in enumerate(self.const_exprs)]
-        self.exprs = exprs
+
+@dataclass(eq=False)
+class CompiledPhase:
+    """Torch functions of one phase's normalised dynamics (see the module docstring).
+
+    Every function ``f(v, tau, tsw, c, w=1.0)`` returns a tensor broadcastable to v: ``drift`` (a),
+    ``k_pos`` / ``k_neg`` (device shapes), ``noise`` / ``noise_pos`` / ``noise_neg`` (variance rates)
+    and the v-derivatives ``ddrift_dv``, ``dk_pos_dv``, ``dk_neg_dv``; ``ddrift_dc`` ... are lists of
+    the derivatives in each hoisted constant c_k. Affine phases (a = bias - leak v, k = 1 - beta v)
+    also have ``leak``, ``bias``, ``beta_pos``, ``beta_neg`` and the |w|-derivatives ``dbeta_pos_dw``,
+    ``dbeta_neg_dw``; on other phases these are None.
+    """
+    name: str
+    duration: float                  # normalised
+    synapses: bool                   # synapses conduct in this phase
+    comparator: bool                 # the comparator listens in this phase
+    affine: bool                     # drift and shapes affine in v
+    weight_dependent: bool           # shapes depend on |w| (FittedNMOS / FittedPMOS)
+    time_invariant: bool             # no time switch in the drift
+    breakpoints: tuple               # local times where a time switch flips
+    switch_parameters: frozenset     # parameters that place those switches (fixed at compile time)
+    exprs: dict                      # the hoisted sympy expressions of every function
+    const_exprs: list                # the parameter-only subexpressions hoisted out (sympy)
+    const_symbols: list              # their symbols c_0, c_1, ...
+    const_fns: list                  # c_k(p, like): the constants from parameter tensors
+    drift: Callable
+    k_pos: Callable
+    k_neg: Callable
+    noise: Callable
+    noise_pos: Callable
+    noise_neg: Callable
+    ddrift_dv: Callable
+    dk_pos_dv: Callable
+    dk_neg_dv: Callable
+    ddrift_dc: list
+    dk_pos_dc: list
+    dk_neg_dc: list
+    leak: Optional[Callable] = None
+    bias: Optional[Callable] = None
+    beta_pos: Optional[Callable] = None
+    beta_neg: Optional[Callable] = None
+    dbeta_pos_dw: Optional[Callable] = None
+    dbeta_neg_dw: Optional[Callable] = None
 
     def prepare(self, p, like):
         """Constants c_k of this phase from parameter tensors p (dict name -> tensor)."""
-        return [f(p, like) for f in self._const_fns]
+        return [f(p, like) for f in self.const_fns]
 
-    def rhs(self, v, tau, tsw, P, N, c):
-        """dv/dtau = a(v, tau) + P k_pos(v) + N k_neg(v) (synaptic terms where synapses conduct)."""
+    def rhs(self, v, tau, tsw, drive, c):
+        """dv/dtau = a(v, tau) + pos k_pos(v) + neg k_neg(v) where synapses conduct (drive: a
+        :class:`~circuitnet.drive.Drive`; weight-dependent shapes: a + pos + neg - v (pos_beta + neg_beta))."""
         f = self.drift(v, tau, tsw, c)
-        if self.synapses and self.weight_dependent:       # P, N stacked: (sum w H, sum w beta(|w|) H)
-            return f + (P[0] + N[0]) - v * (P[1] + N[1])
+        if self.synapses and self.weight_dependent:
+            return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta)
         if self.synapses:
-            f = f + P * self.k_pos(v, tau, tsw, c) + N * self.k_neg(v, tau, tsw, c)
+            f = f + drive.pos * self.k_pos(v, tau, tsw, c) + drive.neg * self.k_neg(v, tau, tsw, c)
         return f
+
+    def rhs_dv(self, v, tau, tsw, drive, c):
+        """dF/dv of :meth:`rhs` (the linearisation the adjoint and the jitter integrate)."""
+        fv = self.ddrift_dv(v, tau, tsw, c)
+        if self.synapses and self.weight_dependent:
+            return fv - (drive.pos_beta + drive.neg_beta)
+        if self.synapses:
+            fv = fv + drive.pos * self.dk_pos_dv(v, tau, tsw, c) + drive.neg * self.dk_neg_dv(v, tau, tsw, c)
+        return fv
+
+    def noise_rate(self, v, tau, tsw, drive, c):
+        """Variance rate s = noise + pos noise_pos - neg noise_neg (diffusion^2 of the SDE)."""
+        s = self.noise(v, tau, tsw, c)
+        if self.synapses:
+            s = s + drive.pos * self.noise_pos(v, tau, tsw, c) - drive.neg * self.noise_neg(v, tau, tsw, c)
+        return s
+
+
+def compile_phase(nphase, circuit):
+    """The :class:`CompiledPhase` of a :class:`~circuitnet.neuron.NormalisedPhase` of ``circuit``."""
+    name, duration = nphase.name, float(circuit.value(nphase.duration))
+    exprs = {"drift": nphase.drift, "k_pos": nphase.k_pos, "k_neg": nphase.k_neg,
+             "noise": nphase.noise, "noise_pos": nphase.noise_pos, "noise_neg": nphase.noise_neg}
+    affine = all(_is_affine(exprs[k]) for k in ("drift", "k_pos", "k_neg"))
+    weight_dependent = nphase.k_pos.has(w_sym) or nphase.k_neg.has(w_sym)
+    for k in ("drift", "k_pos", "k_neg"):
+        exprs["d" + k + "_dv"] = sp.diff(exprs[k], v_sym)
+    if weight_dependent and not affine:
+        raise ValueError(f"phase {name!r}: a synapse shape that depends on the weight must be affine in v "
+                         f"(k = 1 - beta(w) v, as for FittedNMOS/FittedPMOS)")
+    if affine:
+        exprs["leak"] = -sp.diff(nphase.drift, v_sym)
+        exprs["bias"] = nphase.drift.subs(v_sym, 0)
+        exprs["beta_pos"] = -sp.diff(nphase.k_pos, v_sym)
+        exprs["beta_neg"] = -sp.diff(nphase.k_neg, v_sym)
+        exprs["dbeta_pos_dw"] = sp.diff(exprs["beta_pos"], w_sym)
+        exprs["dbeta_neg_dw"] = sp.diff(exprs["beta_neg"], w_sym)
+    hoist = _Hoister()
+    exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta")) else e))
+             for k, e in exprs.items()}
+    const_symbols = list(hoist.consts.values())
+    names = {v_sym: "v", tau_sym: "tau", tsw_sym: "tsw", w_sym: "w"}
+    names.update({c: f"c[{i}]" for i, c in enumerate(const_symbols)})
+    fns = {k: codegen(f"{name}_{k}", e, ("v", "tau", "tsw", "c"), names) for k, e in exprs.items()}
+    for k in ("drift", "k_pos", "k_neg"):
+        fns[f"d{k}_dc"] = [codegen(f"{name}_d{k}_dc{i}", sp.diff(exprs[k], c), ("v", "tau", "tsw", "c"), names)
+                           for i, c in enumerate(const_symbols)]
+    pnames = {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}
+    const_fns = [codegen(f"{name}_const{i}", e, ("p", "like"), pnames, like="like")
+                 for i, e in enumerate(hoist.consts)]
+    return CompiledPhase(name=name, duration=duration, synapses=nphase.synapses, comparator=nphase.comparator,
+                         affine=affine, weight_dependent=weight_dependent, time_invariant=not nphase.drift.has(tau_sym),
+                         breakpoints=_breakpoints(nphase, circuit), switch_parameters=frozenset(_switch_parameters(nphase)),
+                         exprs=exprs, const_exprs=list(hoist.consts), const_symbols=const_symbols,
+                         const_fns=const_fns, **fns)
 
 
 def _switch_parameters(nphase):
@@ -247,24 +316,31 @@ def _breakpoints(nphase, circuit):
 
 
 class CompiledCircuit:
-    """A circuit's dynamics as torch functions, one :class:`CompiledPhase` per simulated phase.
+    """A circuit's dynamics as torch functions, one :class:`CompiledPhase` per simulated phase, and
+    its :class:`~circuitnet.timeline.Timeline` (``timeline``).
 
     ``params(dtype, device, **overrides)`` gives the parameter tensors (SI units) the functions
     read; override any of them, e.g. with tensors that require grad or that vary per neuron.
+    ``capacitance(p, like)`` (F) and ``swing(p, like)`` (V_th - V0, V) are the node's total
+    capacitance and threshold swing as functions of those tensors (a mismatched chip's neuron has its own).
     """
 
     def __init__(self, circuit):
         self.circuit = circuit
         self.defaults = {s.name: float(v) for s, v in circuit.values.items()}
-        self.phases = [CompiledPhase(p, circuit) for p in circuit.normalised]
-        self.synapse_phase = next(i for i, p in enumerate(self.phases) if p.synapses)
+        self.phases = [compile_phase(p, circuit) for p in circuit.normalised]
+        self.timeline = Timeline(durations=tuple(p.duration for p in self.phases),
+                                 synapse_phase=next(i for i, p in enumerate(self.phases) if p.synapses),
+                                 comparator=tuple(i for i, p in enumerate(self.phases) if p.comparator))
+        self.synapse_phase = self.timeline.synapse_phase
         self.affine = all(p.affine for p in self.phases)
         self.weight_dependent = any(p.weight_dependent for p in self.phases)
         self.switch_parameters = set().union(*(p.switch_parameters for p in self.phases))
-        iv = circuit.initial_variance
-        self.initial_variance = _codegen("initial_variance", iv, ("p", "like"),
-                                         {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}, like="like")
-        self.has_noise = bool(iv != 0) or any(
+        names = {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}
+        self.initial_variance = codegen("initial_variance", circuit.initial_variance, ("p", "like"), names, like="like")
+        self.capacitance = codegen("capacitance", circuit.capacitance, ("p", "like"), names, like="like")
+        self.swing = codegen("swing", circuit.swing, ("p", "like"), names, like="like")
+        self.has_noise = bool(circuit.initial_variance != 0) or any(
             any(e != 0 for e in (p.exprs["noise"], p.exprs["noise_pos"], p.exprs["noise_neg"])) for p in self.phases)
 
     @property
@@ -287,15 +363,37 @@ class CompiledCircuit:
                 raise ValueError(f"circuit parameter {k!r} has non-finite values")
         return out
 
+    def synapse_betas(self, consts, wabs, derivative=False):
+        """(beta_pos(|w|), beta_neg(|w|)) of the synapse phase, shaped like ``wabs`` (or their
+        derivatives in |w|), |w| read at least at W_FLOOR; ``consts``: every phase's prepared constants."""
+        ph, c = self.phases[self.synapse_phase], consts[self.synapse_phase]
+        wabs = wabs.clamp(min=W_FLOOR)
+        z = wabs.new_zeros(())
+        fns = (ph.dbeta_pos_dw, ph.dbeta_neg_dw) if derivative else (ph.beta_pos, ph.beta_neg)
+        return tuple(f(z, z, z, c, wabs).expand_as(wabs) for f in fns)
+
+    def synapse_weights(self, consts, weight):
+        """The :class:`~circuitnet.drive.Drive` weight matrices [I, J] of ``weight`` (with the
+        beta(|w|) products where the shapes depend on the weight, |w| read at least at W_FLOOR)."""
+        if not self.weight_dependent:
+            return synapse_weights(weight)
+        return synapse_weights(weight, self.synapse_betas(consts, weight.abs()))
+
+
+# |w| below which a weight-dependent shape is read at this value (its charge is ~0 anyway): beta(|w|)
+# is a function of ln |w| for FittedNMOS / FittedPMOS.
+W_FLOOR = 1e-6
+
+_CACHE = weakref.WeakKeyDictionary()
+
 
 def compile_circuit(circuit):
-    """Compile a :class:`~circuitnet.circuit.NeuronCircuit` to torch (see :class:`CompiledCircuit`).
-    The result is cached on the circuit; a CompiledCircuit is returned as is."""
+    """Compile a :class:`~circuitnet.neuron.NeuronCircuit` to torch (see :class:`CompiledCircuit`).
+    The result is cached per circuit object; a CompiledCircuit is returned as is."""
     if isinstance(circuit, CompiledCircuit):
         return circuit
-    from .circuit import NeuronCircuit
     if not isinstance(circuit, NeuronCircuit):
         raise ValueError(f"expected a NeuronCircuit or CompiledCircuit, got {type(circuit).__name__}")
-    if getattr(circuit, "_compiled", None) is None:
-        circuit._compiled = CompiledCircuit(circuit)
-    return circuit._compiled
+    if circuit not in _CACHE:
+        _CACHE[circuit] = CompiledCircuit(circuit)
+    return _CACHE[circuit]

@@ -11,7 +11,7 @@ time ``t`` in seconds, reset level ``V0`` in volts, temperature ``T_K`` in kelvi
 
 Any element takes ``silicon=`` (a :class:`circuitnet.silicon.Mosfet`, say): what realises it in a
 SPICE netlist (:mod:`circuitnet.spice`); the model ignores it. It also takes ``mismatch=`` (a
-:class:`circuitnet.variation.Mismatch`): how much its parameters differ from one device to the next
+:class:`circuitnet.silicon.Mismatch`): how much its parameters differ from one device to the next
 on a chip (drawn by :mod:`circuitnet.variation`); the nominal model ignores it.
 
 A new element is one small class: list its ``parameters`` and write ``current`` with sympy,
@@ -25,7 +25,7 @@ using ``self.<parameter>`` for the parameter's symbol::
 """
 import sympy as sp
 
-from .silicon import Mosfet
+from .silicon import Mismatch, Mosfet
 from .units import K_B, Q_E, parse_value
 
 
@@ -40,7 +40,9 @@ class Node:
 
 
 class Element:
-    """Base class. Subclasses set ``parameters`` and override the methods they need."""
+    """Base class of the circuit elements of a membrane node (the extension point). Subclasses set
+    ``parameters`` and override the methods they need: ``current(node)`` (A, into the node), ``capacitance()``
+    (F), ``noise(node)`` (A^2 s), ``initial_variance(node, C)`` (V^2)."""
 
     parameters = ()          # names of the physical parameters (SI units)
     defaults = {}            # default values of some parameters
@@ -75,7 +77,6 @@ class Element:
 
     def check_mismatch(self, mismatch):
         """``mismatch`` if it is None or a circuitnet.Mismatch of this element's parameters, else a ValueError."""
-        from .variation import Mismatch
         if mismatch is not None and not isinstance(mismatch, Mismatch):
             raise ValueError(f"element {self.name!r}: mismatch must be a circuitnet.Mismatch or None, got {mismatch!r}")
         if mismatch is not None and set(mismatch.spreads) - set(self.parameters):

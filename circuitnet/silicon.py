@@ -1,4 +1,5 @@
-"""What an element is on silicon: the device that realises it in a SPICE netlist.
+"""What an element is on silicon: the device that realises it in a SPICE netlist, and how much
+its parameters vary from one device to the next (mismatch).
 
 An element declared with ``silicon=Mosfet(...)`` is the same element for the model (its sympy
 current) and for the netlist (:mod:`circuitnet.spice`), so model and circuit cannot drift apart.
@@ -6,7 +7,12 @@ Elements without a ``silicon`` entry are realised as their ideal twins: a Capaci
 any element with a current (Leak, CurrentSource, NMOS, a user's element) as a behavioural current
 source printed from its sympy current. Elements that also carry capacitance (CapacitiveCoupling)
 cannot be written yet, and :mod:`circuitnet.spice` says so.
+
+``mismatch=Mismatch(...)`` on an element declares its device-to-device spreads; drawing a chip from
+them and mapping the draw onto the model is :mod:`circuitnet.variation`'s job.
 """
+import math
+
 from .units import parse_value
 
 
@@ -44,3 +50,31 @@ class Mosfet:
 
     def __hash__(self):
         return hash(self.key)
+
+
+class Mismatch:
+    """Relative spreads (sd / mean, dimensionless, >= 0) of an element's parameters across devices:
+    ``Mismatch(I=0.3, lam=0.01)``."""
+
+    def __init__(self, **spreads):
+        self.spreads = {}
+        for name, s in spreads.items():
+            x = parse_value(s, f"mismatch of {name!r}")
+            if not (x >= 0 and math.isfinite(x)):
+                raise ValueError(f"mismatch of {name!r} must be a finite relative spread >= 0, got {s!r}")
+            self.spreads[name] = x
+
+    @classmethod
+    def pelgrom(cls, A_VT, W, L, gm_over_id, **other):
+        """Current spread of a MOSFET from Pelgrom's law: sigma_Vth = A_VT / sqrt(W L) (A_VT in V m,
+        W and L in m), sigma of ln I = gm/Id sigma_Vth (gm_over_id in 1/V; about 1/(n U_T), 25-30 /V, in
+        weak inversion), I spread = sqrt(exp(sigma^2) - 1). ``other``: spreads of further parameters."""
+        a, w, l, g = (parse_value(x, n) for x, n in ((A_VT, "A_VT"), (W, "W"), (L, "L"), (gm_over_id, "gm_over_id")))
+        if not (a >= 0 and w > 0 and l > 0 and g > 0):
+            raise ValueError(f"Mismatch.pelgrom: need A_VT >= 0, W > 0, L > 0, gm_over_id > 0; got {A_VT}, {W}, {L}, "
+                             f"{gm_over_id}")
+        sigma = g * a / math.sqrt(w * l)
+        return cls(I=math.sqrt(math.expm1(sigma * sigma)), **other)
+
+    def __repr__(self):
+        return f"Mismatch({', '.join(f'{k}={v:g}' for k, v in self.spreads.items())})"

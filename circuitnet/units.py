@@ -9,7 +9,6 @@ import re
 
 PREFIXES = {"a": 1e-18, "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3,
             "": 1.0, "k": 1e3, "meg": 1e6, "G": 1e9, "T": 1e12}
-UNITS = ("F", "V", "A", "s", "S", "Ohm", "Hz", "K", "")
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*((?i:meg)|[afpnuµmkMGT]?)\s*(Ohm|Hz|[FVAsSK]?)\s*$")
 
 # Physical constants (SI).

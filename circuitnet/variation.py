@@ -20,7 +20,7 @@ offset is normal: V_th + s_th z. Shapes, for a layer of ``out`` neurons with ``i
 * per neuron, [out]: every other mismatched parameter (capacitor, discharger, leak, ...) and the
   threshold.
 
-How a draw enters the normalised model (circuitnet.circuit: v = (V - V0) / (V_th - V0), a weight w
+How a draw enters the normalised model (circuitnet.neuron: v = (V - V0) / (V_th - V0), a weight w
 in units of the nominal I_unit = C |V_th - V0| / T): a neuron's own parameters become per-neuron
 parameter tensors (so its drift follows them, and v = 1 is its own threshold), and a weight, being a
 physical current, is rescaled to that neuron's units:
@@ -35,44 +35,19 @@ On silicon a synapse device's CLM slope follows its current (SkyWater: correlati
 the two across devices), so a synapse device's lambda has no spread of its own here: declare it as
 FittedNMOS / FittedPMOS, whose lambda is a function of the current, and the weight gain carries it.
 """
+import copy
 import math
 
 import torch
 
-from .units import parse_value
+from .compile import compile_circuit
+from .neuron import NeuronCircuit, Synapse
+from .silicon import Mismatch
 
 
 def _log_sigma(spread):
     """sigma of ln(factor) for a log-normal factor with median 1 and sd / mean = spread."""
     return math.sqrt(math.log1p(spread * spread))
-
-
-class Mismatch:
-    """Relative spreads (sd / mean, dimensionless, >= 0) of an element's parameters across devices:
-    ``Mismatch(I=0.3, lam=0.01)``."""
-
-    def __init__(self, **spreads):
-        self.spreads = {}
-        for name, s in spreads.items():
-            x = parse_value(s, f"mismatch of {name!r}")
-            if not (x >= 0 and math.isfinite(x)):
-                raise ValueError(f"mismatch of {name!r} must be a finite relative spread >= 0, got {s!r}")
-            self.spreads[name] = x
-
-    @classmethod
-    def pelgrom(cls, A_VT, W, L, gm_over_id, **other):
-        """Current spread of a MOSFET from Pelgrom's law: sigma_Vth = A_VT / sqrt(W L) (A_VT in V m,
-        W and L in m), sigma of ln I = gm/Id sigma_Vth (gm_over_id in 1/V; about 1/(n U_T), 25-30 /V, in
-        weak inversion), I spread = sqrt(exp(sigma^2) - 1). ``other``: spreads of further parameters."""
-        a, w, l, g = (parse_value(x, n) for x, n in ((A_VT, "A_VT"), (W, "W"), (L, "L"), (gm_over_id, "gm_over_id")))
-        if not (a >= 0 and w > 0 and l > 0 and g > 0):
-            raise ValueError(f"Mismatch.pelgrom: need A_VT >= 0, W > 0, L > 0, gm_over_id > 0; got {A_VT}, {W}, {L}, "
-                             f"{gm_over_id}")
-        sigma = g * a / math.sqrt(w * l)
-        return cls(I=math.sqrt(math.expm1(sigma * sigma)), **other)
-
-    def __repr__(self):
-        return f"Mismatch({', '.join(f'{k}={v:g}' for k, v in self.spreads.items())})"
 
 
 class LayerDeviation:
@@ -142,22 +117,9 @@ def draw(circuit, out_features, in_features, generator=None, scale=1.0, dtype=to
     return LayerDeviation(gp, gn, factors, threshold)
 
 
-def _neuron_constants(circuit):
-    """Cached torch functions of the parameters p: the capacitance C(p) and the swing V_th - V0."""
-    fns = getattr(circuit, "_mismatch_fns", None)
-    if fns is None:
-        from .compile import _codegen
-        names = {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}
-        fns = (_codegen("capacitance", circuit.capacitance, ("p", "like"), names, like="like"),
-               _codegen("swing", circuit.swing, ("p", "like"), names, like="like"))
-        circuit._mismatch_fns = fns
-    return fns
-
-
 def apply(circuit, weight, deviation, params=None):
     """(weight on the chip [out, in], parameter tensors {name: tensor}) for one layer of ``circuit``
     under ``deviation`` (see the module docstring); ``params``: further overrides, applied first."""
-    from .compile import compile_circuit
     if not isinstance(deviation, LayerDeviation):
         raise ValueError(f"deviation must be a circuitnet.variation.LayerDeviation, got {type(deviation).__name__}")
     if deviation.shape != tuple(weight.shape):
@@ -171,7 +133,7 @@ def apply(circuit, weight, deviation, params=None):
         chip[name] = nominal[name] * f
     if dev.threshold is not None:
         chip["V_th"] = nominal["V_th"] + dev.threshold
-    cap, swing = _neuron_constants(circuit)
+    cap, swing = cc.capacitance, cc.swing
     ratio = (cap(nominal, weight) * swing(nominal, weight)) / (cap(chip, weight) * swing(chip, weight))
     if (ratio <= 0).any():
         raise ValueError("a drawn threshold offset crosses the reset level: the spread is too large for this swing")
@@ -185,9 +147,6 @@ def with_mismatch(circuit, threshold_offset=None, **mismatch):
     """A copy of ``circuit`` with the given spreads declared: ``mismatch`` maps element names to
     :class:`Mismatch` (or None: no spread); ``threshold_offset`` (V) replaces the comparator's.
     The nominal model is unchanged; only the draws of :func:`draw` see the difference."""
-    import copy
-
-    from .circuit import NeuronCircuit, Synapse
     by_name = {e.name: e for e in circuit.all_elements}
     unknown = set(mismatch) - set(by_name)
     if unknown:

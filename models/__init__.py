@@ -2,7 +2,11 @@
 from .chips import Chip, draw_chip, monte_carlo, use_chip
 from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
                      TTFSLinear, paper_circuit)
-from .losses import (early_spike_penalty, firing_penalty, spike_cross_entropy, temporal_penalty,
-                     ttfs_init_, weight_penalty)
+from .losses import early_spike_penalty, spike_cross_entropy, temporal_penalty, weight_penalty
 from .mapping import fit_current_scales, scale_weights_
 from .networks import IrisNet, SpikeNet, encode, mlp, vgg7
+
+__all__ = ["Chip", "IrisNet", "RCSpikeConv2d", "RCSpikeLinear", "SpikeDropout", "SpikeMinPool2d", "SpikeNet",
+           "SpikeTimeNoise", "TTFSConv2d", "TTFSLinear", "draw_chip", "early_spike_penalty", "encode",
+           "fit_current_scales", "mlp", "monte_carlo", "paper_circuit", "scale_weights_", "spike_cross_entropy",
+           "temporal_penalty", "use_chip", "vgg7", "weight_penalty"]

@@ -5,9 +5,10 @@
     SpikeMinPool2d:              earliest spike in each window (max-pooling of activations)
 
 Times are normalised: RC-Spike inputs and outputs live in [0, 1] (1 = no spike), TTFS in
-[0, t_max] (t_max = no spike; ``spikes`` also returns the fired mask). ``method`` may be changed
-at any time (train with "dstd", evaluate with "exact" or "ode"): a layer keeps the options of every
-method it was given (``dt=`` for "ode", ...) and hands each method only its own (METHOD_OPTIONS).
+[0, t_max] (t_max = no spike; ``spikes`` also returns the fired mask). A layer holds one method
+object (circuitnet.solve.methods; default ``DSTD(steps=10, offset="random")``: a random grid offset
+per mini-batch in training). ``layer.method = ...`` switches it at any time (train with DSTD,
+evaluate with ``"exact"`` or ``solve.ODE(dt=1/128)``); a name stands for the method with its defaults.
 ``deviation`` (None: the nominal circuit) is the layer's draw of a mismatched chip (models.chips).
 ``circuit_noise=True`` (a circuit with declared noise): every spike time moves by the jitter the
 circuit's own noise causes (circuitnet.solve.jitter, on a grid of ``jitter_steps`` = 64 intervals per
@@ -20,8 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import circuitnet as cn
+from circuitnet import solve
 from circuitnet.compile import compile_circuit
-from circuitnet.solve import METHOD_OPTIONS, METHODS, spike_times
+from circuitnet.solve import spike_times
 
 
 def paper_circuit(kind, e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_max=4.0):
@@ -44,52 +46,37 @@ class _SpikeLayer(nn.Module):
     kind = None
     jitter_steps = 64
 
-    def __init__(self, circuit, method, steps, offset, options, circuit_noise=False):
+    def __init__(self, circuit, method, options, circuit_noise=False):
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if offset not in ("random", "fixed"):
-            raise ValueError(f"offset must be 'random' or 'fixed', got {offset!r}")
-        if int(steps) < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        self.circuit, self.method, self.steps, self.offset, self.options = circuit, method, int(steps), offset, {}
+        self.circuit = circuit
+        self.method = solve.method(method, **options)
         self.deviation = None      # a mismatched chip's draw for this layer (models.chips), or None: nominal
         self.circuit_noise = bool(circuit_noise)
-        if self.circuit_noise and not compile_circuit(circuit).has_noise:
+        cc = compile_circuit(circuit)
+        if self.circuit_noise and not cc.has_noise:
             raise ValueError("circuit_noise=True needs a circuit that declares noise (ShotNoise, ThermalNoise, "
                              "ResetNoise; cn.circuits.rc_spike(noise=True))")
-        self.set_options(**options)
-        cc = compile_circuit(circuit)
         if cc.phases[cc.synapse_phase].comparator != (self.kind == "ttfs"):    # TTFS: fires while integrating
             want, got = (("an RC-Spike", "a TTFS"), ("a TTFS", "an RC-Spike"))[self.kind == "ttfs"]
             swap = ("TTFS", "RCSpike") if self.kind == "ttfs" else ("RCSpike", "TTFS")
             raise ValueError(f"{type(self).__name__} needs {want} circuit (comparator "
                              f"{'on' if self.kind == 'ttfs' else 'off'} during the synapse phase), got {got} "
                              f"circuit: use {type(self).__name__.replace(*swap)}")
-        self.t_max = float(sum(p.duration for p in cc.phases if p.comparator))
-        self.t_syn = float(cc.phases[cc.synapse_phase].duration)  # offsets are drawn in [0, t_syn / steps)
+        self.t_max = cc.timeline.t_max
 
-    def set_options(self, **options):
-        """Add method options (METHOD_OPTIONS, e.g. dt=1/128 for "ode"); each method gets only its own,
-        so they survive a switch of ``method``. An option no method takes is a ValueError."""
-        known = {o for opts in METHOD_OPTIONS.values() for o in opts} - {"steps", "offset"}
-        if set(options) - known:
-            raise ValueError(f"unknown layer option(s) {sorted(set(options) - known)}; the methods take: "
-                             + "; ".join(f"{m}: {', '.join(o) or '-'}" for m, o in METHOD_OPTIONS.items())
-                             + " (a layer's DSTD steps and offset are its steps= and offset= arguments)")
-        self.options.update(options)
+    @property
+    def method(self):
+        """The layer's :class:`circuitnet.solve.Method`; assign a method object or a name."""
+        return self._method
+
+    @method.setter
+    def method(self, spec):
+        self._method = solve.method(spec)
 
     def _solve(self, t_in, weight, clip=True):
-        opts = {k: v for k, v in self.options.items() if k in METHOD_OPTIONS.get(self.method, ())}
-        if not clip:
-            opts["clip"] = False
-        if self.method == "dstd":
-            opts.setdefault("steps", self.steps)
-            if self.training and self.offset == "random":
-                dtau = self.t_syn / self.steps
-                opts["offset"] = torch.rand((), dtype=t_in.dtype, device=t_in.device).item() * dtau
-        t, fired = spike_times(self.circuit, t_in, weight, method=self.method, deviation=self.deviation, **opts)
-        if self.circuit_noise and self.method != "sde":
+        t, fired = spike_times(self.circuit, t_in, weight, method=self.method, deviation=self.deviation, clip=clip,
+                               training=self.training)
+        if self.circuit_noise and not isinstance(self.method, solve.SDE):
             t = self._jitter(t_in, weight, t, clip)
         return t, fired
 
@@ -108,14 +95,14 @@ class _SpikeLayer(nn.Module):
         return t.clamp(0.0, self.t_max) if clip else t
 
     def extra_repr(self):
-        return f"method={self.method!r}, steps={self.steps}, offset={self.offset!r}, t_max={self.t_max:g}"
+        return f"method={self.method!r}, t_max={self.t_max:g}"
 
 
 class _Linear(_SpikeLayer):
-    def __init__(self, in_features, out_features, circuit=None, method="dstd", steps=10, offset="random",
-                 e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_max=4.0, circuit_noise=False, **options):
+    def __init__(self, in_features, out_features, circuit=None, method="dstd", e_pos=2.8, e_neg=-1.53,
+                 firing="ideal", e_dis=6.44, t_max=4.0, circuit_noise=False, **options):
         circuit = circuit or paper_circuit(self.kind, e_pos, e_neg, firing, e_dis, t_max)
-        super().__init__(circuit, method, steps, offset, options, circuit_noise)
+        super().__init__(circuit, method, options, circuit_noise)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features))
         self.reset_parameters()
@@ -146,10 +133,10 @@ class TTFSLinear(_Linear):
 
 class _Conv2d(_SpikeLayer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, circuit=None,
-                 method="dstd", steps=10, offset="random", e_pos=2.8, e_neg=-1.53, firing="ideal",
-                 e_dis=6.44, t_max=4.0, circuit_noise=False, **options):
+                 method="dstd", e_pos=2.8, e_neg=-1.53, firing="ideal", e_dis=6.44, t_max=4.0, circuit_noise=False,
+                 **options):
         circuit = circuit or paper_circuit(self.kind, e_pos, e_neg, firing, e_dis, t_max)
-        super().__init__(circuit, method, steps, offset, options, circuit_noise)
+        super().__init__(circuit, method, options, circuit_noise)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         self.stride, self.padding = stride, padding

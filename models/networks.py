@@ -8,6 +8,8 @@ Spike-time noise (sigma_spike) follows every layer, in training and evaluation; 
 import torch
 from torch import nn
 
+from circuitnet import solve
+
 from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
                      TTFSLinear)
 
@@ -52,16 +54,12 @@ class SpikeNet(nn.Module):
     def spiking_layers(self):
         return [l for l in self.layers if hasattr(l, "spikes")]
 
-    def set_method(self, method, **kw):
-        """Switch every spiking layer to ``method`` (e.g. train "dstd", evaluate "exact"); kw: the
-        layers' ``steps``/``offset`` or a method option (METHOD_OPTIONS, e.g. dt=1/128 for "ode")."""
+    def set_method(self, method, **options):
+        """Give every spiking layer ``method`` (a circuitnet.solve.Method, or a name with its
+        options: ``set_method("dstd", steps=30)``; e.g. train with DSTD, evaluate with "exact")."""
+        m = solve.method(method, **options)
         for l in self.spiking_layers:
-            l.method = method
-            for k, v in kw.items():
-                if k in ("steps", "offset"):
-                    setattr(l, k, v)
-                else:
-                    l.set_options(**{k: v})
+            l.method = m
         return self
 
     def forward(self, t, all_times=False, unclipped=False):

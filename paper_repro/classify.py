@@ -44,8 +44,8 @@ import torch
 from tqdm import tqdm
 
 import circuitnet as cn
+from circuitnet import solve
 from circuitnet.compile import compile_circuit
-from circuitnet.solve.coefficients import fits_closed_form
 from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
 
 from .common import pyplot, seed_everything, write_results
@@ -218,15 +218,20 @@ def evaluation(cfg):
     """(method, options) of the test evaluation: "exact" on the paper's affine circuit; a circuit
     without a closed form is evaluated with "dstd" on a fixed grid of 4 x steps intervals (its
     spike-time error, about 16 times below the training grid's, is far below the noise)."""
-    if fits_closed_form(compile_circuit(circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]))):
+    if solve.Exact().supports(compile_circuit(circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]))):
         return "exact", {}
     return "dstd", dict(steps=4 * cfg["steps"])
 
 
+def training_method(cfg):
+    """The DSTD that trains: cfg["steps"] intervals, the random offset per mini-batch or none ("fixed")."""
+    return solve.DSTD(steps=cfg["steps"], offset="random" if cfg["offset"] == "random" else 0.0)
+
+
 def build(cfg, in_shape, classes=10):
-    """The network of cfg["arch"] for images of shape in_shape = (C, H, W), method "dstd"."""
-    kw = dict(circuit=circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]), method="dstd", steps=cfg["steps"],
-              offset=cfg["offset"], sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"])
+    """The network of cfg["arch"] for images of shape in_shape = (C, H, W), trained by ``training_method``."""
+    kw = dict(circuit=circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]), method=training_method(cfg),
+              sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"])
     C, H, W = in_shape
     if cfg["arch"] == "mlp":
         hidden = [max(1, round(h * cfg["width"])) for h in cfg["hidden"]]
@@ -265,7 +270,7 @@ def output_times(net, cfg, x, rt, method=None, progress=None):
         for i in tqdm(range(0, len(x), cfg["eval_batch"]), desc=progress or "eval", leave=False,
                       disable=progress is None or not rt.main or not bars()):
             outs.append(net(inputs(cfg, x[i:i + cfg["eval_batch"]].to(rt.device))).cpu())
-    net.set_method("dstd", steps=cfg["steps"])
+    net.set_method(training_method(cfg))
     return torch.cat(outs)
 
 

@@ -65,7 +65,7 @@ def sky130_spreads(n=400):
     from circuitnet.spice import SpiceUnavailable
     from circuitnet.spice.mismatch import sky130_mismatch
     try:
-        return sky130_mismatch(cn.circuits.rc_spike(technology="sky130", fan_in=4), n=n)
+        return sky130_mismatch(cn.spice.realised_rc_spike(4), n=n)
     except SpiceUnavailable as e:
         raise SystemExit(f"robustness: the mismatch levels are scaled from sky130's measured spreads, which need "
                          f"ngspice and the device models: {e}") from None
@@ -193,7 +193,7 @@ def load_nominal(path, rt):
 def _finetune(net, cfg, data, circuit, epochs, lr, ckpt, rt, quiet):
     """Variation-aware fine-tuning (module docstring): a fresh chip per mini-batch, checkpointed."""
     net = _on_circuit(copy.deepcopy(net), circuit).train_on_chips(1.0)
-    net.set_method("dstd", steps=cfg["steps"])
+    net.set_method(C.training_method(cfg))
     n = len(data.y_train)
     epoch = [done_epochs(ckpt)]
 

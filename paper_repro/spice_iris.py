@@ -1,7 +1,7 @@
 """spice-iris: the paper's model-vs-circuit test (docs/paper.md section 4) against ngspice.
 
 The Iris network 5-5-3 (iris.py: 4 features + a bias spike -> 5 hidden -> 3 outputs) on the RC-Spike
-circuit realised in SkyWater 130 nm (``rc_spike(technology="sky130", fan_in=J)``: each layer's
+circuit realised in SkyWater 130 nm (``circuitnet.spice.realised_rc_spike(J)``: each layer's
 circuit has its own fan-in, 5 and 6, so its own device load), every parameter extracted from
 ngspice sweeps. Both networks are then simulated transistor by transistor in ngspice, layer by
 layer (each layer's SPICE spike times drive the next layer's synapse gates: ideal comparators
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import circuitnet as cn
-from circuitnet.solve.affine import firing_time, membrane_exact
+from circuitnet.solve.exact import firing_time, membrane_exact
 from models import IrisNet, fit_current_scales, scale_weights_
 
 from . import iris
@@ -44,7 +44,7 @@ def realised_net(hidden, technology, method="exact"):
     """IrisNet whose layers run on the sky130 circuit of their own fan-in."""
     net = IrisNet(hidden=hidden, method=method).to(D)
     for layer in net.layers:
-        layer.circuit = cn.circuits.rc_spike(technology=technology, fan_in=layer.in_features)
+        layer.circuit = cn.spice.realised_rc_spike(layer.in_features, technology)
     return net
 
 

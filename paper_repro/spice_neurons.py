@@ -4,7 +4,7 @@ on random neurons that took no part in the extraction, at fan-in 4 and 16-32.
 Each neuron gets J input spike times t ~ U(0, 1) and weights with mixed signs (70 % positive),
 scaled so that its ideal membrane v(1) = sum_j w_j (1 - t_j) lies in U(0.15, 0.85): its output spike
 falls inside the firing window, where the comparison means something. The circuit of fan-in J is
-``rc_spike(technology="sky130", fan_in=J)``; the layer's neurons share one input sample, as on a
+``circuitnet.spice.realised_rc_spike(J)``; the layer's neurons share one input sample, as on a
 crossbar. Reported: spike-time RMSE, mean error (SPICE - model) and max |error| in ns.
 """
 import time
@@ -44,7 +44,7 @@ def random_neurons(fan_in, neurons, samples, seed):
 
 def compare(fan_in, neurons, samples, seed, workers=None):
     """(model spike times, SPICE spike times, fired by both) for the random neurons above."""
-    c = cn.circuits.rc_spike(technology="sky130", fan_in=fan_in)
+    c = cn.spice.realised_rc_spike(fan_in)
     t, w = random_neurons(fan_in, neurons, samples, seed)
     ts, fs = spike_times(c, t, w, method="spice", workers=workers)
     tm, fm = spike_times(c, t, w, method="exact")
@@ -61,7 +61,7 @@ def extraction_report(fan_in=5):
     """The extracted parameters beside the paper's Table 2 (docs/paper.md): lambda and E of the synapse
     devices at a few bias currents, the discharger, device capacitances, the weight unit."""
     from circuitnet.spice.simulate import realised_tables
-    c = cn.circuits.rc_spike(technology="sky130", fan_in=fan_in)
+    c = cn.spice.realised_rc_spike(fan_in)
     tabs = realised_tables(c, c.technology)
     swing = abs(c.Vth_value - c.V0_value)
     currents = [15.7e-9, 30e-9, 103e-9, 319e-9, 880e-9]

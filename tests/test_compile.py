@@ -4,15 +4,16 @@ import sympy as sp
 import torch
 
 import circuitnet as cn
-from circuitnet.circuit import tau_sym, v_sym
-from circuitnet.compile import TorchPrinter, _codegen, compile_circuit, tsw_sym
+from circuitnet.neuron import tau_sym, v_sym
+from circuitnet.compile import TorchPrinter, codegen, compile_circuit, tsw_sym
+from circuitnet.drive import Drive
 
 x = sp.Symbol("x", real=True)
 NAMES = {x: "v", v_sym: "v"}
 
 
 def run(expr, values):
-    f = _codegen("f", expr, ("v",), NAMES)
+    f = codegen("f", expr, ("v",), NAMES)
     return f(torch.tensor(values, dtype=torch.float64))
 
 
@@ -55,7 +56,8 @@ def test_compiled_paper_circuit_matches_sympy_and_hoists_constants():
         c = ph.prepare(p, v)
         P, N = 0.3, -0.2
         ref = sp.lambdify(v_sym, nph.rhs(P, N).subs(circ.values))(v.numpy())
-        assert torch.allclose(ph.rhs(v, 0.0, 0.0, P, N, c), torch.as_tensor(ref, dtype=torch.float64), atol=1e-12)
+        assert torch.allclose(ph.rhs(v, 0.0, 0.0, Drive(torch.tensor(P), torch.tensor(N)), c),
+                              torch.as_tensor(ref, dtype=torch.float64), atol=1e-12)
         assert all(not e.has(v_sym) for e in ph.const_exprs)    # constants are parameter-only
     acc = cc.phases[0]
     c = acc.prepare(p, v)

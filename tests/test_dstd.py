@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from strategies import edge_layers, grids
 from closed_form import DISCHARGER, E_NEG, E_POS, rc_spike_reference, ttfs_reference
-from circuitnet.solve.affine import rc_spike_exact, ttfs_exact
+from circuitnet.solve.exact import rc_spike_exact, ttfs_exact
 from circuitnet.solve.dstd import dstd_grid, membrane_dstd, rc_spike_dstd, ttfs_dstd
 
 F64 = torch.float64

@@ -7,7 +7,7 @@ import torch
 
 import circuitnet as cn
 from circuitnet.solve import spike_times
-from circuitnet.solve.affine import rc_spike_exact
+from circuitnet.solve.exact import rc_spike_exact
 
 D = torch.float64
 LAM = dict(pos=(0.41, -0.012, -0.002, 0.0003), neg=(0.69, -0.06, -0.006, 0.0))

@@ -48,7 +48,7 @@ def test_derived_jitter_matches_the_sde_ensemble_within_10_percent(realised):
         from circuitnet.spice.runner import ngspice_path
         try:
             ngspice_path()
-            circ = cn.circuits.rc_spike(noise=True, technology="sky130", fan_in=12)
+            circ = cn.spice.realised_rc_spike(12, noise=True)
         except Exception as e:   # SpiceUnavailable: no ngspice or models on this machine
             pytest.skip(str(e))
     else:

@@ -4,6 +4,7 @@ import re
 
 import torch
 
+import circuitnet as cn
 from circuitnet.compile import compile_circuit
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
@@ -35,7 +36,7 @@ def test_readme_circuit_example_runs_and_differentiates():
 def test_readme_layer_example_runs_and_trains():
     scope = _run("models.RCSpikeLinear(")
     layer, net, t_in = scope["layer"], scope["net"], scope["t_in"]
-    assert layer.method == "exact" and scope["t_out"].shape == (32, 10)
+    assert layer.method == cn.solve.Exact() and scope["t_out"].shape == (32, 10)
     assert ((0 <= layer(t_in)) & (layer(t_in) <= 1)).all()
     assert torch.isfinite(scope["loss"]) and all(p.grad is not None and torch.isfinite(p.grad).all()
                                                  for p in net.parameters())

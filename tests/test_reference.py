@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import circuitnet as cn
-from circuitnet.circuits import PAPER, _ramp_current
+from circuitnet.circuits import PAPER, ramp_current
 from circuitnet.compile import compile_circuit
 from circuitnet.solve.ode import ode_spike_times
-from circuitnet.solve.reference import torchdiffeq_spike_times
+from circuitnet.solve.torchdiffeq_ref import torchdiffeq_spike_times
 from closed_form import rc_spike_reference, ttfs_reference
 
 D = torch.float64
@@ -24,7 +24,7 @@ def leaky_kicked_circuit():
     control line falls by 0.3 V over 20 ns at 300 ns into the firing phase (charge injection towards
     threshold), a CLM discharger and CLM synapses; the paper's C, T, V0 and threshold."""
     pos, neg = cn.NMOS("pos", lam=PAPER["lam_n"]), cn.PMOS("neg", lam=PAPER["lam_p"])
-    dis = cn.NMOS("dis", I=_ramp_current(145e-15, 1e-6, 1.3, 0.428, 0.177), lam=PAPER["lam_dis"])
+    dis = cn.NMOS("dis", I=ramp_current(145e-15, 1e-6, 1.3, 0.428, 0.177), lam=PAPER["lam_dis"])
     leak = cn.Leak("leak", G=LEAK_G, V_to=PAPER["V0"])
     kick = cn.CapacitiveCoupling("kick", C="5f", swing="-0.3", rise="20n", at="300n")
     phases = [cn.Phase("accumulate", PAPER["T"], active=["leak"], synapses=True),

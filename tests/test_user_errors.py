@@ -8,6 +8,8 @@ import torch
 
 import circuitnet as cn
 import models
+from circuitnet import solve
+from circuitnet.compile import compile_circuit
 from circuitnet.solve import METHODS, spike_times
 
 
@@ -95,31 +97,62 @@ def test_version_is_the_one_in_setup_cfg():
     assert cn.__version__ == cfg["metadata"]["version"]
 
 
-def test_layer_built_with_method_options_switches_method_and_back():
+def test_layer_holds_one_method_object_and_switching_switches_objects():
     torch.manual_seed(0)
     layer = models.RCSpikeLinear(5, 3, method="ode", dt=1 / 128).double()
+    ode = layer.method
+    assert ode == solve.ODE(dt=1 / 128) and ode != solve.ODE()
     t = torch.rand(4, 5, dtype=torch.float64)
     t_ode = layer(t)
     layer.method = "exact"
+    assert layer.method == solve.Exact()
     t_exact = layer(t)
     assert (t_ode - t_exact).abs().max() < 1e-6                       # the same neuron, two methods
-    layer.method = "ode"
-    assert torch.equal(layer(t), t_ode)                              # dt=1/128 is still the ode's
+    layer.method = ode
+    assert torch.equal(layer(t), t_ode)                              # the object carries dt=1/128
     net = models.mlp((5, 4, 3), method="ode", dt=1 / 128, sigma_spike=0.0).double()
     a = net.set_method("exact")(t)
     b = net.set_method("ode", dt=1 / 256)(t)
-    assert all(l.options["dt"] == 1 / 256 for l in net.spiking_layers) and (a - b).abs().max() < 1e-6
+    assert all(l.method == solve.ODE(dt=1 / 256) for l in net.spiking_layers) and (a - b).abs().max() < 1e-6
+
+
+def test_method_objects_equal_their_string_form_and_refuse_foreign_options():
+    g = torch.Generator().manual_seed(3)
+    t, w = torch.rand(6, 9, generator=g, dtype=torch.float64), torch.randn(4, 9, generator=g, dtype=torch.float64) * 0.4
+    for circuit in (cn.circuits.rc_spike(), cn.circuits.rc_spike_quadratic()):
+        a = spike_times(circuit, t, w, method=solve.DSTD(steps=10))[0]
+        b = spike_times(circuit, t, w, method="dstd", steps=10)[0]
+        assert (a - b).abs().max() <= 1e-12
+    assert solve.DSTD().path(compile_circuit(cn.circuits.rc_spike())) == "closed form"
+    assert solve.DSTD().path(compile_circuit(cn.circuits.rc_spike_quadratic())) == "general"
+    with pytest.raises(ValueError, match="method 'dstd' does not take option.* dt; it takes: steps, offset, step"):
+        solve.DSTD(dt=0.1)
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        solve.DSTD(steps=0)
+    with pytest.raises(ValueError, match="step must be one of"):
+        solve.DSTD(step="euler")
+    with pytest.raises(ValueError, match="offset must be a number >= 0"):
+        solve.DSTD(offset=-0.1)
+    with pytest.raises(ValueError, match="dt must be > 0"):
+        solve.SDE(dt=0)
+    with pytest.raises(ValueError, match="solver must be an adaptive"):
+        solve.TorchDiffEq(solver="euler")
+    with pytest.raises(ValueError, match="beside the method object"):
+        spike_times(cn.circuits.rc_spike(), t, w, method=solve.ODE(), dt=0.1)
+    why = solve.SDE().unsupported(compile_circuit(cn.circuits.rc_spike()))
+    assert "declares noise" in why and solve.SDE().supports(compile_circuit(cn.circuits.rc_spike(noise=True)))
+    assert not solve.Exact().supports(compile_circuit(cn.circuits.rc_spike_quadratic()))
 
 
 def test_wrong_option_lists_the_methods_options():
     t, w = torch.rand(4, 5, dtype=torch.float64), torch.rand(3, 5, dtype=torch.float64)
-    with pytest.raises(ValueError, match="method 'exact' does not take option.* dt; it takes: clip"):
+    with pytest.raises(ValueError, match="method 'exact' does not take option.* dt; it takes: no options"):
         spike_times(cn.circuits.rc_spike(), t, w, method="exact", dt=0.1)
-    with pytest.raises(ValueError, match="method 'ode' does not take option.* steps; it takes: dt, polish, clip"):
+    with pytest.raises(ValueError, match="method 'ode' does not take option.* steps; it takes: dt, polish"):
         spike_times(cn.circuits.rc_spike(), t, w, method="ode", steps=4)
     with pytest.raises(ValueError, match="unknown method 'rk4'"):
         spike_times(cn.circuits.rc_spike(), t, w, method="rk4")
-    with pytest.raises(ValueError, match=r"unknown layer option.*'dtt'.*ode: dt, polish"):
+    with pytest.raises(ValueError, match=r"method 'ode' does not take option.*dtt; it takes: dt, polish"):
         models.RCSpikeLinear(5, 3, method="ode", dtt=0.1)
-    with pytest.raises(ValueError, match=r"unknown layer option.*'tol'"):
+    with pytest.raises(ValueError, match=r"method 'ode' does not take option.*tol"):
         models.mlp((5, 3)).set_method("ode", tol=1e-3)

@@ -92,7 +92,7 @@ def test_a_deviation_equals_the_circuit_redeclared_with_its_values():
     t_chip, _ = spike_times(c, t_in, w, method="exact", deviation=dev)
     nominal = cn.circuits.rc_spike()
     dis = next(e for e in nominal.elements if e.name == "dis")
-    re = cn.circuits._rc_spike(dict(C=140e-15 * 1.03, T=1e-6, V0=1.3, V_th=0.428 + 6e-3), nominal.synapse.positive,
+    re = cn.circuits.rc_spike_cycle(dict(C=140e-15 * 1.03, T=1e-6, V0=1.3, V_th=0.428 + 6e-3), nominal.synapse.positive,
                                nominal.synapse.negative, "discharger", False,
                                dis=cn.NMOS("dis", I=0.9 * dis.values["I"], lam=dis.values["lam"]))
     unit_ratio = (140e-15 * (1.3 - 0.428)) / (140e-15 * 1.03 * (1.3 - 0.428 - 6e-3))

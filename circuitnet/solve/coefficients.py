@@ -14,42 +14,42 @@ import math
 
 import torch
 
+from ..compile import W_FLOOR
+
 
 def _value(fn, c, like, w=1.0):
     z = torch.zeros((), dtype=like.dtype, device=like.device)
     return fn(z, z, z, c, w)
 
 
-W_FLOOR = 1e-6   # |w| below which a weight-dependent shape is read at this value (its charge is ~0 anyway)
-
-
-def _shape_error(cc):
-    """None when the closed-form methods apply to cc, else why they do not (a message)."""
+def closed_form_error(cc, method="exact"):
+    """None when the closed forms apply to cc (module docstring), else why not (a message naming ``method``)."""
     phases = cc.phases
+    tl = cc.timeline
     bad = [p.name for p in phases if not (p.affine and p.time_invariant)]
     if bad:
-        return (f"methods 'exact' and 'dstd' need dynamics affine in v and constant in time; "
-                f"phase(s) {bad} are not: use method 'ode'")
-    syn = phases[cc.synapse_phase]
+        return (f"method {method!r} needs dynamics affine in v and constant in time (the closed form); phase(s) "
+                f"{bad} are not: use method 'ode', or 'dstd' (its general path)")
+    syn = phases[tl.synapse_phase]
     if len(phases) == 1 and syn.comparator:
         return None
-    if (len(phases) == 2 and cc.synapse_phase == 0 and not syn.comparator and phases[1].comparator
+    if (len(phases) == 2 and tl.synapse_phase == 0 and not syn.comparator and phases[1].comparator
             and math.isclose(syn.duration, 1.0) and math.isclose(phases[1].duration, 1.0)):
         return None
-    return ("methods 'exact' and 'dstd' handle the RC-Spike shape (unit synapse phase, then a unit "
-            "comparator phase) and the TTFS shape (one synapse+comparator phase); use method 'ode'")
+    return (f"method {method!r} handles the RC-Spike shape (unit synapse phase, then a unit comparator phase) and "
+            f"the TTFS shape (one synapse+comparator phase); use method 'ode', or 'dstd' (its general path)")
 
 
 def fits_closed_form(cc):
     """True when cc is an affine, time-invariant RC-Spike or TTFS circuit (see module docstring)."""
-    return _shape_error(cc) is None
+    return closed_form_error(cc) is None
 
 
 def affine_coefficients(cc, params):
     """Dict with kind ("rc_spike" or "ttfs"), e_pos, e_neg, leak, bias and fire_g, fire_f (RC-Spike)
     or t_max (TTFS). Raises ValueError naming why a circuit does not fit. Where the synapse shapes
     depend on the weight, e_pos / e_neg are functions of |w| (tensors in, per-synapse E out)."""
-    err = _shape_error(cc)
+    err = closed_form_error(cc)
     if err:
         raise ValueError(err)
     phases = cc.phases

@@ -1,6 +1,6 @@
 """DSTD: differentiable spike-time discretisation (docs/paper.md section 5).
 
-Units: normalised time and voltage, as in :mod:`circuitnet.solve.affine` (same neuron model).
+Units: normalised time and voltage, as in :mod:`circuitnet.solve.exact` (same neuron model).
 The phase [0, t_end] (t_end = 1 for RC-Spike, t_max for TTFS) is cut into ``steps`` = M
 intervals with grid points
 
@@ -34,7 +34,7 @@ the grid points [B, M + 1, out].
 """
 import torch
 
-from .affine import (LOG2E, as_param, check_layer, crossing_time, fire_phase, relax, relax_grads, rho_of,
+from .exact import (LOG2E, as_param, check_layer, crossing_time, fire_phase, relax, relax_grads, rho_of,
                      scratch, spike_time_from_membrane, weight_cat)
 
 _TINY_LEN = 1e-30
@@ -159,7 +159,7 @@ def rc_spike_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, leak=0.0, bias=
     Same output convention as affine.rc_spike_exact: v~(1) from the grid, then the firing phase
     dv/dt = fire_g - fire_f v (ideal ramp: t = clip(1 - v~(1), 0, 1)).  offset: see module docstring
     (float or [batch] tensor in [0, 1/steps); draw it uniformly per mini-batch in training).
-    clip=False: the unclipped ``affine.firing_time``.
+    clip=False: the unclipped ``exact.firing_time``.
     """
     v1 = membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset, 1.0, leak, bias)
     return fire_phase(v1, fire_g, fire_f, clip)

@@ -40,29 +40,21 @@ the affine TTFS DSTD on the paper's circuit: 2.0e-2, 6.2e-3, 1.9e-3, 8.2e-4).
 Unclipped firing time (clip=False): :mod:`circuitnet.solve.unclipped` (the time the boundary
 dynamics would need to carry v to threshold where the clip acted).
 
-Measured order (RC-Spike, quadratic-CLM synapses, 128 inputs, 32 neurons, 16 samples, float64,
-against "ode" at dt = 1/256): max spike-time error 6.3e-4, 1.6e-4, 4.3e-5 at
-M = 10, 20, 40 with RK2 (order 1.94), 2.0e-4, 5.2e-5, 1.3e-5 with RK4 (order 1.98): the averaged
-drive limits the order to 2 either way, RK4 only lowers the constant (3x) at twice the rhs
-evaluations.  Cost (benchmarks/bench_general.py, float32, batch 256, 784 -> 400, forward +
-backward / clip-ANN layer): RK2 M = 10 22.3x, RK4 M = 10 30.6x, RK2 M = 17 (RK4 M = 10's
-accuracy) 37.0x, with 57 / 105 / 93 MB saved for backward (batch 32: 17.8x, 27.1x, 28.1x).  RK4
-is the cheaper way to a given accuracy (by 4 to 17 % in time), RK2 the cheaper default at M = 10
-(by 27 to 34 % in time and 45 % in memory); spike-time errors of 1e-3 are far below the training
-noise (sigma 0.01), so RK2 is the default (``step=ode._rk4`` selects RK4).
+The general path's accuracy against "ode" and its cost against the ANN layer are measured in
+docs/benchmarks.md (benchmarks/bench_general.py): the averaged drive limits the order to 2, RK4
+(``DSTD(step="rk4")``) only lowers the constant at twice the rhs evaluations, so RK2 is the default.
 """
-import numbers
-
 import torch
 
-from .affine import scratch, spike_time_from_membrane
-from .checks import check_layer_inputs
+from ..drive import Drive
+from ..inputs import check_layer_inputs
+from .exact import scratch, spike_time_from_membrane
 from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad
-from .ode import polish
+from .kernels import check_steps, polish, rk2_step
 from .unclipped import unclip
 
 
-class _Drive(torch.autograd.Function):
+class AveragedDrive(torch.autograd.Function):
     """Averaged drive [B, K, 2 I] = S(t_in; lo, hi) @ wcat^T, wcat = [relu(W); min(W, 0)] [2 I, J].
 
     Backward: dL/dwcat = dPN^T S (dL/dW_ij: its relu row where W_ij >= 0, else its min row),
@@ -96,12 +88,6 @@ class _Drive(torch.autograd.Function):
         return g_t, g_w, None, None
 
 
-def rk2(ph, v, s, h, tsw, P, N, c):
-    """One explicit-midpoint step of dv/dtau = rhs over h from (s, v)."""
-    k1 = ph.rhs(v, s, tsw, P, N, c)
-    return v + h * ph.rhs(v + 0.5 * h * k1, s + 0.5 * h, tsw, P, N, c)
-
-
 def phase_grid(ph, steps, offset, t_in):
     """(lo, hi) [B or 1, K] of phase ph: dstd_grid(steps, offset) plus the phase's breakpoints."""
     lo, hi = dstd_grid(steps, offset, ph.duration, t_in)
@@ -112,68 +98,69 @@ def phase_grid(ph, steps, offset, t_in):
     return lo, hi
 
 
-def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True, step=rk2):
+def averaged_drive(t_in, weight, lo, hi):
+    """The :class:`~circuitnet.drive.Drive` [B, K, I] averaged over each grid interval [lo, hi)
+    (one GEMM: :class:`AveragedDrive`)."""
+    PN = AveragedDrive.apply(t_in, weight, lo, hi)
+    return Drive(*PN.chunk(2, -1))
+
+
+def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True, step=rk2_step):
     """Spike times [B, I] (from the start of the first comparator phase) and fired mask of any
     compiled circuit by the scheme of the module docstring.
 
     cc: CompiledCircuit; t_in [B, J] (>= 0, +inf = no spike); weight [I, J]; params: parameter
     overrides (tensors may require grad); steps M >= 1; offset: float or [B] tensor in
-    [0, D_syn/M) (synapse-phase time); clip=False: the unclipped firing time (module docstring).
+    [0, D_syn/M) (synapse-phase time); clip=False: the unclipped firing time (module docstring);
+    step: the step function (circuitnet.solve.kernels: rk2_step, rk4_step).
     """
     check_layer_inputs(t_in, weight)
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    phases = cc.phases
-    syn = phases[cc.synapse_phase]
+    steps = check_steps(steps)
+    tl = cc.timeline
+    syn = cc.phases[tl.synapse_phase]
     dstd_grid(steps, offset, syn.duration, t_in)  # validates offset (in synapse-phase time)
     p = cc.params(t_in.dtype, t_in.device, **(params or {}))
     B, I = t_in.shape[0], weight.shape[0]
-    start = [0.0]
-    for ph in phases:
-        start.append(start[-1] + ph.duration)
-    first = next(i for i, ph in enumerate(phases) if ph.comparator)
-    last = max(i for i, ph in enumerate(phases) if ph.comparator)
-    t_max = start[last + 1] - start[first]
-    zero = t_in.new_zeros(())
+    zero = Drive(t_in.new_zeros(()), t_in.new_zeros(()))
     v = t_in.new_zeros(B, I)
-    t_out = t_in.new_full((B, I), t_max)
+    t_out = t_in.new_zeros(B, I)
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
-    v_first = None
-    consts = [ph.prepare(p, t_in) for ph in phases]
-    for pi, ph in enumerate(phases):
+    v_first = v_last = None
+    consts = [ph.prepare(p, t_in) for ph in cc.phases]
+    for pi, ph in enumerate(cc.phases):
         c = consts[pi]
         off = offset if ph is syn else offset * (ph.duration / syn.duration)
         lo, hi = phase_grid(ph, steps, off, t_in)
         h, mid = hi - lo, 0.5 * (lo + hi)
         K = lo.shape[1]
-        P = N = None
+        drive = None
         if ph.synapses:
-            PN = _Drive.apply(t_in, weight, lo, hi)
-            P, N = PN[..., :I], PN[..., I:]
-            Ps, Ns = P.unbind(1), N.unbind(1)  # unbind: one gradient stack in backward, not K copies
-        if pi == first:
+            drive = averaged_drive(t_in, weight, lo, hi)
+            per_step = list(zip(*(x.unbind(1) for x in drive if x is not None)))  # one gradient stack in backward
+        if pi == tl.first:
             v_first = v
-            done = v.detach() >= 1
-            t_out = torch.where(done, torch.zeros_like(t_out), t_out)
+            t_out, done, _ = tl.open_window(v.detach(), t_out, done)
         states = [v]
         for m in range(K):
             v = step(ph, v, lo[:, m:m + 1], h[:, m:m + 1], mid[:, m:m + 1],
-                     Ps[m] if P is not None else zero, Ns[m] if N is not None else zero, c)
+                     Drive(*per_step[m]) if drive is not None else zero, c)
             states.append(v)
         if ph.comparator:
-            t_out, done = _crossings(ph, c, torch.stack(states, 1), lo, hi, P, N, step, done, t_out,
-                                     start[pi] - start[first])
-        if pi == last:
+            t_out, done = _crossings(ph, c, torch.stack(states, 1), lo, hi, drive, step, done, t_out,
+                                     tl.in_window(pi, 0.0))
+        if pi == tl.last:
             v_last = v
+    t_out = tl.report(t_out, done)
     if not clip:
         t_out = unclip(cc, consts, t_in, weight, t_out, v_first.detach() >= 1, ~done, v_first, v_last)
     return t_out, done
 
 
-def _crossings(ph, c, V, lo, hi, P, N, step, done, t_out, t0):
+def _crossings(ph, c, V, lo, hi, drive, step, done, t_out, t0):
     """First threshold crossing inside this comparator phase for neurons not done yet.
 
-    V [B, K+1, I]: states at the grid points (autograd); returns updated (t_out, done)."""
+    V [B, K+1, I]: states at the grid points (autograd); drive: the phase's averaged Drive
+    [B, K, I] or None; t0: the phase's start in window time. Returns updated (t_out, done)."""
     B, K1, I = V.shape
     above = V[:, 1:].detach() >= 1
     hit = above.any(1) & ~done
@@ -185,17 +172,16 @@ def _crossings(ph, c, V, lo, hi, P, N, step, done, t_out, t0):
     pick = lambda x: x.expand(B, K1 - 1, I).gather(1, k).squeeze(1)
     s, e = pick(lo.unsqueeze(2)), pick(hi.unsqueeze(2))
     zero = V.new_zeros(())
-    Pk = pick(P) if P is not None else zero
-    Nk = pick(N) if N is not None else zero
+    dk = drive.map(pick) if drive is not None else Drive(zero, zero)
     v0 = V[:, :-1].gather(1, k).squeeze(1)
     tsw = 0.5 * (s + e)
     with torch.no_grad():
-        st = dict(v0=v0.detach(), v1=V[:, 1:].detach().gather(1, k).squeeze(1), s=s, h=e - s, tsw=tsw,
-                  P=Pk.detach(), N=Nk.detach())
+        interval = dict(v0=v0.detach(), v1=V[:, 1:].detach().gather(1, k).squeeze(1), s=s, h=e - s, tsw=tsw,
+                        drive=dk.detach())
         cd = [x.detach() for x in c]
-        d = polish(ph, st, cd, iters=4, step=step)
-        rate = ph.rhs(torch.ones_like(d), s + d, tsw, st["P"], st["N"], cd)
+        d = polish(ph, interval, cd, iters=4, step=step)
+        rate = ph.rhs(torch.ones_like(d), s + d, tsw, interval["drive"], cd)
         rate = torch.where(hit, rate, torch.ones_like(rate))
-    y = step(ph, v0, s, d, tsw, Pk, Nk, c)
+    y = step(ph, v0, s, d, tsw, dk, c)
     t = spike_time_from_membrane(t0 + s + d, hit, y, rate, 0.0)
     return torch.where(hit, t, t_out), done | hit

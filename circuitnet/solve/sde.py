@@ -12,8 +12,9 @@ the interval where v reaches 1. Gradients are pathwise (autograd through the ste
 """
 import torch
 
-from .checks import check_layer_inputs
-from .ode import _rk4, forward_pass
+from ..inputs import check_layer_inputs
+from .kernels import check_dt, interpolate, rk4_step
+from .ode import forward_pass
 
 
 def _safe_sqrt(x):
@@ -23,29 +24,18 @@ def _safe_sqrt(x):
 
 
 def _em_step(gen):
-    def step(ph, v, s, h, tsw, P, N, c):
-        var = ph.noise(v, s, tsw, c)
-        if ph.synapses:
-            p, n = (P[0], N[0]) if ph.weight_dependent else (P, N)      # stacked: see ode._padded_columns
-            var = var + p * ph.noise_pos(v, s, tsw, c) - n * ph.noise_neg(v, s, tsw, c)
+    def step(ph, v, s, h, tsw, drive, c):
+        var = ph.noise_rate(v, s, tsw, drive, c)
         z = torch.randn(v.shape, generator=gen, dtype=v.dtype, device=v.device)
-        return _rk4(ph, v, s, h, tsw, P, N, c) + _safe_sqrt(var * h) * z
+        return rk4_step(ph, v, s, h, tsw, drive, c) + _safe_sqrt(var * h) * z
     return step
-
-
-def _interpolate(ph, st, c):
-    dv = st["v1"] - st["v0"]
-    safe = dv > 0
-    d = st["h"] * (1 - st["v0"]) / torch.where(safe, dv, torch.ones_like(dv))
-    return torch.where(safe, d.clamp(min=0), st["h"]).minimum(st["h"])
 
 
 def sde_spike_times(cc, t_in, weight, params=None, dt=1 / 256, seed=0, record=None):
     """Noisy spike times [B, I] and fired mask (see module docstring). ``record``: optional list
     that receives (absolute normalised time, v [B, I]) after every step."""
     check_layer_inputs(t_in, weight)
-    if not dt > 0:
-        raise ValueError(f"dt must be > 0, got {dt}")
+    dt = check_dt(dt)
     gen = torch.Generator(device=t_in.device)
     gen.manual_seed(int(seed))
     p = cc.params(t_in.dtype, t_in.device, **(params or {}))
@@ -53,6 +43,6 @@ def sde_spike_times(cc, t_in, weight, params=None, dt=1 / 256, seed=0, record=No
     var0 = cc.initial_variance(p, t_in)
     shape = (t_in.shape[0], weight.shape[0])
     v0 = torch.sqrt(var0) * torch.randn(shape, generator=gen, dtype=t_in.dtype, device=t_in.device)
-    t_out, fired, _ = forward_pass(cc, consts, t_in, weight, dt, _em_step(gen), _interpolate,
+    t_out, fired, _ = forward_pass(cc, consts, t_in, weight, dt, _em_step(gen), interpolate,
                                    v0=v0, record=record)
     return t_out, fired

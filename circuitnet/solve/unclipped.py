@@ -15,7 +15,7 @@ v to threshold (normalised units):
 F_b is frozen at the boundary (autonomous in v, time switches evaluated just inside the phase);
 the integral is 4-point Gauss-Legendre in v; u = +inf where F_b <= 0 at v_b, at 1 or at a node
 (threshold unreachable along the path).  For the affine RC-Spike firing phase dv/dtau = g - f v,
-u is ``affine.firing_time`` (exact for the ideal ramp g = 1, f = 0, to about 1e-6 for the
+u is ``exact.firing_time`` (exact for the ideal ramp g = 1, f = 0, to about 1e-6 for the
 paper's discharger).  Neurons that fire inside the window keep their spike time, so u is
 continuous across both clips.  Gradients (autograd) flow through v_b, the weights of the arrived
 inputs and the circuit constants.
@@ -24,19 +24,21 @@ import math
 
 import torch
 
+from ..drive import Drive
+
 # 4-point Gauss-Legendre nodes and weights on [0, 1]
 _GL_X = tuple(0.5 + 0.5 * x for x in (-0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
                                       0.8611363115940526))
 _GL_W = tuple(0.5 * w for w in (0.3478548451374538, 0.6521451548625461, 0.6521451548625461, 0.3478548451374538))
 
 
-def travel_time(ph, vb, tau, tsw, P, N, c):
-    """int_{vb}^{1} dv / F(v), F = ph.rhs frozen at (tau, tsw, P, N); +inf where F <= 0 on the path."""
+def travel_time(ph, vb, tau, tsw, drive, c):
+    """int_{vb}^{1} dv / F(v), F = ph.rhs frozen at (tau, tsw, drive); +inf where F <= 0 on the path."""
     span = 1.0 - vb
-    ok = (ph.rhs(vb, tau, tsw, P, N, c) > 0) & (ph.rhs(torch.ones_like(vb), tau, tsw, P, N, c) > 0)
+    ok = (ph.rhs(vb, tau, tsw, drive, c) > 0) & (ph.rhs(torch.ones_like(vb), tau, tsw, drive, c) > 0)
     acc = torch.zeros_like(vb)
     for x, w in zip(_GL_X, _GL_W):
-        F = ph.rhs(vb + x * span, tau, tsw, P, N, c)
+        F = ph.rhs(vb + x * span, tau, tsw, drive, c)
         pos = F > 0
         ok = ok & pos
         acc = acc + w / torch.where(pos, F, torch.ones_like(F))
@@ -51,9 +53,9 @@ def _edge_tsw(ph, at_end):
 
 
 def _arrived_drive(t_in, weight, tau):
-    """(P, N) [B, I] of the inputs that arrived by local time tau (piecewise constant in t_in)."""
+    """The Drive [B, I] of the inputs that arrived by local time tau (piecewise constant in t_in)."""
     arrived = (t_in < tau if tau > 0 else t_in <= 0).to(weight.dtype)
-    return arrived @ weight.clamp(min=0).t(), arrived @ weight.clamp(max=0).t()
+    return Drive(arrived @ weight.clamp(min=0).t(), arrived @ weight.clamp(max=0).t())
 
 
 def unclip(cc, consts, t_in, weight, t_out, early, late, v_early, v_late):
@@ -61,17 +63,14 @@ def unclip(cc, consts, t_in, weight, t_out, early, late, v_early, v_late):
 
     consts: per phase the constants ph.prepare(params) (autograd-tracked); v_early / v_late [B, I]:
     membrane at the start of the first / the end of the last comparator phase (autograd-tracked)."""
-    phases = cc.phases
-    first = next(i for i, ph in enumerate(phases) if ph.comparator)
-    last = max(i for i, ph in enumerate(phases) if ph.comparator)
-    t_max = sum(ph.duration for ph in phases[first:last + 1])
+    tl = cc.timeline
     zero = t_in.new_zeros(())
-    for mask, pi, vb, at_end in ((early, first, v_early, False), (late, last, v_late, True)):
+    for mask, pi, vb, at_end in ((early, tl.first, v_early, False), (late, tl.last, v_late, True)):
         if not mask.any():
             continue
-        ph = phases[pi]
+        ph = cc.phases[pi]
         tau = ph.duration if at_end else 0.0
-        P, N = _arrived_drive(t_in, weight, tau) if ph.synapses else (zero, zero)
-        u = travel_time(ph, vb, zero + tau, zero + _edge_tsw(ph, at_end), P, N, consts[pi])
-        t_out = torch.where(mask, u + (t_max if at_end else 0.0), t_out)
+        drive = _arrived_drive(t_in, weight, tau) if ph.synapses else Drive(zero, zero)
+        u = travel_time(ph, vb, zero + tau, zero + _edge_tsw(ph, at_end), drive, consts[pi])
+        t_out = torch.where(mask, u + (tl.t_max if at_end else 0.0), t_out)
     return t_out

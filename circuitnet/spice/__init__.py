@@ -1,6 +1,7 @@
 """SPICE as ground truth: netlists from the declaration, ngspice runs, parameter extraction.
 
 * :class:`Sky130`: the SkyWater 130 nm device models (technology.py).
+* :func:`realised_rc_spike`: the paper's neuron in a technology's transistors (realised.py).
 * :func:`spice_spike_times`: a layer's spike times from ngspice (simulate.py); also available as
   ``circuitnet.solve.spike_times(circuit, t_in, w, method="spice")``.
 * :func:`device_table`: I(Vg), lam(Vg) and drain capacitance of a device, extracted and cached (extract.py).
@@ -8,6 +9,10 @@
 """
 from .extract import DeviceTable, device_table
 from .netlist import LayerNetlist
+from .realised import realised_rc_spike
 from .runner import SpiceError, SpiceUnavailable, run, run_many
 from .simulate import spice_spike_times
 from .technology import Sky130
+
+__all__ = ["DeviceTable", "LayerNetlist", "Sky130", "SpiceError", "SpiceUnavailable", "device_table",
+           "realised_rc_spike", "run", "run_many", "spice_spike_times"]

@@ -71,13 +71,13 @@ def device_mismatch(tech, mos, vg, v_th, v0, n=400, seed=1, refresh=False):
 
 def sky130_mismatch(circuit, n=400, seed=1):
     """The spreads SkyWater's mismatch models give the devices of a realised circuit
-    (``rc_spike(technology="sky130", ...)``), as a dict element name -> measure_mismatch result:
+    (``circuitnet.spice.realised_rc_spike(...)``), as a dict element name -> measure_mismatch result:
     each synapse device biased for a unit weight (I_unit), every other device with silicon and a
     current ``I`` at that current."""
     from .extract import device_table
     tech = circuit.technology
     if tech is None:
-        raise ValueError("sky130_mismatch: the circuit is not realised in a technology (rc_spike(technology='sky130'))")
+        raise ValueError("sky130_mismatch: the circuit is not realised in a technology (circuitnet.spice.realised_rc_spike)")
     v_th, v0 = circuit.Vth_value, circuit.V0_value
     i_unit = float(circuit.value(circuit.capacitance)) * abs(v_th - v0) / circuit.time_unit
     devices = {circuit.synapse.positive.name, circuit.synapse.negative.name}

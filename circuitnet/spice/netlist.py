@@ -26,6 +26,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
+from ..compile import compile_circuit
 from ..elements import NMOS, PMOS, Capacitor, DeviceCapacitance
 
 IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
@@ -97,10 +98,12 @@ class LayerNetlist:
 
     def __init__(self, circuit, tech, tables, edge=1e-9):
         self.circuit, self.tech, self.tables, self.edge = circuit, tech, tables, edge
-        self.phases = [p for p in circuit.phases if not p.reset]
-        self.starts = np.concatenate([[0.0], np.cumsum([p.duration for p in self.phases])])
-        self.syn_index = next(k for k, p in enumerate(self.phases) if p.synapses)
+        timeline = compile_circuit(circuit).timeline
+        self.phases = [p for p in circuit.phases if not p.reset]      # the simulated phases, as the timeline's
+        self.starts = np.asarray(timeline.starts) * circuit.time_unit   # their bounds (s)
+        self.syn_index = timeline.synapse_phase
         self.v0 = circuit.V0_value
+        self._bodies = {}       # (element, phase start, weighted) -> printed current (_ideal_body)
         n = circuit.node
         self.subs = {s: x for s, x in circuit.values.items() if s != n.V}
 
@@ -129,7 +132,7 @@ class LayerNetlist:
         """The element's sympy current printed once for a phase starting at ``start`` (s), with
         placeholders __NODE__ (membrane node) and, for a synapse device (``weighted``), __W__ (its
         weight-set parameter); None if the current is 0."""
-        cache = self.__dict__.setdefault("_bodies", {})
+        cache = self._bodies
         key = (element.name, start, weighted)
         if key not in cache:
             n = self.circuit.node

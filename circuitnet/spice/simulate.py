@@ -16,7 +16,8 @@ import math
 import numpy as np
 import torch
 
-from ..solve.checks import check_layer_inputs
+from ..compile import compile_circuit
+from ..inputs import check_layer_inputs
 from .extract import device_table
 from .netlist import LayerNetlist
 from .runner import SpiceUnavailable, run_many
@@ -37,38 +38,37 @@ def realised_tables(circuit, tech):
     return tables
 
 
-def comparator(time, V, circuit, starts):
+def comparator(time, V, circuit):
     """Spike times (normalised, from the first comparator phase) and fired flags of waveforms
-    V [n_time, n_nodes] sampled at ``time`` [n_time] (s); ``starts`` are the simulated phases' bounds."""
-    phases = [p for p in circuit.phases if not p.reset]
+    V [n_time, n_nodes] (volts) sampled at ``time`` [n_time] (s), by the compiled circuit's timeline
+    (circuitnet.timeline: the clip at the window's opening, the first crossing of v = 1 inside it,
+    t_max for none), with v and the crossing linearly interpolated between ngspice's time points."""
+    tl = compile_circuit(circuit).timeline
+    T = circuit.time_unit
     v = (V - circuit.V0_value) / (circuit.Vth_value - circuit.V0_value)
-    cmp_ = [k for k, p in enumerate(phases) if p.comparator]
-    t0 = starts[cmp_[0]]
     n = V.shape[1]
-    t_out = np.full(n, (starts[cmp_[-1] + 1] - t0) / circuit.time_unit)
-    fired = np.zeros(n, dtype=bool)
-    for k in cmp_:
-        a, b = starts[k], starts[k + 1]
-        r = int(np.clip(np.searchsorted(time, a), 1, len(time) - 1))        # v at the phase start a
-        v_a = v[r - 1] + (v[r] - v[r - 1]) * (a - time[r - 1]) / max(time[r] - time[r - 1], 1e-30)
-        at_start = ~fired & (v_a >= 1)
-        t_out[at_start], fired[at_start] = (a - t0) / circuit.time_unit, True
-        inside = (time > a) & (time <= b)
-        idx = np.nonzero(inside)[0]
+    t_out = torch.zeros(n, dtype=torch.float64)
+    done = torch.zeros(n, dtype=torch.bool)
+    for k in tl.comparator:
+        a, b = tl.starts[k] * T, tl.starts[k + 1] * T
+        if k == tl.first:
+            r = int(np.clip(np.searchsorted(time, a), 1, len(time) - 1))        # v at the phase start a
+            v_a = v[r - 1] + (v[r] - v[r - 1]) * (a - time[r - 1]) / max(time[r] - time[r - 1], 1e-30)
+            t_out, done, _ = tl.open_window(torch.as_tensor(v_a), t_out, done)
+        idx = np.nonzero((time > a) & (time <= b))[0]
         if idx.size == 0:
             continue
         hit = v[idx] >= 1                                        # [n_in, n]
         first = hit.argmax(0)
-        new = ~fired & hit.any(0)
-        q = np.nonzero(new)[0]
+        q = np.nonzero(hit.any(0) & ~done.numpy())[0]                # first crossing in the window
         k1 = idx[first[q]]
         k0 = k1 - 1
         t_a, t_b = time[k0], time[k1]
         v_a, v_b = v[k0, q], v[k1, q]
         frac = np.clip((1 - v_a) / np.where(v_b > v_a, v_b - v_a, 1.0), 0, 1)
-        t_out[q] = (np.maximum(t_a + frac * (t_b - t_a), a) - t0) / circuit.time_unit
-        fired[q] = True
-    return t_out, fired
+        t_out[q] = torch.as_tensor(tl.in_window(k, (np.maximum(t_a + frac * (t_b - t_a), a) - a) / T))
+        done[q] = True
+    return tl.report(t_out, done).numpy(), done.numpy()
 
 
 def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices_per_run=200, workers=None,
@@ -101,7 +101,7 @@ def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices
     fired = np.zeros((B, I), dtype=bool)
     for (s, nb, i0, ni), res in zip(spans, results):
         V = np.stack([res[f"v(m{b}_{i})"] for b in range(nb) for i in range(ni)], 1)
-        t, f = comparator(res["scale"], V, circuit, builder.starts)
+        t, f = comparator(res["scale"], V, circuit)
         t_out[s:s + nb, i0:i0 + ni], fired[s:s + nb, i0:i0 + ni] = t.reshape(nb, ni), f.reshape(nb, ni)
         if record is not None:
             record.append((res["scale"], V.reshape(-1, nb, ni)))

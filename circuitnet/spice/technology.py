@@ -57,9 +57,6 @@ class Sky130:
             lines.append(f".options seed={int(self.seed)}")
         return "\n".join(lines)
 
-    def supports(self, model):
-        return model in (self.nfet, self.pfet)
-
     def polarity(self, model):
         """+1 for an n-channel device, -1 for a p-channel one."""
         if model == self.nfet:

@@ -1,4 +1,4 @@
-"""Exact closed-form spike times (circuitnet.solve.affine) against the slow reference."""
+"""Exact closed-form spike times (circuitnet.solve.exact) against the slow reference."""
 import math
 
 import numpy as np
@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from strategies import edge_layers
 from closed_form import DISCHARGER, E_NEG, E_POS, membrane_at, rc_spike_reference, ttfs_reference
-from circuitnet.solve.affine import (check_layer, crossing_time, fire_phase, firing_time, membrane_exact, psi_of,
+from circuitnet.solve.exact import (check_layer, crossing_time, fire_phase, firing_time, membrane_exact, psi_of,
                                      rc_spike_exact, relax, rho_of, ttfs_exact)
 
 F64 = torch.float64

@@ -35,9 +35,10 @@ This is a reference, readable and slow (a Python loop over events); use method "
 import torch
 import torchdiffeq
 
-from .checks import check_layer_inputs
+from ..drive import Drive
+from ..inputs import check_layer_inputs
 
-ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 _AT_THRESHOLD = 1e-8       # |1 - v| below which a not-yet-fired neuron counts as firing at an event
 
 
@@ -64,11 +65,11 @@ class _PhaseField:
         return 0.5 * (self.edges[k - 1] + self.edges[k]).reshape(())
 
     def __call__(self, t, v):
-        P = N = torch.zeros_like(v)
+        drive = Drive(torch.zeros_like(v), torch.zeros_like(v))
         if self.ph.synapses:
             on = ((self.t_in <= t) & self.arrive).to(v.dtype)     # H(tau - t_j), right-continuous
-            P, N = on @ self.wpos_t, on @ self.wneg_t
-        f = self.ph.rhs(v, t, self.switch_time(t), P, N, self.c)
+            drive = Drive(on @ self.wpos_t, on @ self.wneg_t)
+        f = self.ph.rhs(v, t, self.switch_time(t), drive, self.c)
         return torch.broadcast_to(f, v.shape)
 
 
@@ -118,41 +119,34 @@ def _comparator_phase(field, v, fired, t_out, jumps, offset, solver):
         t0 = t_e
 
 
-def torchdiffeq_spike_times(cc, t_in, weight, params=None, rtol=1e-10, atol=1e-12, method="dopri5"):
+def torchdiffeq_spike_times(cc, t_in, weight, params=None, rtol=1e-10, atol=1e-12, solver="dopri5"):
     """Spike times [B, I] and fired mask of a layer, by torchdiffeq (see the module docstring).
 
     cc: CompiledCircuit; t_in [B, J] normalised input times (>= 0; +inf or >= the synapse phase's
     duration: never arrives); weight [I, J]; params: dict of parameter tensors overriding
     cc.params(); rtol, atol: solver tolerances (atol is also the event-time bisection tolerance);
-    method: an adaptive Runge-Kutta solver of torchdiffeq (they accept jump_t).
+    solver: an adaptive Runge-Kutta solver of torchdiffeq (they accept jump_t).
     Times count from the start of the first comparator phase; never fired: t_max, fired False.
     """
     check_layer_inputs(t_in, weight)
-    if method not in ADAPTIVE_METHODS:
-        raise ValueError(f"method must be an adaptive Runge-Kutta solver of torchdiffeq {ADAPTIVE_METHODS} "
-                         f"(they step onto jump_t), got {method!r}")
-    solver = dict(rtol=rtol, atol=atol, method=method)
+    if solver not in ADAPTIVE_SOLVERS:
+        raise ValueError(f"solver must be an adaptive Runge-Kutta solver of torchdiffeq {ADAPTIVE_SOLVERS} "
+                         f"(they step onto jump_t), got {solver!r}")
+    solver = dict(rtol=rtol, atol=atol, method=solver)
     p = cc.params(t_in.dtype, t_in.device, **(params or {}))
     B, I = t_in.shape[0], weight.shape[0]
-    offsets = [0.0]
-    for ph in cc.phases:
-        offsets.append(offsets[-1] + ph.duration)
-    first = next(i for i, ph in enumerate(cc.phases) if ph.comparator)
-    last = max(i for i, ph in enumerate(cc.phases) if ph.comparator)
-    t_max = offsets[last + 1] - offsets[first]
-
+    tl = cc.timeline
     v = t_in.new_zeros(B, I)
     fired = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
-    t_out = torch.full_like(v, t_max)
-    for pi, ph in enumerate(cc.phases[:last + 1]):
+    t_out = torch.zeros_like(v)
+    for pi, ph in enumerate(cc.phases[:tl.last + 1]):
         field = _PhaseField(ph, ph.prepare(p, t_in), t_in, weight)
         jumps = _jump_times(ph, t_in)
         if not ph.comparator:
             span = torch.tensor([0.0, ph.duration], dtype=torch.float64, device=t_in.device)
             v = torchdiffeq.odeint(field, v, span, **solver, options=dict(jump_t=jumps))[-1]
             continue
-        start = ~fired & (v >= 1)           # already at threshold: spike at the phase start
-        t_out = torch.where(start, torch.full_like(t_out, offsets[pi] - offsets[first]), t_out)
-        fired = fired | start
-        v, fired, t_out = _comparator_phase(field, v, fired, t_out, jumps, offsets[pi] - offsets[first], solver)
-    return t_out, fired
+        if pi == tl.first:
+            t_out, fired, _ = tl.open_window(v, t_out, fired)
+        v, fired, t_out = _comparator_phase(field, v, fired, t_out, jumps, tl.in_window(pi, 0.0), solver)
+    return tl.report(t_out, fired), fired

@@ -1,4 +1,4 @@
-"""Validation of the tensors handed to the spike-time solvers: clear errors, nothing lost."""
+"""Validation of the tensors handed to spike-time solvers and the SPICE runner: clear errors, nothing lost."""
 import torch
 
 # float16 and bfloat16 are refused rather than upcast behind the user's back: the circuit's constants

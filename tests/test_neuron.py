@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 import circuitnet as cn
-from circuitnet.circuit import v_sym
+from circuitnet.neuron import v_sym
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ import threading
 
 import torch
 
-from .checks import check_layer_inputs
+from ..inputs import check_layer_inputs
 
 
 # ----------------------------------------------------------------------------- validation
@@ -225,19 +225,24 @@ def rho_of(nx, phi, xmax, out=None):
     return torch.addcmul(_const(0.5, nx.dtype), nx, S, out=out and out["rho"])
 
 
-def relax_grads(lam1, u, g, d, dphi, rho, gg=None, gfn=None, inc=None):
+def relax_grads(lam1, u, g, d, dphi, rho, gg=None, gfn=None, inc=None, acc=False):
     """Backward of one interval v1 = v0 + dphi (g - f v0) for lam1 = dL/dv1 (no autograd).
 
     With lam0 = dL/dv0 = lam1 e^{-fd}, u = lam0 v0, inc = lam1 c = lam1 g dphi (so u1 = u0 + inc: a
     running sum over intervals, no membrane needed) and rho = psi/phi1 (rho_of):
         dL/dg = lam1 d phi1,   -dL/df = d (u + lam1 g d psi) = d (u + inc rho)
     (and dL/dd = lam0 g - f u, used through its jumps at input arrivals, see _MembraneExact).
-    Returns (dL/dg, -dL/df); gg, gfn: optional output buffers; inc: precomputed lam1 g dphi.
+    Returns (dL/dg, -dL/df); gg, gfn, inc: optional output buffers (inc receives lam1 g dphi).
+    acc=True adds dL/dg and -dL/df to gg and gfn (running sums over intervals; overwrites rho).
     """
-    gg = torch.mul(lam1, dphi, out=gg)
-    if inc is None:
-        inc = gg * g
-    gfn = torch.addcmul(u, inc, rho, out=gfn).mul_(d)
+    if not acc:
+        gg = torch.mul(lam1, dphi, out=gg)
+        inc = torch.mul(gg, g, out=inc)
+        return gg, torch.addcmul(u, inc, rho, out=gfn).mul_(d)
+    inc = torch.mul(lam1, dphi, out=inc)  # this interval's dL/dg, for the moment
+    gg.add_(inc)
+    inc.mul_(g)
+    gfn.addcmul_(torch.addcmul(u, inc, rho, out=rho), d)
     return gg, gfn
 
 
@@ -366,8 +371,7 @@ class _Sweep:
         self.t_end, self.t_stop, self.xmax_in, self.xmax = t_end, t_stop, xmax, []
         self.tau, self.perm = sort if sort is not None else torch.sort(t_in.clamp(0.0, t_end), dim=1)
         edges = torch.cat([self.tau.new_zeros(B, 1), self.tau, self.tau.new_full((B, 1), t_end)], 1)
-        edges = edges.t().unsqueeze(2).contiguous()  # [N + 2, B, 1]
-        self.lo, self.hi = edges[:-1].unbind(0), edges[1:].unbind(0)
+        self.edges = edges = edges.t().unsqueeze(2).contiguous()  # [N + 2, B, 1]: interval k is edges[k..k+1]
         d = edges[1:] - edges[:-1]
         self.d, self.nd = d.unbind(0), (-d).unbind(0)
         self.idx = torch.cat([self.perm.new_zeros(B, 1), self.perm + 1], 1).t().contiguous().unbind(0)
@@ -376,23 +380,25 @@ class _Sweep:
         self.init[:, :O] = leak
         self.init[:, O:] = bias
         self.buf = lambda name, width=O: scratch(f"{tag}.{name}", (B, width), self.dtype, self.device)
+        self.raw = self.buf("raw", 2 * O)
 
     def __iter__(self):
-        O, buf = self.O, self.buf
-        G, raw = buf("G", 2 * self.O).copy_(self.init), buf("raw", 2 * O)
+        O, buf, raw, wext, idx, xmax_in = self.O, self.buf, self.raw, self.wext, self.idx, self.xmax_in
+        G = buf("G", 2 * O).copy_(self.init)
         f, g = G[:, :O], G[:, O:]
         out = {"nx": buf("nx"), "phi": buf("phi"), "dphi": buf("dphi")}
         if self.t_stop is not None:
             d, nd = buf("d"), buf("nd")
         for k in range(self.N + 1):
-            torch.index_select(self.wext, 0, self.idx[k], out=raw)
+            torch.index_select(wext, 0, idx[k], out=raw)
             G.add_(raw)
             if self.t_stop is None:
                 d, nd = self.d[k], self.nd[k]
             else:
-                torch.minimum(self.hi[k], self.t_stop, out=d).sub_(torch.minimum(self.lo[k], self.t_stop, out=nd))
+                lo, hi = self.edges[k], self.edges[k + 1]
+                torch.minimum(hi, self.t_stop, out=d).sub_(torch.minimum(lo, self.t_stop, out=nd))
                 torch.neg(d, out=nd)
-            nx, phi, dphi, xmax = relax(f, g, d, nd, out, None if self.xmax_in is None else self.xmax_in[k])
+            nx, phi, dphi, xmax = relax(f, g, d, nd, out, None if xmax_in is None else xmax_in[k])
             self.xmax.append(xmax)
             yield k, raw, f, g, d, nx, phi, dphi, xmax
 
@@ -441,27 +447,25 @@ class _MembraneExact(torch.autograd.Function):
         B, N, O, buf = sw.B, sw.N, sw.O, sw.buf
         need_t = ctx.needs_input_grad[0]
         gv = gv.contiguous()
-        X, U, inc, jump = buf("X").zero_(), buf("U").zero_(), buf("inc"), buf("jump")
+        Y, U, inc, jump = buf("Y").copy_(X2tot), buf("U").zero_(), buf("inc"), buf("jump")
         lam0, lam1 = torch.exp2(X2tot, out=buf("lam0")).mul_(gv), buf("lam1")  # dL/dv at 0
-        AF, P = buf("AF", 2 * O), buf("P", 2 * O).zero_()  # [-dL/df | dL/dg]: this interval, running sum
-        gfn, gg = AF[:, :O], AF[:, O:]
+        P = buf("P", 2 * O).zero_()  # [-dL/df | dL/dg] summed over the intervals so far
+        gfn, gg = P[:, :O], P[:, O:]
+        raw_f, raw_g = sw.raw[:, :O], sw.raw[:, O:]
         rho_out = {"rho": buf("rho"), "t1": buf("t1"), "t2": buf("t2")}
         gw = gv.new_zeros(N + 1, 2 * O)
         Dt = gv.new_empty(N + 1, B)  # row k: -dL/dtau of the input arriving at the start of interval k
         for k, raw, f, g, d, nx, phi, dphi, xmax in sw:
-            X.add_(nx)  # -int_0^tau f dt at the end of interval k
-            torch.sub(X2tot, X, alpha=LOG2E, out=lam1).exp2_().mul_(gv)  # dL/dv at the end of interval k
-            torch.mul(lam1, dphi, out=gg)
-            torch.mul(gg, g, out=inc)  # lam_{k+1} c_k
-            relax_grads(lam1, U, g, d, dphi, rho_of(nx, phi, xmax, rho_out), gg=gg, gfn=gfn, inc=inc)
+            Y.add_(nx, alpha=-LOG2E)  # -log2(e) int_tau^T f dt, tau the end of interval k
+            torch.exp2(Y, out=lam1).mul_(gv)  # dL/dv at tau
+            relax_grads(lam1, U, g, d, dphi, rho_of(nx, phi, xmax, rho_out), gg=gg, gfn=gfn, inc=inc, acc=True)
             if need_t:  # -dL/dtau = sum_o (w lam - beta w u) at the arrival: the jump of dL/dd, taken directly
-                torch.mul(raw[:, O:], lam0, out=jump).addcmul_(raw[:, :O], U, value=-1.0)
+                torch.mul(raw_g, lam0, out=jump).addcmul_(raw_f, U, value=-1.0)
                 if has_stop:
-                    jump.mul_(sw.lo[k] < t_stop)
+                    jump.mul_(sw.edges[k] < t_stop)
                 torch.sum(jump, 1, out=Dt[k])
-            U.add_(inc)
-            P.add_(AF)  # sum through interval k: belongs to the input arriving at interval k + 1
-            if k < N:
+            U.add_(inc)  # inc = lam_{k+1} c_k
+            if k < N:  # P summed through interval k: belongs to the input arriving at interval k + 1
                 gw.index_add_(0, sw.idx[k + 1], P)
             lam0, lam1 = lam1, lam0
         tot = P.sum(0)
@@ -535,7 +539,7 @@ def _first_crossing(sw):
             b, o = hit.nonzero(as_tuple=True)
             dk = d.expand_as(v)[b, o]
             tau = torch.minimum(crossing_time(v[b, o], f[b, o], g[b, o]), dk)
-            t_star[b, o] = sw.lo[k][b, 0] + tau
+            t_star[b, o] = sw.edges[k][b, 0] + tau
             rate[b, o] = g[b, o] - f[b, o]
             fired[b, o] = True
         v = v_new

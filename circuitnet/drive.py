@@ -1,0 +1,72 @@
+"""The synaptic drive of a layer's neurons: one type for every method.
+
+In a synapse phase the normalised dynamics (circuitnet.neuron) are
+
+    dv/dtau = a(v, tau) + pos k_pos(v) + neg k_neg(v),
+    pos = sum_j relu(w_ij) H(tau - t_j) >= 0,   neg = sum_j min(w_ij, 0) H(tau - t_j) <= 0,
+
+with w in units of I_unit (dimensionless). Where the synapse shapes depend on the weight, affine as
+k(v; |w|) = 1 - beta(|w|) v (FittedNMOS / FittedPMOS), the sum no longer factors through pos and
+neg, and the drive carries two more sums, ``pos_beta`` = sum_j relu(w_ij) beta_pos(|w_ij|) H and
+``neg_beta`` = sum_j min(w_ij, 0) beta_neg(|w_ij|) H, so that
+
+    dv/dtau = a + (pos + neg) - v (pos_beta + neg_beta).
+
+A Drive holds tensors of any common shape: a layer's drive [B, I], a sample's weight columns
+[J, I], a grid of averaged drives [B, K, I]; its arithmetic is field by field.
+"""
+from typing import NamedTuple, Optional
+
+import torch
+
+
+class Drive(NamedTuple):
+    pos: torch.Tensor
+    neg: torch.Tensor
+    pos_beta: Optional[torch.Tensor] = None
+    neg_beta: Optional[torch.Tensor] = None
+
+    @property
+    def weight_dependent(self):
+        return self.pos_beta is not None
+
+    def map(self, fn, *others):
+        """Drive(fn(field, other fields...)) field by field (None stays None)."""
+        return Drive(*(None if x is None else fn(x, *(o[k] for o in others)) for k, x in enumerate(self)))
+
+    def __add__(self, other):
+        return self.map(torch.add, other)
+
+    def __sub__(self, other):
+        return self.map(torch.sub, other)
+
+    def where(self, mask, other):
+        """Field by field torch.where(mask, self, other)."""
+        return self.map(lambda a, b: torch.where(mask, a, b), other)
+
+    def detach(self):
+        return self.map(torch.Tensor.detach)
+
+    def stacked(self):
+        """The fields concatenated along the last dimension ([..., 2 I] or [..., 4 I])."""
+        return torch.cat([x for x in self if x is not None], -1)
+
+    def split_like(self, x):
+        """A Drive of the same kind from ``x`` [..., n I], the inverse of :meth:`stacked`."""
+        parts = x.chunk(4 if self.weight_dependent else 2, -1)
+        return Drive(*parts)
+
+
+def zero_drive(like, weight_dependent=False):
+    """The drive of a phase without conducting synapses: scalar zeros of like's dtype and device."""
+    z = like.new_zeros(())
+    return Drive(z, z, z, z) if weight_dependent else Drive(z, z)
+
+
+def synapse_weights(weight, betas=None):
+    """The drive's weight matrices [I, J]: relu(w), min(w, 0) and, for weight-dependent shapes,
+    their products with ``betas`` = (beta_pos(|w|), beta_neg(|w|)) [I, J]."""
+    pos, neg = weight.clamp(min=0), weight.clamp(max=0)
+    if betas is None:
+        return Drive(pos, neg)
+    return Drive(pos, neg, pos * betas[0], neg * betas[1])

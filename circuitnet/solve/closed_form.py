@@ -1,0 +1,28 @@
+"""Methods "exact" and "dstd" (closed-form path) on an affine RC-Spike or TTFS circuit: read the
+coefficients off the compiled circuit (solve.coefficients) and call the closed forms of solve.exact
+(exact) or solve.dstd (the paper's DSTD), with per-neuron parameters as columns against [out, in]."""
+from .exact import rc_spike_exact, ttfs_exact
+from .coefficients import affine_coefficients
+from .dstd import rc_spike_dstd, ttfs_dstd
+
+
+def closed_form_spike_times(cc, t_in, weight, params=None, clip=True, steps=None, offset=0.0):
+    """(t_out [B, I], fired [B, I]); ``steps`` None: exact, else DSTD with that many steps and ``offset``."""
+    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    k = affine_coefficients(cc, p)
+    if any(x.dim() == 1 for x in p.values()):     # per-neuron parameters: as columns against [out, in]
+        k_col = affine_coefficients(cc, {n: x[:, None] if x.dim() == 1 else x for n, x in p.items()})
+        k = dict(k, e_pos=k_col["e_pos"], e_neg=k_col["e_neg"])
+    e_pos, e_neg = (k[e](weight.abs()) if callable(k[e]) else k[e] for e in ("e_pos", "e_neg"))
+    e_pos, e_neg = (e.expand_as(weight) if e.dim() == 2 and e.shape != weight.shape else e for e in (e_pos, e_neg))
+    common = dict(e_pos=e_pos, e_neg=e_neg, leak=k["leak"], bias=k["bias"])
+    extra = {} if steps is None else dict(steps=steps, offset=offset)
+    if k["kind"] == "rc_spike":
+        fn = rc_spike_exact if steps is None else rc_spike_dstd
+        t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], clip=clip, **common, **extra)
+        return t, t < 1
+    if not clip:
+        raise ValueError("clip=False (the unclipped firing time) exists for RC-Spike circuits only; "
+                         "a TTFS neuron that does not fire has no spike time to extend")
+    fn = ttfs_exact if steps is None else ttfs_dstd
+    return fn(t_in, weight, t_max=k["t_max"], **common, **extra)

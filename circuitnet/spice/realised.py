@@ -1,0 +1,80 @@
+"""The paper's RC-Spike neuron realised in a technology's transistors, its parameters extracted
+from ngspice (the model of the circuit that method "spice" simulates).
+
+Units: SI (F, s, V, A); the declared circuit is normalised as any other (circuitnet.neuron).
+"""
+import numpy as np
+
+from ..circuits import PAPER, ramp_current, rc_spike_cycle
+from ..elements import NMOS, DeviceCapacitance, FittedNMOS, FittedPMOS
+from ..silicon import Mosfet
+from ..units import parse_value
+from .extract import device_table
+from .technology import Sky130
+
+# Device geometry of the paper's circuit (Table 2): synapses W = 1 um, L = 0.25 um; discharger
+# L = 0.5 um, which gives the paper's lambda_dis = 0.177 1/V (0.40 at L = 0.25 um).
+SKY130_GEOMETRY = dict(synapse=("1u", "0.25u"), discharger=("1u", "0.5u"))
+
+
+WEIGHT_RANGE = (0.02, 6.0)   # |w| over which the devices' lam(I) is fitted
+
+
+def _fit_clm(table, i_unit, i_ref):
+    """Coefficients (lam, lam1, lam2, lam3) of lam(I) = sum_k lam_k ln(I / i_ref)^k, least squares on
+    the extracted table over the currents of |w| in WEIGHT_RANGE."""
+    i = np.asarray(table.current)
+    m = (i >= WEIGHT_RANGE[0] * i_unit) & (i <= WEIGHT_RANGE[1] * i_unit)
+    x = np.log(i[m] / i_ref)
+    coef = np.polynomial.polynomial.polyfit(x, np.asarray(table.lam)[m], 3)
+    return [float(c) for c in coef]
+
+
+def realised_rc_spike(fan_in, technology="sky130", noise=False, **overrides):
+    """The paper's RC-Spike neuron (circuitnet.circuits.rc_spike) of a layer with ``fan_in`` inputs,
+    realised in ``technology`` ("sky130" or a :class:`Sky130`), every device parameter extracted
+    from ngspice sweeps (cached):
+
+    * each synapse slot is a crossbar point holding an nfet (positive weights) and a pfet (negative
+      ones), W = 1 um, L = 0.25 um; the discharger is an nfet W = 1 um, L = 0.5 um;
+    * node capacitance C_total = C + fan_in (C_n + C_p) + C_dis, the extracted drain capacitances
+      (DeviceCapacitance element), so one weight unit is I_unit = C_total |V_th - V0| / T;
+    * synapse devices FittedNMOS / FittedPMOS: their CLM slope is a cubic in ln(I / I_unit) fitted to
+      the extracted lam(I) over |w| in WEIGHT_RANGE, so each synapse has its own E(w) (E_pos 2.8 at
+      small weights, about 3.2 at 7 units; E_neg -1.5 to -2.4);
+    * the discharger: the current that ramps v from 0 to 1 in one phase (Eqs. 82-85 of the paper,
+      docs/paper.md) with the lam_dis extracted at that current (fixed point of I -> lam(I)).
+    """
+    if isinstance(technology, str):
+        if technology != "sky130":
+            raise ValueError(f"realised_rc_spike: unknown technology {technology!r}; known: 'sky130' "
+                             f"(or a Sky130(...) object)")
+        technology = Sky130()
+    if isinstance(fan_in, bool) or not isinstance(fan_in, int) or fan_in < 1:
+        raise ValueError(f"realised_rc_spike: fan_in must be the layer's number of inputs (int >= 1), got {fan_in!r}")
+    unknown = set(overrides) - {"C", "T", "V0", "V_th"}
+    if unknown:
+        raise ValueError(f"realised_rc_spike: unknown or extracted parameter(s) {sorted(unknown)} (lambda and E "
+                         f"come from the devices); settable: C, T, V0, V_th")
+    p = {k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}
+    tech = technology
+    syn_w, syn_l = SKY130_GEOMETRY["synapse"]
+    n_dev, p_dev = Mosfet(tech.nfet, syn_w, syn_l), Mosfet(tech.pfet, syn_w, syn_l)
+    d_dev = Mosfet(tech.nfet, *SKY130_GEOMETRY["discharger"])
+    tn, tp, td = (device_table(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
+    c_total = p["C"] + fan_in * (tn.capacitance + tp.capacitance) + td.capacitance
+    swing = abs(p["V_th"] - p["V0"])
+    i_unit = c_total * swing / p["T"]
+    lam_dis, i_dis = float(td.lam_at(1e-7)), 0.0
+    for _ in range(20):
+        i_dis = ramp_current(c_total, p["T"], p["V0"], p["V_th"], lam_dis)
+        lam_new = float(td.lam_at(i_dis))
+        if abs(lam_new - lam_dis) < 1e-9:
+            break
+        lam_dis = lam_new
+    fit = lambda tab: dict(zip(("lam", "lam1", "lam2", "lam3"), _fit_clm(tab, i_unit, i_unit)), I_ref=i_unit)
+    pos = FittedNMOS("pos", silicon=n_dev, **fit(tn))
+    neg = FittedPMOS("neg", silicon=p_dev, **fit(tp))
+    dis = NMOS("dis", I=i_dis, lam=lam_dis, silicon=d_dev)
+    return rc_spike_cycle(p, pos, neg, "discharger", noise, dis=dis,
+                          load=[DeviceCapacitance("Cdev", C=c_total - p["C"])], technology=tech)
