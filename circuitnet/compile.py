@@ -332,7 +332,6 @@ class CompiledCircuit:
         self.timeline = Timeline(durations=tuple(p.duration for p in self.phases),
                                  synapse_phase=next(i for i, p in enumerate(self.phases) if p.synapses),
                                  comparator=tuple(i for i, p in enumerate(self.phases) if p.comparator))
-        self.synapse_phase = self.timeline.synapse_phase
         self.affine = all(p.affine for p in self.phases)
         self.weight_dependent = any(p.weight_dependent for p in self.phases)
         self.switch_parameters = set().union(*(p.switch_parameters for p in self.phases))
@@ -342,6 +341,11 @@ class CompiledCircuit:
         self.swing = codegen("swing", circuit.swing, ("p", "like"), names, like="like")
         self.has_noise = bool(circuit.initial_variance != 0) or any(
             any(e != 0 for e in (p.exprs["noise"], p.exprs["noise_pos"], p.exprs["noise_neg"])) for p in self.phases)
+
+    @property
+    def synapse_phase(self):
+        """Index of the phase in which synapses conduct (the timeline's)."""
+        return self.timeline.synapse_phase
 
     @property
     def parameter_names(self):

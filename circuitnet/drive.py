@@ -21,14 +21,12 @@ import torch
 
 
 class Drive(NamedTuple):
+    """The synaptic drive (module docstring): pos, neg and, for weight-dependent shapes, pos_beta,
+    neg_beta (None otherwise), dimensionless, tensors of one common shape."""
     pos: torch.Tensor
     neg: torch.Tensor
     pos_beta: Optional[torch.Tensor] = None
     neg_beta: Optional[torch.Tensor] = None
-
-    @property
-    def weight_dependent(self):
-        return self.pos_beta is not None
 
     def map(self, fn, *others):
         """Drive(fn(field, other fields...)) field by field (None stays None)."""
@@ -46,21 +44,6 @@ class Drive(NamedTuple):
 
     def detach(self):
         return self.map(torch.Tensor.detach)
-
-    def stacked(self):
-        """The fields concatenated along the last dimension ([..., 2 I] or [..., 4 I])."""
-        return torch.cat([x for x in self if x is not None], -1)
-
-    def split_like(self, x):
-        """A Drive of the same kind from ``x`` [..., n I], the inverse of :meth:`stacked`."""
-        parts = x.chunk(4 if self.weight_dependent else 2, -1)
-        return Drive(*parts)
-
-
-def zero_drive(like, weight_dependent=False):
-    """The drive of a phase without conducting synapses: scalar zeros of like's dtype and device."""
-    z = like.new_zeros(())
-    return Drive(z, z, z, z) if weight_dependent else Drive(z, z)
 
 
 def synapse_weights(weight, betas=None):

@@ -60,9 +60,6 @@ class Timeline:
     def synapse_duration(self):
         return self.durations[self.synapse_phase]
 
-    def listens(self, phase):
-        return self.first <= phase <= self.last
-
     def in_window(self, phase, tau):
         """Spike time (from the window's start) of local time ``tau`` in comparator phase ``phase``."""
         return self.starts[phase] - self.window_start + tau

@@ -99,3 +99,21 @@ def test_capacitive_coupling_gives_breakpoints_and_a_time_switch():
     with pytest.raises(ValueError, match="place a time switch"):
         cc.params(cc_at=2e-7)
     assert "tsw" in fire.drift.source and fire.exprs["drift"].has(tsw_sym) and not fire.exprs["drift"].has(tau_sym)
+
+
+def test_timeline_places_the_window_and_applies_the_comparator_rule():
+    from circuitnet.timeline import Timeline
+    tl = compile_circuit(cn.circuits.rc_spike()).timeline
+    assert (tl.starts, tl.synapse_phase, tl.first, tl.last, tl.t_max) == ((0.0, 1.0, 2.0), 0, 1, 1, 1.0)
+    three = Timeline((0.5, 1.0, 2.0), 0, (1, 2))
+    assert three.t_max == 3.0 and three.in_window(2, 0.25) == 1.25
+    v = torch.tensor([1.2, 0.4, 1.0])
+    t, done, clipped = three.open_window(v, torch.full((3,), 7.0), torch.tensor([False, False, True]))
+    assert t.tolist() == [0.0, 7.0, 7.0] and done.tolist() == [True, False, True] and clipped.tolist() == [True, False, False]
+    assert three.crossed(torch.tensor([1.0, 1.0, 2.0]), done).tolist() == [False, True, False]
+    assert not three.crossed(torch.tensor([2.0, 0.99, 2.0]), done).any()
+    assert three.report(torch.tensor([0.5, 0.5, 0.5]), torch.tensor([True, False, True])).tolist() == [0.5, 3.0, 0.5]
+    with pytest.raises(ValueError, match="not contiguous"):
+        Timeline((1.0, 1.0, 1.0), 0, (0, 2))
+    with pytest.raises(ValueError, match="no comparator phase"):
+        Timeline((1.0,), 0, ())

@@ -101,7 +101,7 @@ def test_layer_holds_one_method_object_and_switching_switches_objects():
     torch.manual_seed(0)
     layer = models.RCSpikeLinear(5, 3, method="ode", dt=1 / 128).double()
     ode = layer.method
-    assert ode == solve.ODE(dt=1 / 128) and ode != solve.ODE()
+    assert ode == solve.ODE(dt=1 / 128) and ode != solve.ODE() and ode.replace(dt=1 / 64) == solve.ODE()
     t = torch.rand(4, 5, dtype=torch.float64)
     t_ode = layer(t)
     layer.method = "exact"
