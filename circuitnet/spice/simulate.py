@@ -41,34 +41,34 @@ def realised_tables(circuit, tech):
 def comparator(time, V, circuit):
     """Spike times (normalised, from the first comparator phase) and fired flags of waveforms
     V [n_time, n_nodes] (volts) sampled at ``time`` [n_time] (s), by the compiled circuit's timeline
-    (circuitnet.timeline: the clip at the window's opening, the first crossing of v = 1 inside it,
+    (circuitnet.timeline: the clip where the window opens, the first crossing of v = 1 inside it,
     t_max for none), with v and the crossing linearly interpolated between ngspice's time points."""
     tl = compile_circuit(circuit).timeline
     T = circuit.time_unit
     v = (V - circuit.V0_value) / (circuit.Vth_value - circuit.V0_value)
     n = V.shape[1]
-    t_out = torch.zeros(n, dtype=torch.float64)
-    done = torch.zeros(n, dtype=torch.bool)
+    t_out = np.full(n, tl.t_max)
+    fired = np.zeros(n, dtype=bool)
+    a = tl.window_start * T
+    r = int(np.clip(np.searchsorted(time, a), 1, len(time) - 1))        # v where the window opens
+    v_a = v[r - 1] + (v[r] - v[r - 1]) * (a - time[r - 1]) / max(time[r] - time[r - 1], 1e-30)
+    t_out[v_a >= 1], fired[v_a >= 1] = 0.0, True
     for k in tl.comparator:
         a, b = tl.starts[k] * T, tl.starts[k + 1] * T
-        if k == tl.first:
-            r = int(np.clip(np.searchsorted(time, a), 1, len(time) - 1))        # v at the phase start a
-            v_a = v[r - 1] + (v[r] - v[r - 1]) * (a - time[r - 1]) / max(time[r] - time[r - 1], 1e-30)
-            t_out, done, _ = tl.open_window(torch.as_tensor(v_a), t_out, done)
         idx = np.nonzero((time > a) & (time <= b))[0]
         if idx.size == 0:
             continue
         hit = v[idx] >= 1                                        # [n_in, n]
         first = hit.argmax(0)
-        q = np.nonzero(hit.any(0) & ~done.numpy())[0]                # first crossing in the window
+        q = np.nonzero(~fired & hit.any(0))[0]
         k1 = idx[first[q]]
         k0 = k1 - 1
         t_a, t_b = time[k0], time[k1]
         v_a, v_b = v[k0, q], v[k1, q]
         frac = np.clip((1 - v_a) / np.where(v_b > v_a, v_b - v_a, 1.0), 0, 1)
-        t_out[q] = torch.as_tensor(tl.in_window(k, (np.maximum(t_a + frac * (t_b - t_a), a) - a) / T))
-        done[q] = True
-    return tl.report(t_out, done).numpy(), done.numpy()
+        t_out[q] = tl.in_window(k, (np.maximum(t_a + frac * (t_b - t_a), a) - a) / T)
+        fired[q] = True
+    return t_out, fired
 
 
 def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices_per_run=200, workers=None,
