@@ -8,10 +8,12 @@ DTYPES = (torch.float32, torch.float64)
 
 
 def check_layer_inputs(t_in, weight, t_max=None):
-    """Check t_in [batch, in] and weight [out, in]: float32 or float64, same dtype/device, finite, t_in >= 0.
+    """Check t_in [batch, in] and weight [out, in]: float32 or float64, same dtype/device, finite, t_in >= 0,
+    and, where ``t_max`` (the input phase's length, normalised) is given, t_in <= t_max or +inf.
 
-    ``t_in`` may hold +inf for inputs that never spike; values at or after the input phase's end
-    (``t_max``) also never arrive. Raises ValueError naming the problem.
+    ``t_in`` may hold +inf for inputs that never spike; t_max itself (the phase end) also never
+    arrives. A finite time after it is refused: it is no time the circuit can receive (a wrong unit or
+    scale, more often than not). Raises ValueError naming the problem.
     """
     for name, x in (("t_in", t_in), ("weight", weight)):
         if not isinstance(x, torch.Tensor):
@@ -35,5 +37,11 @@ def check_layer_inputs(t_in, weight, t_max=None):
         raise ValueError("t_in contains NaN spike times (use +inf for an input that never spikes)")
     if (t_in < 0).any():
         raise ValueError(f"t_in contains negative spike times (min {t_in.min().item():g}); inputs live in [0, t_max]")
+    if t_max is not None:
+        late = torch.isfinite(t_in) & (t_in > t_max)
+        if late.any():
+            raise ValueError(f"t_in contains {int(late.sum())} finite spike time(s) after the input phase ends "
+                             f"(max {t_in[late].max().item():g} > t_max = {t_max:g}, normalised to the circuit's time "
+                             f"unit); inputs live in [0, t_max], and one that never spikes is +inf or t_max")
     if not torch.isfinite(weight).all():
         raise ValueError("weight contains NaN or infinite values")

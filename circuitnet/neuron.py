@@ -24,8 +24,10 @@ import math
 
 import sympy as sp
 
-from .elements import Element, Node, ShotNoise
+from .elements import CapacitiveCoupling, Capacitor, Element, Node, ShotNoise
 from .units import parse_value
+
+REVERSAL_RANGE = 1e6                     # |v| beyond which a reversal potential counts as infinite
 
 v_sym = sp.Symbol("v", real=True)        # normalised membrane voltage
 tau_sym = sp.Symbol("tau", real=True)    # normalised local phase time
@@ -227,6 +229,31 @@ class NeuronCircuit:
             d = getattr(self.synapse, role)
             if d.current(n).has(n.t):
                 raise ValueError(f"synapse {role} device {d.name!r}: its current must not depend on time")
+        for e in self.all_elements:
+            if e.silicon is not None:
+                self._check_silicon(e)
+
+    def _check_silicon(self, e):
+        """An element with ``silicon=`` is realised as a MOSFET whose gate bias sets its current at reset:
+        it must be a current source of V alone that carries current at reset."""
+        n = self.node
+        i = sp.sympify(e.current(n))
+        if e in (self.synapse.positive, self.synapse.negative):
+            i = i.subs(e.symbol(e.weight_parameter), 1)
+        reason = None
+        if e.capacitance() != 0:
+            reason = "it is a capacitance"
+        elif i.has(n.t):
+            reason = "its current depends on time, which a gate bias held while it is on cannot follow"
+        elif float(i.subs(n.V, n.V0).subs(self.values)) == 0:
+            reason = "it carries no current at the reset level"
+        if reason:
+            twin = ("an ideal capacitor" if isinstance(e, Capacitor) else
+                    "its capacitor to a control line that steps by its swing" if isinstance(e, CapacitiveCoupling)
+                    else "its ideal twin, a behavioural source printed from its sympy current")
+            raise ValueError(f"element {e.name!r} ({type(e).__name__}): silicon= realises a current source as a "
+                             f"MOSFET whose gate bias sets its current at reset, but {reason}; declare it without "
+                             f"silicon= (method 'spice' then writes {twin})")
 
     # ---------------------------------------------------------------- normalisation
     def _to_normalised(self, expr):
@@ -254,7 +281,8 @@ class NeuronCircuit:
         """Value (sympy) of ``device.weight_parameter`` that realises |w| = 1, i.e. |i(V0)| = I_unit."""
         wp = device.symbol(device.weight_parameter)
         i0 = sp.sympify(device.current(self.node)).subs(self.node.V, self.node.V0)
-        sol = sp.solve(sp.Eq(i0 ** 2, self.unit_current ** 2), wp)
+        proportional = i0.has(wp) and not sp.cancel(i0 / wp).has(wp)     # checked first: solve could run unbounded
+        sol = sp.solve(sp.Eq(i0 ** 2, self.unit_current ** 2), wp) if proportional else []
         sol = [s for s in sol if (s.subs(self.values) if s.free_symbols else s) > 0]
         if len(sol) != 1:
             raise ValueError(f"synapse device {device.name!r}: cannot express its {device.weight_parameter} "
@@ -274,9 +302,10 @@ class NeuronCircuit:
         drift = scale * sp.Add(*[self._to_normalised(e.current(n)) for e in active])
         noise = nscale * sp.Add(*[self._to_normalised(e.noise(n)) for e in active
                                   if not self._is_synapse_noise(e)])
-        k_pos = self._shape(self.synapse.positive)
-        k_neg = self._shape(self.synapse.negative)
-        s_pos, s_neg = self._synapse_noise("positive"), self._synapse_noise("negative")
+        k_pos = k_neg = s_pos = s_neg = sp.Integer(0)      # the synapse devices are off outside their phase
+        if phase.synapses:
+            k_pos, k_neg = self._shape(self.synapse.positive), self._shape(self.synapse.negative)
+            s_pos, s_neg = self._synapse_noise("positive"), self._synapse_noise("negative")
         return NormalisedPhase(phase, phase.duration / self.time_unit, sp.simplify(drift), k_pos, k_neg,
                                sp.simplify(noise), s_pos, s_neg)
 
@@ -328,26 +357,76 @@ class NeuronCircuit:
         return float(sp.sympify(expr).subs(self.values))
 
     def reversal(self, device, weight=1.0):
-        """Normalised reversal potential of an element: the v at which its current vanishes; a synapse
-        device is taken at |w| = ``weight`` (it matters where its shape depends on the weight)."""
+        """Normalised reversal potential of an element: the v at which its current vanishes (math.inf
+        if it never does for |v| <= REVERSAL_RANGE, None if it does at several v); a synapse device is
+        taken at |w| = ``weight`` (it matters where its shape depends on the weight).
+
+        A current affine in v is solved exactly; any other one numerically (sign changes of i(v) on a
+        grid of |v| from 1e-3 to REVERSAL_RANGE, refined by bisection to machine precision), so that a
+        transcendental device (tanh, exp) answers in milliseconds instead of leaving sympy.solve to run
+        without bound."""
         if isinstance(device, str):
             device = self.by_name[device]
         i = self._to_normalised(device.current(self.node))
         if device.weight_parameter is not None and device.weight_parameter not in device.values:
             wp = device.symbol(device.weight_parameter)
             i = i.subs(wp, weight * self.unit_weight_parameter(device))
-        roots = sp.solve(sp.Eq(i.subs(self.values), 0), v_sym)
-        if len(roots) != 1:
-            return math.inf if not roots else None
-        return float(roots[0])
+        i = sp.sympify(i.subs(self.values))
+        if i.has(tau_sym):
+            raise ValueError(f"element {device.name!r}: its current depends on time; it has no reversal potential")
+        if not i.has(v_sym):
+            return math.inf
+        if i.is_polynomial(v_sym) and sp.degree(i, v_sym) <= 1:
+            slope = float(sp.diff(i, v_sym))
+            return math.inf if slope == 0 else -float(i.subs(v_sym, 0)) / slope
+        return _numeric_root(sp.lambdify(v_sym, i, "math"))
 
     @property
     def e_pos(self):
-        return self.reversal(self.synapse.positive)
+        """E_pos of the paper: the positive synapse device's reversal potential where its shape is
+        k_pos(v) = 1 - v / E_pos (affine in v; at |w| = 1 where it depends on the weight); None for a
+        shape that is not affine in v, which has no single E (:meth:`reversal` gives where its current
+        vanishes)."""
+        return self._e(self.synapse.positive)
 
     @property
     def e_neg(self):
-        return self.reversal(self.synapse.negative)
+        """E_neg of the paper (see :attr:`e_pos`)."""
+        return self._e(self.synapse.negative)
+
+    def _e(self, device):
+        k = self._shape(device)
+        if k.has(v_sym) and not (k.is_polynomial(v_sym) and sp.degree(k, v_sym) <= 1):
+            return None
+        return self.reversal(device)
+
+    def __repr__(self):
+        phases = ", ".join(p.name for p in self.phases)
+        return (f"NeuronCircuit({len(self.all_elements)} elements, synapse {self.synapse.positive.name}/"
+                f"{self.synapse.negative.name}, phases [{phases}], V0={self.V0_value:g} V, V_th={self.Vth_value:g} V)")
+
+    def summary(self):
+        """A readable account of the declaration and what follows from it: elements, phases, node
+        capacitance (fF), threshold swing (V), unit current I_unit (nA), E_pos / E_neg (or why there is
+        none). Which methods apply: circuitnet.solve.describe(circuit)."""
+        def e_text(device, e):
+            if e is not None:
+                return f"{e:.4g}" + (" at |w| = 1 (depends on the weight)" if self._shape(device).has(w_sym) else "")
+            return f"none (k(v) = {sp.simplify(self._shape(device).subs(self.values))} is not affine in v)"
+        lines = [repr(self), "elements:"]
+        lines += [f"  {e!r}" + (f"  silicon={e.silicon!r}" if e.silicon is not None else "") for e in self.all_elements]
+        lines.append("phases:")
+        for p in self.phases:
+            role = ", ".join(r for r, on in (("reset", p.reset), ("synapses", p.synapses),
+                                             ("comparator", p.comparator)) if on)
+            lines.append(f"  {p.name}: {p.duration * 1e9:g} ns" + (f", {role}" if role else "")
+                         + (f", active {list(p.active)}" if p.active else ""))
+        lines += [f"capacitance {self.value(self.capacitance) * 1e15:.4g} fF, swing V_th - V0 = {self.value(self.swing):.4g} V, "
+                  f"time unit {self.time_unit * 1e9:g} ns",
+                  f"unit current I_unit = C |V_th - V0| / T = {self.value(self.unit_current) * 1e9:.4g} nA (|w| = 1)",
+                  f"E_pos = {e_text(self.synapse.positive, self.e_pos)}",
+                  f"E_neg = {e_text(self.synapse.negative, self.e_neg)}"]
+        return "\n".join(lines)
 
     def equations(self):
         """Physical equation C dV/dt = ... of each phase (sympy Eq), with one synapse of each kind
@@ -370,3 +449,40 @@ class NeuronCircuit:
     def parameter_symbols(self):
         """Sorted symbols of all numeric parameters (what compiled code takes as inputs)."""
         return sorted(self.values, key=lambda s: s.name)
+
+
+def _numeric_root(f):
+    """The single root of f(v) for |v| <= REVERSAL_RANGE (math.inf: none; None: several), from sign
+    changes on a grid symmetric about 0 (geometric in |v| from 1e-3, 4001 points) refined by bisection;
+    points where f is undefined (nan, a domain error) are skipped."""
+    def value(x):
+        try:
+            y = float(f(x))
+        except (ValueError, ZeroDivisionError, OverflowError):
+            return math.nan
+        return y
+    r = [REVERSAL_RANGE ** (k / 1000) * 1e-3 ** (1 - k / 1000) for k in range(1001)]
+    grid = [-x for x in reversed(r)] + [0.0] + r
+    ys = [value(x) for x in grid]
+    roots = []
+    for (a, fa), (b, fb) in zip(zip(grid, ys), zip(grid[1:], ys[1:])):
+        if math.isnan(fa) or math.isnan(fb):
+            continue
+        if fa == 0:
+            roots.append(a)
+        elif fa * fb < 0:
+            for _ in range(200):
+                m = 0.5 * (a + b)
+                if m in (a, b):
+                    break
+                fm = value(m)
+                if math.isnan(fm) or fm == 0:
+                    a = b = m
+                    break
+                a, fa, b = (m, fm, b) if fa * fm > 0 else (a, fa, m)
+            roots.append(0.5 * (a + b))
+    if ys[-1] == 0:
+        roots.append(grid[-1])
+    if not roots:
+        return math.inf
+    return roots[0] if len(roots) == 1 else None

@@ -2,11 +2,13 @@
 its parameters vary from one device to the next (mismatch).
 
 An element declared with ``silicon=Mosfet(...)`` is the same element for the model (its sympy
-current) and for the netlist (:mod:`circuitnet.spice`), so model and circuit cannot drift apart.
+current) and for the netlist (:mod:`circuitnet.spice`), so model and circuit cannot drift apart: a
+MOSFET whose gate bias sets the element's current at reset, the element's current being the user's
+model of that transistor (NMOS, PMOS, a fitted or a user's own device). Only a current source of V
+alone can be realised so; anything else with ``silicon=`` is refused when the circuit is declared.
 Elements without a ``silicon`` entry are realised as their ideal twins: a Capacitor as a capacitor,
-any element with a current (Leak, CurrentSource, NMOS, a user's element) as a behavioural current
-source printed from its sympy current. Elements that also carry capacitance (CapacitiveCoupling)
-cannot be written yet, and :mod:`circuitnet.spice` says so.
+a CapacitiveCoupling as its capacitor to a stepping control line, any element with a current (Leak,
+CurrentSource, NMOS, a user's element) as a behavioural current source printed from its sympy current.
 
 ``mismatch=Mismatch(...)`` on an element declares its device-to-device spreads; drawing a chip from
 them and mapping the draw onto the model is :mod:`circuitnet.variation`'s job.
@@ -17,7 +19,7 @@ from .units import parse_value
 
 
 class Mosfet:
-    """A MOSFET realising a current-source element (NMOS/PMOS) with its drain on the membrane node.
+    """A MOSFET realising a current-source element with its drain on the membrane node.
 
     model : SPICE subcircuit name, e.g. "sky130_fd_pr__nfet_01v8" / "sky130_fd_pr__pfet_01v8".
     W, L  : gate width and length (m, or SI strings such as "1u", "0.25u").

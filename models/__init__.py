@@ -1,5 +1,6 @@
 """Networks of circuit neurons: layers, networks and the paper's losses."""
 from .chips import Chip, draw_chip, monte_carlo, use_chip
+from .init import firing_fractions, init_firing_
 from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
                      TTFSLinear, paper_circuit)
 from .losses import early_spike_penalty, spike_cross_entropy, temporal_penalty, weight_penalty
@@ -8,5 +9,5 @@ from .networks import IrisNet, SpikeNet, encode, mlp, vgg7
 
 __all__ = ["Chip", "IrisNet", "RCSpikeConv2d", "RCSpikeLinear", "SpikeDropout", "SpikeMinPool2d", "SpikeNet",
            "SpikeTimeNoise", "TTFSConv2d", "TTFSLinear", "draw_chip", "early_spike_penalty", "encode",
-           "fit_current_scales", "mlp", "monte_carlo", "paper_circuit", "scale_weights_", "spike_cross_entropy",
-           "temporal_penalty", "use_chip", "vgg7", "weight_penalty"]
+           "firing_fractions", "fit_current_scales", "init_firing_", "mlp", "monte_carlo", "paper_circuit",
+           "scale_weights_", "spike_cross_entropy", "temporal_penalty", "use_chip", "vgg7", "weight_penalty"]

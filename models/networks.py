@@ -34,12 +34,14 @@ class SpikeNet(nn.Module):
         self.noise = SpikeTimeNoise(sigma_spike, t_max=t_max)
         self.dropout = SpikeDropout(dropout, t_max=t_max)
         self.chip_scale = None     # train_on_chips: a fresh chip per training forward pass
+        self._training_chip = None  # the chip the last training pass drew (left by eval())
 
     def train_on_chips(self, scale=1.0):
         """Variation-aware training: in training mode every forward pass first draws a fresh chip
         (models.chips.draw_chip from torch's global generator, the declared spreads times ``scale``),
-        which its backward pass differentiates. scale=None switches it off; evaluation uses the chip set
-        with models.chips.use_chip (the last training draw stays set until then)."""
+        which its backward pass differentiates. scale=None switches it off. ``eval()`` puts the network
+        back on the nominal circuit (the last training draw is not kept); evaluate on chips with
+        models.chips.use_chip or models.monte_carlo."""
         if scale is not None and not (scale >= 0 and scale == scale):
             raise ValueError(f"train_on_chips: scale must be >= 0 or None, got {scale!r}")
         self.chip_scale = None if scale is None else float(scale)
@@ -48,7 +50,20 @@ class SpikeNet(nn.Module):
     def _redraw(self):
         if self.training and self.chip_scale is not None:
             from .chips import draw_chip, use_chip
-            use_chip(self, draw_chip(self, scale=self.chip_scale))
+            self._training_chip = draw_chip(self, scale=self.chip_scale)
+            use_chip(self, self._training_chip)
+
+    def train(self, mode=True):
+        """nn.Module.train; leaving training mode also leaves the chip the last training pass drew
+        (train_on_chips), so that evaluation runs on the nominal circuit unless a chip is set."""
+        super().train(mode)
+        chip = self.__dict__.get("_training_chip")
+        if not mode and chip is not None:
+            if all(l.deviation is d for l, d in zip(self.spiking_layers, chip.deviations)):
+                from .chips import use_chip
+                use_chip(self, None)
+            self._training_chip = None
+        return self
 
     @property
     def spiking_layers(self):

@@ -5,13 +5,14 @@ import torch
 from hypothesis import strategies as st
 
 F64 = torch.float64
-_times = st.sampled_from([0.0, 0.0, 0.25, 0.25, 0.5, 1.0, 1.0, 1.5, math.inf, 0.1234, 0.777])
+_times = st.sampled_from([0.0, 0.0, 0.25, 0.25, 0.5, 1.0, 1.0, math.inf, 0.1234, 0.777])
 _weights = st.one_of(st.sampled_from([0.0, 0.0, -0.3, 0.3, 1e-9, -1e-9]), st.floats(-2.0, 2.0, allow_subnormal=False))
 
 
 @st.composite
 def edge_layers(draw):
-    """(t_in, weight, e_pos, e_neg, leak, bias): ties, spikes at 0 and at/after the phase end, +inf,
+    """(t_in, weight, e_pos, e_neg, leak, bias): ties, spikes at 0 and at the phase end, +inf (a finite
+    time after the phase end is refused by spike_times, tests/test_user_circuit.py),
     all-negative and all-zero weights, |E| log-uniform in [1, 1e4], with and without leak/bias."""
     B, N, O = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 3))
     t = torch.tensor(draw(st.lists(_times, min_size=B * N, max_size=B * N)), dtype=F64).reshape(B, N)

@@ -70,6 +70,57 @@ def test_behavioural_twins_of_user_elements_agree_with_ode():
     assert (ts - to)[fs].abs().max().item() < 2e-4            # 0.2 ns (measured: 0.06-0.09 ns)
 
 
+def test_capacitive_coupling_in_spice_agrees_with_ode():
+    """README's flagship circuit: the clock edge is a capacitor to a stepping control line; it is
+    active in the firing phase only, and a second edge cut by a phase end injects only its share."""
+    kick = cn.CapacitiveCoupling("kick", C="5f", swing="-0.4", rise="20n")
+    late = cn.CapacitiveCoupling("late", C="3f", swing="0.5", rise="100n", at="950n")   # cut at 1 us
+    c = cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), cn.Leak("leak", G="20n", V_to="1.3"), kick, late,
+                          cn.NMOS("dis", I="130n", lam="0.177")],
+                         cn.Synapse(cn.NMOS("pos", lam="0.41"), cn.PMOS("neg", lam="0.75")),
+                         [cn.Phase("acc", "1u", synapses=True, active=["leak", "late"]),
+                          cn.Phase("fire", "1u", active=["leak", "kick", "dis"], comparator=True)],
+                         reset_level="1.3", threshold="0.428")
+    t, w = random_neurons(6, 4, 2, seed=3)
+    ts, fs = spike_times(c, t, w, method="spice")
+    to, fo = spike_times(c, t, w, method="ode", dt=1 / 1024)
+    assert torch.equal(fs, fo) and fs.sum() >= 4
+    assert (ts - to)[fs].abs().max().item() < 2e-5            # 0.02 ns (measured: 0.002 ns)
+    tn, _ = spike_times(c, t, w * 0, method="spice")           # no input: only the edges move the node
+    to0, _ = spike_times(c, t, w * 0, method="ode", dt=1 / 1024)
+    assert torch.allclose(tn, to0, atol=2e-5)
+
+
+def test_a_users_element_realised_in_silicon_runs_in_spice():
+    """A user's own device with silicon=: the transistor carries the device's current at reset, and
+    the device's sympy current is the model that method "spice" checks."""
+    import sympy
+
+    class Saturating(cn.Element):
+        parameters, nonnegative, weight_parameter = ("I", "lam"), ("I", "lam"), "I"
+
+        def current(self, node):
+            return -self.I * (1 + self.lam * 0.3 * sympy.tanh((node.V - node.V0) / 0.3))
+
+    tech = Sky130()
+    nfet, pfet = cn.Mosfet(tech.nfet, "1u", "0.25u"), cn.Mosfet(tech.pfet, "1u", "0.25u")
+
+    def circuit(device):
+        return cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), cn.CurrentSource("dis", I="-130n")],
+                                cn.Synapse(Saturating("pos", lam="0.41", silicon=device), cn.PMOS("neg", lam="0.75")),
+                                [cn.Phase("acc", "1u", synapses=True), cn.Phase("fire", "1u", active=["dis"],
+                                                                                 comparator=True)],
+                                reset_level="1.3", threshold="0.428", technology=tech)
+
+    t, w = random_neurons(4, 3, 2, seed=4)
+    ts, fs = spike_times(circuit(nfet), t, w, method="spice")
+    tm, fm = spike_times(circuit(nfet), t, w, method="dstd", steps=40)
+    assert fs.sum() >= 4 and torch.equal(fs, fm)
+    assert (ts - tm)[fs].abs().max().item() < 0.05            # the user's model of the nfet: within 50 ns
+    with pytest.raises(ValueError, match="'pos'.*out of the membrane.*p-channel.*an n-channel device"):
+        spike_times(circuit(pfet), t, w, method="spice")
+
+
 def test_extraction_matches_the_device_tables_and_is_reproducible():
     tech = Sky130()
     n = cn.Mosfet(tech.nfet, "1u", "0.25u")
@@ -121,20 +172,15 @@ def test_spice_errors_are_clear(monkeypatch):
         spike_times(c, t, torch.full((1, 2), 1e4, dtype=D), method="spice")
     with pytest.raises(ValueError, match="params overrides"):
         spike_times(c, t, w, method="spice", params={"Cm_C": torch.tensor(1e-13, dtype=D)})
-    kicked = cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), cn.NMOS("dis", I="130n"),
-                               cn.CapacitiveCoupling("kick", C="5f", swing="-0.4", rise="20n")],
-                              cn.Synapse(cn.NMOS("pos"), cn.PMOS("neg")),
-                              [cn.Phase("acc", "1u", synapses=True),
-                               cn.Phase("fire", "1u", active=["dis", "kick"], comparator=True)],
-                              reset_level="1.3", threshold="0.428")
-    with pytest.raises(ValueError, match="'kick'.*cannot be written into a netlist"):
-        spike_times(kicked, t, w, method="spice")
     bare = cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), cn.NMOS("dis", I="130n")],
                             cn.Synapse(cn.NMOS("pos", silicon=cn.Mosfet(Sky130.nfet, "1u", "0.25u")), cn.PMOS("neg")),
                             [cn.Phase("acc", "1u", synapses=True), cn.Phase("fire", "1u", active=["dis"], comparator=True)],
                             reset_level="1.3", threshold="0.428")
-    with pytest.raises(SpiceUnavailable, match="names no technology"):
+    with pytest.raises(SpiceUnavailable, match=r"names no technology.*method=circuitnet.solve.Spice\(technology="
+                                               r"circuitnet.spice.Sky130\(\)\)"):
         spike_times(bare, t, w, method="spice")
+    ts, fs = spike_times(bare, t, w, method=cn.solve.Spice(technology=Sky130()))     # what the message says
+    assert fs.shape == (1, 1)
     monkeypatch.setenv("CIRCUITNET_NGSPICE", "/nonexistent/ngspice")
     with pytest.raises(SpiceUnavailable, match="apt-get install -y ngspice"):
         spike_times(c, t, w, method="spice")
@@ -150,6 +196,17 @@ def test_realisation_declarations_are_checked():
         cn.Mosfet(Sky130.nfet, W=1, L="0.25u")
     with pytest.raises(ValueError, match="silicon must be"):
         cn.NMOS("pos", silicon="nfet")
+    nfet = cn.Mosfet(Sky130.nfet, "1u", "0.25u")
+    for element, why, twin in ((cn.CapacitiveCoupling("x", C="5f", swing="-0.4", rise="20n", silicon=nfet),
+                                "is a capacitance", "control line"),
+                               (cn.Capacitor("x", C="5f", silicon=nfet), "is a capacitance", "ideal capacitor"),
+                               (cn.CurrentSource("x", I="0", silicon=nfet), "no current at the reset", "ideal twin")):
+        with pytest.raises(ValueError, match=f"element 'x'.*silicon=.*{why}.*without silicon=.*{twin}"):
+            cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), cn.NMOS("dis", I="130n"), element],
+                             cn.Synapse(cn.NMOS("pos"), cn.PMOS("neg")),
+                             [cn.Phase("acc", "1u", synapses=True, active=["x"]),
+                              cn.Phase("fire", "1u", active=["dis"], comparator=True)],
+                             reset_level="1.3", threshold="0.428")
     with pytest.raises(ValueError, match="fan_in"):
         cn.spice.realised_rc_spike(0)
     with pytest.raises(ValueError, match="extracted"):

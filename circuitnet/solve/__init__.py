@@ -18,10 +18,11 @@ opening of the comparator window, neurons that never fire get t_max and fired = 
 (circuitnet.timeline).
 """
 from ..compile import compile_circuit
+from ..inputs import check_layer_inputs
 from . import methods
 from .methods import DSTD, METHODS, ODE, SDE, Exact, Method, Spice, TorchDiffEq, method
 
-__all__ = ["spike_times", "method", "Method", "METHODS", "Exact", "DSTD", "ODE", "SDE", "TorchDiffEq", "Spice"]
+__all__ = ["spike_times", "describe", "method", "Method", "METHODS", "Exact", "DSTD", "ODE", "SDE", "TorchDiffEq", "Spice"]
 
 
 def spike_times(circuit, t_in, weight, method="ode", params=None, deviation=None, clip=True, training=False,
@@ -40,6 +41,7 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, deviation=None
     if clip is not True and not m.unclipped:
         raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact', 'dstd' or 'ode', not {m.name!r}")
     compiled = compile_circuit(circuit)
+    check_layer_inputs(t_in, weight, compiled.timeline.synapse_duration)
     if deviation is not None:
         if isinstance(m, Spice):
             raise ValueError("method 'spice' draws its own mismatch from the device models (Sky130(mismatch=True)); "
@@ -48,3 +50,15 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, deviation=None
         weight, params = apply(compiled.circuit, weight, deviation, params)
     m.check(compiled)
     return m.solve(compiled, t_in, weight, params, clip, training)
+
+
+def describe(circuit):
+    """NeuronCircuit.summary() and, for every method of the registry, whether it runs the circuit or why not."""
+    compiled = compile_circuit(circuit)
+    lines = [circuit.summary(), "methods:"]
+    for name, cls in METHODS.items():
+        m = cls()
+        why = m.unsupported(compiled)
+        path = f" ({m.path(compiled)} path)" if isinstance(m, DSTD) and not why else ""
+        lines.append(f"  {name}: " + ("yes" + path if not why else f"no: {why}"))
+    return "\n".join(lines)

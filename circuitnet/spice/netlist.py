@@ -7,27 +7,34 @@ devices are on from their input's spike time to the end of the synapse phase.
 
 Realisation of each element (``element.silicon``, :mod:`circuitnet.silicon`):
 
-* NMOS / PMOS with ``silicon=Mosfet(...)``: a transistor with its drain on the membrane, source and
-  body on ground (n) or the supply (p). Its gate sits at the off level (0 V / vdd) and, while the
-  element is on, at the bias that sets its declared current at reset (from the extraction table;
-  for a synapse, I = |w| I_unit). Gate edges are linear ramps of ``edge`` seconds that *end* at a
+* any element with ``silicon=Mosfet(...)`` (a current source whose current depends on V only, checked
+  when the circuit is declared): a transistor with its drain on the membrane, source and body on
+  ground (n) or the supply (p). Its gate sits at the off level (0 V / vdd) and, while the element is
+  on, at the bias that sets the element's current at reset |i_in(V0)| (from the extraction table;
+  for a synapse, I = |w| I_unit). Its declared current is then the user's model of that transistor,
+  which method "spice" checks. Gate edges are linear ramps of ``edge`` seconds that *end* at a
   switch-on time and *start* at a switch-off time. A synapse slot is a programmable crossbar point:
   it holds both the positive and the negative device; the one the weight's sign does not select
   keeps its gate off (and still loads the membrane).
 * Capacitor: an ideal capacitor to ground.
-* any other element without ``silicon`` and with a current: its ideal twin, a behavioural current
-  source ``B 0 m I={i_in(V, t)}`` printed from its sympy current, multiplied by a 0/1 control line
-  that is high while the element is on (edges of 1 ps). A synapse device weighted by w has its
-  weight parameter set to |w| times the value that realises a unit weight.
+* CapacitiveCoupling: its capacitor C from the membrane to a control line (a PWL source) that steps
+  by ``swing`` on a linear edge of ``rise`` seconds at ``at`` in every phase where the element is
+  active (cut at the phase end, as the model's injected current is), and holds its level between.
+* any other element without ``silicon``: its ideal twin, a capacitor to ground for its capacitance
+  (if any) and a behavioural current source ``B 0 m I={i_in(V, t)}`` printed from its sympy current,
+  multiplied by a 0/1 control line that is high while the element is on (edges of 1 ps). A synapse
+  device weighted by w has its weight parameter set to |w| times the value that realises a unit weight.
 
 The comparator is ideal and is applied to the recorded waveforms (circuitnet.spice.simulate).
 """
+import math
+
 import numpy as np
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from ..compile import compile_circuit
-from ..elements import NMOS, PMOS, Capacitor, DeviceCapacitance
+from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance
 
 IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
 
@@ -153,28 +160,48 @@ class LayerNetlist:
         return [f"Vg{tag} g{tag} 0 {_pwl(pts)}",
                 f"X{tag} {node} g{tag} {s} {s} {mos.model} W={mos.W * 1e6:g} L={mos.L * 1e6:g}"]
 
+    def _coupling(self, tag, element, node, intervals):
+        """A CapacitiveCoupling: C from the node to a control line that steps by ``swing`` in each interval."""
+        C, swing, rise, at = (self.circuit.value(element.symbol(k)) for k in ("C", "swing", "rise", "at"))
+        level, pts = 0.0, [(0.0, 0.0)]
+        for a, b in intervals:
+            t0, t1 = a + at, min(a + at + rise, b)
+            if t1 <= t0:
+                continue
+            pts.append((t0, level))
+            level += swing * (t1 - t0) / rise
+            pts.append((t1, level))
+        return [f"Vk{tag} k{tag} 0 {_pwl(pts)}", f"C{tag} {node} k{tag} {C:.9g}"]
+
     def _element(self, tag, element, node, intervals, weight=None):
         """Lines realising one element on ``node``, on during ``intervals``; weight: |w| for synapses."""
         if isinstance(element, DeviceCapacitance):
             return []                       # the devices are in the netlist themselves
         if isinstance(element, Capacitor):
             return [f"C{tag} {node} 0 {self.circuit.value(element.C):.9g}"]
+        if isinstance(element, CapacitiveCoupling):
+            return self._coupling(tag, element, node, intervals)
+        n = self.circuit.node
         if element.silicon is not None:
-            if not isinstance(element, (NMOS, PMOS)):
-                raise ValueError(f"element {element.name!r} ({type(element).__name__}): only NMOS/PMOS "
-                                 f"current sources can be realised as a Mosfet")
+            i0 = sp.sympify(element.current(n)).subs(n.V, n.V0)
             if weight is None:
-                current = self.circuit.value(element.I)
-            else:
-                current = weight * self.circuit.value(self.circuit.unit_current)
-            return self._mosfet(tag, element, node, intervals, current)
+                i0 = self.circuit.value(i0)
+            else:                                    # |w| I_unit, in the direction the device drives
+                unit = i0.subs(element.symbol(element.weight_parameter), self.circuit.unit_weight_parameter(element))
+                i0 = math.copysign(weight * self.circuit.value(self.circuit.unit_current), self.circuit.value(unit))
+            if i0 * self.tables[element.name].polarity > 0:
+                raise ValueError(f"element {element.name!r}: its current at reset flows "
+                                 f"{'into' if i0 > 0 else 'out of'} the membrane, which a "
+                                 f"{'n' if i0 > 0 else 'p'}-channel {element.silicon!r} with its drain on the "
+                                 f"membrane cannot carry; realise it with {'a p' if i0 > 0 else 'an n'}-channel device")
+            return self._mosfet(tag, element, node, intervals, abs(i0))
+        lines = []
         if element.capacitance() != 0:
-            raise ValueError(f"element {element.name!r} ({type(element).__name__}) cannot be written into a "
-                             f"netlist yet: declare it with silicon=... or use Capacitor/CurrentSource/NMOS/PMOS")
+            lines.append(f"C{tag} {node} 0 {self.circuit.value(element.capacitance()):.9g}")
         wv = None
         if weight is not None:
             wv = weight * self.circuit.value(self.circuit.unit_weight_parameter(element))
-        return self._ideal(tag, element, node, intervals, wv)
+        return lines + self._ideal(tag, element, node, intervals, wv)
 
     def write(self, t_in, weight):
         """Netlist text and the membrane node names [B][I] for inputs t_in [B, J] (normalised, +inf or

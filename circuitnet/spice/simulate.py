@@ -33,7 +33,8 @@ def realised_tables(circuit, tech):
             continue
         if tech is None:
             raise SpiceUnavailable(f"element {e.name!r} is realised as {e.silicon!r} but the circuit names no "
-                                   f"technology: build it with technology=circuitnet.spice.Sky130() or pass technology=")
+                                   f"technology: declare the circuit with technology=circuitnet.spice.Sky130(), or "
+                                   f"simulate with method=circuitnet.solve.Spice(technology=circuitnet.spice.Sky130())")
         tables[e.name] = device_table(tech, e.silicon, circuit.Vth_value, circuit.V0_value)
     return tables
 
