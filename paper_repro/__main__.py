@@ -55,6 +55,10 @@ OPTIONS = {
     "--circuit": ("circuit", dict(metavar="MODULE:FUNCTION",
                                   help="neuron circuit of every layer: a function returning a NeuronCircuit, e.g. "
                                        "circuitnet.circuits:rc_spike_quadratic")),
+    "--init": ("init", dict(choices=["he", "firing"],
+                            help="weights at the start: he (N(0, 2/fan_in), the paper's circuit) or firing (He, then "
+                                 "each layer shifted so that half its neurons fire on 256 training images: "
+                                 "models.init_firing_)")),
     "--lr": ("lr", dict(type=_number(float, lambda x: x > 0, "a number > 0"), help="Adam learning rate")),
     "--schedule": ("schedule", dict(choices=["constant", "cosine"],
                                     help="learning rate per epoch: constant (the paper's) or cosine annealing to 0")),
@@ -85,9 +89,9 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "iris": ("--epochs",),
     "demo": (), "spice-neurons": (), "spice-iris": (),
     "fmnist-mlp": TRAINING, "fmnist-cnn": TRAINING, "cifar10": TRAINING, "noise": TRAINING,
-    "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit")),
+    "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
-    "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit")),
+    "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
     "robustness": ("--epochs", "--chips", "--nominal", "--data"),
 }
 
@@ -104,7 +108,9 @@ def _show(key, value):
     """A default as the help states it: None is the circuit's own E, or off; a dict of settings is on."""
     if value is None:
         return {"e_pos": "the circuit's own, 2.80", "e_neg": "the circuit's own, -1.53",
-                "circuit": "the paper's RC-Spike circuit"}.get(key, "off")
+                "circuit": "the paper's RC-Spike circuit",
+                "init": "he on the paper's circuit, firing with --circuit",
+                "nominal": "none: required"}.get(key, "off")
     if isinstance(value, dict):
         return "on"
     return f"{value:g}" if isinstance(value, float) else str(value)

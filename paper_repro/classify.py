@@ -46,7 +46,8 @@ from tqdm import tqdm
 import circuitnet as cn
 from circuitnet import solve
 from circuitnet.compile import compile_circuit
-from models import encode, mlp, spike_cross_entropy, temporal_penalty, vgg7
+from models import (encode, firing_fractions, init_firing_, mlp, spike_cross_entropy, temporal_penalty,
+                    vgg7)
 
 from .common import pyplot, seed_everything, write_results
 from .data import Split, augment, load_cifar10, load_fashion_mnist
@@ -55,7 +56,7 @@ from .train import bars, check_config, check_ema, check_weight_decay, claim, don
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random",
            e_pos=None, e_neg=None, penalty_on="unclipped", schedule="constant", augment=None, train_limit=None,
-           test_limit=None, eval_batch=1000, noise_draws=5, val=0, circuit=None, circuit_parameters=None)
+           test_limit=None, eval_batch=1000, noise_draws=5, val=0, circuit=None, circuit_parameters=None, init=None)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
 AUGMENT = dict(flip=0.5, degrees=15.0, padding=4)
@@ -64,7 +65,9 @@ CIFAR10_DIR = "data/cifar10"
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
                "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment",
-               "train_limit", "val", "circuit", "circuit_parameters")
+               "train_limit", "val", "circuit", "circuit_parameters", "init")
+INIT_SAMPLES = 256       # training images that the data-dependent initialisation and the firing report see
+SILENT = 0.1             # a layer where fewer neurons fire at initialisation is reported as mostly silent
 
 
 # ---------------------------------------------------------------------------- runtime
@@ -134,10 +137,14 @@ def configure(args, defaults, quick=None):
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
     for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "weight_decay",
-                "gamma1", "t_ref", "val", "circuit"):
+                "gamma1", "t_ref", "val", "circuit", "init"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
+    if cfg["init"] is None:         # a user's circuit gets weights that fire on it (models.init_firing_)
+        cfg["init"] = "he" if cfg["circuit"] is None else "firing"
+    if cfg["init"] not in ("he", "firing"):
+        raise ValueError(f"init must be 'he' or 'firing', got {cfg['init']!r}")
     if cfg["circuit"] is not None:
         if cfg["e_pos"] is not None or cfg["e_neg"] is not None:
             raise ValueError("--e-pos/--e-neg set the paper's circuit; with --circuit the function sets the circuit")
@@ -223,6 +230,12 @@ def evaluation(cfg):
     return "dstd", dict(steps=4 * cfg["steps"])
 
 
+def evaluation_label(cfg):
+    """The evaluation method as plots and printed results name it: "exact" or e.g. "dstd, 40 steps"."""
+    method, options = evaluation(cfg)
+    return method + "".join(f", {v} {k}" for k, v in options.items())
+
+
 def training_method(cfg):
     """The DSTD that trains: cfg["steps"] intervals, the random offset per mini-batch or none ("fixed")."""
     return solve.DSTD(steps=cfg["steps"], offset="random" if cfg["offset"] == "random" else 0.0)
@@ -304,6 +317,29 @@ def noise_mean(net, cfg, x, y, rt, seed=0):
 
 
 # ---------------------------------------------------------------------------- training
+def initialise(net, cfg, data, rt, seed, desc, quiet):
+    """cfg["init"] = "firing": shift each layer's weights so that half its neurons fire on INIT_SAMPLES
+    training images (models.init_firing_); "he": keep the layers' He init. Either way report how many
+    neurons of each layer fire at the start, and warn where a layer is mostly silent (fewer than
+    SILENT): a neuron that never fires has no gradient. Returns the fractions per layer."""
+    pick = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(seed + 31))[:INIT_SAMPLES]
+    t = inputs(cfg, data.x_train[pick].to(rt.device))
+    with torch.random.fork_rng(devices=[rt.device] if rt.device.type == "cuda" else []):
+        torch.manual_seed(seed)           # the same on every process; training's random stream is left as it was
+        fractions = init_firing_(net, t)["after"] if cfg["init"] == "firing" else firing_fractions(net, t)
+    if not quiet:
+        shown = " / ".join(f"{100 * f:.0f}" for f in fractions)
+        print(f"{desc}: at initialisation ({cfg['init']}) {shown} % of each layer's neurons fire "
+              f"({len(pick)} training images)", flush=True)
+        for k, f in enumerate(fractions):
+            if f < SILENT:
+                print(f"{desc}: warning: layer {k + 1} is mostly silent at initialisation ({100 * f:.1f} % of its "
+                      f"neurons fire): a neuron that never fires has no gradient; "
+                      + ("try --init firing" if cfg["init"] == "he" else "check the circuit's firing phase"),
+                      flush=True)
+    return fractions
+
+
 def _check_config(path, cfg):
     """Refuse to resume a checkpoint written with another configuration (train.check_config)."""
     return check_config(path, {k: cfg[k] for k in _MODEL_KEYS}, CFG)
@@ -348,6 +384,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
         sampler = DistributedSampler(range(n), num_replicas=rt.world, rank=rt.rank, shuffle=True, seed=seed)
     epoch = [done_epochs(ckpt)]
     resumed = epoch[0]
+    if not resumed:
+        initialise(net, cfg, data, rt, seed, desc, quiet or not rt.main)
     clock = {}
     counts = dict(correct=0.0, seen=0)   # training accuracy of the epoch (DSTD, noise on, while learning)
     quiet = quiet or not rt.main
@@ -395,9 +433,10 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
 
 
 # ---------------------------------------------------------------------------- plots
-def plot_curves(path, runs):
-    """Training loss and accuracy per epoch (test; dashed: training; dotted: validation, when the
-    run held out a validation set); runs = {label: history}."""
+def plot_curves(path, runs, evaluated="exact"):
+    """Training loss and accuracy per epoch (test, evaluated by the method ``evaluated`` names
+    (evaluation_label); dashed: training; dotted: validation, when the run held out a validation set);
+    runs = {label: history}."""
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     for label, hist in runs.items():
@@ -411,7 +450,8 @@ def plot_curves(path, runs):
     ax[0].set(xlabel="epoch", ylabel="training loss (DSTD)")
     val = any(h and "val_acc" in h[0] for h in runs.values())
     ax[1].set(xlabel="epoch", ylabel="accuracy (%)")
-    ax[1].set_title("solid: test (exact), dashed: training" + (", dotted: validation" if val else ""), fontsize=9)
+    ax[1].set_title(f"solid: test ({evaluated}), dashed: training" + (", dotted: validation" if val else ""),
+                    fontsize=9)
     if len(runs) > 1:
         ax[1].legend(fontsize=7)
     fig.tight_layout()
@@ -420,7 +460,7 @@ def plot_curves(path, runs):
 
 
 def plot_raster(path, net, cfg, x, y, rt, samples=8):
-    """Output-layer spike times (exact method) of the first few test samples: one row per output
+    """Output-layer spike times (the evaluation method) of the first few test samples: one row per output
     neuron, true class in red, the earliest spike (the prediction) circled."""
     t = output_times(net, cfg, x[:samples], rt).numpy()
     plt = pyplot()
@@ -435,7 +475,8 @@ def plot_raster(path, net, cfg, x, y, rt, samples=8):
         ax.set(xlim=(-0.05, 1.05), title=f"label {int(y[s])}", xlabel="t")
         ax.set_yticks(range(K))
     axes[0][0].set_ylabel("output neuron")
-    fig.suptitle("output spikes (firing phase, exact); red: true class, circle: earliest", fontsize=9)
+    fig.suptitle(f"output spikes (firing phase, {evaluation_label(cfg)}); red: true class, circle: earliest",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -450,12 +491,17 @@ def run_experiment(args, experiment, dataset, defaults, quick):
     data = load_data(dataset, args, cfg)
     res = train(cfg, data, args.out, "model", rt, seed=args.seed, desc=experiment, quiet=getattr(args, "quiet", False))
     net, hist = res["net"], res["history"]
+    if rt.main and not getattr(args, "quiet", False) and hist:
+        passes = 1 + (cfg["noise_draws"] if cfg["sigma_spike"] > 0 else 1)
+        print(f"{experiment}: evaluating the final weights ({evaluation_label(cfg)}): {passes} passes over "
+              f"{len(data.y_test)} test images (noise-free, and per draw of the spike-time noise), about "
+              f"{passes * hist[-1]['eval_s']:.0f} s", flush=True)
     # the paper's Table 3 also reports noise-free inference: the same weights with sigma_spike = 0
     clean = accuracy(copy_at(net, cfg, res["in_shape"], sigma_spike=0.0), cfg, data.x_test, data.y_test, rt)
     draws = noise_draws(net, cfg, data.x_test, data.y_test, rt, cfg["noise_draws"], args.seed)
     if not rt.main:
         return None
-    plot_curves(os.path.join(args.out, "training_curves.png"), {experiment: hist})
+    plot_curves(os.path.join(args.out, "training_curves.png"), {experiment: hist}, evaluation_label(cfg))
     plot_raster(os.path.join(args.out, "spike_raster.png"), net, cfg, data.x_test, data.y_test, rt)
     c = circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"])
     val = {}
@@ -470,11 +516,13 @@ def run_experiment(args, experiment, dataset, defaults, quick):
                         epochs=len(hist), time_per_epoch_s=res["time_per_epoch_s"],
                         train_samples=len(data.y_train), test_samples=len(data.y_test),
                         parameters=sum(p.numel() for p in net.parameters()), e_pos=c.e_pos, e_neg=c.e_neg,
+                        evaluation=evaluation_label(cfg),
                         device=str(rt.device), world_size=rt.world, history=hist)
     if val:
         print(f"{experiment}: validation accuracy {100 * val['val_accuracy']:.2f} % on {val['val_samples']} held-out "
               f"training images (best {100 * val['best_val_accuracy']:.2f} % at epoch {val['best_val_epoch']})")
-    print(f"{experiment}: test accuracy {100 * out['test_accuracy']:.2f} % after {len(hist)} epochs "
+    print(f"{experiment}: test accuracy ({evaluation_label(cfg)}) {100 * out['test_accuracy']:.2f} % after "
+          f"{len(hist)} epochs "
           f"(noise-free inference {100 * clean:.2f} %; mean over {len(draws)} draws of the spike-time noise "
           f"{100 * out['test_accuracy_noise_mean']:.2f} %) "
           f"({out['time_per_epoch_s']:.1f} s per epoch: training {hist[-1]['train_s']:.1f} s, "

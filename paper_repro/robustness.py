@@ -50,10 +50,11 @@ from circuitnet import variation
 from . import classify as C
 from . import iris as I
 from .common import pyplot, seed_everything, write_results
+from .runs import load_run
 from .train import done_epochs, fit
 
 CFG = dict(levels=(0.0, 0.05, 0.1, 0.2, "sky130"), chips=100, test_subset=2000, epochs=5, finetune_lr=5e-5,
-           iris_epochs=600, iris_aware_epochs=3000, threshold_offset=5e-3, jitter_steps=16, nominal="runs/fmnist-mlp", data=None)
+           iris_epochs=600, iris_aware_epochs=3000, threshold_offset=5e-3, jitter_steps=16, nominal=None, data=None)
 CLEAN_DRAWS = 20    # spike-noise draws for a variation-aware network's accuracy without mismatch
 QUICK = dict(levels=(0.0, 0.2, "sky130"), chips=4, test_subset=64, epochs=1, iris_epochs=20, iris_aware_epochs=40,
              train_limit=256)
@@ -169,25 +170,22 @@ def _line(r):
 
 # ------------------------------------------------------------------------------------ Fashion-MNIST
 def load_nominal(path, rt):
-    """(network with the run's final weights, its config, its seed) from a fmnist-mlp run folder."""
-    res_path, ckpt = os.path.join(path, "results.json"), os.path.join(path, "model.pt")
-    if not (os.path.exists(res_path) and os.path.exists(ckpt)):
-        raise SystemExit(f"robustness: --nominal {path} holds no finished fmnist-mlp run (results.json and model.pt); "
-                         f"train one first, e.g. python -m paper_repro fmnist-mlp --out {path}")
-    with open(res_path) as f:
-        res = json.load(f)
-    if res.get("experiment") != "fmnist-mlp":
-        raise SystemExit(f"robustness: {res_path} is a {res.get('experiment')!r} run, not fmnist-mlp")
-    cfg = dict(C.CFG, **res["config"])
-    cfg["hidden"] = tuple(cfg["hidden"])
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    net = C.build(cfg, (1, 28, 28))
-    net.load_state_dict(state["model"])
-    if state.get("ema") is not None:
-        with torch.no_grad():
-            for p, a in zip(net.parameters(), state["ema"]):
-                p.copy_(a)
-    return net.to(rt.device).eval(), cfg, res["seed"]
+    """(network with the run's final weights, its config, its seed) from a fmnist-mlp run folder
+    (paper_repro.runs.load_run); a missing or other run stops the experiment with what to do."""
+    if path is None:
+        raise SystemExit("robustness: name the nominal network with --nominal DIR, a finished fmnist-mlp run "
+                         "(the main job does not make one): train it with e.g. python -m paper_repro fmnist-mlp "
+                         "--schedule cosine --lr 2e-4 --gamma1 0.5 --ema 0.9995 --weight-decay 0.3 --val 5000 "
+                         "--out runs/val-wd0.3 (README's headline run: 68 min on 2 cores), then --nominal runs/val-wd0.3")
+    try:
+        with open(os.path.join(path, "results.json")) as f:
+            res = json.load(f)
+        if res.get("experiment") != "fmnist-mlp":
+            raise SystemExit(f"robustness: {path} is a {res.get('experiment')!r} run, not fmnist-mlp")
+        net, cfg = load_run(path)
+    except FileNotFoundError as e:
+        raise SystemExit(f"robustness: --nominal {path} holds no finished fmnist-mlp run ({e})") from None
+    return net.set_method(C.training_method(cfg)).to(rt.device).eval(), cfg, res["seed"]
 
 
 def _finetune(net, cfg, data, circuit, epochs, lr, ckpt, rt, quiet):

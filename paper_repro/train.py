@@ -2,7 +2,8 @@
 
 Progress: a tqdm bar on a terminal; when stderr is not a terminal (a redirected log), summary lines
 on stdout instead of the bar's redraws: one per epoch, at most one every LOG_EVERY_S seconds (the
-first and last epochs always); nothing with quiet=True (``--quiet``).
+first and last epochs always), and inside an epoch one every IN_EPOCH_LOG_S seconds (samples seen,
+the running loss), so that a slow circuit is never silent for long; nothing with quiet=True (``--quiet``).
 """
 import contextlib
 import fcntl
@@ -37,6 +38,7 @@ def check_weight_decay(weight_decay):
 
 
 LOG_EVERY_S = 10.0
+IN_EPOCH_LOG_S = 60.0
 
 
 @contextlib.contextmanager
@@ -134,45 +136,57 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
                              f"resume it with the ema it was written with, or use another path")
         if ema:
             average, steps = [a.to(p.device) for a, p in zip(state["ema"], params)], state["steps"]
+        if not quiet and start < epochs:
+            print(f"{desc}: resuming from {ckpt} after epoch {start} of {epochs}", flush=True)
     bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=not bars(quiet), leave=False)
     epoch_lr(lr, 0, max(epochs, 1), schedule)           # reject an unknown schedule before training
     logged = time.time()
-    for epoch in bar:
-        began = time.time()
-        for group in opt.param_groups:
-            group["lr"] = epoch_lr(lr, epoch, epochs, schedule)
-        model.train()
-        total, n = 0.0, 0
-        for batch in batches():
-            opt.zero_grad()
-            loss = loss_fn(model, *batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch}")
-            loss.backward()
-            opt.step()
-            steps += 1
-            if ema:
-                with torch.no_grad():
-                    for a, p in zip(average, params):
-                        a.lerp_(p, 1.0 - ema_decay(ema, steps))
-            total, n = total + loss.item() * len(batch[0]), n + len(batch[0])
-        row = dict(epoch=epoch + 1, loss=total / n)
-        if evaluate is not None:
-            model.eval()
-            with torch.no_grad(), _swapped(params, average):
-                row.update(evaluate(model))
-        row["time_s"] = round(time.time() - began, 3)
-        history.append(row)
-        summary = {k: round(v, 4) for k, v in row.items() if k != "epoch"}
-        bar.set_postfix(summary)
-        if not quiet and not bars(quiet) and (epoch in (start, epochs - 1) or time.time() - logged >= LOG_EVERY_S):
-            logged = time.time()
-            print(f"{desc}: epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:g}" for k, v in summary.items()),
-                  flush=True)
-        if ckpt:
-            torch.save(dict(model=module.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
-                            history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")
-            os.replace(ckpt + ".tmp", ckpt)
+    try:
+        for epoch in bar:
+            began = time.time()
+            for group in opt.param_groups:
+                group["lr"] = epoch_lr(lr, epoch, epochs, schedule)
+            model.train()
+            total, n = 0.0, 0
+            for batch in batches():
+                opt.zero_grad()
+                loss = loss_fn(model, *batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch}")
+                loss.backward()
+                opt.step()
+                steps += 1
+                if ema:
+                    with torch.no_grad():
+                        for a, p in zip(average, params):
+                            a.lerp_(p, 1.0 - ema_decay(ema, steps))
+                total, n = total + loss.item() * len(batch[0]), n + len(batch[0])
+                if not quiet and not bars(quiet) and time.time() - logged >= IN_EPOCH_LOG_S:
+                    logged = time.time()
+                    print(f"{desc}: epoch {epoch + 1}/{epochs}: {n} samples, loss so far {total / n:.4g} "
+                          f"({logged - began:.0f} s)", flush=True)
+            row = dict(epoch=epoch + 1, loss=total / n)
+            if evaluate is not None:
+                model.eval()
+                with torch.no_grad(), _swapped(params, average):
+                    row.update(evaluate(model))
+            row["time_s"] = round(time.time() - began, 3)
+            history.append(row)
+            summary = {k: round(v, 4) for k, v in row.items() if k != "epoch"}
+            bar.set_postfix(summary)
+            if not quiet and not bars(quiet) and (epoch in (start, epochs - 1) or time.time() - logged >= LOG_EVERY_S):
+                logged = time.time()
+                print(f"{desc}: epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:g}" for k, v in summary.items()),
+                      flush=True)
+            if ckpt:
+                torch.save(dict(model=module.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
+                                history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")
+                os.replace(ckpt + ".tmp", ckpt)
+    except KeyboardInterrupt:
+        if ckpt and not quiet:
+            print(f"\n{desc}: interrupted; {ckpt} holds the {len(history)} epochs finished so far: run the same "
+                  f"command again to resume from there", flush=True)
+        raise
     if ema:
         _copy(params, average)
     return history

@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import torch
 
+import circuitnet as cn
+
 from paper_repro import data as D
 from paper_repro.__main__ import EXPERIMENTS, main
 
@@ -202,6 +204,7 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert all(0.0 <= f <= 1.0 for f in res["silent_outputs"].values())
 
 
+@pytest.mark.slow
 def test_training_resumes_from_its_checkpoint(tmp_path, fmnist_dir):
     out, fresh = tmp_path / "resumed", tmp_path / "fresh"
     first = run_quick("fmnist-mlp", out, "--data", fmnist_dir, "--epochs", "2")["history"]
@@ -224,6 +227,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path, fmnist_dir):
         main(["fmnist-mlp", "--quick", "--out", str(out), "--data", fmnist_dir, "--epochs", "3", "--width", "0.5"])
 
 
+@pytest.mark.slow
 def test_wall_time_of_a_resumed_run_counts_the_restored_epochs(tmp_path, fmnist_dir):
     """results.json's wall_time_s = this invocation + the recorded time of the epochs loaded from the
     checkpoint (here made 1000 s long by editing it), not this invocation alone."""
@@ -262,6 +266,7 @@ def launch(world, args):
             proc.wait()
 
 
+@pytest.mark.slow
 def test_two_processes_train_in_step_shard_the_test_set_and_resume_in_one(tmp_path, fmnist_dir):
     """torchrun with two processes: DistributedDataParallel keeps their weights equal, the sharded
     evaluation counts every test image once (the noise-free accuracy equals one process's on the
@@ -285,6 +290,7 @@ def test_two_processes_train_in_step_shard_the_test_set_and_resume_in_one(tmp_pa
     assert again["world_size"] == 1 and again["history"][0] == res["history"][0] and len(again["history"]) == 2
 
 
+@pytest.mark.slow
 def test_processes_sharing_an_out_split_a_sweep_and_end_where_one_process_does(tmp_path, fmnist_dir):
     """Sweep processes on one --out skip a setting another process holds, train the others, wait,
     then take it over when it is released; checkpoints and results equal those of one process alone."""
@@ -320,6 +326,7 @@ def test_processes_sharing_an_out_split_a_sweep_and_end_where_one_process_does(t
     assert res[0]["accuracy"] == res[1]["accuracy"]
 
 
+@pytest.mark.slow
 def test_a_torchrun_job_claims_its_sweep_settings_as_one(tmp_path, fmnist_dir):
     """Under torchrun the main process claims each setting for the whole job: both ranks train every
     setting in step (no rank waits on a collective the other skipped) and the sweep completes."""
@@ -698,6 +705,7 @@ def test_invalid_or_unused_options_are_refused_argparse_style(argv, message, tmp
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_iris_checks_its_checkpoints_and_keeps_the_recorded_wall_time(tmp_path):
     out = tmp_path / "iris"
     first = run_quick("iris", out, "--epochs", "3", "--quiet")
@@ -770,6 +778,15 @@ def test_circuit_option_trains_every_layer_on_the_named_circuit(tmp_path, fmnist
     assert res["config"]["circuit"] == spec and res["config"]["circuit_parameters"]["pos_lam2"] == -0.2
     assert json.loads((tmp_path / "model.json").read_text())["circuit_parameters"]["neg_lam2"] == -0.2
     assert 0.1 < res["test_accuracy"] <= 1.0
+    assert res["evaluation"] == "dstd, 40 steps" and res["config"]["init"] == "firing"   # a user's circuit
+    from paper_repro.runs import load_run
+    loaded, lcfg = load_run(str(tmp_path))                   # the finished run's network, as evaluated
+    state = torch.load(tmp_path / "model.pt", weights_only=False)["model"]
+    assert lcfg["circuit"] == spec and not loaded.training
+    assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
+    assert all(l.method == cn.solve.DSTD(steps=40) for l in loaded.spiking_layers)
+    with pytest.raises(FileNotFoundError, match="no finished run.*python -m paper_repro"):
+        load_run(str(tmp_path / "nothing"))
     cfg = dict(C.CFG, circuit=spec)
     assert C.evaluation(cfg) == ("dstd", {"steps": 40}) and C.evaluation(C.CFG) == ("exact", {})
     net = C.build(cfg, (1, 28, 28))
@@ -784,6 +801,8 @@ def test_circuit_option_trains_every_layer_on_the_named_circuit(tmp_path, fmnist
 
 
 def test_robustness_refuses_a_missing_nominal_run_and_long_finetuning(tmp_path):
+    with pytest.raises(SystemExit, match="--nominal DIR, a finished fmnist-mlp run.*main job does not make one"):
+        main(["robustness", "--quick", "--out", str(tmp_path / "r")])       # no default run to fall back on
     with pytest.raises(SystemExit, match="no finished fmnist-mlp run"):
         main(["robustness", "--quick", "--out", str(tmp_path / "r"), "--nominal", str(tmp_path / "nothing")])
     with pytest.raises(SystemExit, match="at most 10 epochs"):

@@ -5,21 +5,23 @@ import re
 import torch
 
 import circuitnet as cn
+import models
 from circuitnet.compile import compile_circuit
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
-def _run(marker):
+def _run(marker, scope=None):
     example = next(b for b in BLOCKS if marker in b)
-    scope = {}
+    scope = {} if scope is None else scope
     exec(compile(example, "README.md", "exec"), scope)
     return scope
 
 
 def test_every_python_snippet_is_checked_here():
-    markers = ("cn.NeuronCircuit(", "models.RCSpikeLinear(", 'method="spice"', "models.monte_carlo(")
+    markers = ("cn.NeuronCircuit(", "models.RCSpikeLinear(", 'method="spice"', "models.monte_carlo(net.eval()",
+               "class SaturatingNMOS", "models.init_firing_(")
     assert len(BLOCKS) == len(markers) and all(any(m in b for b in BLOCKS) for m in markers), \
         "a README python snippet was added or changed: give it a test below"
 
@@ -50,11 +52,26 @@ def test_readme_spice_example_runs_and_agrees_with_its_model():
 
 
 def test_readme_mismatch_example_runs_and_reports_chip_statistics():
-    scope = _run("models.monte_carlo(")
+    scope = _run("models.monte_carlo(net.eval()")
     mc, net = scope["mc"], scope["net"]
     assert len(mc["accuracies"]) == 20 and mc["min"] <= mc["p5"] <= mc["mean"] <= mc["max"] and mc["std"] > 0
     assert net.training and net.chip_scale == 1.0
     assert all(l.circuit_noise for l in net.spiking_layers)
+
+
+def test_readme_own_element_goes_from_declaration_to_spice_and_chips(capsys):
+    """README "Your own element": a transcendental device, trained by DSTD's general path after the
+    data-dependent init, its output layer in ngspice against ode, and 20 Monte-Carlo chips."""
+    scope = _run("models.init_firing_(", _run("class SaturatingNMOS"))
+    shown = capsys.readouterr().out
+    assert "E_pos = none" in shown and "exact: no" in shown and "dstd: yes (general path)" in shown
+    circuit, net = scope["circuit"], scope["net"]
+    assert circuit.e_pos is None and circuit.reversal("pos") == float("inf")   # no zero below 1e6
+    assert scope["accuracy"](net) >= 0.8
+    fired = scope["t_spice"] < 1
+    assert fired.sum() >= 4 and (scope["t_spice"] - scope["t_ode"])[fired].abs().max().item() < 5e-4   # 0.5 ns
+    mc = models.monte_carlo(net, scope["accuracy"], chips=3)
+    assert len(mc["accuracies"]) == 3 and net.spiking_layers[0].deviation is None
 
 
 def test_robustness_doc_example_declares_what_it_says():
