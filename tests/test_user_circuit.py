@@ -81,11 +81,14 @@ def test_input_times_after_the_input_phase_are_refused():
 
 
 def test_eval_leaves_the_last_training_chip():
-    c = cn.variation.with_uniform_mismatch(saturating(), current=0.2)
+    c = cn.variation.with_uniform_mismatch(cn.circuits.rc_spike(firing="ideal"), current=0.2)
     torch.manual_seed(0)
-    net = models.mlp((6, 5, 3), circuit=c, method="dstd", sigma_spike=0.0).double()
+    net = models.mlp((6, 5, 3), circuit=c, method="exact", sigma_spike=0.0).double()
     x = torch.rand(8, 6, dtype=D)
     nominal = net.eval()(x)
+    models.use_chip(net, models.draw_chip(net, seed=1))
+    assert (net(x) - nominal).abs().max() > 1e-3                 # a chip moves these outputs
+    models.use_chip(net, None)
     net.train().train_on_chips(1.0)
     net(x)                                                       # a training pass draws a chip
     assert net.spiking_layers[0].deviation is not None
