@@ -14,6 +14,8 @@ batch (its inputs coming from the already initialised layers below) is ``target`
 monotone in m wherever the synapse shapes are positive (each input's charge grows with its weight),
 so bisection converges; the weights' spread (their He scale) is kept.
 """
+import warnings
+
 import torch
 
 
@@ -90,6 +92,10 @@ def init_firing_(net, t_in, target=0.5, iterations=30):
                     if fraction(hi) >= target:
                         break
                     hi *= 2
+                if not fraction(lo) <= target <= fraction(hi):
+                    warnings.warn(f"init_firing_: layer {k + 1} cannot reach {target:.0%} firing by shifting its "
+                                  f"weights (from {fraction(lo):.1%} to {fraction(hi):.1%} over offsets {lo:.3g} .. "
+                                  f"{hi:.3g}); it is left at the nearest", stacklevel=2)
                 for _ in range(iterations):
                     mid = 0.5 * (lo + hi)
                     lo, hi = (mid, hi) if fraction(mid) < target else (lo, mid)

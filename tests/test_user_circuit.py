@@ -112,6 +112,9 @@ def test_data_dependent_init_makes_a_silent_circuit_fire():
     assert net.training
     with pytest.raises(ValueError, match="target"):
         models.init_firing_(net, models.encode(x), target=1.0)
+    never = models.mlp((64, 5), circuit=cn.circuits.rc_spike(firing="ideal"), method="exact", sigma_spike=0.0)
+    with pytest.warns(UserWarning, match="layer 1 cannot reach 50% firing"):
+        models.init_firing_(never, torch.full((4, 64), math.inf))    # no input ever arrives: nothing fires
 
 
 def _split(n=64, d=(1, 8, 8)):
