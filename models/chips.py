@@ -5,6 +5,8 @@
     net.train_on_chips(scale=1.0)            # training: a fresh chip per forward pass (mini-batch); the
                                              # backward pass differentiates the same draw
     monte_carlo(net, evaluate, chips=100)    # accuracy over chips: mean, std, 5th percentile
+    monte_carlo(net, evaluate, per_chip=lambda c: calibrate_chip(net, program_chip(c, programmer), trims))
+                                             # chips as used: weights programmed, neurons trimmed
 
 The spreads are those declared in each layer's circuit (elements' ``mismatch=``, the circuit's
 ``threshold_offset``), multiplied by ``scale``. A convolution's kernel is one crossbar column per output
@@ -47,9 +49,29 @@ def use_chip(net, chip):
     return net
 
 
-def monte_carlo(net, evaluate, chips=100, seed=0, scale=1.0):
+def program_chip(chip, programmer, seed=None):
+    """The chip after program-and-verify of every synapse device (circuitnet.programming.WeightProgrammer),
+    its measurement noise drawn from ``seed`` (None: the chip's own seed, or torch's global generator)."""
+    seed = chip.seed if seed is None else seed
+    g = None if seed is None else torch.Generator().manual_seed(7919 * int(seed) + 1)
+    return Chip([None if d is None else programmer.program(d, g) for d in chip.deviations], chip.seed, chip.scale)
+
+
+def calibrate_chip(net, chip, trims, **options):
+    """The chip after per-neuron calibration of every spiking layer (circuitnet.calibration.calibrate
+    with ``trims`` and ``options``, on each layer's circuit): spike times in, trims out."""
+    from circuitnet.calibration import calibrate
+    layers = net.spiking_layers
+    if len(chip.deviations) != len(layers):
+        raise ValueError(f"the chip has {len(chip.deviations)} layers, the network {len(layers)} spiking layers")
+    devs = [None if d is None else calibrate(l.circuit, d, trims, **options)[0] for l, d in zip(layers, chip.deviations)]
+    return Chip(devs, chip.seed, chip.scale)
+
+
+def monte_carlo(net, evaluate, chips=100, seed=0, scale=1.0, per_chip=None):
     """Accuracy over ``chips`` chips (chip k drawn with seed 1000003 seed + k): ``evaluate(net)`` -> accuracy
-    on the chip in use. Returns dict(mean, std, p5 (5th percentile, linear interpolation), min, max,
+    on the chip in use. ``per_chip(chip) -> chip``: what the chip goes through before use (program_chip,
+    calibrate_chip, or both). Returns dict(mean, std, p5 (5th percentile, linear interpolation), min, max,
     accuracies). The network is back on its previous chips afterwards."""
     if int(chips) < 1:
         raise ValueError(f"chips must be >= 1, got {chips}")
@@ -57,7 +79,8 @@ def monte_carlo(net, evaluate, chips=100, seed=0, scale=1.0):
     accs = []
     try:
         for k in range(int(chips)):
-            use_chip(net, draw_chip(net, seed=1000003 * int(seed) + k, scale=scale))
+            chip = draw_chip(net, seed=1000003 * int(seed) + k, scale=scale)
+            use_chip(net, chip if per_chip is None else per_chip(chip))
             accs.append(float(evaluate(net)))
     finally:
         for l, d in zip(net.spiking_layers, before):

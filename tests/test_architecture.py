@@ -9,7 +9,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("circuitnet", "models", "paper_repro")
 DECLARATION = ("circuitnet.units", "circuitnet.silicon", "circuitnet.elements", "circuitnet.neuron")
 ABOVE_DECLARATION = ("circuitnet.compile", "circuitnet.variation", "circuitnet.solve", "circuitnet.spice",
-                     "circuitnet.circuits", "circuitnet.timeline", "circuitnet.drive", "models", "paper_repro")
+                     "circuitnet.circuits", "circuitnet.timeline", "circuitnet.drive", "circuitnet.programming",
+                     "circuitnet.calibration", "models", "paper_repro")
 
 
 def _modules():

@@ -1,0 +1,86 @@
+"""Program-and-verify of the synapse devices: what a chip's weight programmer leaves of their mismatch.
+
+A synapse device (a MOSFET current source biased in weak inversion) carries, on a drawn chip, a
+current gain g: its current over the programmed target at the nominal gate bias
+(:mod:`circuitnet.variation`, log-normal, median 1). Its gate bias goes through a trim DAC: ``bits``
+bits over ``dac_range`` volts, code c in [-2^(bits-1), 2^(bits-1) - 1], step lsb = dac_range / 2^bits,
+and in weak inversion a bias step dV multiplies the current by exp(gm/Id dV):
+
+    g(c) = g exp(gm_over_id lsb c).
+
+Program-and-verify, ``iterations`` times (starting from c = 0): measure the current,
+I_meas / I_target = g(c) (1 + measurement_noise z), z ~ N(0, 1); correct the code by
+round(-ln(I_meas / I_target) / (gm_over_id lsb)), clipped to the DAC's range. What remains is the
+device's residual gain g(c): the DAC's quantisation (a step of exp(gm_over_id lsb)), the last
+measurement's noise, and, for a device whose |ln g| exceeds the DAC's reach gm_over_id dac_range / 2,
+the part the range cannot correct. The channel-length modulation follows the current on silicon
+(variation's module docstring): programming the current programs it too.
+
+    programmer = WeightProgrammer(bits=8, dac_range="0.12", measurement_noise=0.01, iterations=3)
+    programmed = programmer.program(deviation, generator)     # a LayerDeviation with residual gains
+"""
+import math
+
+import torch
+
+from .units import parse_value
+from .variation import LayerDeviation
+
+
+class WeightProgrammer:
+    """A chip's weight programmer (module docstring): gate-bias DAC ``bits`` (>= 1) over ``dac_range``
+    (V, > 0), the devices' ``gm_over_id`` (1/V, > 0; about 1 / (n U_T), 25-30 /V in weak inversion),
+    the current measurement's relative noise sd ``measurement_noise`` (>= 0) and ``iterations``
+    (>= 0; 0: the chip as drawn)."""
+
+    def __init__(self, bits=8, dac_range="0.12", gm_over_id=25.0, measurement_noise=0.01, iterations=3):
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 24:
+            raise ValueError(f"WeightProgrammer: bits must be an integer in 1..24, got {bits!r}")
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"WeightProgrammer: iterations must be an integer >= 0, got {iterations!r}")
+        self.bits, self.iterations = bits, iterations
+        self.dac_range = parse_value(dac_range, "WeightProgrammer dac_range")
+        self.gm_over_id = parse_value(gm_over_id, "WeightProgrammer gm_over_id")
+        self.measurement_noise = parse_value(measurement_noise, "WeightProgrammer measurement_noise")
+        for name, ok in (("dac_range", self.dac_range > 0), ("gm_over_id", self.gm_over_id > 0),
+                         ("measurement_noise", self.measurement_noise >= 0)):
+            value = getattr(self, name)
+            if not (ok and math.isfinite(value)):
+                raise ValueError(f"WeightProgrammer: {name} must be a finite number "
+                                 f"{'>= 0' if name == 'measurement_noise' else '> 0'}, got {value!r}")
+
+    @property
+    def step(self):
+        """ln of the current ratio of one DAC step: gm_over_id dac_range / 2^bits."""
+        return self.gm_over_id * self.dac_range / 2 ** self.bits
+
+    @property
+    def reach(self):
+        """Largest |ln g| the DAC can correct: its lowest code's reach, 2^(bits-1) steps."""
+        return self.step * 2 ** (self.bits - 1)
+
+    def residual(self, gain, generator=None):
+        """The residual gains g(c) after programming devices of drawn gains ``gain`` (a tensor, > 0)."""
+        if not (gain > 0).all():
+            raise ValueError("WeightProgrammer: device gains must be > 0")
+        lo, hi = -2 ** (self.bits - 1), 2 ** (self.bits - 1) - 1
+        code = torch.zeros_like(gain)
+        log_g = torch.log(gain)
+        for _ in range(self.iterations):
+            z = torch.randn(gain.shape, generator=generator, dtype=torch.float64).to(gain)
+            measured = log_g + self.step * code + torch.log1p(self.measurement_noise * z).nan_to_num(-30.0)
+            code = (code + torch.round(-measured / self.step)).clamp(lo, hi)
+        return gain * torch.exp(self.step * code)
+
+    def program(self, deviation, generator=None):
+        """A :class:`~circuitnet.variation.LayerDeviation` whose synapse gains are the residuals of
+        programming ``deviation``'s (every crossbar device, positive and negative); its per-neuron
+        factors and threshold offsets are left as drawn. Reproducible from ``generator``."""
+        if not isinstance(deviation, LayerDeviation):
+            raise ValueError(f"WeightProgrammer.program: expected a LayerDeviation, got {type(deviation).__name__}")
+        return LayerDeviation(self.residual(deviation.gain_pos, generator), self.residual(deviation.gain_neg, generator),
+                              dict(deviation.factors), deviation.threshold)
+
+    def __repr__(self):
+        return (f"WeightProgrammer(bits={self.bits}, dac_range={self.dac_range:g}, gm_over_id={self.gm_over_id:g}, "
+                f"measurement_noise={self.measurement_noise:g}, iterations={self.iterations})")
