@@ -29,7 +29,8 @@ from .variation import LayerDeviation
 
 class WeightProgrammer:
     """A chip's weight programmer (module docstring): gate-bias DAC ``bits`` (>= 1) over ``dac_range``
-    (V, > 0), the devices' ``gm_over_id`` (1/V, > 0; about 1 / (n U_T), 25-30 /V in weak inversion),
+    (V, > 0), the devices' ``gm_over_id`` (1/V, > 0; one number, or (positive, negative device): sky130's
+    nfet / pfet of the paper's synapse at one weight unit give 23.5 / 15.7 /V from the extraction sweeps),
     the current measurement's relative noise sd ``measurement_noise`` (>= 0) and ``iterations``
     (>= 0; 0: the chip as drawn)."""
 
@@ -40,37 +41,42 @@ class WeightProgrammer:
             raise ValueError(f"WeightProgrammer: iterations must be an integer >= 0, got {iterations!r}")
         self.bits, self.iterations = bits, iterations
         self.dac_range = parse_value(dac_range, "WeightProgrammer dac_range")
-        self.gm_over_id = parse_value(gm_over_id, "WeightProgrammer gm_over_id")
+        pair = gm_over_id if isinstance(gm_over_id, (tuple, list)) else (gm_over_id, gm_over_id)
+        if len(pair) != 2:
+            raise ValueError(f"WeightProgrammer: gm_over_id is one number or (positive, negative device), got {gm_over_id!r}")
+        self.gm_over_id = tuple(parse_value(g, "WeightProgrammer gm_over_id") for g in pair)
         self.measurement_noise = parse_value(measurement_noise, "WeightProgrammer measurement_noise")
-        for name, ok in (("dac_range", self.dac_range > 0), ("gm_over_id", self.gm_over_id > 0),
-                         ("measurement_noise", self.measurement_noise >= 0)):
-            value = getattr(self, name)
+        for name, value, ok in (("dac_range", self.dac_range, self.dac_range > 0),
+                                ("gm_over_id", min(self.gm_over_id), min(self.gm_over_id) > 0 and
+                                 math.isfinite(max(self.gm_over_id))),
+                                ("measurement_noise", self.measurement_noise, self.measurement_noise >= 0)):
             if not (ok and math.isfinite(value)):
                 raise ValueError(f"WeightProgrammer: {name} must be a finite number "
                                  f"{'>= 0' if name == 'measurement_noise' else '> 0'}, got {value!r}")
 
-    @property
-    def step(self):
-        """ln of the current ratio of one DAC step: gm_over_id dac_range / 2^bits."""
-        return self.gm_over_id * self.dac_range / 2 ** self.bits
+    def step(self, device=0):
+        """ln of the current ratio of one DAC step, gm_over_id dac_range / 2^bits, of the positive
+        (``device`` 0) or the negative (1) synapse device."""
+        return self.gm_over_id[device] * self.dac_range / 2 ** self.bits
 
-    @property
-    def reach(self):
+    def reach(self, device=0):
         """Largest |ln g| the DAC can correct: its lowest code's reach, 2^(bits-1) steps."""
-        return self.step * 2 ** (self.bits - 1)
+        return self.step(device) * 2 ** (self.bits - 1)
 
-    def residual(self, gain, generator=None):
-        """The residual gains g(c) after programming devices of drawn gains ``gain`` (a tensor, > 0)."""
+    def residual(self, gain, generator=None, device=0):
+        """The residual gains g(c) after programming devices of drawn gains ``gain`` (a tensor, > 0);
+        ``device``: 0 for the positive synapse device's gm/Id, 1 for the negative one's."""
         if not (gain > 0).all():
             raise ValueError("WeightProgrammer: device gains must be > 0")
         lo, hi = -2 ** (self.bits - 1), 2 ** (self.bits - 1) - 1
+        step = self.step(device)
         code = torch.zeros_like(gain)
         log_g = torch.log(gain)
         for _ in range(self.iterations):
             z = torch.randn(gain.shape, generator=generator, dtype=torch.float64).to(gain)
-            measured = log_g + self.step * code + torch.log1p(self.measurement_noise * z).nan_to_num(-30.0)
-            code = (code + torch.round(-measured / self.step)).clamp(lo, hi)
-        return gain * torch.exp(self.step * code)
+            measured = log_g + step * code + torch.log1p(self.measurement_noise * z).nan_to_num(-30.0)
+            code = (code + torch.round(-measured / step)).clamp(lo, hi)
+        return gain * torch.exp(step * code)
 
     def program(self, deviation, generator=None):
         """A :class:`~circuitnet.variation.LayerDeviation` whose synapse gains are the residuals of
@@ -78,9 +84,10 @@ class WeightProgrammer:
         factors and threshold offsets are left as drawn. Reproducible from ``generator``."""
         if not isinstance(deviation, LayerDeviation):
             raise ValueError(f"WeightProgrammer.program: expected a LayerDeviation, got {type(deviation).__name__}")
-        return LayerDeviation(self.residual(deviation.gain_pos, generator), self.residual(deviation.gain_neg, generator),
+        return LayerDeviation(self.residual(deviation.gain_pos, generator, 0),
+                              self.residual(deviation.gain_neg, generator, 1),
                               dict(deviation.factors), deviation.threshold)
 
     def __repr__(self):
-        return (f"WeightProgrammer(bits={self.bits}, dac_range={self.dac_range:g}, gm_over_id={self.gm_over_id:g}, "
+        return (f"WeightProgrammer(bits={self.bits}, dac_range={self.dac_range:g}, gm_over_id={self.gm_over_id}, "
                 f"measurement_noise={self.measurement_noise:g}, iterations={self.iterations})")

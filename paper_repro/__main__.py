@@ -22,6 +22,8 @@ EXPERIMENTS = {
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
     "robustness": "Iris and F-MNIST MLP on Monte-Carlo mismatched chips and with circuit noise: nominal vs "
                   "variation-aware training",
+    "chip-budget": "Iris (and F-MNIST MLP with --nominal) on chips at sky130's spreads as used: program-and-verify "
+                   "DAC bits and iterations, neuron trims, device area",
 }
 
 
@@ -93,6 +95,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
     "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
     "robustness": ("--epochs", "--chips", "--nominal", "--data"),
+    "chip-budget": ("--chips", "--nominal", "--data"),
 }
 
 
@@ -110,7 +113,7 @@ def _show(key, value):
         return {"e_pos": "the circuit's own, 2.80", "e_neg": "the circuit's own, -1.53",
                 "circuit": "the paper's RC-Spike circuit",
                 "init": "he on the paper's circuit, firing with --circuit",
-                "nominal": "none: required"}.get(key, "off")
+                "nominal": "none"}.get(key, "off")
     if isinstance(value, dict):
         return "on"
     return f"{value:g}" if isinstance(value, float) else str(value)

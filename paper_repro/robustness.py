@@ -83,7 +83,7 @@ def at_level(circuit, level, sky, threshold_offset):
                                            threshold_offset=r * threshold_offset)
 
 
-def _on_circuit(net, circuit):
+def on_circuit(net, circuit):
     for layer in net.spiking_layers:
         layer.circuit = circuit
     return net
@@ -97,7 +97,7 @@ def _tag(level):
     return level if isinstance(level, str) else f"{level:g}"
 
 
-def _cached(path, key, compute):
+def cached(path, key, compute):
     """compute() once: its result is kept in ``path`` (JSON) with ``key``, and reused while the key is
     the same (so an interrupted run resumes point by point)."""
     if os.path.exists(path):
@@ -139,7 +139,7 @@ def _iris(args, cfg, levels, sky, out):
         nets = {}
         for name in ("nominal", "aware"):
             if name == "nominal" and nominal is not None:
-                nets[name] = _on_circuit(nominal, circ)
+                nets[name] = on_circuit(nominal, circ)
                 continue
             if name == "aware" and level == 0.0:
                 nets[name] = nets["nominal"]
@@ -157,7 +157,7 @@ def _iris(args, cfg, levels, sky, out):
             if name == "nominal":
                 nominal = net
         key = dict(cfg, part="iris", level=_tag(level), seed=args.seed, levels=None, nominal=None, data=None)
-        row = _cached(os.path.join(out, f"iris_point_{_tag(level)}.json"), json.loads(json.dumps(key)),
+        row = cached(os.path.join(out, f"iris_point_{_tag(level)}.json"), json.loads(json.dumps(key)),
                       lambda: _evaluate(nets, acc, cfg["chips"], args.seed))
         res[_label(level)] = row
         print(f"iris at {_label(level)}: nominal net {_line(row['nominal'])}; variation-aware {_line(row['aware'])}")
@@ -190,7 +190,7 @@ def load_nominal(path, rt):
 
 def _finetune(net, cfg, data, circuit, epochs, lr, ckpt, rt, quiet):
     """Variation-aware fine-tuning (module docstring): a fresh chip per mini-batch, checkpointed."""
-    net = _on_circuit(copy.deepcopy(net), circuit).train_on_chips(1.0)
+    net = on_circuit(copy.deepcopy(net), circuit).train_on_chips(1.0)
     net.set_method(C.training_method(cfg))
     n = len(data.y_train)
     epoch = [done_epochs(ckpt)]
@@ -225,17 +225,17 @@ def _fmnist(args, cfg, levels, sky, out, rt, loaded):
     torch.manual_seed(args.seed)
     for level in levels:
         circ = at_level(base, level, sky, cfg["threshold_offset"])
-        nets = dict(nominal=_on_circuit(nominal, circ))
+        nets = dict(nominal=on_circuit(nominal, circ))
         if level == 0.0:
             nets["aware"] = nets["nominal"]
         else:
             ckpt = os.path.join(out, f"fmnist_aware_{_tag(level)}.pt")
             nets["aware"] = aware[_label(level)] = _finetune(nominal, ncfg, data, circ, cfg["epochs"],
                                                              cfg["finetune_lr"], ckpt, rt, getattr(args, "quiet", False))
-        row = _cached(os.path.join(out, f"fmnist_point_{_tag(level)}.json"), dict(fkey, level=_tag(level)),
+        row = cached(os.path.join(out, f"fmnist_point_{_tag(level)}.json"), dict(fkey, level=_tag(level)),
                       lambda: _evaluate(nets, acc, cfg["chips"], args.seed))
         if level != 0.0:           # its own mismatch-free accuracy: the mean over spike-noise draws
-            row = dict(row, aware_mismatch_free=_cached(
+            row = dict(row, aware_mismatch_free=cached(
                 os.path.join(out, f"fmnist_clean_{_tag(level)}.json"), dict(fkey, clean=_tag(level)),
                 lambda: models.monte_carlo(nets["aware"], acc, CLEAN_DRAWS, seed=args.seed, scale=0.0)))
         res[_label(level)] = row
@@ -246,19 +246,19 @@ def _fmnist(args, cfg, levels, sky, out, rt, loaded):
         for name, net in (("nominal", nominal), ("aware", aware["sky130"])):
             for chips_on in (False, True):
                 circ = at_level(noisy, "sky130", sky, cfg["threshold_offset"]) if chips_on else noisy
-                n = _on_circuit(net, circ)
+                n = on_circuit(net, circ)
                 for layer in n.spiking_layers:
                     layer.circuit_noise, layer.jitter_steps = True, cfg["jitter_steps"]
                 key = f"{name}_{'sky130_chips' if chips_on else 'nominal_chip'}"
                 models.use_chip(n, None)
-                noise[key] = _cached(os.path.join(out, f"fmnist_noise_{key}.json"), dict(fkey, noise=key),
+                noise[key] = cached(os.path.join(out, f"fmnist_noise_{key}.json"), dict(fkey, noise=key),
                                      lambda: models.monte_carlo(n, acc, cfg["chips"], seed=args.seed,
                                                                 scale=1.0 if chips_on else 0.0))
                 for layer in n.spiking_layers:
                     layer.circuit_noise = False
                 print(f"fmnist with declared circuit noise, {key}: {_line(noise[key])}")
     for net in [nominal, *aware.values()]:
-        _on_circuit(net, base)
+        on_circuit(net, base)
     return res, noise, dict(nominal_run=cfg["nominal"], nominal_config=ncfg, test_subset=len(y))
 
 

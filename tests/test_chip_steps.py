@@ -25,9 +25,9 @@ def test_programmed_residual_is_the_dacs_quantisation_without_measurement_noise(
     g = torch.exp(0.3 * torch.randn(20000, generator=torch.Generator().manual_seed(0), dtype=D))
     p = WeightProgrammer(bits=8, dac_range="0.2", gm_over_id=25, measurement_noise=0.0, iterations=1)
     r = torch.log(p.residual(g))
-    assert p.step == pytest.approx(25 * 0.2 / 256)
-    assert r.abs().max() <= p.step / 2 + 1e-12                     # one exact measurement: within half a step
-    assert r.std().item() == pytest.approx(p.step / math.sqrt(12), rel=0.03)   # uniform over one step
+    assert p.step() == pytest.approx(25 * 0.2 / 256)
+    assert r.abs().max() <= p.step() / 2 + 1e-12                     # one exact measurement: within half a step
+    assert r.std().item() == pytest.approx(p.step() / math.sqrt(12), rel=0.03)   # uniform over one step
     assert torch.equal(WeightProgrammer(iterations=0).residual(g), g)          # no programming: as drawn
 
 
@@ -40,9 +40,11 @@ def test_programmed_residual_follows_the_measurement_noise_and_the_dacs_reach():
     assert abs(r.mean().item()) < 2e-3
     short = WeightProgrammer(bits=8, dac_range="0.02", gm_over_id=25, measurement_noise=0.0, iterations=5)
     r = torch.log(short.residual(g))
-    reach = short.reach                                             # 0.25: |ln g| beyond it is left over
-    far = torch.log(g).abs() > reach + short.step
-    assert far.any() and torch.allclose(r[far].abs(), torch.log(g)[far].abs() - reach, atol=short.step)
+    reach = short.reach()                                           # 0.25: |ln g| beyond it is left over
+    far = torch.log(g).abs() > reach + short.step()
+    assert far.any() and torch.allclose(r[far].abs(), torch.log(g)[far].abs() - reach, atol=short.step())
+    two = WeightProgrammer(bits=8, dac_range="0.12", gm_over_id=(23.5, 15.7))
+    assert two.step(1) / two.step(0) == pytest.approx(15.7 / 23.5)
     a = fine.program(V.draw(_sky130_like(), 5, 7, torch.Generator().manual_seed(3)), torch.Generator().manual_seed(4))
     b = fine.program(V.draw(_sky130_like(), 5, 7, torch.Generator().manual_seed(3)), torch.Generator().manual_seed(4))
     assert torch.equal(a.gain_pos, b.gain_pos) and torch.equal(a.gain_neg, b.gain_neg)   # seeded: reproducible
@@ -51,7 +53,8 @@ def test_programmed_residual_follows_the_measurement_noise_and_the_dacs_reach():
 @pytest.mark.parametrize("kw, message", [(dict(bits=0), "bits"), (dict(bits=2.5), "bits"),
                                          (dict(measurement_noise=-0.01), "measurement_noise"),
                                          (dict(dac_range=0), "dac_range"), (dict(iterations=-1), "iterations"),
-                                         (dict(gm_over_id=float("nan")), "gm_over_id")])
+                                         (dict(gm_over_id=float("nan")), "gm_over_id"),
+                                         (dict(gm_over_id=(25, -1)), "gm_over_id"), (dict(gm_over_id=(1, 2, 3)), "gm_over_id")])
 def test_impossible_programming_budgets_are_refused(kw, message):
     with pytest.raises(ValueError, match=message):
         WeightProgrammer(**kw)

@@ -106,6 +106,7 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
                    ["membrane_model_vs_spice.png"]),
     "spice-neurons": (["rmse_fan_in_4_ns", "rmse_fan_in_16_32_ns", "per_fan_in"], []),
     "robustness": (["iris", "fmnist", "fmnist_declared_noise", "sky130", "test_accuracy"], ["accuracy_vs_mismatch.png"]),
+    "chip-budget": (["results", "fmnist_info", "test_accuracy"], ["accuracy_vs_budget.png"]),
 }
 
 

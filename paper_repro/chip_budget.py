@@ -1,0 +1,158 @@
+"""chip-budget: what a chip as used scores at sky130's spreads: program-and-verify, neuron trims, device area.
+
+A designer's question: how many gate-DAC bits, how many verify iterations, which neuron trims (or how
+much more device area) for iso-accuracy? Every point is ``chips`` Monte-Carlo chips at the spreads
+sky130's own mismatch models give for the paper's devices (experiment robustness: synapse nfet 29 %,
+pfet 17 %, discharger 15 % current spread, 5 mV comparator offset), each chip going through:
+
+* program-and-verify of every synapse device (circuitnet.programming.WeightProgrammer): a gate-bias
+  DAC of ``bits`` bits over ``dac_range`` V, ``iterations`` verify steps, current measurements with
+  ``measurement_noise`` relative noise, the devices' gm/Id at one weight unit from the extraction
+  sweeps (nfet 23.5 /V, pfet 15.7 /V);
+* per-neuron trims from spike times alone (circuitnet.calibration): the comparator offset
+  (``trim_bits``, span ``trim_span_v``) and the discharger bias (``trim_bits``, span ``trim_span_dis``
+  in ln of the current), calibrated with three reference stimuli from the chip's calibration source;
+* or neither, and device area: Pelgrom's law, every device ``area`` times larger, every spread
+  divided by sqrt(area) (Monte-Carlo scale 1 / sqrt(area)).
+
+Points: the chip as drawn (area 1x and 4x); trims alone; every DAC resolution in ``bits`` with each
+verify count in ``iterations`` (> 0), trims on; the stated budget (8 bits, 3 iterations, 1 % noise)
+without trims. Networks: the nominal Iris PNN (the robustness experiment's, ``iris_epochs``), evaluated
+on the 45 test samples, and, with --nominal DIR, the nominal F-MNIST MLP of that fmnist-mlp run on a
+fixed random subset of ``test_subset`` test images. Reported per point: mean, sd, 5th percentile,
+min and max accuracy over the chips (results.json, plot accuracy_vs_budget.png). Each point is kept
+in OUT as it finishes and reused on a rerun. Nothing is selected on test data.
+"""
+import json
+import math
+import os
+import time
+
+import torch
+
+import circuitnet as cn
+import models
+from circuitnet.calibration import Trim
+from circuitnet.programming import WeightProgrammer
+
+from . import classify as C
+from . import iris as I
+from .common import pyplot, seed_everything, write_results
+from .robustness import at_level, cached, load_nominal, on_circuit, sky130_spreads
+
+CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=5e-3, bits=(4, 6, 8), iterations=(1, 3),
+           dac_range=0.12, gm_over_id=(23.5, 15.7), measurement_noise=0.01, trim_bits=6, trim_span_v=0.06,
+           trim_span_dis=0.8, area=4.0, nominal=None, data=None)
+QUICK = dict(chips=3, test_subset=64, iris_epochs=20, bits=(8,), iterations=(3,))
+
+
+def points(cfg):
+    """[(label, programmer or None, trims on, area)] of the experiment (module docstring)."""
+    prog = lambda b, k: WeightProgrammer(bits=b, dac_range=cfg["dac_range"], gm_over_id=tuple(cfg["gm_over_id"]),
+                                         measurement_noise=cfg["measurement_noise"], iterations=k)
+    out = [("as drawn", None, False, 1.0), (f"as drawn, area {cfg['area']:g}x", None, False, cfg["area"]),
+           ("trims only", None, True, 1.0)]
+    out += [(f"{b}-bit DAC, {k} verify, trims", prog(b, k), True, 1.0) for b in cfg["bits"] for k in cfg["iterations"]]
+    out.append(("8-bit DAC, 3 verify, no trims", prog(8, 3), False, 1.0))
+    return out
+
+
+def trims(cfg):
+    return [Trim("V_th", bits=cfg["trim_bits"], span=cfg["trim_span_v"]),
+            Trim("dis_I", bits=cfg["trim_bits"], span=cfg["trim_span_dis"])]
+
+
+def chips_of(net, cfg, programmer, trim):
+    """per_chip for models.monte_carlo: program, then trim (each when asked)."""
+    def prepare(chip):
+        if programmer is not None:
+            chip = models.program_chip(chip, programmer)
+        if trim:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")          # neurons at a trim's rail: counted in the accuracy
+                chip = models.calibrate_chip(net, chip, trims(cfg))
+        return chip
+    return prepare
+
+
+def evaluate(net, acc, cfg, seed, out, part, key):
+    """{label: Monte-Carlo statistics} over the points, each cached in OUT/chip_budget_PART_k.json."""
+    rows = {}
+    for k, (label, programmer, trim, area) in enumerate(points(cfg)):
+        started = time.time()
+        rows[label] = cached(os.path.join(out, f"chip_budget_{part}_{k}.json"), dict(key, point=label),
+                             lambda: models.monte_carlo(net, acc, cfg["chips"], seed=seed, scale=1 / math.sqrt(area),
+                                                        per_chip=chips_of(net, cfg, programmer, trim)))
+        r = rows[label]
+        print(f"chip-budget {part}: {label}: mean {100 * r['mean']:.2f} %, 5th pct {100 * r['p5']:.2f} %, "
+              f"min {100 * r['min']:.2f} % ({time.time() - started:.0f} s)", flush=True)
+    return rows
+
+
+def _iris(args, cfg, sky, out):
+    icfg = dict(I.CFG, epochs=cfg["iris_epochs"])
+    xtr, ytr, xte, yte = I.load_split(icfg["test_size"])
+    circuit = at_level(cn.circuits.rc_spike(firing="discharger"), "sky130", sky, cfg["threshold_offset"])
+    seed_everything(args.seed)
+    net = models.IrisNet(hidden=icfg["hidden"], circuit=circuit, method="exact").to(I.D)
+    I.train_net(net, icfg, xtr, ytr, os.path.join(out, f"iris_nominal_seed{args.seed}.pt"), "chip-budget iris",
+                getattr(args, "quiet", False))
+    net.eval()
+    key = json.loads(json.dumps(dict(cfg, part="iris", seed=args.seed, nominal=None, data=None)))
+    return evaluate(net, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key)
+
+
+def _fmnist(args, cfg, sky, out, rt):
+    nominal, ncfg, seed = load_nominal(cfg["nominal"], rt)
+    data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
+    pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["test_subset"]]
+    x, y = data.x_test[pick], data.y_test[pick]
+    net = on_circuit(nominal, at_level(C.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"]), "sky130", sky,
+                                       cfg["threshold_offset"]))
+    key = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, data=None, nominal_mtime=os.path.getmtime(
+        os.path.join(cfg["nominal"], "model.pt")))))
+    torch.manual_seed(args.seed)
+    return evaluate(net, lambda n: C.accuracy(n, ncfg, x, y, rt), cfg, args.seed, out, "fmnist", key), len(y)
+
+
+def _plot(path, results):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for i, (name, rows) in enumerate(results.items()):
+        labels = list(rows)
+        ys = range(len(labels))
+        off = 0.18 * (i - (len(results) - 1) / 2)
+        ax.errorbar([100 * rows[l]["mean"] for l in labels], [y + off for y in ys],
+                    xerr=[[max(0.0, 100 * (rows[l]["mean"] - rows[l]["p5"])) for l in labels], [0] * len(labels)],
+                    fmt="o", capsize=3, label=f"{name}: mean, bar to 5th percentile")
+        ax.set_yticks(list(ys), labels, fontsize=8)
+    ax.set(xlabel="accuracy over Monte-Carlo chips (%)", title="chips at sky130's spreads, as drawn and as used")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(args):
+    started = time.time()
+    cfg = dict(CFG, **(QUICK if args.quick else {}))
+    for key in ("chips", "nominal", "data"):
+        if getattr(args, key, None) is not None:
+            cfg[key] = getattr(args, key)
+    rt = C.runtime(args)
+    if cfg["nominal"] is not None:
+        load_nominal(cfg["nominal"], rt)              # a missing run is an error before anything runs
+    sky = sky130_spreads()
+    results = {"Iris (45 test samples)": _iris(args, cfg, sky, args.out)}
+    info = {}
+    if cfg["nominal"] is not None:
+        fm, n = _fmnist(args, cfg, sky, args.out, rt)
+        results[f"F-MNIST MLP ({n} test images)"] = fm
+        info = dict(nominal_run=cfg["nominal"], test_subset=n)
+    _plot(os.path.join(args.out, "accuracy_vs_budget.png"), results)
+    budget = "8-bit DAC, 3 verify, trims"
+    head = list(results.values())[-1]
+    return write_results(args.out, "chip-budget", args.seed, cfg, started, results=results, fmnist_info=info,
+                         test_accuracy=head[budget]["mean"] if budget in head else head["as drawn"]["mean"])
