@@ -15,7 +15,10 @@ pfet 17 %, discharger 15 % current spread, 5 mV comparator offset), each chip go
 * or neither, and device area: Pelgrom's law, every device ``area`` times larger, every spread
   divided by sqrt(area) (Monte-Carlo scale 1 / sqrt(area)).
 
-Points: the chip as drawn (area 1x and 4x); trims alone; every DAC resolution in ``bits`` with each
+Points: the chip as drawn (area 1x and 4x; and with one kind of mismatch alone: the synapse currents,
+the discharger, the comparator offset, which says where calibration must act; the synapse devices'
+lambda follows their current on silicon and has no spread of its own here, and sky130's capacitor
+mismatch was not measured, so neither is a point); trims alone; every DAC resolution in ``bits`` with each
 verify count in ``iterations`` (> 0), trims on; the stated budget (8 bits, 3 iterations, 1 % noise)
 without trims. Networks: the nominal Iris PNN (the robustness experiment's, ``iris_epochs``), evaluated
 on the 45 test samples, and, with --nominal DIR, the nominal F-MNIST MLP of that fmnist-mlp run on a
@@ -32,6 +35,7 @@ import torch
 
 import circuitnet as cn
 import models
+from circuitnet import variation
 from circuitnet.calibration import Trim
 from circuitnet.programming import WeightProgrammer
 
@@ -46,15 +50,31 @@ CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=5e-3, 
 QUICK = dict(chips=3, test_subset=64, iris_epochs=20, bits=(8,), iterations=(3,))
 
 
+KINDS = {"synapse currents": ("pos", "neg"), "discharger": ("dis",), "comparator offset": ()}
+
+
 def points(cfg):
-    """[(label, programmer or None, trims on, area)] of the experiment (module docstring)."""
+    """[(label, programmer or None, trims on, area, kind)] of the experiment (module docstring); kind:
+    None (every spread) or a key of KINDS (that kind of mismatch alone, the chip as drawn)."""
     prog = lambda b, k: WeightProgrammer(bits=b, dac_range=cfg["dac_range"], gm_over_id=tuple(cfg["gm_over_id"]),
                                          measurement_noise=cfg["measurement_noise"], iterations=k)
-    out = [("as drawn", None, False, 1.0), (f"as drawn, area {cfg['area']:g}x", None, False, cfg["area"]),
-           ("trims only", None, True, 1.0)]
-    out += [(f"{b}-bit DAC, {k} verify, trims", prog(b, k), True, 1.0) for b in cfg["bits"] for k in cfg["iterations"]]
-    out.append(("8-bit DAC, 3 verify, no trims", prog(8, 3), False, 1.0))
+    out = [("as drawn", None, False, 1.0, None)]
+    out += [(f"as drawn, {kind} only", None, False, 1.0, kind) for kind in KINDS]
+    out += [(f"as drawn, area {cfg['area']:g}x", None, False, cfg["area"], None), ("trims only", None, True, 1.0, None)]
+    out += [(f"{b}-bit DAC, {k} verify, trims", prog(b, k), True, 1.0, None)
+            for b in cfg["bits"] for k in cfg["iterations"]]
+    out.append(("8-bit DAC, 3 verify, no trims", prog(8, 3), False, 1.0, None))
     return out
+
+
+def only(circuit, kind):
+    """``circuit`` with the spreads of one kind of mismatch (KINDS) kept and every other removed."""
+    if kind is None:
+        return circuit
+    keep = KINDS[kind]
+    return variation.with_mismatch(circuit, threshold_offset=circuit.threshold_offset if kind == "comparator offset"
+                                   else 0.0, **{e.name: e.mismatch if e.name in keep else None
+                                                for e in circuit.all_elements})
 
 
 def trims(cfg):
@@ -79,14 +99,18 @@ def chips_of(net, cfg, programmer, trim):
 def evaluate(net, acc, cfg, seed, out, part, key):
     """{label: Monte-Carlo statistics} over the points, each cached in OUT/chip_budget_PART_k.json."""
     rows = {}
-    for k, (label, programmer, trim, area) in enumerate(points(cfg)):
+    circuit = net.spiking_layers[0].circuit
+    for k, (label, programmer, trim, area, kind) in enumerate(points(cfg)):
         started = time.time()
-        rows[label] = cached(os.path.join(out, f"chip_budget_{part}_{k}.json"), dict(key, point=label),
+        on_circuit(net, only(circuit, kind))
+        rows[label] = cached(os.path.join(out, f"chip_budget_{part}_{label.replace(' ', '_').replace(',', '')}.json"),
+                             dict(key, point=label),
                              lambda: models.monte_carlo(net, acc, cfg["chips"], seed=seed, scale=1 / math.sqrt(area),
                                                         per_chip=chips_of(net, cfg, programmer, trim)))
         r = rows[label]
         print(f"chip-budget {part}: {label}: mean {100 * r['mean']:.2f} %, 5th pct {100 * r['p5']:.2f} %, "
               f"min {100 * r['min']:.2f} % ({time.time() - started:.0f} s)", flush=True)
+    on_circuit(net, circuit)
     return rows
 
 
