@@ -90,8 +90,9 @@ def test_calibration_says_where_a_trim_cannot_reach_and_refuses_what_does_not_fi
         Trim("V_th", bits=0)
     with pytest.raises(ValueError, match="span"):
         Trim("V_th", bits=4, span=-1)
-    with pytest.raises(ValueError, match="2\\^14"):
-        calibrate(c, dev, [Trim("V_th", bits=8), Trim("dis_I", bits=8, span=0.5)])
+    with pytest.raises(ValueError, match="at most 3"):
+        calibrate(c, dev, [Trim("V_th", bits=4), Trim("dis_I", bits=4, span=0.5), Trim("Cm_C", bits=4, span=0.1),
+                           Trim("dis_lam", bits=4, span=0.1)])
 
 
 def test_programmed_and_calibrated_chips_in_monte_carlo_beat_the_chip_as_drawn():
