@@ -412,7 +412,7 @@ class NeuronCircuit:
         def e_text(device, e):
             if e is not None:
                 return f"{e:.4g}" + (" at |w| = 1 (depends on the weight)" if self._shape(device).has(w_sym) else "")
-            return f"none (k(v) = {sp.simplify(self._shape(device).subs(self.values))} is not affine in v)"
+            return f"none (k(v) = {self._shape(device).subs(self.values).evalf(4)} is not affine in v)"
         lines = [repr(self), "elements:"]
         lines += [f"  {e!r}" + (f"  silicon={e.silicon!r}" if e.silicon is not None else "") for e in self.all_elements]
         lines.append("phases:")
