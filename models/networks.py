@@ -34,23 +34,35 @@ class SpikeNet(nn.Module):
         self.noise = SpikeTimeNoise(sigma_spike, t_max=t_max)
         self.dropout = SpikeDropout(dropout, t_max=t_max)
         self.chip_scale = None     # train_on_chips: a fresh chip per training forward pass
+        self.chip_pool = None      # ... or one of these chips
         self._training_chip = None  # the chip the last training pass drew (left by eval())
 
-    def train_on_chips(self, scale=1.0):
+    def train_on_chips(self, scale=1.0, chips=None):
         """Variation-aware training: in training mode every forward pass first draws a fresh chip
         (models.chips.draw_chip from torch's global generator, the declared spreads times ``scale``),
-        which its backward pass differentiates. scale=None switches it off. ``eval()`` puts the network
-        back on the nominal circuit (the last training draw is not kept); evaluate on chips with
+        which its backward pass differentiates; or, with ``chips`` (a list of models.Chip, e.g. chips
+        already programmed and calibrated, whose per-chip steps are too slow to repeat per mini-batch),
+        takes one of them at random. scale=None switches it off. ``eval()`` puts the network back on the
+        nominal circuit (the last training chip is not kept); evaluate on chips with
         models.chips.use_chip or models.monte_carlo."""
         if scale is not None and not (scale >= 0 and scale == scale):
             raise ValueError(f"train_on_chips: scale must be >= 0 or None, got {scale!r}")
+        if chips is not None:
+            chips = list(chips)
+            n = len(self.spiking_layers)
+            if not chips or any(len(c.deviations) != n for c in chips):
+                raise ValueError(f"train_on_chips: chips must be a non-empty list of chips of this network's {n} "
+                                 f"spiking layers")
         self.chip_scale = None if scale is None else float(scale)
+        self.chip_pool = chips if scale is not None else None
         return self
 
     def _redraw(self):
         if self.training and self.chip_scale is not None:
             from .chips import draw_chip, use_chip
-            self._training_chip = draw_chip(self, scale=self.chip_scale)
+            pool = self.__dict__.get("chip_pool")
+            self._training_chip = (pool[int(torch.randint(len(pool), ()))] if pool
+                                   else draw_chip(self, scale=self.chip_scale))
             use_chip(self, self._training_chip)
 
     def train(self, mode=True):

@@ -115,3 +115,23 @@ def test_programmed_and_calibrated_chips_in_monte_carlo_beat_the_chip_as_drawn()
     assert used["accuracies"] == again["accuracies"]               # seeded: the same chips, programmed alike
     assert -used["mean"] < 0.25 * -drawn["mean"], (drawn, used)      # the errors shrink at least four-fold
     assert all(l.deviation is None for l in net.spiking_layers)
+
+
+def test_training_on_a_pool_of_prepared_chips_takes_one_of_them_per_pass():
+    c = _sky130_like()
+    torch.manual_seed(0)
+    net = models.mlp((6, 5, 3), circuit=c, method="exact", sigma_spike=0.0).double()
+    p = WeightProgrammer()
+    pool = [models.program_chip(models.draw_chip(net, seed=s), p) for s in range(3)]
+    net.train().train_on_chips(1.0, chips=pool)
+    x = torch.rand(4, 6, dtype=D)
+    seen = set()
+    for _ in range(30):
+        net(x)
+        seen.add(next(i for i, ch in enumerate(pool) if net.spiking_layers[0].deviation is ch.deviations[0]))
+    assert seen == {0, 1, 2}
+    assert net.eval().spiking_layers[0].deviation is None
+    with pytest.raises(ValueError, match="non-empty list of chips"):
+        net.train_on_chips(1.0, chips=[])
+    with pytest.raises(ValueError, match="2 spiking layers"):
+        net.train_on_chips(1.0, chips=[models.Chip(pool[0].deviations[:1])])
