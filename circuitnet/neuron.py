@@ -278,7 +278,14 @@ class NeuronCircuit:
         return k
 
     def unit_weight_parameter(self, device):
-        """Value (sympy) of ``device.weight_parameter`` that realises |w| = 1, i.e. |i(V0)| = I_unit."""
+        """Value (sympy) of ``device.weight_parameter`` that realises |w| = 1, i.e. |i(V0)| = I_unit
+        (solved once per device and kept)."""
+        cache = self.__dict__.setdefault("_unit_weight_parameters", {})
+        if device.name not in cache:
+            cache[device.name] = self._solve_unit_weight_parameter(device)
+        return cache[device.name]
+
+    def _solve_unit_weight_parameter(self, device):
         wp = device.symbol(device.weight_parameter)
         i0 = sp.sympify(device.current(self.node)).subs(self.node.V, self.node.V0)
         proportional = i0.has(wp) and not sp.cancel(i0 / wp).has(wp)     # checked first: solve could run unbounded

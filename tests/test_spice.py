@@ -121,6 +121,23 @@ def test_a_users_element_realised_in_silicon_runs_in_spice():
         spike_times(circuit(pfet), t, w, method="spice")
 
 
+def test_writing_a_netlist_solves_the_weight_unit_once_per_device(monkeypatch):
+    """The netlist writer's cost (benchmarks/bench_spice.py): sympy's solution of a device's weight unit
+    and each device's current at reset are computed once, not once per crossbar point."""
+    from circuitnet.neuron import NeuronCircuit
+    from circuitnet.spice.netlist import LayerNetlist
+    from circuitnet.spice.simulate import realised_tables
+    calls = []
+    real = NeuronCircuit._solve_unit_weight_parameter
+    monkeypatch.setattr(NeuronCircuit, "_solve_unit_weight_parameter",
+                        lambda self, device: calls.append(device.name) or real(self, device))
+    for c in (cn.spice.realised_rc_spike(64), cn.circuits.rc_spike()):        # silicon, and ideal twins
+        calls.clear()
+        t, w = random_neurons(64, 3, 2, seed=1)
+        LayerNetlist(c, c.technology, realised_tables(c, c.technology)).write(t.numpy(), w.numpy())
+        assert len(calls) == len(set(calls)) <= 2, calls           # before: one solve per crossbar device
+
+
 def test_extraction_matches_the_device_tables_and_is_reproducible():
     tech = Sky130()
     n = cn.Mosfet(tech.nfet, "1u", "0.25u")

@@ -111,8 +111,21 @@ class LayerNetlist:
         self.syn_index = timeline.synapse_phase
         self.v0 = circuit.V0_value
         self._bodies = {}       # (element, phase start, weighted) -> printed current (_ideal_body)
+        self._currents = {}     # element -> i_in(V0) (A), a synapse device's at |w| = 1 (_reset_current)
+        self._unit_values = {}  # element -> value of its weight parameter at |w| = 1
+        self._unit_current = circuit.value(circuit.unit_current)
         n = circuit.node
         self.subs = {s: x for s, x in circuit.values.items() if s != n.V}
+
+    def _reset_current(self, element):
+        """i_in(V0) of an element (A), a synapse device's at |w| = 1 (computed once per element)."""
+        if element.name not in self._currents:
+            n, c = self.circuit.node, self.circuit
+            i0 = sp.sympify(element.current(n)).subs(n.V, n.V0)
+            if element in (c.synapse.positive, c.synapse.negative):
+                i0 = i0.subs(element.symbol(element.weight_parameter), c.unit_weight_parameter(element))
+            self._currents[element.name] = c.value(i0)
+        return self._currents[element.name]
 
     @property
     def t_end(self):
@@ -183,12 +196,9 @@ class LayerNetlist:
             return self._coupling(tag, element, node, intervals)
         n = self.circuit.node
         if element.silicon is not None:
-            i0 = sp.sympify(element.current(n)).subs(n.V, n.V0)
-            if weight is None:
-                i0 = self.circuit.value(i0)
-            else:                                    # |w| I_unit, in the direction the device drives
-                unit = i0.subs(element.symbol(element.weight_parameter), self.circuit.unit_weight_parameter(element))
-                i0 = math.copysign(weight * self.circuit.value(self.circuit.unit_current), self.circuit.value(unit))
+            i0 = self._reset_current(element)
+            if weight is not None:                   # |w| I_unit, in the direction the device drives
+                i0 = math.copysign(weight * self._unit_current, i0)
             if i0 * self.tables[element.name].polarity > 0:
                 raise ValueError(f"element {element.name!r}: its current at reset flows "
                                  f"{'into' if i0 > 0 else 'out of'} the membrane, which a "
@@ -200,7 +210,9 @@ class LayerNetlist:
             lines.append(f"C{tag} {node} 0 {self.circuit.value(element.capacitance()):.9g}")
         wv = None
         if weight is not None:
-            wv = weight * self.circuit.value(self.circuit.unit_weight_parameter(element))
+            if element.name not in self._unit_values:
+                self._unit_values[element.name] = self.circuit.value(self.circuit.unit_weight_parameter(element))
+            wv = weight * self._unit_values[element.name]
         return lines + self._ideal(tag, element, node, intervals, wv)
 
     def write(self, t_in, weight):
