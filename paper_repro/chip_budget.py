@@ -16,7 +16,9 @@ pfet 17 %, discharger 15 % current spread, 5 mV comparator offset), each chip go
   divided by sqrt(area) (Monte-Carlo scale 1 / sqrt(area)).
 
 Points (the stated budget, 8-bit DAC, 3 verify steps, trims, right after the chip as drawn, so that
-an interrupted run has the headline first): the chip as drawn (area 1x and 4x; and with one kind of mismatch alone: the synapse currents,
+an interrupted run has the headline first): the perfect chip (no mismatch: infinite area; with
+spike-time noise each of its ``chips`` evaluations is another noise draw); the chip as drawn (area
+1x and 4x; and with one kind of mismatch alone: the synapse currents,
 the discharger, the comparator offset, which says where calibration must act; the synapse devices'
 lambda follows their current on silicon and has no spread of its own here, and sky130's capacitor
 mismatch was not measured, so neither is a point); trims alone; every DAC resolution in ``bits`` with each
@@ -59,7 +61,8 @@ def points(cfg):
     None (every spread) or a key of KINDS (that kind of mismatch alone, the chip as drawn)."""
     prog = lambda b, k: WeightProgrammer(bits=b, dac_range=cfg["dac_range"], gm_over_id=tuple(cfg["gm_over_id"]),
                                          measurement_noise=cfg["measurement_noise"], iterations=k)
-    out = [("as drawn", None, False, 1.0, None), ("8-bit DAC, 3 verify, trims", prog(8, 3), True, 1.0, None)]
+    out = [("as drawn", None, False, 1.0, None), ("8-bit DAC, 3 verify, trims", prog(8, 3), True, 1.0, None),
+           ("perfect chip", None, False, math.inf, None)]
     out += [(f"as drawn, {kind} only", None, False, 1.0, kind) for kind in KINDS]
     out += [(f"as drawn, area {cfg['area']:g}x", None, False, cfg["area"], None), ("trims only", None, True, 1.0, None)]
     out += [(f"{b}-bit DAC, {k} verify, trims", prog(b, k), True, 1.0, None)
