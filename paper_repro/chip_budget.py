@@ -33,6 +33,7 @@ import json
 import math
 import os
 import time
+import warnings
 
 import torch
 
@@ -92,7 +93,6 @@ def chips_of(net, cfg, programmer, trim):
         if programmer is not None:
             chip = models.program_chip(chip, programmer)
         if trim:
-            import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")          # neurons at a trim's rail: counted in the accuracy
                 chip = models.calibrate_chip(net, chip, trims(cfg))
@@ -131,8 +131,8 @@ def _iris(args, cfg, sky, out):
     return evaluate(net, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key)
 
 
-def _fmnist(args, cfg, sky, out, rt):
-    nominal, ncfg, seed = load_nominal(cfg["nominal"], rt)
+def _fmnist(args, cfg, sky, out, rt, loaded):
+    nominal, ncfg, seed = loaded
     data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
     pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["test_subset"]]
     x, y = data.x_test[pick], data.y_test[pick]
@@ -171,13 +171,12 @@ def run(args):
         if getattr(args, key, None) is not None:
             cfg[key] = getattr(args, key)
     rt = C.runtime(args)
-    if cfg["nominal"] is not None:
-        load_nominal(cfg["nominal"], rt)              # a missing run is an error before anything runs
+    loaded = None if cfg["nominal"] is None else load_nominal(cfg["nominal"], rt)   # missing: an error before anything runs
     sky = sky130_spreads()
     results = {"Iris (45 test samples)": _iris(args, cfg, sky, args.out)}
     info = {}
     if cfg["nominal"] is not None:
-        fm, n = _fmnist(args, cfg, sky, args.out, rt)
+        fm, n = _fmnist(args, cfg, sky, args.out, rt, loaded)
         results[f"F-MNIST MLP ({n} test images)"] = fm
         info = dict(nominal_run=cfg["nominal"], test_subset=n)
     _plot(os.path.join(args.out, "accuracy_vs_budget.png"), results)
