@@ -339,8 +339,47 @@ class CompiledCircuit:
         self.initial_variance = codegen("initial_variance", circuit.initial_variance, ("p", "like"), names, like="like")
         self.capacitance = codegen("capacitance", circuit.capacitance, ("p", "like"), names, like="like")
         self.swing = codegen("swing", circuit.swing, ("p", "like"), names, like="like")
+        self._packets(circuit, names)
         self.has_noise = bool(circuit.initial_variance != 0) or any(
             any(e != 0 for e in (p.exprs["noise"], p.exprs["noise_pos"], p.exprs["noise_neg"])) for p in self.phases)
+
+    def _packets(self, circuit, names):
+        """Torch functions of the charge packets (GateCharge): the jump of v when a synapse device
+        switches on, in |w| (``w``), and the jump where each simulated phase starts."""
+        jump = {pk.device.name: circuit.packet_jump(pk) for pk in circuit.packets}
+        pos, neg = circuit.synapse.positive.name, circuit.synapse.negative.name
+        names = {**names, w_sym: "w"}
+        self.has_packets = bool(jump)
+        self.synapse_packets = pos in jump or neg in jump
+        self._jump_pos, self._jump_neg = (codegen(f"jump_{k}", jump.get(n, sp.Integer(0)), ("p", "w"), names, like="w")
+                                          for k, n in (("pos", pos), ("neg", neg)))
+        simulated = [p for p in circuit.phases if not p.reset]
+        self._phase_jumps = []
+        for k, ph in enumerate(simulated):
+            e = sp.Integer(0)
+            for name, j in jump.items():
+                if k > 0 and name not in (pos, neg):      # never at the first phase's start: reset holds the node
+                    e += j * (int(name in ph.active) - int(name in simulated[k - 1].active))
+            self._phase_jumps.append(None if e == 0 else codegen(f"jump_phase{k}", e, ("p", "like"), names, like="like"))
+
+    def synapse_jumps(self, p, weight):
+        """The jump of v [I, J] when synapse j of neuron i switches on: Q(|w| I_unit) / (C (V_th - V0))
+        of its device (GateCharge; the positive device where w > 0, the negative one where w < 0; 0
+        where w = 0; |w| read at least at W_FLOOR), differentiable in w and the parameters; None when no
+        synapse device has a packet. p: parameter tensors (per-neuron ones, [I], act on rows)."""
+        if not self.synapse_packets:
+            return None
+        q = {n: x[:, None] if x.dim() == 1 else x for n, x in p.items()}
+        wabs = weight.abs().clamp(min=W_FLOOR)
+        zero = torch.zeros_like(weight)
+        jp, jn = self._jump_pos(q, wabs).expand_as(weight), self._jump_neg(q, wabs).expand_as(weight)
+        return torch.where(weight > 0, jp, torch.where(weight < 0, jn, zero))
+
+    def phase_jumps(self, p, like):
+        """[jump of v where simulated phase k starts, or None], one per phase: +Q/(C (V_th - V0)) of
+        each non-synapse device that switches on there, minus that of each that switches off (the
+        synapse devices' own packets: synapse_jumps). Scalars, or [I] with per-neuron parameters."""
+        return [None if f is None else f(p, like) for f in self._phase_jumps]
 
     @property
     def synapse_phase(self):

@@ -244,6 +244,40 @@ class CapacitiveCoupling(Element):
         return self.C * self.swing / self.rise * window
 
 
+class GateCharge(Element):
+    """A gate edge's charge packet: Q (C) pushed into the node when ``device`` switches on, taken back when it switches off.
+
+    Gate-drain overlap and channel charge of the transistor, a packet at a known time: a jump of the
+    node voltage dV = Q / C_total (C_total the node capacitance, F), with
+
+        Q(I) = q + q1 x + q2 x^2 + q3 x^3   (C; > 0: into the node),   x = ln(I / I_ref)
+
+    I (A) is the device's current at reset, which its gate bias sets: |w| I_unit for a synapse
+    device (each synapse has its own packet, a function of |w| as E(w) is), |i_in(V0)| for any other.
+    The packet follows ``device``: a synapse device switches on at its input's spike time (t > 0:
+    one on from t <= 0 was switched during reset, which absorbs the charge) and off at the synapse
+    phase's end; any other device at the start of a phase that activates it and off at its end
+    (not at t = 0, where the reset holds the node). It is not listed in a phase's ``active``.
+    A subclass may write any other ``charge(current)`` with sympy. In a netlist the device's own
+    transistor carries this charge (its ``silicon``); a device without silicon gets current pulses
+    of charge Q at those times (circuitnet.spice.netlist).
+    """
+    parameters = ("q", "q1", "q2", "q3", "I_ref")
+    defaults = {"q1": 0.0, "q2": 0.0, "q3": 0.0, "I_ref": 1e-7}
+    positive = ("I_ref",)
+
+    def __init__(self, device, name=None, **values):
+        if not isinstance(device, Element) or isinstance(device, GateCharge):
+            raise ValueError(f"GateCharge: device must be the Element whose gate edge injects the charge, got {device!r}")
+        super().__init__(name or f"{device.name}_gate", **values)
+        self.device = device
+
+    def charge(self, current):
+        """Q (C, into the node) of a device biased for ``current`` (A, sympy) at reset."""
+        x = sp.log(current / self.I_ref)
+        return self.q + self.q1 * x + self.q2 * x ** 2 + self.q3 * x ** 3
+
+
 class ShotNoise(Element):
     """Shot noise of another element's current: S = q |i| (A^2 s, two-sided), so that a constant
     current I delivers in a time T a charge of variance q I T (Poisson statistics)."""

@@ -18,13 +18,14 @@ A weight w is the device current at reset in units of I_unit = C |V_th - V0| / T
 current-source synapse I = |w| I_unit. For CLM devices k_pos = 1 - v / E_pos, k_neg = 1 - v / E_neg:
 the paper's beta_ij = 1/E.  Noise enters as the variance rate
 s = T / (C (V_th - V0))^2 * S(V) (S: two-sided current-noise intensity, A^2 s), and reset noise as
-Var v(0) = sum Var V(0) / (V_th - V0)^2.
+Var v(0) = sum Var V(0) / (V_th - V0)^2. A charge packet Q (C, a GateCharge element) when its device
+switches on is a jump of v by Q / (C (V_th - V0)), and by minus that when it switches off.
 """
 import math
 
 import sympy as sp
 
-from .elements import CapacitiveCoupling, Capacitor, Element, Node, ShotNoise
+from .elements import CapacitiveCoupling, Capacitor, Element, GateCharge, Node, ShotNoise
 from .units import parse_value
 
 REVERSAL_RANGE = 1e6                     # |v| beyond which a reversal potential counts as infinite
@@ -157,6 +158,8 @@ class NeuronCircuit:
             raise ValueError("NeuronCircuit: the membrane node has no capacitance; add a Capacitor element")
         self.swing = self.V_th - n.V0
         self.normalised = [self._normalise(p) for p in self.phases if not p.reset]
+        self.packets = [e for e in self.elements if isinstance(e, GateCharge)]
+        self._check_packets()
         self._check_directions()
         self._check_reachable()
 
@@ -192,6 +195,9 @@ class NeuronCircuit:
                     raise ValueError(f"phase {p.name!r} activates unknown element {a!r}; known: {sorted(self.by_name)}")
                 if self.by_name[a] in (self.synapse.positive, self.synapse.negative):
                     raise ValueError(f"phase {p.name!r}: synapse device {a!r} is switched by synapses=True, not by active=")
+                if isinstance(self.by_name[a], GateCharge):
+                    raise ValueError(f"phase {p.name!r}: GateCharge {a!r} follows its device "
+                                     f"{self.by_name[a].device.name!r}; list the device in active=, not the packet")
         syn = [i for i, p in enumerate(self.phases) if p.synapses]
         if len(syn) != 1:
             raise ValueError(f"NeuronCircuit: exactly one phase must have synapses=True (the phase that "
@@ -334,6 +340,32 @@ class NeuronCircuit:
     def initial_variance(self):
         """Var v(0) from reset noise (dimensionless)."""
         return sp.Add(*[e.initial_variance(self.node, self.capacitance) for e in self.elements]) / self.swing ** 2
+
+    def _check_packets(self):
+        seen = set()
+        for pk in self.packets:
+            if all(pk.device is not e for e in self.all_elements):
+                raise ValueError(f"GateCharge {pk.name!r}: its device {pk.device.name!r} is not an element of this circuit")
+            if pk.device.name in seen:
+                raise ValueError(f"device {pk.device.name!r} has two GateCharge elements; declare one")
+            seen.add(pk.device.name)
+            jump = self.packet_jump(pk)
+            unknown = jump.free_symbols - set(self.values) - {w_sym}
+            if unknown:
+                raise ValueError(f"GateCharge {pk.name!r}: its charge uses unknown symbol(s) {sorted(map(str, unknown))}")
+            if pk.device not in (self.synapse.positive, self.synapse.negative) and not math.isfinite(self.value(jump)):
+                raise ValueError(f"GateCharge {pk.name!r}: its device {pk.device.name!r} carries no current at reset, "
+                                 f"so its charge Q(I) is undefined there")
+
+    def packet_jump(self, packet):
+        """The jump of v when ``packet``'s device switches on (sympy): Q(I) / (C (V_th - V0)), with I
+        the device's current at reset: w I_unit (w = |weight|, the symbol ``w_sym``) for a synapse device."""
+        dev = packet.device
+        if dev in (self.synapse.positive, self.synapse.negative):
+            current = w_sym * self.unit_current
+        else:
+            current = sp.Abs(sp.sympify(dev.current(self.node)).subs(self.node.V, self.node.V0))
+        return sp.sympify(packet.charge(current)) / (self.capacitance * self.swing)
 
     def _check_directions(self):
         scale = self.T_unit / (self.capacitance * self.swing)

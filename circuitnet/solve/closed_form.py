@@ -19,7 +19,9 @@ def closed_form_spike_times(cc, t_in, weight, params=None, clip=True, steps=None
     extra = {} if steps is None else dict(steps=steps, offset=offset)
     if k["kind"] == "rc_spike":
         fn = rc_spike_exact if steps is None else rc_spike_dstd
-        t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], clip=clip, **common, **extra)
+        jumps = cc.synapse_jumps(p, weight)
+        t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], clip=clip, jumps=jumps,
+               fire_jump=cc.phase_jumps(p, t_in)[1], **common, **extra)
         return t, t < 1
     if not clip:
         raise ValueError("clip=False (the unclipped firing time) exists for RC-Spike circuits only; "

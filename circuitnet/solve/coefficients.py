@@ -32,6 +32,9 @@ def closed_form_error(cc, method="exact"):
                 f"{bad} are not: use method 'ode', or 'dstd' (its general path)")
     syn = phases[tl.synapse_phase]
     if len(phases) == 1 and syn.comparator:
+        if cc.has_packets:
+            return (f"method {method!r}: charge packets (GateCharge) while the comparator listens (the TTFS shape) "
+                    f"could cross the threshold by themselves, which the closed form does not follow; use method 'ode'")
         return None
     if (len(phases) == 2 and tl.synapse_phase == 0 and not syn.comparator and phases[1].comparator
             and math.isclose(syn.duration, 1.0) and math.isclose(phases[1].duration, 1.0)):

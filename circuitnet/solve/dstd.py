@@ -88,39 +88,47 @@ class _MembraneDSTD(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, t_in, wcat, leak, bias, lo, hi, dlen):
+    def forward(ctx, t_in, wcat, leak, bias, lo, hi, dlen, v0):
         B, N = t_in.shape
-        O = wcat.shape[0] // 2
+        jumped = v0 is not None
+        O = wcat.shape[0] // (3 if jumped else 2)
         M = lo.shape[1]
         dev = t_in.device
         S = dstd_kernel(t_in, lo, hi, scratch("dstd.S", (B, M, N), t_in.dtype, dev))
-        FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, 2 * O)
+        FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, wcat.shape[0])
         if leak.requires_grad or bool(leak.ne(0).any()):
             FG[..., :O] += leak
         if bias.requires_grad or bool(bias.ne(0).any()):
-            FG[..., O:] += bias
-        f, g = FG[..., :O], FG[..., O:]
+            FG[..., O:2 * O] += bias
+        f, g, Q = FG[..., :O], FG[..., O:2 * O], FG[..., 2 * O:]
         d = (hi - lo).unsqueeze(2) if dlen is None else dlen
         buf = {k: scratch("dstd." + k, (B, M, O), t_in.dtype, dev) for k in ("nx", "phi", "dphi")}
         _, _, dphi, _ = relax(f, g, d, -d, buf)
-        V = t_in.new_empty(B, M + 1, O)
-        V[:, 0] = 0
+        V = t_in.new_empty(B, M + 1, O)       # at the start of each interval, after its packets
+        if jumped:
+            torch.add(v0, Q[:, 0], out=V[:, 0])
+        else:
+            V[:, 0] = 0
         r = scratch("dstd.r", (B, O), t_in.dtype, dev)
         for m in range(M):
             torch.addcmul(g[:, m], f[:, m], V[:, m], value=-1.0, out=r)
             torch.addcmul(V[:, m], dphi[:, m], r, out=V[:, m + 1])
+            if jumped and m + 1 < M:
+                V[:, m + 1] += Q[:, m + 1] - Q[:, m]
         ctx.save_for_backward(t_in, wcat, leak, bias, lo, hi, d, FG, V)
-        return V[:, M].clone()
+        ctx.jumped = jumped
+        return V[:, M] - Q[:, M - 1] if jumped else V[:, M].clone()
 
     @staticmethod
     def backward(ctx, gv):
         t_in, wcat, leak, bias, lo, hi, d, FG, V = ctx.saved_tensors
         B, N = t_in.shape
-        O = wcat.shape[0] // 2
+        jumped = ctx.jumped
+        O = wcat.shape[0] // (3 if jumped else 2)
         M = lo.shape[1]
         dt = gv.dtype
         buf = lambda name, *shape: scratch("dstd." + name, shape, dt, gv.device)
-        f, g = FG[..., :O], FG[..., O:]
+        f, g = FG[..., :O], FG[..., O:2 * O]
         nx, phi, dphi, xmax = relax(f, g, d, -d, {k: buf(k, B, M, O) for k in ("nx", "phi", "dphi")})
         rho = rho_of(nx, phi, xmax, {k: buf(k, B, M, O) for k in ("rho", "t1", "t2")})
         a = torch.mul(nx, LOG2E, out=buf("a", B, M, O)).exp2_()
@@ -129,39 +137,59 @@ class _MembraneDSTD(torch.autograd.Function):
         for m in range(M - 1, -1, -1):
             torch.mul(lam[:, m + 1], a[:, m], out=lam[:, m])
         u = torch.mul(lam[:, :M], V[:, :M], out=buf("t1", B, M, O))
-        dFG = buf("dFG", B, M, 2 * O)
-        _, gfn = relax_grads(lam[:, 1:], u, g, d, dphi, rho, gg=dFG[..., O:], gfn=dFG[..., :O])
+        dFG = buf("dFG", B, M, wcat.shape[0])
+        _, gfn = relax_grads(lam[:, 1:], u, g, d, dphi, rho, gg=dFG[..., O:2 * O], gfn=dFG[..., :O])
         gfn.neg_()  # dL/df
+        if jumped:  # Q_m enters at the start of interval m and leaves at that of m + 1 (m = M - 1: the read-out)
+            torch.sub(lam[:, :M], lam[:, 1:], out=dFG[..., 2 * O:])
         S = dstd_kernel(t_in, lo, hi, buf("S", B, M, N))
-        dFG2 = dFG.view(B * M, 2 * O)
+        dFG2 = dFG.view(B * M, wcat.shape[0])
         g_wcat = torch.mm(dFG2.t(), S.view(B * M, N)) if ctx.needs_input_grad[1] else None
         g_t = None
         if ctx.needs_input_grad[0]:
             dS = torch.mm(dFG2, wcat, out=buf("dS", B * M, N)).view(B, M, N)
             g_t = dstd_kernel_input_grad(dS, S, lo, hi)
         g_leak = dFG[..., :O].sum((0, 1)).sum_to_size(leak.shape) if ctx.needs_input_grad[2] else None
-        g_bias = dFG[..., O:].sum((0, 1)).sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
-        return g_t, g_wcat, g_leak, g_bias, None, None, None
+        g_bias = dFG[..., O:2 * O].sum((0, 1)).sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
+        g_v0 = lam[:, 0].clone() if jumped and ctx.needs_input_grad[7] else None
+        return g_t, g_wcat, g_leak, g_bias, None, None, None, g_v0
 
 
-def membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, t_end=1.0, leak=0.0, bias=0.0):
-    """DSTD approximation of v_i(t_end), [batch, out] (normalised units)."""
+def membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, t_end=1.0, leak=0.0, bias=0.0, jumps=None):
+    """DSTD approximation of v_i(t_end), [batch, out] (normalised units).
+
+    ``jumps`` [out, in]: charge packets (solve.exact.membrane_exact), spread over the grid by the same
+    hat kernel: with Q_im = sum_j jumps_ij S_jm, interval m starts with the packets Q_m - Q_{m-1}
+    (an input inside interval m puts the fraction S_jm of its packet at the interval's start and the
+    rest at the next one: the packet's mean time is t_j, piecewise linear in t_j); an input on from
+    t <= 0 brings none. The result is then the membrane after the synapse devices' switch-off
+    (every packet back), v~(t_end) - Q_{M-1}, which exact computes as switch_off(membrane_exact(...)).
+    """
     check_layer(t_in, weight, e_pos, e_neg, leak, bias, steps=steps, t_max=t_end)
     lo, hi = dstd_grid(steps, offset, float(t_end), t_in)
     wcat = weight_cat(weight, e_pos, e_neg)
-    return _MembraneDSTD.apply(t_in, wcat, as_param(leak, t_in), as_param(bias, t_in), lo, hi, None)
+    v0 = None
+    if jumps is not None:
+        if tuple(jumps.shape) != tuple(weight.shape):
+            raise ValueError(f"jumps must be [out, in] like the weight {tuple(weight.shape)}, got {tuple(jumps.shape)}")
+        wcat = torch.cat([wcat, jumps], 0)
+        v0 = -torch.mm((t_in <= 0).to(t_in.dtype), jumps.t())     # S = 1 from 0: no packet for those
+    return _MembraneDSTD.apply(t_in, wcat, as_param(leak, t_in), as_param(bias, t_in), lo, hi, None, v0)
 
 
 def rc_spike_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, leak=0.0, bias=0.0, fire_g=1.0, fire_f=0.0,
-                  clip=True):
+                  clip=True, jumps=None, fire_jump=None):
     """RC-Spike output spike times [batch, out] with the DSTD membrane (steps = M grid intervals).
 
     Same output convention as affine.rc_spike_exact: v~(1) from the grid, then the firing phase
     dv/dt = fire_g - fire_f v (ideal ramp: t = clip(1 - v~(1), 0, 1)).  offset: see module docstring
     (float or [batch] tensor in [0, 1/steps); draw it uniformly per mini-batch in training).
-    clip=False: the unclipped ``exact.firing_time``.
+    clip=False: the unclipped ``exact.firing_time``. ``jumps``, ``fire_jump``: charge packets, as
+    for rc_spike_exact (membrane_dstd spreads them over the grid).
     """
-    v1 = membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset, 1.0, leak, bias)
+    v1 = membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset, 1.0, leak, bias, jumps=jumps)
+    if fire_jump is not None:
+        v1 = v1 + fire_jump
     return fire_phase(v1, fire_g, fire_f, clip)
 
 
@@ -181,7 +209,7 @@ def ttfs_dstd(t_in, weight, e_pos, e_neg, t_max, steps, offset=0.0, leak=0.0, bi
         t_star, fired, rate = _first_crossing_dstd(t_in, wcat, leak_t, bias_t, lo, hi, t_max)
         dlen = (torch.minimum(hi.unsqueeze(2), t_star.unsqueeze(1)) - lo.unsqueeze(2)).clamp_(min=0.0)
     wcat = weight_cat(weight, e_pos, e_neg)
-    v_at = _MembraneDSTD.apply(t_in, wcat, leak_t, bias_t, lo, hi, dlen)
+    v_at = _MembraneDSTD.apply(t_in, wcat, leak_t, bias_t, lo, hi, dlen, None)
     return spike_time_from_membrane(t_star, fired, v_at, rate, t_max), fired
 
 

@@ -27,6 +27,9 @@ Scheme (DSTD generalised; :mod:`circuitnet.solve.dstd` is its affine special cas
   theorem (y = step(v_m, delta*) evaluated with autograd, t = s_m + delta* - (y - 1)/F(1)).
   A neuron already at v >= 1 when the first comparator phase starts fires there (the clip, zero
   gradient); neurons that never fire get t_max and fired = False.
+* Charge packets (GateCharge): spread over the grid by the same kernel as in solve.dstd: interval
+  m starts with Q_m - Q_{m-1}, Q_m = sum_j jumps_ij S_jm, and every packet leaves where the synapse
+  phase ends; packets of other devices where their phase starts.
 * Gradients: autograd through the M steps (weights, input times, circuit parameters passed in
   ``params`` as tensors).  Cost per layer: the GEMM of affine DSTD plus about 2 K element-wise
   rhs evaluations on [B, I].
@@ -51,6 +54,7 @@ from ..inputs import check_layer_inputs
 from .exact import scratch, spike_time_from_membrane
 from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad
 from .kernels import check_steps, polish, rk2_step
+from .ode import packets
 from .unclipped import unclip
 
 
@@ -62,11 +66,11 @@ class AveragedDrive(torch.autograd.Function):
     buffer)."""
 
     @staticmethod
-    def forward(ctx, t_in, weight, lo, hi):
+    def forward(ctx, t_in, weight, lo, hi, jumps):
         B, J = t_in.shape
         K = lo.shape[1]
         S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
-        wcat = torch.cat([weight.clamp(min=0), weight.clamp(max=0)], 0)
+        wcat = torch.cat([weight.clamp(min=0), weight.clamp(max=0)] + ([] if jumps is None else [jumps]), 0)
         ctx.save_for_backward(t_in, weight, wcat, lo, hi)
         return torch.mm(S.view(B * K, J), wcat.t()).view(B, K, wcat.shape[0])
 
@@ -77,15 +81,16 @@ class AveragedDrive(torch.autograd.Function):
         I, K = weight.shape[0], lo.shape[1]
         S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
         g2 = gpn.reshape(B * K, -1)
-        g_w = None
-        if ctx.needs_input_grad[1]:
+        g_w = g_j = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[4]:
             g_cat = torch.mm(g2.t(), S.view(B * K, J))
-            g_w = torch.where(weight >= 0, g_cat[:I], g_cat[I:])
+            g_w = torch.where(weight >= 0, g_cat[:I], g_cat[I:2 * I])
+            g_j = g_cat[2 * I:] if ctx.needs_input_grad[4] else None
         g_t = None
         if ctx.needs_input_grad[0]:
             dS = torch.mm(g2, wcat, out=scratch("dstdg.dS", (B * K, J), t_in.dtype, t_in.device)).view(B, K, J)
             g_t = dstd_kernel_input_grad(dS, S, lo, hi)
-        return g_t, g_w, None, None
+        return g_t, g_w, None, None, g_j
 
 
 def phase_grid(ph, steps, offset, t_in):
@@ -98,11 +103,12 @@ def phase_grid(ph, steps, offset, t_in):
     return lo, hi
 
 
-def averaged_drive(t_in, weight, lo, hi):
-    """The :class:`~circuitnet.drive.Drive` [B, K, I] averaged over each grid interval [lo, hi)
-    (one GEMM: :class:`AveragedDrive`)."""
-    PN = AveragedDrive.apply(t_in, weight, lo, hi)
-    return Drive(*PN.chunk(2, -1))
+def averaged_drive(t_in, weight, lo, hi, jumps=None):
+    """(the :class:`~circuitnet.drive.Drive` [B, K, I] averaged over each grid interval [lo, hi),
+    Q [B, K, I] = sum_j jumps_ij S_jm or None), one GEMM (:class:`AveragedDrive`)."""
+    PN = AveragedDrive.apply(t_in, weight, lo, hi, jumps)
+    I = weight.shape[0]
+    return Drive(PN[..., :I], PN[..., I:2 * I]), (PN[..., 2 * I:] if jumps is not None else None)
 
 
 def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True, step=rk2_step):
@@ -127,24 +133,34 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
     v_first = v_last = None
     consts = [ph.prepare(p, t_in) for ph in cc.phases]
+    jumps, phase_jumps = packets(cc, p, t_in, weight)
     for pi, ph in enumerate(cc.phases):
         c = consts[pi]
         off = offset if ph is syn else offset * (ph.duration / syn.duration)
         lo, hi = phase_grid(ph, steps, off, t_in)
         h, mid = hi - lo, 0.5 * (lo + hi)
         K = lo.shape[1]
-        drive = None
+        drive = Q = None
+        if cc.has_packets:
+            v = v + phase_jumps[pi]
         if ph.synapses:
-            drive = averaged_drive(t_in, weight, lo, hi)
+            drive, Q = averaged_drive(t_in, weight, lo, hi, jumps)
             per_step = list(zip(*(x.unbind(1) for x in drive if x is not None)))  # one gradient stack in backward
+            if Q is not None:   # packets spread by the hat kernel, as in solve.dstd (none from t <= 0)
+                v = v - (t_in <= 0).to(v.dtype) @ jumps.t()
+                dQ = torch.diff(Q, dim=1, prepend=torch.zeros_like(Q[:, :1])).unbind(1)
         if pi == tl.first:
             v_first = v
             t_out, done, _ = tl.open_window(v.detach(), t_out, done)
         states = [v]
         for m in range(K):
+            if Q is not None:
+                v = v + dQ[m]
             v = step(ph, v, lo[:, m:m + 1], h[:, m:m + 1], mid[:, m:m + 1],
                      Drive(*per_step[m]) if drive is not None else zero, c)
             states.append(v)
+        if Q is not None:       # the synapse devices switch off: every packet back
+            v = v - Q[:, K - 1]
         if ph.comparator:
             t_out, done = _crossings(ph, c, torch.stack(states, 1), lo, hi, drive, step, done, t_out,
                                      tl.in_window(pi, 0.0))

@@ -357,14 +357,15 @@ class _Sweep:
     Interval k is [tau_{k-1}, tau_k] with tau_{-1} = 0, tau_N = t_end (times clamped to
     [0, t_end], sorted per sample); it starts with the arrival of sorted input k-1, whose
     [beta w | w] row (per sample) is wext[idx[k]] (row 0 of wext is zero).  Iterating yields
-    (k, raw, f, g, d, nx, phi, dphi, xmax): raw [B, 2 out] the rows just arrived, f, g [B, out] the
-    running sums, d [B, 1] the interval length ([B, out] when per-neuron stop times t_stop clip the
+    (k, raw, f, g, d, nx, phi, dphi, xmax, q): raw [B, 2 out] the rows just arrived, f, g [B, out] the
+    running sums, q [B, out] the charge packets (jumps of v, ``jumps`` [out, N]) of the input just
+    arrived (None without jumps; 0 for inputs at t <= 0 or >= t_end), d [B, 1] the interval length ([B, out] when per-neuron stop times t_stop clip the
     intervals) and the relax() coefficients.  All are scratch buffers overwritten at the next step.
     ``xmax``/``sort``: per-interval max f d and (tau, perm) of an earlier identical sweep (skip the
     reductions and the sort); the sweep records them in .xmax, .tau, .perm.
     """
 
-    def __init__(self, t_in, wcat, leak, bias, t_end, t_stop=None, tag="sweep", xmax=None, sort=None):
+    def __init__(self, t_in, wcat, leak, bias, t_end, t_stop=None, tag="sweep", xmax=None, sort=None, jumps=None):
         B, N = t_in.shape
         O = wcat.shape[0] // 2
         self.B, self.N, self.O, self.dtype, self.device = B, N, O, t_in.dtype, t_in.device
@@ -381,6 +382,9 @@ class _Sweep:
         self.init[:, O:] = bias
         self.buf = lambda name, width=O: scratch(f"{tag}.{name}", (B, width), self.dtype, self.device)
         self.raw = self.buf("raw", 2 * O)
+        self.qext = None if jumps is None else torch.cat([jumps.new_zeros(1, O), jumps.t()], 0)
+        # a packet comes with an input that arrives inside the phase (one on from t <= 0 switched during reset)
+        self.live = None if jumps is None else ((self.tau > 0) & (self.tau < t_end)).to(self.dtype)
 
     def __iter__(self):
         O, buf, raw, wext, idx, xmax_in = self.O, self.buf, self.raw, self.wext, self.idx, self.xmax_in
@@ -389,9 +393,12 @@ class _Sweep:
         out = {"nx": buf("nx"), "phi": buf("phi"), "dphi": buf("dphi")}
         if self.t_stop is not None:
             d, nd = buf("d"), buf("nd")
+        q = None if self.qext is None else buf("q").zero_()
         for k in range(self.N + 1):
             torch.index_select(wext, 0, idx[k], out=raw)
             G.add_(raw)
+            if q is not None and k > 0:
+                torch.index_select(self.qext, 0, idx[k], out=q).mul_(self.live[:, k - 1:k])
             if self.t_stop is None:
                 d, nd = self.d[k], self.nd[k]
             else:
@@ -400,7 +407,7 @@ class _Sweep:
                 torch.neg(d, out=nd)
             nx, phi, dphi, xmax = relax(f, g, d, nd, out, None if xmax_in is None else xmax_in[k])
             self.xmax.append(xmax)
-            yield k, raw, f, g, d, nx, phi, dphi, xmax
+            yield k, raw, f, g, d, nx, phi, dphi, xmax, q
 
 
 class _MembraneExact(torch.autograd.Function):
@@ -420,13 +427,15 @@ class _MembraneExact(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, t_in, wcat, leak, bias, t_end, t_stop):
-        sw = _Sweep(t_in, wcat, leak, bias, t_end, t_stop, tag="exact.fwd")
+    def forward(ctx, t_in, wcat, leak, bias, t_end, t_stop, jumps):
+        sw = _Sweep(t_in, wcat, leak, bias, t_end, t_stop, tag="exact.fwd", jumps=jumps)
         grad = any(ctx.needs_input_grad)
         v = t_in.new_zeros(sw.B, sw.O)
         X = t_in.new_zeros(sw.B, sw.O)
         r = sw.buf("r")
-        for k, raw, f, g, d, nx, phi, dphi, xmax in sw:
+        for k, raw, f, g, d, nx, phi, dphi, xmax, q in sw:
+            if q is not None:
+                v.add_(q)
             torch.addcmul(g, f, v, value=-1.0, out=r)
             v.addcmul_(dphi, r)
             if grad and t_stop is not None:
@@ -434,16 +443,16 @@ class _MembraneExact(torch.autograd.Function):
         if grad and t_stop is None:  # X = -int_0^T f dt = -(leak T + sum_j beta w_j (T - t_j))
             X = torch.mm(t_end - t_in.clamp(0.0, t_end), wcat[:sw.O].t()).add_(leak * t_end).neg_()
         ctx.save_for_backward(t_in, wcat, leak, bias, X.mul_(LOG2E), t_stop if t_stop is not None else X[:0],
-                              sw.tau, sw.perm)
-        ctx.meta = (t_end, t_stop is not None, sw.xmax)
+                              sw.tau, sw.perm, jumps if jumps is not None else X[:0])
+        ctx.meta = (t_end, t_stop is not None, sw.xmax, jumps is not None)
         return v
 
     @staticmethod
     def backward(ctx, gv):
-        t_in, wcat, leak, bias, X2tot, t_stop, tau, perm = ctx.saved_tensors
-        t_end, has_stop, xmax = ctx.meta
+        t_in, wcat, leak, bias, X2tot, t_stop, tau, perm, jumps = ctx.saved_tensors
+        t_end, has_stop, xmax, has_jumps = ctx.meta
         sw = _Sweep(t_in, wcat, leak, bias, t_end, t_stop if has_stop else None, tag="exact.bwd", xmax=xmax,
-                    sort=(tau, perm))
+                    sort=(tau, perm), jumps=jumps if has_jumps else None)
         B, N, O, buf = sw.B, sw.N, sw.O, sw.buf
         need_t = ctx.needs_input_grad[0]
         gv = gv.contiguous()
@@ -455,12 +464,21 @@ class _MembraneExact(torch.autograd.Function):
         rho_out = {"rho": buf("rho"), "t1": buf("t1"), "t2": buf("t2")}
         gw = gv.new_zeros(N + 1, 2 * O)
         Dt = gv.new_empty(N + 1, B)  # row k: -dL/dtau of the input arriving at the start of interval k
-        for k, raw, f, g, d, nx, phi, dphi, xmax in sw:
+        gq = gv.new_zeros(N + 1, O) if has_jumps and ctx.needs_input_grad[6] else None
+        jq = buf("jq") if has_jumps else None
+        for k, raw, f, g, d, nx, phi, dphi, xmax, q in sw:
             Y.add_(nx, alpha=-LOG2E)  # -log2(e) int_tau^T f dt, tau the end of interval k
             torch.exp2(Y, out=lam1).mul_(gv)  # dL/dv at tau
+            if q is not None:  # the packet q arrives with the input: u = lam v after it; dL/dq = lam
+                torch.mul(lam0, q, out=jq)
+                U.add_(jq)
+                if gq is not None and k > 0:
+                    gq.index_add_(0, sw.idx[k], lam0 * sw.live[:, k - 1:k])
             relax_grads(lam1, U, g, d, dphi, rho_of(nx, phi, xmax, rho_out), gg=gg, gfn=gfn, inc=inc, acc=True)
-            if need_t:  # -dL/dtau = sum_o (w lam - beta w u) at the arrival: the jump of dL/dd, taken directly
+            if need_t:  # -dL/dtau = sum_o (w lam - beta w u - f_before lam q) at the arrival (u after the packet)
                 torch.mul(raw_g, lam0, out=jump).addcmul_(raw_f, U, value=-1.0)
+                if q is not None:
+                    jump.addcmul_(f - raw_f, jq, value=-1.0)
                 if has_stop:
                     jump.mul_(sw.edges[k] < t_stop)
                 torch.sum(jump, 1, out=Dt[k])
@@ -477,29 +495,50 @@ class _MembraneExact(torch.autograd.Function):
             g_t = g_t * ((t_in >= 0) & (t_in <= t_end))
         g_leak = (-tot[:O]).sum_to_size(leak.shape) if ctx.needs_input_grad[2] else None
         g_bias = tot[O:].sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
-        return g_t, g_wcat, g_leak, g_bias, None, None
+        g_jumps = gq[1:].t() if gq is not None else None
+        return g_t, g_wcat, g_leak, g_bias, None, None, g_jumps
 
 
-def membrane_exact(t_in, weight, e_pos, e_neg, t_end=1.0, leak=0.0, bias=0.0, t_stop=None):
+def membrane_exact(t_in, weight, e_pos, e_neg, t_end=1.0, leak=0.0, bias=0.0, t_stop=None, jumps=None):
     """Exact v_i(t_end) [batch, out] (docs/paper.md section 2, Eq. 22), or v_i(t_stop[b, i]) if t_stop is given.
 
-    Normalised units.  Differentiable w.r.t. t_in, weight, e_pos, e_neg, leak, bias (t_stop is
-    treated as a constant).  Inputs at or after t_end never arrive.
+    Normalised units.  Differentiable w.r.t. t_in, weight, e_pos, e_neg, leak, bias and jumps (t_stop is
+    treated as a constant).  Inputs at or after t_end never arrive.  ``jumps`` [out, in]: charge
+    packets, v_i += jumps_ij when input j arrives at 0 < t_j < t_end (exact: each interval starts
+    from the membrane after the packets that arrived at its start; see _MembraneExact for the
+    gradients).
     """
     check_layer(t_in, weight, e_pos, e_neg, leak, bias)
     wcat = weight_cat(weight, e_pos, e_neg)
+    if jumps is not None and tuple(jumps.shape) != tuple(weight.shape):
+        raise ValueError(f"jumps must be [out, in] like the weight {tuple(weight.shape)}, got {tuple(jumps.shape)}")
+    if jumps is not None and t_stop is not None:
+        raise ValueError("charge packets (jumps) are not supported with per-neuron read-out times (a TTFS neuron)")
     return _MembraneExact.apply(t_in, wcat, as_param(leak, t_in), as_param(bias, t_in), float(t_end),
-                                None if t_stop is None else t_stop.detach().to(t_in.dtype))
+                                None if t_stop is None else t_stop.detach().to(t_in.dtype), jumps)
 
 
-def rc_spike_exact(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, fire_g=1.0, fire_f=0.0, clip=True):
+def switch_off(v, t_in, jumps, t_end=1.0):
+    """The membrane after the synapse phase's end, where every synapse device that was on (input
+    t_j < t_end, those on from t <= 0 included) takes its packet back: v_i - sum_j [t_j < t_end] jumps_ij."""
+    if jumps is None:
+        return v
+    return v - torch.mm((t_in < t_end).to(v.dtype), jumps.t())
+
+
+def rc_spike_exact(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, fire_g=1.0, fire_f=0.0, clip=True, jumps=None,
+                   fire_jump=None):
     """Exact RC-Spike output spike times [batch, out] in [0, 1] (normalised time).
 
     Accumulation phase [0, 1] (module docstring, Eq. 22) gives v(1); the firing phase
     dv/dt = fire_g - fire_f v then gives t = time to reach 1, 0 if v(1) >= 1, clipped to 1.
     Ideal ramp: t = clip(1 - v(1), 0, 1).  clip=False: the unclipped ``firing_time``.
+    Charge packets: ``jumps`` [out, in] with each input's arrival and back at the phase end
+    (switch_off), ``fire_jump`` (scalar or [out]) where the firing phase starts.
     """
-    v1 = membrane_exact(t_in, weight, e_pos, e_neg, 1.0, leak, bias)
+    v1 = switch_off(membrane_exact(t_in, weight, e_pos, e_neg, 1.0, leak, bias, jumps=jumps), t_in, jumps)
+    if fire_jump is not None:
+        v1 = v1 + fire_jump
     return fire_phase(v1, fire_g, fire_f, clip)
 
 
@@ -532,7 +571,7 @@ def _first_crossing(sw):
     t_star = torch.full_like(v, sw.t_end)
     rate = torch.ones_like(v)
     fired = torch.zeros_like(v, dtype=torch.bool)
-    for k, raw, f, g, d, nx, phi, dphi, xmax in sw:
+    for k, raw, f, g, d, nx, phi, dphi, xmax, q in sw:
         v_new = v + dphi * (g - f * v)
         hit = (v_new >= 1) & ~fired
         if hit.any():

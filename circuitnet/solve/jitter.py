@@ -28,6 +28,7 @@ from ..drive import Drive
 from ..inputs import check_layer_inputs
 from .dstd_general import averaged_drive, phase_grid
 from .kernels import check_steps
+from .ode import packets
 
 
 def _rates(ph, m, var, s, tsw, drive, c):
@@ -62,19 +63,27 @@ def spike_jitter(cc, t_in, weight, params=None, steps=64):
         sigma = t_in.new_zeros(B, I)
         done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
         zero = t_in.new_zeros(())
+        jumps, phase_jumps = packets(cc, p, t_in, weight)
         for pi, ph in enumerate(cc.phases):
             c = consts[pi]
             lo, hi = phase_grid(ph, steps, 0.0, t_in)
-            drive = None
+            drive = Q = None
+            if cc.has_packets:
+                m = m + phase_jumps[pi]
             if ph.synapses:
-                drive = averaged_drive(t_in, weight, lo, hi)
+                drive, Q = averaged_drive(t_in, weight, lo, hi, jumps)
                 if ph.weight_dependent:
                     wb = cc.synapse_weights(consts, weight)
-                    beta = averaged_drive(t_in, wb.pos_beta + wb.neg_beta, lo, hi)
+                    beta, _ = averaged_drive(t_in, wb.pos_beta + wb.neg_beta, lo, hi)
                     drive = Drive(drive.pos, drive.neg, beta.pos, beta.neg)
+                if Q is not None:    # charge packets on the grid, as in dstd_general
+                    m = m - (t_in <= 0).to(m.dtype) @ jumps.t()
+                    dQ = torch.diff(Q, dim=1, prepend=torch.zeros_like(Q[:, :1]))
             if pi == tl.first:
                 t_out, done, _ = tl.open_window(m, t_out, done)
             for k in range(lo.shape[1]):
+                if Q is not None:
+                    m = m + dQ[:, k]
                 s, h = lo[:, k:k + 1], hi[:, k:k + 1] - lo[:, k:k + 1]
                 dk = Drive(zero, zero) if drive is None else drive.map(lambda x: x[..., k, :])
                 m1, var1 = _rk2(ph, m, var, s, h, s + 0.5 * h, dk, c)
@@ -88,4 +97,6 @@ def spike_jitter(cc, t_in, weight, params=None, steps=64):
                     sigma = torch.where(hit, v_at.clamp(min=0).sqrt() / slope.clamp(min=1e-12), sigma)
                     done = done | hit
                 m, var = m1, var1
+            if Q is not None:
+                m = m - Q[:, -1]
         return tl.report(t_out, done), sigma, done

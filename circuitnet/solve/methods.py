@@ -120,6 +120,10 @@ class DSTD(Method):
         return "closed form" if closed_form_error(compiled, self.name) is None else "general"
 
     def unsupported(self, compiled):
+        if compiled.synapse_packets and compiled.phases[compiled.synapse_phase].comparator:
+            return ("method 'dstd': charge packets (GateCharge) of the synapse devices while the comparator listens "
+                    "(the TTFS shape) could cross the threshold inside a grid interval, which the grid does not "
+                    "follow; use method 'ode'")
         if self.path(compiled) == "general" and compiled.weight_dependent:
             return (f"method 'dstd': the circuit's synapse shapes depend on the weight (FittedNMOS/FittedPMOS) and "
                     f"it does not fit the closed form ({closed_form_error(compiled, self.name)}); use method 'ode'")
@@ -201,6 +205,9 @@ class TorchDiffEq(Method):
         if compiled.weight_dependent:
             return ("the circuit's synapse shapes depend on the weight (FittedNMOS/FittedPMOS): methods 'exact', "
                     "'dstd', 'ode', 'sde' and 'spice' take it, 'torchdiffeq' does not")
+        if compiled.synapse_packets and compiled.phases[compiled.synapse_phase].comparator:
+            return ("method 'torchdiffeq': charge packets (GateCharge) of the synapse devices while the comparator "
+                    "listens (the TTFS shape) are not followed by its event search; use method 'ode'")
         return None
 
     def solve(self, compiled, t_in, weight, params, clip, training):

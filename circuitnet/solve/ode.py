@@ -74,13 +74,28 @@ def _rows(columns, j):
     return columns.map(lambda x: x[j])
 
 
-def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=None):
+def packets(cc, p, t_in, weight):
+    """(jumps [I, J] or None, [jump of v at each phase's start, a tensor]): the charge packets of
+    cc (GateCharge) for parameters p, as the solvers take them."""
+    zero = t_in.new_zeros(())
+    return cc.synapse_jumps(p, weight), [zero if x is None else x for x in cc.phase_jumps(p, t_in)]
+
+
+def _jump_rows(jumps, j, s1):
+    """The packets of the inputs j [B] arriving at s1 [B, 1] (none at s1 <= 0: on from reset)."""
+    pad = torch.cat([jumps.t(), jumps.new_zeros(1, jumps.shape[0])])
+    return pad[j] * (s1 > 0).to(jumps.dtype)
+
+
+def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=None, jumps=None, phase_jumps=None):
     """Integrate all phases; returns (t_out, fired, saved) where saved holds what backward needs.
 
     step(ph, v, s, h, tsw, drive, c) -> v after one interval (circuitnet.solve.kernels);
     locate(ph, interval, c) -> time of the crossing after the start of the interval in which v
     reached 1 (interval: v0, v1, s, h, tsw, drive). v0: initial state (default 0). record: a list
-    that receives (absolute time, v) after each interval. Plain torch ops: differentiable by autograd
+    that receives (absolute time, v) after each interval. jumps, phase_jumps: charge packets
+    (:func:`packets`): v += jumps_ij when input j arrives at t_j > 0, minus them all where the synapse
+    phase ends, and phase_jumps[k] where phase k starts. Plain torch ops: differentiable by autograd
     when called outside ODESpikeTimes (the SDE path).
     """
     B, J = t_in.shape
@@ -96,8 +111,13 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
     phase_of = torch.full((B, I), -1, dtype=torch.long, device=t_in.device)
     sched = schedule(cc, t_in, dt)
     v_first = None
+    v_first_pre = None
     for pi, (ph, (times, idx)) in enumerate(zip(cc.phases, sched)):
         c = consts[pi]
+        if pi == tl.first:
+            v_first_pre = v
+        if phase_jumps is not None:
+            v = v + phase_jumps[pi]
         if pi == tl.first:
             v_first = v
             t_out, done, clipped = tl.open_window(v, t_out, done)
@@ -119,6 +139,10 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
             v, s0 = v1, s1
             if idx is not None:
                 drive = drive + _rows(columns, idx[:, k])
+                if jumps is not None:
+                    v = v + _jump_rows(jumps, idx[:, k], s1)
+        if ph.synapses and jumps is not None:           # every device that was on gives its packet back
+            v = v - (t_in < ph.duration).to(v.dtype) @ jumps.t()
     crossed = done & ~clipped
     t_loc = t_in.new_zeros(B, I)
     for pi in tl.comparator:
@@ -127,7 +151,7 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
         t_loc = torch.where(m, at["s"] + d, t_loc)
         t_out = torch.where(m, tl.in_window(pi, at["s"] + d), t_out)
     saved = dict(sched=sched, crossed=crossed, phase_of=phase_of, t_loc=t_loc, tsw=at["tsw"], drive=at["drive"],
-                 clipped=clipped, late=~done, v_first=v_first, v_last=v)
+                 clipped=clipped, late=~done, v_first=v_first, v_first_pre=v_first_pre, v_last=v)
     return tl.report(t_out, done), done, saved
 
 
@@ -160,11 +184,16 @@ def _rk4_back(ph, y, e, h, tsw, drive, c, need_w, need_c):
     return [yi - h / 6 * (a + 2 * b + 2 * cc + d) for yi, a, b, cc, d in zip(y, k1, k2, k3, k4)]
 
 
-def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_c, grad_vb=None):
-    """Adjoint sweep; returns (grad_t_in, grad_weight, [grad per phase per constant]).
+def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_c, grad_vb=None, jumps=None,
+                  phase_jumps=None):
+    """Adjoint sweep; returns (grad_t_in, grad_weight, [grad per phase per constant], grad_jumps,
+    [grad per phase jump]) (the last two None without packets).
 
     grad_vb: dL/dv_b of the boundary membranes read out for the unclipped time (ODESpikeTimes):
-    those neurons' adjoints start at the readout time with lambda = dL/dv_b and v = v_b."""
+    those neurons' adjoints start at the readout time with lambda = dL/dv_b and v = v_b.
+    Packets (jumps, phase_jumps as in forward_pass): v is taken back across each one; lambda is
+    continuous there, dL/d(packet) = lambda at its time, and an input's time gradient sees the
+    change of the rate across its event, lambda (F_after(v+) - F_before(v-))."""
     B, J = t_in.shape
     I = weight.shape[0]
     tl = cc.timeline
@@ -190,7 +219,7 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
         t_loc = torch.where(early, cc.phases[first - 1].duration if first else 0.0,
                             torch.where(late, cc.phases[last].duration, t_loc))
         G = torch.where(readout, grad_vb, G)
-        v_seed = torch.where(readout, torch.where(early, saved["v_first"], saved["v_last"]), v_seed)
+        v_seed = torch.where(readout, torch.where(early, saved["v_first_pre"], saved["v_last"]), v_seed)
         seeded = crossed | readout
     arrive = (t_in < tl.synapse_duration).to(t_in.dtype)
     drive = columns.map(lambda x: arrive @ x[:J])
@@ -198,6 +227,8 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
     acc_w = [torch.zeros_like(G), torch.zeros_like(G)]
     gwT = t_in.new_zeros(J + 1, I)
     gt = t_in.new_zeros(B, J + 1)
+    gjT = None if jumps is None else t_in.new_zeros(J + 1, I)
+    g_phase = [] if phase_jumps is not None else None
     grad_c = []
     inf = torch.full_like(t_loc, math.inf)
     for pi in reversed(range(len(cc.phases))):
@@ -206,6 +237,10 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
         acc_c = [torch.zeros_like(G) for _ in nc]
         T = torch.where(seeded & (phase_of == pi), t_loc, torch.where(seeded & (phase_of > pi), inf, -inf))
         sw = ph.synapses and need_w
+        if ph.synapses and jumps is not None:           # back across the switch-off at the phase end
+            arrived = (t_in < ph.duration).to(v.dtype)
+            v = v + arrived @ jumps.t()
+            gjT[:J] -= arrived.t() @ lam
         for k in reversed(range(times.shape[1])):
             s1 = times[:, k:k + 1]
             s0 = times[:, k - 1:k] if k > 0 else torch.zeros_like(s1)
@@ -216,11 +251,19 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
                 if need_w:
                     gwT.index_add_(0, j, acc_w[0] + D[j] * acc_w[1] if ph.weight_dependent
                                    else torch.where(pos, acc_w[0], acc_w[1]))
+                v_after = v
+                if jumps is not None:
+                    q = _jump_rows(jumps, j, s1)
+                    v = v - q
+                    gjT.index_add_(0, j, lam * (s1 > 0).to(lam.dtype))
                 if need_t:
                     wabs_j = col.abs().clamp(min=W_FLOOR)      # read only by weight-dependent shapes
-                    kp = ph.k_pos(v, s1, s1, c, wabs_j)
-                    kn = ph.k_neg(v, s1, s1, c, wabs_j)
+                    kp = ph.k_pos(v_after, s1, s1, c, wabs_j)
+                    kn = ph.k_neg(v_after, s1, s1, c, wabs_j)
                     jump = torch.where(pos, col * kp, col * kn)
+                    if jumps is not None:   # F_before(v+) - F_before(v-): the packet moves the state too
+                        before = drive - _rows(columns, j)
+                        jump = jump + ph.rhs(v_after, s1, s1, before, c) - ph.rhs(v, s1, s1, before, c)
                     gt.scatter_add_(1, j[:, None], -(lam * jump).sum(1, keepdim=True))
                 drive = drive - _rows(columns, j)
             start = (T > s0) & (T <= s1)
@@ -236,26 +279,36 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
                 acc_w = y[2:4]
             acc_c = y[4 if sw else 2:]
         grad_c.append(acc_c)
+        if phase_jumps is not None:                     # back across the packets where the phase starts
+            v = v - phase_jumps[pi]
+            g_phase.append(lam.sum_to_size(phase_jumps[pi].shape) if phase_jumps[pi].dim() else lam.sum())
     grad_c.reverse()
-    return gt[:, :J], gwT[:J].t(), grad_c
+    if g_phase is not None:
+        g_phase.reverse()
+    return gt[:, :J], gwT[:J].t(), grad_c, None if gjT is None else gjT[:J].t(), g_phase
 
 
 class ODESpikeTimes(torch.autograd.Function):
-    """Autograd wrapper: forward_pass / backward_pass. Inputs: t_in, weight, then every phase's constants.
+    """Autograd wrapper: forward_pass / backward_pass. Inputs: t_in, weight, the charge packets (jumps
+    [I, J] or None, then one phase jump per phase), then every phase's constants.
     Outputs: t_out, fired, v_b (the membrane at the start of the first comparator phase where the
     neuron was clipped there, at the end of the last one where it never fired, else 0; read by
     the unclipped time) and the clipped mask."""
 
     @staticmethod
-    def forward(ctx, cc, dt, npolish, t_in, weight, *consts_flat):
+    def forward(ctx, cc, dt, npolish, t_in, weight, jumps, *rest):
+        n_ph = len(cc.phases)
+        phase_jumps, consts_flat = list(rest[:n_ph]), rest[n_ph:]
         sizes = [len(ph.const_symbols) for ph in cc.phases]
         consts, i = [], 0
         for n in sizes:
             consts.append(list(consts_flat[i:i + n]))
             i += n
+        pj = phase_jumps if cc.has_packets else None
         t_out, fired, saved = forward_pass(cc, consts, t_in, weight, dt, rk4_step,
-                                           lambda ph, interval, c: polish(ph, interval, c, npolish))
-        ctx.cc, ctx.sizes, ctx.saved = cc, sizes, saved
+                                           lambda ph, interval, c: polish(ph, interval, c, npolish),
+                                           jumps=jumps, phase_jumps=pj)
+        ctx.cc, ctx.sizes, ctx.saved, ctx.packets = cc, sizes, saved, (jumps, pj)
         ctx.save_for_backward(t_in, weight, *consts_flat)
         ctx.mark_non_differentiable(fired, saved["clipped"])
         v_b = torch.where(saved["clipped"], saved["v_first"], torch.where(saved["late"], saved["v_last"], 0.0))
@@ -265,14 +318,19 @@ class ODESpikeTimes(torch.autograd.Function):
     def backward(ctx, grad_t, _grad_fired, grad_vb, _grad_clipped):
         t_in, weight, *consts_flat = ctx.saved_tensors
         cc, sizes = ctx.cc, ctx.sizes
+        jumps, pj = ctx.packets
+        first = 6 + len(cc.phases)           # needs_input_grad index of the first constant
         consts, need_c, i = [], [], 0
         for n in sizes:
             consts.append(list(consts_flat[i:i + n]))
-            need_c.append([k for k in range(n) if ctx.needs_input_grad[5 + i + k]])
+            need_c.append([k for k in range(n) if ctx.needs_input_grad[first + i + k]])
             i += n
         need_t, need_w = ctx.needs_input_grad[3], ctx.needs_input_grad[4]
-        gt, gw, gc = backward_pass(cc, consts, t_in, weight, grad_t, ctx.saved, need_t, need_w, need_c, grad_vb)
-        out = [None, None, None, gt if need_t else None, gw if need_w else None]
+        gt, gw, gc, gj, gpj = backward_pass(cc, consts, t_in, weight, grad_t, ctx.saved, need_t, need_w, need_c,
+                                            grad_vb, jumps=jumps, phase_jumps=pj)
+        out = [None, None, None, gt if need_t else None, gw if need_w else None,
+               gj if ctx.needs_input_grad[5] else None]
+        out += [gpj[k] if gpj is not None and ctx.needs_input_grad[6 + k] else None for k in range(len(cc.phases))]
         for pi, n in enumerate(sizes):
             grads = dict(zip(need_c[pi], gc[pi]))
             for k in range(n):
@@ -300,7 +358,8 @@ def ode_spike_times(cc, t_in, weight, params=None, dt=1 / 64, polish=6, clip=Tru
         if any(x.requires_grad for x in consts[cc.synapse_phase]):
             raise ValueError("gradients with respect to the circuit's parameters are not available from method "
                              "'ode' when the synapse shapes depend on the weight; use 'exact' or 'dstd'")
-    t_out, fired, v_b, clipped = ODESpikeTimes.apply(cc, float(dt), int(polish), t_in, weight,
+    jumps, phase_jumps = packets(cc, p, t_in, weight)
+    t_out, fired, v_b, clipped = ODESpikeTimes.apply(cc, float(dt), int(polish), t_in, weight, jumps, *phase_jumps,
                                                      *[c for cs in consts for c in cs])
     if not clip:
         t_out = unclip(cc, consts, t_in, weight, t_out, clipped, ~fired, v_b, v_b)

@@ -14,7 +14,7 @@ import torch
 
 from ..inputs import check_layer_inputs
 from .kernels import check_dt, interpolate, rk4_step
-from .ode import forward_pass
+from .ode import forward_pass, packets
 
 
 def _safe_sqrt(x):
@@ -43,6 +43,7 @@ def sde_spike_times(cc, t_in, weight, params=None, dt=1 / 256, seed=0, record=No
     var0 = cc.initial_variance(p, t_in)
     shape = (t_in.shape[0], weight.shape[0])
     v0 = torch.sqrt(var0) * torch.randn(shape, generator=gen, dtype=t_in.dtype, device=t_in.device)
-    t_out, fired, _ = forward_pass(cc, consts, t_in, weight, dt, _em_step(gen), interpolate,
-                                   v0=v0, record=record)
+    jumps, phase_jumps = packets(cc, p, t_in, weight)
+    t_out, fired, _ = forward_pass(cc, consts, t_in, weight, dt, _em_step(gen), interpolate, v0=v0, record=record,
+                                   jumps=jumps, phase_jumps=phase_jumps if cc.has_packets else None)
     return t_out, fired

@@ -119,6 +119,19 @@ def _comparator_phase(field, v, fired, t_out, jumps, offset, solver):
         t0 = t_e
 
 
+def _packet_phase(field, v, t_in, duration, packets, jumps, solver):
+    """A synapse phase with charge packets [I, J]: integrated from input time to input time, v +=
+    the packets of the inputs arriving there (t > 0), every packet back at the phase end."""
+    a = 0.0
+    for b in jumps.tolist():
+        span = torch.tensor([a, b], dtype=torch.float64, device=t_in.device)
+        v = torchdiffeq.odeint(field, v, span, **solver, options=dict(jump_t=jumps[(jumps > a) & (jumps <= b)]))[-1]
+        if b < duration:
+            v = v + ((t_in == b) & (t_in > 0)).to(v.dtype) @ packets.t()
+        a = b
+    return v - (t_in < duration).to(v.dtype) @ packets.t()
+
+
 def torchdiffeq_spike_times(cc, t_in, weight, params=None, rtol=1e-10, atol=1e-12, solver="dopri5"):
     """Spike times [B, I] and fired mask of a layer, by torchdiffeq (see the module docstring).
 
@@ -139,9 +152,15 @@ def torchdiffeq_spike_times(cc, t_in, weight, params=None, rtol=1e-10, atol=1e-1
     v = t_in.new_zeros(B, I)
     fired = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
     t_out = torch.zeros_like(v)
+    packets, phase_packets = cc.synapse_jumps(p, weight), cc.phase_jumps(p, t_in)
     for pi, ph in enumerate(cc.phases[:tl.last + 1]):
         field = _PhaseField(ph, ph.prepare(p, t_in), t_in, weight)
         jumps = _jump_times(ph, t_in)
+        if phase_packets[pi] is not None:
+            v = v + phase_packets[pi]
+        if not ph.comparator and ph.synapses and packets is not None:
+            v = _packet_phase(field, v, t_in, ph.duration, packets, jumps, solver)
+            continue
         if not ph.comparator:
             span = torch.tensor([0.0, ph.duration], dtype=torch.float64, device=t_in.device)
             v = torchdiffeq.odeint(field, v, span, **solver, options=dict(jump_t=jumps))[-1]

@@ -20,6 +20,10 @@ Realisation of each element (``element.silicon``, :mod:`circuitnet.silicon`):
 * CapacitiveCoupling: its capacitor C from the membrane to a control line (a PWL source) that steps
   by ``swing`` on a linear edge of ``rise`` seconds at ``at`` in every phase where the element is
   active (cut at the phase end, as the model's injected current is), and holds its level between.
+* GateCharge (a charge packet): nothing where its device has ``silicon`` (the transistor's own gate
+  edge carries the charge); for an ideal device a current source into the node with a triangular
+  pulse of charge Q(I) over ``edge`` seconds ending at each switch-on (a synapse device: at its
+  input's spike time, if > 0) and one of -Q starting at each switch-off.
 * any other element without ``silicon``: its ideal twin, a capacitor to ground for its capacitance
   (if any) and a behavioural current source ``B 0 m I={i_in(V, t)}`` printed from its sympy current,
   multiplied by a 0/1 control line that is high while the element is on (edges of 1 ps). A synapse
@@ -34,7 +38,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from ..compile import compile_circuit
-from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance
+from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance, GateCharge
 
 IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
 
@@ -113,6 +117,8 @@ class LayerNetlist:
         self._bodies = {}       # (element, phase start, weighted) -> printed current (_ideal_body)
         self._currents = {}     # element -> i_in(V0) (A), a synapse device's at |w| = 1 (_reset_current)
         self._unit_values = {}  # element -> value of its weight parameter at |w| = 1
+        self._charges = {}      # GateCharge -> Q(I) (A -> C)
+        self._packets = {d.name: pk for pk in circuit.packets for d in (pk.device,) if d.silicon is None}
         self._unit_current = circuit.value(circuit.unit_current)
         n = circuit.node
         self.subs = {s: x for s, x in circuit.values.items() if s != n.V}
@@ -186,10 +192,35 @@ class LayerNetlist:
             pts.append((t1, level))
         return [f"Vk{tag} k{tag} 0 {_pwl(pts)}", f"C{tag} {node} k{tag} {C:.9g}"]
 
+    def _charge(self, packet, weight=None):
+        """Q (C) of a GateCharge at its device's current at reset (a synapse device's at |w| = ``weight``)."""
+        if packet.name not in self._charges:
+            c, n = self.circuit, self.circuit.node
+            I = sp.Symbol("I", positive=True)
+            self._charges[packet.name] = sp.lambdify(I, sp.sympify(packet.charge(I)).subs(c.values), "math")
+        if weight is None:
+            return self._charges[packet.name](abs(self._reset_current(packet.device)))
+        return self._charges[packet.name](max(weight, 1e-6) * self._unit_current)
+
+    def _packet(self, tag, node, q, intervals):
+        """A current source into ``node``: a triangular pulse of charge q over ``edge`` ending at
+        each start (> 0) of ``intervals`` and one of -q starting at each end; [] without any."""
+        e, pts = self.edge, [(0.0, 0.0)]
+        for a, b in intervals:
+            if a > 0:
+                pts += [(a - e, 0.0), (a - e / 2, 2 * q / e), (a, 0.0)]
+            pts += [(b, 0.0), (b + e / 2, -2 * q / e), (b + e, 0.0)]
+        return [f"I{tag} 0 {node} {_pwl(pts)}"] if len(pts) > 1 else []
+
     def _element(self, tag, element, node, intervals, weight=None):
         """Lines realising one element on ``node``, on during ``intervals``; weight: |w| for synapses."""
         if isinstance(element, DeviceCapacitance):
             return []                       # the devices are in the netlist themselves
+        if isinstance(element, GateCharge):
+            dev = element.device
+            if dev.silicon is not None or dev in (self.circuit.synapse.positive, self.circuit.synapse.negative):
+                return []                   # the transistor's own edge; an ideal synapse's: with its device
+            return self._packet(tag, node, self._charge(element), self._on_intervals(dev))
         if isinstance(element, Capacitor):
             return [f"C{tag} {node} 0 {self.circuit.value(element.C):.9g}"]
         if isinstance(element, CapacitiveCoupling):
@@ -243,6 +274,9 @@ class LayerNetlist:
                         if sel or dev.silicon is not None:       # the crossbar holds both devices
                             lines += self._element(f"{dev.name}_{bi}_{i}_{j}", dev, m, on if sel else [],
                                                    abs(w) if sel else 0.0)
+                        if sel and dev.name in self._packets:    # an ideal device's gate charge
+                            lines += self._packet(f"q{dev.name}_{bi}_{i}_{j}", m,
+                                                  self._charge(self._packets[dev.name], abs(w)), on)
                 lines.append(f".ic v({m})={self.v0:.9g}")
             nodes.append(row)
         return "\n".join(lines) + "\n", nodes
