@@ -62,18 +62,20 @@ def _rc_spike_parameters(who, firing, overrides, e_pos, e_neg, e_dis):
     return _with_reversals({k: parse_value(v, k) for k, v in {**PAPER, **overrides}.items()}, e_pos, e_neg, e_dis)
 
 
-def rc_spike_cycle(p, pos, neg, firing, noise, dis=None, load=(), technology=None):
+def rc_spike_cycle(p, pos, neg, firing, noise, dis=None, load=(), technology=None, always=()):
     """The RC-Spike cycle (accumulate, then fire) around the synapse devices pos, neg; ``dis``: the
-    discharger (default: calibrated from p), ``load``: further capacitive elements on the node."""
+    discharger (default: calibrated from p), ``load``: further elements on the node that no phase
+    switches (capacitances, charge packets), ``always``: elements on in both phases (leakage)."""
     if dis is None:
         lam_dis = p["lam_dis"] if firing == "discharger" else 0.0
         dis = NMOS("dis", I=ramp_current(p["C"], p["T"], p["V0"], p["V_th"], lam_dis), lam=lam_dis)
-    elements = [Capacitor("Cm", C=p["C"]), *load, dis]
+    elements = [Capacitor("Cm", C=p["C"]), *load, *always, dis]
     if noise:
         elements += [ShotNoise(pos), ShotNoise(neg), ShotNoise(dis), ResetNoise()]
+    on = [e.name for e in always]
     phases = [Phase("accumulate", p["T"], synapses=True,
-                    active=[e.name for e in elements if e.name == "pos_shot" or e.name == "neg_shot"]),
-              Phase("fire", p["T"], active=["dis"] + (["dis_shot"] if noise else []), comparator=True)]
+                    active=on + [e.name for e in elements if e.name == "pos_shot" or e.name == "neg_shot"]),
+              Phase("fire", p["T"], active=on + ["dis"] + (["dis_shot"] if noise else []), comparator=True)]
     return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"],
                          technology=technology)
 

@@ -209,6 +209,12 @@ class Leak(Conductance):
     """Leakage conductance G (S) towards V_to (V, default ground): i_in = G (V_to - V)."""
 
 
+class DeviceLeakage(Conductance):
+    """Off-state leakage of the realised devices on the node (drain junctions, subthreshold and
+    gate-induced drain currents), fitted over [V_th, V0] as a conductance G (S) toward V_to (V):
+    i_in = G (V_to - V). The model counts it; a netlist writes nothing, the devices are there."""
+
+
 class Resistive1T1R(Conductance):
     """Resistive (1T1R) synapse: conductance G (S) to the line V_to (V): i_in = G (V_to - V).
     As a synapse device G is set by the weight; its reversal potential is V_to."""

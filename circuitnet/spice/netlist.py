@@ -16,7 +16,8 @@ Realisation of each element (``element.silicon``, :mod:`circuitnet.silicon`):
   switch-on time and *start* at a switch-off time. A synapse slot is a programmable crossbar point:
   it holds both the positive and the negative device; the one the weight's sign does not select
   keeps its gate off (and still loads the membrane).
-* Capacitor: an ideal capacitor to ground.
+* Capacitor: an ideal capacitor to ground; DeviceCapacitance and DeviceLeakage: nothing (the
+  realised devices are in the netlist themselves).
 * CapacitiveCoupling: its capacitor C from the membrane to a control line (a PWL source) that steps
   by ``swing`` on a linear edge of ``rise`` seconds at ``at`` in every phase where the element is
   active (cut at the phase end, as the model's injected current is), and holds its level between.
@@ -38,7 +39,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from ..compile import compile_circuit
-from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance, GateCharge
+from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance, DeviceLeakage, GateCharge
 
 IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
 
@@ -214,7 +215,7 @@ class LayerNetlist:
 
     def _element(self, tag, element, node, intervals, weight=None):
         """Lines realising one element on ``node``, on during ``intervals``; weight: |w| for synapses."""
-        if isinstance(element, DeviceCapacitance):
+        if isinstance(element, (DeviceCapacitance, DeviceLeakage)):
             return []                       # the devices are in the netlist themselves
         if isinstance(element, GateCharge):
             dev = element.device

@@ -8,10 +8,10 @@ import math
 import numpy as np
 
 from ..circuits import PAPER, ramp_current, rc_spike_cycle
-from ..elements import NMOS, DeviceCapacitance, FittedNMOS, FittedPMOS, GateCharge
+from ..elements import NMOS, DeviceCapacitance, DeviceLeakage, FittedNMOS, FittedPMOS, GateCharge
 from ..silicon import Mosfet
 from ..units import parse_value
-from .extract import device_table, gate_charge_table
+from .extract import device_table, gate_charge_table, off_leakage
 from .technology import Sky130
 
 # Device geometry of the paper's circuit (Table 2): synapses W = 1 um, L = 0.25 um; discharger
@@ -52,7 +52,10 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, **overrides):
       membrane when it switches on and takes it back when it switches off (extracted by transient,
       circuitnet.spice.extract.gate_charge_table; for the synapses a cubic in ln(I / I_unit) fitted
       over |w| in WEIGHT_RANGE). At fan-in 64-128 the switch-off of all synapses moves v by about
-      0.03, and their on/off asymmetry moved the spike by 5-20 ns before the model had them.
+      0.03, and their on/off asymmetry moved the spike by 5-20 ns before the model had them;
+    * off-state leakage (DeviceLeakage, on in both phases): every crossbar device and the discharger
+      leak about 1 pS toward ground (nfet) or the supply (pfet) (extract.off_leakage), together
+      a conductance of about 2 fan_in pS toward 0.89 V.
     """
     if isinstance(technology, str):
         if technology != "sky130":
@@ -92,4 +95,7 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, **overrides):
                                                                      _fit_log_cubic(tab["current"], tab["charge"], i_unit))))
     q_dis = float(np.interp(math.log(i_dis), np.log(qd["current"]), qd["charge"]))
     load = [DeviceCapacitance("Cdev", C=c_total - p["C"]), packet(pos, qn), packet(neg, qp), GateCharge(dis, q=q_dis)]
-    return rc_spike_cycle(p, pos, neg, "discharger", noise, dis=dis, load=load, technology=tech)
+    ln, lp, ld = (off_leakage(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
+    g = [fan_in * ln["G"], fan_in * lp["G"], ld["G"]]
+    leak = DeviceLeakage("Ileak", G=sum(g), V_to=sum(x * l["V_to"] for x, l in zip(g, (ln, lp, ld))) / sum(g))
+    return rc_spike_cycle(p, pos, neg, "discharger", noise, dis=dis, load=load, technology=tech, always=[leak])
