@@ -121,6 +121,7 @@ class LayerNetlist:
         self._charges = {}      # GateCharge -> Q(I) (A -> C)
         self._packets = {d.name: pk for pk in circuit.packets for d in (pk.device,) if d.silicon is None}
         self._unit_current = circuit.value(circuit.unit_current)
+        self.devices = [e.silicon for e in circuit.all_elements if e.silicon is not None]   # pruned subcircuits
         n = circuit.node
         self.subs = {s: x for s, x in circuit.values.items() if s != n.V}
 
@@ -178,7 +179,7 @@ class LayerNetlist:
         s = "0" if tab.polarity > 0 else "vdd"
         pts = _switch(tab.off_gate, gate, intervals, self.edge) if current > 0 else [(0.0, tab.off_gate)]
         return [f"Vg{tag} g{tag} 0 {_pwl(pts)}",
-                f"X{tag} {node} g{tag} {s} {s} {mos.model} W={mos.W * 1e6:g} L={mos.L * 1e6:g}"]
+                f"X{tag} {node} g{tag} {s} {s} {self.tech.subckt(mos, self.devices)} W={mos.W * 1e6:g} L={mos.L * 1e6:g}"]
 
     def _coupling(self, tag, element, node, intervals):
         """A CapacitiveCoupling: C from the node to a control line that steps by ``swing`` in each interval."""
@@ -255,7 +256,7 @@ class LayerNetlist:
         I = weight.shape[0]
         T = c.time_unit
         a, b = self.starts[self.syn_index], self.starts[self.syn_index + 1]
-        lines = ["* circuitnet layer netlist", self.tech.header() if self.tech else "",
+        lines = ["* circuitnet layer netlist", self.tech.header(self.devices) if self.tech else "",
                  f"Vdd vdd 0 {self.tech.vdd if self.tech else 0}"]
         syn = c.synapse
         others = [e for e in c.all_elements if e is not syn.positive and e is not syn.negative]
