@@ -18,7 +18,7 @@ EXPERIMENTS = {
     "sweep-m": "F-MNIST MLP accuracy vs DSTD steps M in {1,2,4,10,30}, random and fixed offset",
     "noise": "F-MNIST MLP accuracy vs spike-time noise sigma_spike in {0,0.01,0.02,0.04}",
     "spice-iris": "the Iris networks (PNN-to-IMC, ANN-to-IMC) simulated in ngspice with sky130 devices: RMSE, accuracy",
-    "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 and 16-32",
+    "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 to 784",
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
     "robustness": "Iris and F-MNIST MLP on Monte-Carlo mismatched chips and with circuit noise: nominal vs "
                   "variation-aware training",

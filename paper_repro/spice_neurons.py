@@ -1,11 +1,20 @@
 """spice-neurons: the realised sky130 RC-Spike model (method "exact") against ngspice ("spice")
-on random neurons that took no part in the extraction, at fan-in 4 and 16-32.
+on random neurons that took no part in any extraction, at the fan-in of real layers (4 to 784).
 
 Each neuron gets J input spike times t ~ U(0, 1) and weights with mixed signs (70 % positive),
 scaled so that its ideal membrane v(1) = sum_j w_j (1 - t_j) lies in U(0.15, 0.85): its output spike
 falls inside the firing window, where the comparison means something. The circuit of fan-in J is
 ``circuitnet.spice.realised_rc_spike(J)``; the layer's neurons share one input sample, as on a
-crossbar. Reported: spike-time RMSE, mean error (SPICE - model) and max |error| in ns.
+crossbar. Reported per fan-in: spike-time RMSE, mean error (SPICE - model) and max |error| in ns,
+for the model and for model variants with one effect taken out again, all against the same SPICE
+runs (the effect table of docs/spice.md):
+
+* "without gate charge": no GateCharge packets (the gate edges' charge);
+* "without leakage": no DeviceLeakage (the off devices' drain currents);
+* "3-point capacitance": the devices' drain capacitance as the mean of C(V) at V_th, the middle and
+  V0 (the earlier extraction) instead of its charge average; the physical currents are the same,
+  so the weights are rescaled to the variant's weight unit;
+* "before": all three (the model as it was before them).
 """
 import time
 
@@ -13,14 +22,16 @@ import numpy as np
 import torch
 
 import circuitnet as cn
-from circuitnet.solve import spike_times
+from circuitnet.elements import DeviceCapacitance, DeviceLeakage, GateCharge
+from circuitnet.solve import Spice, spike_times
 
-from .common import write_results
+from .common import pyplot, write_results
 
 D = torch.float64
 # (fan-in, neurons, samples): the layer's neurons share each input sample, as on a crossbar
-CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (24, 10, 1), (32, 10, 1)])
+CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (32, 10, 1), (64, 8, 1), (128, 6, 1), (256, 4, 1), (784, 2, 1)])
 QUICK = dict(plan=[(4, 5, 1), (16, 2, 1)])
+VARIANTS = ("model", "without gate charge", "without leakage", "3-point capacitance", "before")
 
 
 def random_neurons(fan_in, neurons, samples, seed):
@@ -42,13 +53,36 @@ def random_neurons(fan_in, neurons, samples, seed):
     return t, torch.stack(rows)
 
 
-def compare(fan_in, neurons, samples, seed, workers=None):
-    """(model spike times, SPICE spike times, fired by both) for the random neurons above."""
-    c = cn.spice.realised_rc_spike(fan_in)
-    t, w = random_neurons(fan_in, neurons, samples, seed)
-    ts, fs = spike_times(c, t, w, method="spice", workers=workers)
-    tm, fm = spike_times(c, t, w, method="exact")
-    return tm, ts, fs & fm, c
+def _redeclared(c, drop=(), device_capacitance=None):
+    """The realised circuit c declared again without the elements of the classes ``drop`` and, if
+    given, with the DeviceCapacitance set to ``device_capacitance`` (F)."""
+    keep = [e for e in c.elements if not isinstance(e, drop)]
+    if device_capacitance is not None:
+        keep = [DeviceCapacitance(e.name, C=device_capacitance) if isinstance(e, DeviceCapacitance) else e
+                for e in keep]
+    names = {e.name for e in keep}
+    phases = [cn.Phase(p.name, p.duration, active=[a for a in p.active if a in names], synapses=p.synapses,
+                       comparator=p.comparator, reset=p.reset) for p in c.phases]
+    return cn.NeuronCircuit(keep, c.synapse, phases, reset_level=c.V0_value, threshold=c.Vth_value,
+                            temperature=c.temperature, time_unit=c.time_unit, technology=c.technology,
+                            threshold_offset=c.threshold_offset)
+
+
+def variants(c):
+    """{name: (circuit, weight scale)} of VARIANTS for the realised circuit c: the weight scale maps a
+    weight of c to the variant's weight unit (the same device current, in A)."""
+    from circuitnet.spice.simulate import realised_tables
+    tabs = realised_tables(c, c.technology)
+    mean3 = lambda tab: float(np.mean(np.asarray(tab.data["capacitance_at"])[[0, len(tab.data["capacitance_at"]) // 2, -1]]))
+    dev = next(e for e in c.elements if isinstance(e, DeviceCapacitance))
+    fan_in = int(round((c.value(dev.C) - tabs["dis"].capacitance) / (tabs["pos"].capacitance + tabs["neg"].capacitance)))
+    c3 = fan_in * (mean3(tabs["pos"]) + mean3(tabs["neg"])) + mean3(tabs["dis"])
+    scale = lambda v: c.value(c.unit_current) / v.value(v.unit_current)
+    out = {"model": c, "without gate charge": _redeclared(c, (GateCharge,)),
+           "without leakage": _redeclared(c, (DeviceLeakage,)),
+           "3-point capacitance": _redeclared(c, device_capacitance=c3),
+           "before": _redeclared(c, (GateCharge, DeviceLeakage), device_capacitance=c3)}
+    return {k: (v, scale(v)) for k, v in out.items()}
 
 
 def errors_ns(tm, ts, both, circuit):
@@ -72,14 +106,55 @@ def extraction_report(fan_in=5):
         dev[name] = dict(current_nA=[i * 1e9 for i in currents], gate_V=t.gate_for(np.array(currents)).tolist(),
                          lam_per_V=lam.tolist(), E=[(1 if name == "pos" else -1) / (swing * x) for x in lam],
                          drain_capacitance_fF=t.capacitance * 1e15)
+    from circuitnet.spice.extract import gate_charge_table, off_leakage
+    for name in ("pos", "neg"):
+        mos = c.by_name[name].silicon
+        q = gate_charge_table(c.technology, mos, c.Vth_value, c.V0_value)
+        dev[name]["gate_charge_fC"] = np.interp(np.log(currents), np.log(q["current"]), q["charge"]).__mul__(1e15).tolist()
+        dev[name]["off_leakage_pS"] = off_leakage(c.technology, mos, c.Vth_value, c.V0_value)["G"] * 1e12
     dis = c.by_name["dis"]
     i_dis = c.value(dis.I)
     return dict(fan_in=fan_in, devices=dev, discharger=dict(
         current_nA=i_dis * 1e9, gate_V=float(tabs["dis"].gate_for(i_dis)), lam_per_V=c.value(dis.lam),
-        E_dis=c.reversal("dis"), drain_capacitance_fF=tabs["dis"].capacitance * 1e15),
+        E_dis=c.reversal("dis"), drain_capacitance_fF=tabs["dis"].capacitance * 1e15,
+        gate_charge_fC=c.value(c.by_name["dis_gate"].q) * 1e15),
         node_capacitance_fF=c.value(c.capacitance) * 1e15, unit_current_nA=c.value(c.unit_current) * 1e9,
         E_pos_at_w=dict((str(w), c.reversal(c.synapse.positive, w)) for w in (0.1, 0.5, 1, 2, 4)),
         E_neg_at_w=dict((str(w), c.reversal(c.synapse.negative, w)) for w in (0.1, 0.5, 1, 2, 4)))
+
+
+def measure(fan_in, neurons, samples, seed, workers=None):
+    """Errors (errors_ns) of every variant against one SPICE run of the random neurons, and seconds."""
+    c = cn.spice.realised_rc_spike(fan_in)
+    t, w = random_neurons(fan_in, neurons, samples, seed)
+    began = time.time()
+    ts, fs = spike_times(c, t, w, method=Spice(workers=workers))
+    spice_s = time.time() - began
+    out = {}
+    for name, (v, scale) in variants(c).items():
+        tm, fm = spike_times(v, t, w * scale, method="exact")
+        out[name] = errors_ns(tm, ts, fs & fm, c)
+    return out, spice_s, c
+
+
+def _plot(path, rows):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    J = [r["fan_in"] for r in rows]
+    for name, style in (("before", "o--"), ("model", "s-")):
+        mean = [r["variants"][name]["mean_ns"] for r in rows]
+        rmse = [r["variants"][name]["rmse_ns"] for r in rows]
+        ax.plot(J, rmse, style, label=f"{name}: RMSE")
+        ax.plot(J, mean, style, alpha=0.5, label=f"{name}: mean (SPICE - model)")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("fan-in (inputs per neuron)")
+    ax.set_ylabel("spike-time error (ns)")
+    ax.set_title("sky130 model vs ngspice, held-out random neurons")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def run(args):
@@ -87,16 +162,17 @@ def run(args):
     plan = (QUICK if args.quick else CFG)["plan"]
     rows = []
     for k, (J, n, b) in enumerate(plan):
-        tm, ts, both, c = compare(J, n, b, args.seed + 1000 * k)
-        row = dict(fan_in=J, neurons=n * b, e_pos=c.e_pos, e_neg=c.e_neg, e_dis=c.reversal("dis"),
-                   c_total_fF=c.value(c.capacitance) * 1e15, unit_current_nA=c.value(c.unit_current) * 1e9,
-                   **errors_ns(tm, ts, both, c))
-        rows.append(row)
-        print(f"fan-in {J:2d}: RMSE {row['rmse_ns']:.2f} ns, mean {row['mean_ns']:+.2f} ns, "
-              f"max {row['max_abs_ns']:.2f} ns over {row['n']} neurons", flush=True)
-    big = [r for r in rows if r["fan_in"] >= 16]
-    pooled = lambda rs: float(np.sqrt(sum(r["rmse_ns"] ** 2 * r["n"] for r in rs) / sum(r["n"] for r in rs)))
+        errs, spice_s, c = measure(J, n, b, args.seed + 1000 * k)
+        rows.append(dict(fan_in=J, neurons=n * b, spice_s_per_neuron_sample=spice_s / (n * b),
+                         e_pos=c.e_pos, e_neg=c.e_neg, e_dis=c.reversal("dis"),
+                         c_total_fF=c.value(c.capacitance) * 1e15, unit_current_nA=c.value(c.unit_current) * 1e9,
+                         **errs["model"], variants=errs))
+        print(f"fan-in {J:3d}: " + ", ".join(f"{name} {e['rmse_ns']:.2f} / {e['mean_ns']:+.2f}" for name, e in errs.items())
+              + f" ns (RMSE / mean, {errs['model']['n']} neurons, SPICE {spice_s / (n * b):.1f} s each)", flush=True)
+    _plot(f"{args.out}/error_vs_fan_in.png", rows)
+    worst = lambda name, cap: max(abs(r["variants"][name][k]) for r in rows if r["fan_in"] <= cap for k in ("rmse_ns",))
     return write_results(args.out, "spice-neurons", args.seed, dict(plan=plan), started, per_fan_in=rows,
-                         extraction=extraction_report(),
-                         rmse_fan_in_4_ns=pooled([r for r in rows if r["fan_in"] == 4]),
-                         rmse_fan_in_16_32_ns=pooled(big) if big else None)
+                         extraction=extraction_report(), variants=list(VARIANTS),
+                         rmse_ns={str(r["fan_in"]): r["rmse_ns"] for r in rows},
+                         mean_ns={str(r["fan_in"]): r["mean_ns"] for r in rows},
+                         worst_rmse_up_to_256_ns=worst("model", 256), worst_rmse_before_up_to_256_ns=worst("before", 256))

@@ -19,7 +19,7 @@ from .technology import Sky130
 SKY130_GEOMETRY = dict(synapse=("1u", "0.25u"), discharger=("1u", "0.5u"))
 
 
-WEIGHT_RANGE = (0.02, 6.0)   # |w| over which the devices' lam(I) is fitted
+WEIGHT_RANGE = (0.001, 6.0)  # |w| over which the devices' lam(I) and Q(I) are fitted (fan-in 784 layers: |w| ~ 0.001-0.1)
 
 
 def _fit_log_cubic(current, value, i_unit):
