@@ -27,7 +27,8 @@ without trims. Networks: the nominal Iris PNN (the robustness experiment's, ``ir
 on the 45 test samples, and, with --nominal DIR, the nominal F-MNIST MLP of that fmnist-mlp run on a
 fixed random subset of ``test_subset`` test images. Reported per point: mean, sd, 5th percentile,
 min and max accuracy over the chips (results.json, plot accuracy_vs_budget.png). Each point is kept
-in OUT as it finishes and reused on a rerun. Nothing is selected on test data.
+in OUT as it finishes and reused on a rerun, and results.json is rewritten after every point
+("complete": false until the last). Nothing is selected on test data.
 """
 import json
 import math
@@ -100,8 +101,9 @@ def chips_of(net, cfg, programmer, trim):
     return prepare
 
 
-def evaluate(net, acc, cfg, seed, out, part, key):
-    """{label: Monte-Carlo statistics} over the points, each cached in OUT/chip_budget_PART_k.json."""
+def evaluate(net, acc, cfg, seed, out, part, key, progress=None):
+    """{label: Monte-Carlo statistics} over the points, each cached in OUT/chip_budget_PART_k.json;
+    progress(rows) after each point (an interrupted run's results.json then holds the points done)."""
     rows = {}
     circuit = net.spiking_layers[0].circuit
     for k, (label, programmer, trim, area, kind) in enumerate(points(cfg)):
@@ -114,11 +116,13 @@ def evaluate(net, acc, cfg, seed, out, part, key):
         r = rows[label]
         print(f"chip-budget {part}: {label}: mean {100 * r['mean']:.2f} %, 5th pct {100 * r['p5']:.2f} %, "
               f"min {100 * r['min']:.2f} % ({time.time() - started:.0f} s)", flush=True)
+        if progress is not None:
+            progress(rows)
     on_circuit(net, circuit)
     return rows
 
 
-def _iris(args, cfg, sky, out):
+def _iris(args, cfg, sky, out, progress=None):
     icfg = dict(I.CFG, epochs=cfg["iris_epochs"])
     xtr, ytr, xte, yte = I.load_split(icfg["test_size"])
     circuit = at_level(cn.circuits.rc_spike(firing="discharger"), "sky130", sky, cfg["threshold_offset"])
@@ -128,10 +132,11 @@ def _iris(args, cfg, sky, out):
                 getattr(args, "quiet", False))
     net.eval()
     key = json.loads(json.dumps(dict(cfg, part="iris", seed=args.seed, nominal=None, data=None)))
-    return evaluate(net, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key)
+    return evaluate(net, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key, progress)
 
 
-def _fmnist(args, cfg, sky, out, rt, loaded):
+def _fmnist(args, cfg, sky, out, rt, loaded, progress_for=lambda n: None):
+    """(rows, number of test images); progress_for(n): the progress callback, given that number."""
     nominal, ncfg, seed = loaded
     data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
     pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["test_subset"]]
@@ -141,7 +146,8 @@ def _fmnist(args, cfg, sky, out, rt, loaded):
     key = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, data=None, nominal_mtime=os.path.getmtime(
         os.path.join(cfg["nominal"], "model.pt")))))
     torch.manual_seed(args.seed)
-    return evaluate(net, lambda n: C.accuracy(n, ncfg, x, y, rt), cfg, args.seed, out, "fmnist", key), len(y)
+    return evaluate(net, lambda n: C.accuracy(n, ncfg, x, y, rt), cfg, args.seed, out, "fmnist", key,
+                    progress_for(len(y))), len(y)
 
 
 def _plot(path, results):
@@ -173,14 +179,28 @@ def run(args):
     rt = C.runtime(args)
     loaded = None if cfg["nominal"] is None else load_nominal(cfg["nominal"], rt)   # missing: an error before anything runs
     sky = sky130_spreads()
-    results = {"Iris (45 test samples)": _iris(args, cfg, sky, args.out)}
-    info = {}
-    if cfg["nominal"] is not None:
-        fm, n = _fmnist(args, cfg, sky, args.out, rt, loaded)
-        results[f"F-MNIST MLP ({n} test images)"] = fm
-        info = dict(nominal_run=cfg["nominal"], test_subset=n)
-    _plot(os.path.join(args.out, "accuracy_vs_budget.png"), results)
+    results, info = {}, {}
     budget = "8-bit DAC, 3 verify, trims"
-    head = list(results.values())[-1]
-    return write_results(args.out, "chip-budget", args.seed, cfg, started, results=results, fmnist_info=info,
-                         test_accuracy=head[budget]["mean"] if budget in head else head["as drawn"]["mean"])
+
+    def write(complete, **more):
+        head = list(results.values())[-1]
+        return write_results(args.out, "chip-budget", args.seed, cfg, started, results=results, fmnist_info=info,
+                             complete=complete, test_accuracy=head[budget]["mean"] if budget in head else None, **more)
+
+    def progress(name):
+        def report(rows):
+            results[name] = rows
+            write(False)
+        return report
+
+    results["Iris (45 test samples)"] = _iris(args, cfg, sky, args.out, progress("Iris (45 test samples)"))
+    if cfg["nominal"] is not None:
+        name = lambda n: f"F-MNIST MLP ({n} test images)"
+
+        def progress_for(n):
+            info.update(nominal_run=cfg["nominal"], test_subset=n)
+            return progress(name(n))
+        rows, n = _fmnist(args, cfg, sky, args.out, rt, loaded, progress_for)
+        results[name(n)] = rows
+    _plot(os.path.join(args.out, "accuracy_vs_budget.png"), results)
+    return write(True)
