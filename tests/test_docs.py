@@ -106,8 +106,8 @@ def test_results_tables_print_values_of_the_results_files_each_row_links():
     for doc, row, files in rows:
         leaves = [x for f in files for x in _leaves(json.loads((ROOT / f).read_text()))]
         ours = row.split(" | ")[1]
-        for num, unit in re.findall(r"(\d+\.\d+) ?(%|ns)", ours):
-            d = len(num.split(".")[1])
+        for num, unit in re.findall(r"(?<![\w.])(-?\d+\.\d+) ?(%|ns)", ours):
+            d = len(num.split(".")[1])         # a sign, where printed, is part of the value
             scale = 100.0 if unit == "%" else 1.0
             assert any(abs(round(scale * x, d) - float(num)) < 1e-9 for x in leaves), \
                 f"{doc} says {num} {unit}, not in {files}"
