@@ -19,6 +19,8 @@ EXPERIMENTS = {
     "noise": "F-MNIST MLP accuracy vs spike-time noise sigma_spike in {0,0.01,0.02,0.04}",
     "spice-iris": "the Iris networks (PNN-to-IMC, ANN-to-IMC) simulated in ngspice with sky130 devices: RMSE, accuracy",
     "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 to 784",
+    "spice-layer": "the output layer of a trained F-MNIST MLP (--nominal) in ngspice, driven by the model's hidden "
+                   "spike times: class agreement with the model",
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
     "robustness": "Iris and F-MNIST MLP on Monte-Carlo mismatched chips and with circuit noise: nominal vs "
                   "variation-aware training",
@@ -96,6 +98,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
     "robustness": ("--epochs", "--chips", "--nominal", "--data"),
     "chip-budget": ("--chips", "--nominal", "--data"),
+    "spice-layer": ("--nominal", "--data"),
 }
 
 

@@ -107,6 +107,7 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "spice-neurons": (["rmse_ns", "mean_ns", "per_fan_in", "extraction"], []),
     "robustness": (["iris", "fmnist", "fmnist_declared_noise", "sky130", "test_accuracy"], ["accuracy_vs_mismatch.png"]),
     "chip-budget": (["results", "fmnist_info", "test_accuracy"], ["accuracy_vs_budget.png"]),
+    "spice-layer": (["class_agreement", "rmse_ns", "mean_ns", "accuracy_spice", "test_accuracy"], []),
 }
 
 
@@ -145,7 +146,7 @@ def test_every_experiment_is_tested():
 def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, cifar_dir):
     data = {"cifar10": ["--data", cifar_dir], "iris": [], "demo": [], "spice-iris": [], "spice-neurons": []}.get(
         name, ["--data", fmnist_dir])
-    if name == "robustness":         # its nominal network: a finished fmnist-mlp run
+    if name in ("robustness", "spice-layer"):    # its nominal network: a finished fmnist-mlp run
         run_quick("fmnist-mlp", tmp_path / "nominal", "--data", fmnist_dir, "--epochs", "1")
         data += ["--nominal", str(tmp_path / "nominal")]
     res = run_quick(name, tmp_path, *data)
@@ -182,6 +183,8 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert all(list(v) == ["1", "2", "4", "10", "30"] for v in res["accuracy"].values())
     if name == "noise":
         assert list(res["accuracy"]) == list(res["paper_accuracy"]) == ["0", "0.01", "0.02", "0.04"]
+    if name == "spice-layer":        # one image, a width-0.25 MLP (fan-in 100): SPICE and the realised model agree
+        assert res["images"] == 1 and res["class_agreement"] == 1.0 and res["rmse_ns"] < 1.5
     if name == "spice-neurons":      # the realised model against ngspice: the bounds, on fewer neurons
         assert res["rmse_ns"]["4"] < 1.0 and res["rmse_ns"]["16"] < 1.0 and abs(res["mean_ns"]["16"]) < 0.75
         row = res["per_fan_in"][1]["variants"]       # fan-in 16: the new effects matter already
