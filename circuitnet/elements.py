@@ -164,17 +164,23 @@ class PMOS(Element):
         return self.I * (1 - self.lam * (node.V - node.V0))
 
 
+def _held(current, element):
+    """max(current, I_min) where the element declares I_min > 0 (a fit held below its range), else current."""
+    return sp.Max(current, element.I_min) if element.values.get("I_min", 0.0) > 0 else current
+
+
 class _FittedCLM:
     """CLM slope that depends on the device's own current (its gate bias), fitted to extracted sweeps:
-        lam(I) = lam + lam1 x + lam2 x^2 + lam3 x^3,   x = ln(I / I_ref)
-    As a synapse device the weight sets I, so each synapse has its own reversal potential E(w)."""
-    parameters = ("I", "lam", "lam1", "lam2", "lam3", "I_ref")
-    defaults = {"lam": 0.0, "lam1": 0.0, "lam2": 0.0, "lam3": 0.0, "I_ref": 1e-7}
+        lam(I) = lam + lam1 x + lam2 x^2 + lam3 x^3,   x = ln(max(I, I_min) / I_ref)
+    (I_min > 0: the fit's lower end, below which lam is held). As a synapse device the weight sets I,
+    so each synapse has its own reversal potential E(w)."""
+    parameters = ("I", "lam", "lam1", "lam2", "lam3", "I_ref", "I_min")
+    defaults = {"lam": 0.0, "lam1": 0.0, "lam2": 0.0, "lam3": 0.0, "I_ref": 1e-7, "I_min": 0.0}
     positive = ("I_ref",)
-    nonnegative = ("I",)
+    nonnegative = ("I", "I_min")
 
     def clm(self):
-        x = sp.log(self.I / self.I_ref)
+        x = sp.log(_held(self.I, self) / self.I_ref)
         return self.lam + self.lam1 * x + self.lam2 * x ** 2 + self.lam3 * x ** 3
 
 
@@ -256,7 +262,7 @@ class GateCharge(Element):
     Gate-drain overlap and channel charge of the transistor, a packet at a known time: a jump of the
     node voltage dV = Q / C_total (C_total the node capacitance, F), with
 
-        Q(I) = q + q1 x + q2 x^2 + q3 x^3   (C; > 0: into the node),   x = ln(I / I_ref)
+        Q(I) = q + q1 x + q2 x^2 + q3 x^3   (C; > 0: into the node),   x = ln(max(I, I_min) / I_ref)
 
     I (A) is the device's current at reset, which its gate bias sets: |w| I_unit for a synapse
     device (each synapse has its own packet, a function of |w| as E(w) is), |i_in(V0)| for any other.
@@ -268,9 +274,10 @@ class GateCharge(Element):
     transistor carries this charge (its ``silicon``); a device without silicon gets current pulses
     of charge Q at those times (circuitnet.spice.netlist).
     """
-    parameters = ("q", "q1", "q2", "q3", "I_ref")
-    defaults = {"q1": 0.0, "q2": 0.0, "q3": 0.0, "I_ref": 1e-7}
+    parameters = ("q", "q1", "q2", "q3", "I_ref", "I_min")
+    defaults = {"q1": 0.0, "q2": 0.0, "q3": 0.0, "I_ref": 1e-7, "I_min": 0.0}
     positive = ("I_ref",)
+    nonnegative = ("I_min",)
 
     def __init__(self, device, name=None, **values):
         if not isinstance(device, Element) or isinstance(device, GateCharge):
@@ -280,7 +287,7 @@ class GateCharge(Element):
 
     def charge(self, current):
         """Q (C, into the node) of a device biased for ``current`` (A, sympy) at reset."""
-        x = sp.log(current / self.I_ref)
+        x = sp.log(_held(current, self) / self.I_ref)
         return self.q + self.q1 * x + self.q2 * x ** 2 + self.q3 * x ** 3
 
 

@@ -11,7 +11,8 @@ Realisation of each element (``element.silicon``, :mod:`circuitnet.silicon`):
   when the circuit is declared): a transistor with its drain on the membrane, source and body on
   ground (n) or the supply (p). Its gate sits at the off level (0 V / vdd) and, while the element is
   on, at the bias that sets the element's current at reset |i_in(V0)| (from the extraction table;
-  for a synapse, I = |w| I_unit). Its declared current is then the user's model of that transistor,
+  for a synapse, I = |w| I_unit; a weight whose current lies below the extracted range, a few pA
+  under the devices' own leakage, keeps its gate off). Its declared current is then the user's model of that transistor,
   which method "spice" checks. Gate edges are linear ramps of ``edge`` seconds that *end* at a
   switch-on time and *start* at a switch-off time. A synapse slot is a programmable crossbar point:
   it holds both the positive and the negative device; the one the weight's sign does not select
@@ -175,7 +176,8 @@ class LayerNetlist:
 
     def _mosfet(self, tag, element, node, intervals, current):
         mos, tab = element.silicon, self.tables[element.name]
-        gate = float(tab.gate_for(current)) if current > 0 and intervals else tab.off_gate
+        low = current < math.exp(tab._logi[0])     # below the extracted range (a few pA, under the leakage): off
+        gate = float(tab.gate_for(current)) if current > 0 and intervals and not low else tab.off_gate
         s = "0" if tab.polarity > 0 else "vdd"
         pts = _switch(tab.off_gate, gate, intervals, self.edge) if current > 0 else [(0.0, tab.off_gate)]
         return [f"Vg{tag} g{tag} 0 {_pwl(pts)}",

@@ -85,13 +85,14 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, **overrides):
             break
         lam_dis = lam_new
     order = lambda tab: np.argsort(tab.current)
+    i_min = WEIGHT_RANGE[0] * i_unit          # below the fits' range lam(I) and Q(I) are held at their value there
     fit = lambda tab: dict(zip(("lam", "lam1", "lam2", "lam3"), _fit_log_cubic(
-        np.asarray(tab.current)[order(tab)], np.asarray(tab.lam)[order(tab)], i_unit)), I_ref=i_unit)
+        np.asarray(tab.current)[order(tab)], np.asarray(tab.lam)[order(tab)], i_unit)), I_ref=i_unit, I_min=i_min)
     pos = FittedNMOS("pos", silicon=n_dev, **fit(tn))
     neg = FittedPMOS("neg", silicon=p_dev, **fit(tp))
     dis = NMOS("dis", I=i_dis, lam=lam_dis, silicon=d_dev)
     qn, qp, qd = (gate_charge_table(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
-    packet = lambda dev, tab: GateCharge(dev, I_ref=i_unit, **dict(zip(("q", "q1", "q2", "q3"),
+    packet = lambda dev, tab: GateCharge(dev, I_ref=i_unit, I_min=i_min, **dict(zip(("q", "q1", "q2", "q3"),
                                                                      _fit_log_cubic(tab["current"], tab["charge"], i_unit))))
     q_dis = float(np.interp(math.log(i_dis), np.log(qd["current"]), qd["charge"]))
     load = [DeviceCapacitance("Cdev", C=c_total - p["C"]), packet(pos, qn), packet(neg, qp), GateCharge(dis, q=q_dis)]
