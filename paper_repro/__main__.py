@@ -82,6 +82,10 @@ OPTIONS = {
                           help="hold out N training images (fixed by --seed) as a validation set, evaluated every "
                                "epoch; choose recipes on it, never on the test set")),
     "--device": ("device", dict(choices=["cpu", "cuda"], help="where to train; torchrun for several GPUs")),
+    "--mismatch": ("mismatch", dict(choices=["sky130"],
+                                    help="variation-aware training from the first epoch: every mini-batch on a fresh "
+                                         "Monte-Carlo chip at sky130's spreads (paper_repro.spreads); evaluation per "
+                                         "epoch on the nominal chip")),
 }
 TRAINING = tuple(OPTIONS)
 OPTIONS.update({

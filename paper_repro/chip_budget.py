@@ -47,9 +47,10 @@ from circuitnet.programming import WeightProgrammer
 from . import classify as C
 from . import iris as I
 from .common import pyplot, seed_everything, write_results
-from .robustness import at_level, cached, load_nominal, on_circuit, sky130_spreads
+from .robustness import cached, load_nominal
+from .spreads import COMPARATOR_OFFSET, at_level, on_circuit, sky130_spreads
 
-CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=5e-3, bits=(4, 6, 8), iterations=(1, 3),
+CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=COMPARATOR_OFFSET, bits=(4, 6, 8), iterations=(1, 3),
            dac_range=0.12, gm_over_id=(23.5, 15.7), measurement_noise=0.01, trim_bits=6, trim_span_v=0.06,
            trim_span_dis=0.8, area=4.0, nominal=None, data=None)
 QUICK = dict(chips=3, test_subset=64, iris_epochs=20, bits=(8,), iterations=(3,))

@@ -56,7 +56,8 @@ from .train import bars, check_config, check_ema, check_weight_decay, claim, don
 CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=32, gamma1=2.6, t_ref=0.9,
            tau_soft=0.07, sigma_spike=0.01, dropout=0.0, ema=0.0, weight_decay=0.0, steps=10, offset="random",
            e_pos=None, e_neg=None, penalty_on="unclipped", schedule="constant", augment=None, train_limit=None,
-           test_limit=None, eval_batch=1000, noise_draws=5, val=0, circuit=None, circuit_parameters=None, init=None)
+           test_limit=None, eval_batch=1000, noise_draws=5, val=0, circuit=None, circuit_parameters=None, init=None,
+           mismatch=None)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
 AUGMENT = dict(flip=0.5, degrees=15.0, padding=4)
@@ -137,7 +138,7 @@ def configure(args, defaults, quick=None):
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
     for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "weight_decay",
-                "gamma1", "t_ref", "val", "circuit", "init"):
+                "gamma1", "t_ref", "val", "circuit", "init", "mismatch"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value
@@ -369,6 +370,10 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     want = _check_config(os.path.join(out, f"{tag}.json"), cfg)
     seed_everything(seed)
     net = build(cfg, in_shape).to(rt.device)   # a configuration build() refuses leaves nothing behind
+    if cfg["mismatch"] is not None:            # variation-aware from the first epoch: a fresh chip per mini-batch
+        from .spreads import COMPARATOR_OFFSET, at_level, on_circuit, sky130_spreads
+        on_circuit(net, at_level(net.spiking_layers[0].circuit, cfg["mismatch"], sky130_spreads(), COMPARATOR_OFFSET))
+        net.train_on_chips(1.0)
     if rt.main:
         with open(os.path.join(out, f"{tag}.json"), "w") as f:
             json.dump(want, f, indent=1)

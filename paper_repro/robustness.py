@@ -51,44 +51,17 @@ from . import classify as C
 from . import iris as I
 from .common import pyplot, seed_everything, write_results
 from .runs import load_run
+from .spreads import COMPARATOR_OFFSET, at_level, on_circuit, sky130_spreads
 from .train import done_epochs, fit
 
 CFG = dict(levels=(0.0, 0.05, 0.1, 0.2, "sky130"), chips=100, test_subset=2000, epochs=5, finetune_lr=5e-5,
-           iris_epochs=600, iris_aware_epochs=3000, threshold_offset=5e-3, jitter_steps=16, nominal=None, data=None)
+           iris_epochs=600, iris_aware_epochs=3000, threshold_offset=COMPARATOR_OFFSET, jitter_steps=16, nominal=None, data=None)
 CLEAN_DRAWS = 20    # spike-noise draws for a variation-aware network's accuracy without mismatch
 QUICK = dict(levels=(0.0, 0.2, "sky130"), chips=4, test_subset=64, epochs=1, iris_epochs=20, iris_aware_epochs=40,
              train_limit=256)
 
 
 # ------------------------------------------------------------------------------------ the mismatch levels
-def sky130_spreads(n=400):
-    """{element: measured spreads} of the paper's devices in sky130 (spice.mismatch.sky130_mismatch)."""
-    from circuitnet.spice import SpiceUnavailable
-    from circuitnet.spice.mismatch import sky130_mismatch
-    try:
-        return sky130_mismatch(cn.spice.realised_rc_spike(4), n=n)
-    except SpiceUnavailable as e:
-        raise SystemExit(f"robustness: the mismatch levels are scaled from sky130's measured spreads, which need "
-                         f"ngspice and the device models: {e}") from None
-
-
-def at_level(circuit, level, sky, threshold_offset):
-    """``circuit`` with the spreads of mismatch ``level`` (module docstring) declared."""
-    if level == "sky130":
-        m = {name: cn.Mismatch(I=s["current_spread"]) for name, s in sky.items()}
-        m["dis"] = cn.Mismatch(I=sky["dis"]["current_spread"], lam=sky["dis"]["lam_spread"])
-        return variation.with_mismatch(circuit, threshold_offset=threshold_offset, **m)
-    r = level / sky["pos"]["current_spread"]
-    return variation.with_uniform_mismatch(circuit, current=level, lam=r * sky["dis"]["lam_spread"],
-                                           threshold_offset=r * threshold_offset)
-
-
-def on_circuit(net, circuit):
-    for layer in net.spiking_layers:
-        layer.circuit = circuit
-    return net
-
-
 def _label(level):
     return level if isinstance(level, str) else f"{100 * level:g}%"
 

@@ -813,3 +813,18 @@ def test_robustness_refuses_a_missing_nominal_run_and_long_finetuning(tmp_path):
         main(["robustness", "--quick", "--out", str(tmp_path / "r"), "--nominal", str(tmp_path / "nothing")])
     with pytest.raises(SystemExit, match="at most 10 epochs"):
         main(["robustness", "--quick", "--out", str(tmp_path / "r"), "--epochs", "11"])
+
+
+@pytest.mark.slow
+def test_mismatch_trains_on_a_fresh_sky130_chip_per_mini_batch(tmp_path, fmnist_dir):
+    """--mismatch sky130: the same seed and data, but every training pass on another chip, so the
+    weights learnt differ from the nominal run's; the run's config says so and load_run rebuilds it."""
+    from paper_repro.runs import load_run
+    a = run_quick("fmnist-mlp", tmp_path / "nominal", "--data", fmnist_dir, "--epochs", "1")
+    b = run_quick("fmnist-mlp", tmp_path / "aware", "--data", fmnist_dir, "--epochs", "1", "--mismatch", "sky130")
+    assert a["config"]["mismatch"] is None and b["config"]["mismatch"] == "sky130"
+    wa = load_run(str(tmp_path / "nominal"))[0].spiking_layers[0].weight
+    wb = load_run(str(tmp_path / "aware"))[0].spiking_layers[0].weight
+    assert not torch.equal(wa, wb)
+    with pytest.raises(SystemExit):
+        main(["fmnist-mlp", "--quick", "--mismatch", "tt"])
