@@ -12,7 +12,6 @@ the spike-time RMSE and mean error (ns) over the neurons both fire, SPICE's accu
 the labels beside the models', and the seconds per image. Each image's SPICE run is kept in OUT
 (spice_layer_K.json) and reused, so a long run resumes image by image.
 """
-import json
 import os
 import time
 
@@ -32,7 +31,7 @@ QUICK = dict(images=1)
 
 
 def hidden_times(net, cfg, x):
-    """(spike times into the last spiking layer [N, 400], the trained network's last-layer times)."""
+    """(spike times into the last spiking layer [N, fan-in], the trained network's last-layer times [N, 10])."""
     with torch.no_grad():
         times = net(C.inputs(cfg, x), all_times=True)[1]
     return times[-2], times[-1]
@@ -63,7 +62,7 @@ def run(args):
         began = time.time()
         r = cached(os.path.join(args.out, f"spice_layer_{k}.json"), dict(key, image=int(pick[k])),
                    lambda: dict(zip(("t", "fired"), (v[0].tolist() for v in spike_times(
-                       circuit, h[k:k + 1], w, method=Spice(workers=cfg["workers"])))), seconds=None))
+                       circuit, h[k:k + 1], w, method=Spice(workers=cfg["workers"]))))))
         t_spice.append(r["t"])
         f_spice.append(r["fired"])
         secs.append(time.time() - began)

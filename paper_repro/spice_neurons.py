@@ -68,14 +68,12 @@ def _redeclared(c, drop=(), device_capacitance=None):
                             threshold_offset=c.threshold_offset)
 
 
-def variants(c):
-    """{name: (circuit, weight scale)} of VARIANTS for the realised circuit c: the weight scale maps a
-    weight of c to the variant's weight unit (the same device current, in A)."""
+def variants(c, fan_in):
+    """{name: (circuit, weight scale)} of VARIANTS for c = realised_rc_spike(fan_in): the weight scale
+    maps a weight of c to the variant's weight unit (the same device current, in A)."""
     from circuitnet.spice.simulate import realised_tables
     tabs = realised_tables(c, c.technology)
     mean3 = lambda tab: float(np.mean(np.asarray(tab.data["capacitance_at"])[[0, len(tab.data["capacitance_at"]) // 2, -1]]))
-    dev = next(e for e in c.elements if isinstance(e, DeviceCapacitance))
-    fan_in = int(round((c.value(dev.C) - tabs["dis"].capacitance) / (tabs["pos"].capacitance + tabs["neg"].capacitance)))
     c3 = fan_in * (mean3(tabs["pos"]) + mean3(tabs["neg"])) + mean3(tabs["dis"])
     scale = lambda v: c.value(c.unit_current) / v.value(v.unit_current)
     out = {"model": c, "without gate charge": _redeclared(c, (GateCharge,)),
@@ -131,7 +129,7 @@ def measure(fan_in, neurons, samples, seed, workers=None):
     ts, fs = spike_times(c, t, w, method=Spice(workers=workers))
     spice_s = time.time() - began
     out = {}
-    for name, (v, scale) in variants(c).items():
+    for name, (v, scale) in variants(c, fan_in).items():
         tm, fm = spike_times(v, t, w * scale, method="exact")
         out[name] = errors_ns(tm, ts, fs & fm, c)
     return out, spice_s, c
@@ -170,7 +168,7 @@ def run(args):
         print(f"fan-in {J:3d}: " + ", ".join(f"{name} {e['rmse_ns']:.2f} / {e['mean_ns']:+.2f}" for name, e in errs.items())
               + f" ns (RMSE / mean, {errs['model']['n']} neurons, SPICE {spice_s / (n * b):.1f} s each)", flush=True)
     _plot(f"{args.out}/error_vs_fan_in.png", rows)
-    worst = lambda name, cap: max(abs(r["variants"][name][k]) for r in rows if r["fan_in"] <= cap for k in ("rmse_ns",))
+    worst = lambda name, cap: max(r["variants"][name]["rmse_ns"] for r in rows if r["fan_in"] <= cap)
     return write_results(args.out, "spice-neurons", args.seed, dict(plan=plan), started, per_fan_in=rows,
                          extraction=extraction_report(), variants=list(VARIANTS),
                          rmse_ns={str(r["fan_in"]): r["rmse_ns"] for r in rows},

@@ -173,3 +173,14 @@ def test_sky130_model_follows_spice_at_fan_in_64():
     tm, fm = spike_times(c, t, w, method="exact")
     d = (ts - tm)[fs & fm] * c.time_unit * 1e9
     assert d.numel() == 2 and d.abs().max() < 1.0
+
+
+def test_closed_forms_refuse_malformed_packets():
+    from circuitnet.solve.dstd import membrane_dstd
+    from circuitnet.solve.exact import membrane_exact
+    t, w = layer(8)
+    for fn, kw in ((membrane_exact, {}), (membrane_dstd, dict(steps=10))):
+        with pytest.raises(ValueError, match=r"jumps must be \[out, in\]"):
+            fn(t, w, 2.8, -1.5, jumps=torch.zeros(w.shape[0], w.shape[1] + 1, dtype=D), **kw)
+        with pytest.raises(ValueError, match="must be finite"):
+            fn(t, w, 2.8, -1.5, jumps=torch.full_like(w, float("nan")), **kw)

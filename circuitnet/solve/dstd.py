@@ -165,13 +165,11 @@ def membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, t_end=1.0, leak
     t <= 0 brings none. The result is then the membrane after the synapse devices' switch-off
     (every packet back), v~(t_end) - Q_{M-1}, which exact computes as switch_off(membrane_exact(...)).
     """
-    check_layer(t_in, weight, e_pos, e_neg, leak, bias, steps=steps, t_max=t_end)
+    check_layer(t_in, weight, e_pos, e_neg, leak, bias, steps=steps, t_max=t_end, jumps=jumps)
     lo, hi = dstd_grid(steps, offset, float(t_end), t_in)
     wcat = weight_cat(weight, e_pos, e_neg)
     v0 = None
     if jumps is not None:
-        if tuple(jumps.shape) != tuple(weight.shape):
-            raise ValueError(f"jumps must be [out, in] like the weight {tuple(weight.shape)}, got {tuple(jumps.shape)}")
         wcat = torch.cat([wcat, jumps], 0)
         v0 = -torch.mm((t_in <= 0).to(t_in.dtype), jumps.t())     # S = 1 from 0: no packet for those
     return _MembraneDSTD.apply(t_in, wcat, as_param(leak, t_in), as_param(bias, t_in), lo, hi, None, v0)

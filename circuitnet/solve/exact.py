@@ -49,14 +49,14 @@ def _scalar(x, name):
         raise ValueError(f"{name} must be a real number, got {x!r}") from None
 
 
-def check_layer(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, steps=None, t_max=None):
+def check_layer(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, steps=None, t_max=None, jumps=None):
     """Validate one layer's arguments; raise ValueError naming the problem.
 
     t_in [batch, in] and weight [out, in] as in checks.check_layer_inputs (+inf in t_in means
     "never spikes").  e_pos > 0 > e_neg (may be +-inf: ideal synapse; scalars or per-synapse
     [out, in] tensors),
     leak >= 0 (per-neuron [out] tensors allowed for leak and bias), steps an integer >= 1,
-    t_max > 0 and finite.
+    t_max > 0 and finite, jumps (charge packets) None or finite [out, in].
     """
     check_layer_inputs(t_in, weight)
     for name, e, sign in (("e_pos", e_pos, 1), ("e_neg", e_neg, -1)):
@@ -85,6 +85,11 @@ def check_layer(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, steps=None, t_ma
         tm = _scalar(t_max, "t_max")
         if not (tm > 0 and math.isfinite(tm)):
             raise ValueError(f"t_max must be positive and finite, got {tm}")
+    if jumps is not None:
+        if tuple(jumps.shape) != tuple(weight.shape):
+            raise ValueError(f"jumps must be [out, in] like the weight {tuple(weight.shape)}, got {tuple(jumps.shape)}")
+        if not torch.isfinite(jumps).all():
+            raise ValueError("jumps (charge packets) must be finite")
 
 
 def weight_cat(weight, e_pos, e_neg):
@@ -508,10 +513,8 @@ def membrane_exact(t_in, weight, e_pos, e_neg, t_end=1.0, leak=0.0, bias=0.0, t_
     from the membrane after the packets that arrived at its start; see _MembraneExact for the
     gradients).
     """
-    check_layer(t_in, weight, e_pos, e_neg, leak, bias)
+    check_layer(t_in, weight, e_pos, e_neg, leak, bias, jumps=jumps)
     wcat = weight_cat(weight, e_pos, e_neg)
-    if jumps is not None and tuple(jumps.shape) != tuple(weight.shape):
-        raise ValueError(f"jumps must be [out, in] like the weight {tuple(weight.shape)}, got {tuple(jumps.shape)}")
     if jumps is not None and t_stop is not None:
         raise ValueError("charge packets (jumps) are not supported with per-neuron read-out times (a TTFS neuron)")
     return _MembraneExact.apply(t_in, wcat, as_param(leak, t_in), as_param(bias, t_in), float(t_end),

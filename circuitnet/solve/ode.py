@@ -65,8 +65,7 @@ def _columns(cc, consts, weight):
     """The drive's weight columns (Drive of [J+1, I]: w^T split by sign, with the beta(|w|) products
     where the shapes depend on the weight) with a zero row J for events that are not inputs, and
     w^T padded the same way."""
-    pad = lambda x: torch.cat([x.t(), x.new_zeros(1, x.shape[0])])
-    return cc.synapse_weights(consts, weight).map(pad), pad(weight)
+    return cc.synapse_weights(consts, weight).map(_pad), _pad(weight)
 
 
 def _rows(columns, j):
@@ -81,10 +80,15 @@ def packets(cc, p, t_in, weight):
     return cc.synapse_jumps(p, weight), [zero if x is None else x for x in cc.phase_jumps(p, t_in)]
 
 
-def _jump_rows(jumps, j, s1):
-    """The packets of the inputs j [B] arriving at s1 [B, 1] (none at s1 <= 0: on from reset)."""
-    pad = torch.cat([jumps.t(), jumps.new_zeros(1, jumps.shape[0])])
-    return pad[j] * (s1 > 0).to(jumps.dtype)
+def _pad(x):
+    """x^T [J, I] with a zero row J (for events that are not inputs)."""
+    return torch.cat([x.t(), x.new_zeros(1, x.shape[0])])
+
+
+def _jump_rows(jpad, j, s1):
+    """The packets of the inputs j [B] arriving at s1 [B, 1] (none at s1 <= 0: on from reset);
+    jpad: _pad(jumps)."""
+    return jpad[j] * (s1 > 0).to(jpad.dtype)
 
 
 def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=None, jumps=None, phase_jumps=None):
@@ -102,6 +106,7 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
     I = weight.shape[0]
     tl = cc.timeline
     columns, _ = _columns(cc, consts, weight)
+    jpad = None if jumps is None else _pad(jumps)
     v = t_in.new_zeros(B, I) if v0 is None else v0
     drive = columns.map(lambda x: t_in.new_zeros(B, I))
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
@@ -139,8 +144,8 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
             v, s0 = v1, s1
             if idx is not None:
                 drive = drive + _rows(columns, idx[:, k])
-                if jumps is not None:
-                    v = v + _jump_rows(jumps, idx[:, k], s1)
+                if jpad is not None:
+                    v = v + _jump_rows(jpad, idx[:, k], s1)
         if ph.synapses and jumps is not None:           # every device that was on gives its packet back
             v = v - (t_in < ph.duration).to(v.dtype) @ jumps.t()
     crossed = done & ~clipped
@@ -228,6 +233,7 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
     gwT = t_in.new_zeros(J + 1, I)
     gt = t_in.new_zeros(B, J + 1)
     gjT = None if jumps is None else t_in.new_zeros(J + 1, I)
+    jpad = None if jumps is None else _pad(jumps)
     g_phase = [] if phase_jumps is not None else None
     grad_c = []
     inf = torch.full_like(t_loc, math.inf)
@@ -253,7 +259,7 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
                                    else torch.where(pos, acc_w[0], acc_w[1]))
                 v_after = v
                 if jumps is not None:
-                    q = _jump_rows(jumps, j, s1)
+                    q = _jump_rows(jpad, j, s1)
                     v = v - q
                     gjT.index_add_(0, j, lam * (s1 > 0).to(lam.dtype))
                 if need_t:

@@ -50,10 +50,15 @@ class DeviceTable:
         order = np.argsort(self.current[ok])
         self._logi, self._vg_sorted = np.log(self.current[ok][order]), self.vg[ok][order]
 
+    @property
+    def current_range(self):
+        """(lowest, highest) extracted drain current at reset (A)."""
+        return math.exp(self._logi[0]), math.exp(self._logi[-1])
+
     def gate_for(self, current):
         """Gate bias (V) that sets the drain current at reset to ``current`` (A, array-like)."""
         current = np.asarray(current, dtype=float)
-        lo, hi = math.exp(self._logi[0]), math.exp(self._logi[-1])
+        lo, hi = self.current_range
         if np.any(current < lo) or np.any(current > hi):
             bad = current[(current < lo) | (current > hi)]
             raise ValueError(f"device {self.data['device']}: current {bad.flat[0]:.3g} A is outside the "
@@ -147,7 +152,7 @@ def extract_gate_charge(tech, mos, v_th, v0):
     pol, vdd = tab.polarity, tech.vdd
     s = "0" if pol > 0 else "vdd"
     vd = 0.5 * (v_th + v0)
-    lo, hi = math.exp(tab._logi[0]), math.exp(tab._logi[-1])
+    lo, hi = tab.current_range
     currents = np.exp(np.linspace(math.log(lo) + 0.05, math.log(hi) - 0.05, GATE_CURRENTS))
     gates = tab.gate_for(currents)
     t0, settle = 2e-9, 2e-9

@@ -39,7 +39,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from ..compile import compile_circuit
+from ..compile import W_FLOOR, compile_circuit
 from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance, DeviceLeakage, GateCharge
 
 IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
@@ -120,7 +120,7 @@ class LayerNetlist:
         self._currents = {}     # element -> i_in(V0) (A), a synapse device's at |w| = 1 (_reset_current)
         self._unit_values = {}  # element -> value of its weight parameter at |w| = 1
         self._charges = {}      # GateCharge -> Q(I) (A -> C)
-        self._packets = {d.name: pk for pk in circuit.packets for d in (pk.device,) if d.silicon is None}
+        self._packets = {pk.device.name: pk for pk in circuit.packets if pk.device.silicon is None}
         self._unit_current = circuit.value(circuit.unit_current)
         self.devices = [e.silicon for e in circuit.all_elements if e.silicon is not None]   # pruned subcircuits
         n = circuit.node
@@ -176,7 +176,7 @@ class LayerNetlist:
 
     def _mosfet(self, tag, element, node, intervals, current):
         mos, tab = element.silicon, self.tables[element.name]
-        low = current < math.exp(tab._logi[0])     # below the extracted range (a few pA, under the leakage): off
+        low = current < tab.current_range[0]       # below the extracted range (a few pA, under the leakage): off
         gate = float(tab.gate_for(current)) if current > 0 and intervals and not low else tab.off_gate
         s = "0" if tab.polarity > 0 else "vdd"
         pts = _switch(tab.off_gate, gate, intervals, self.edge) if current > 0 else [(0.0, tab.off_gate)]
@@ -199,12 +199,11 @@ class LayerNetlist:
     def _charge(self, packet, weight=None):
         """Q (C) of a GateCharge at its device's current at reset (a synapse device's at |w| = ``weight``)."""
         if packet.name not in self._charges:
-            c, n = self.circuit, self.circuit.node
             I = sp.Symbol("I", positive=True)
-            self._charges[packet.name] = sp.lambdify(I, sp.sympify(packet.charge(I)).subs(c.values), "math")
+            self._charges[packet.name] = sp.lambdify(I, sp.sympify(packet.charge(I)).subs(self.circuit.values), "math")
         if weight is None:
             return self._charges[packet.name](abs(self._reset_current(packet.device)))
-        return self._charges[packet.name](max(weight, 1e-6) * self._unit_current)
+        return self._charges[packet.name](max(weight, W_FLOOR) * self._unit_current)
 
     def _packet(self, tag, node, q, intervals):
         """A current source into ``node``: a triangular pulse of charge q over ``edge`` ending at
