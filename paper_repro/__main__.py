@@ -20,7 +20,7 @@ EXPERIMENTS = {
     "spice-iris": "the Iris networks (PNN-to-IMC, ANN-to-IMC) simulated in ngspice with sky130 devices: RMSE, accuracy",
     "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 to 784",
     "spice-layer": "the output layer of a trained F-MNIST MLP (--nominal) in ngspice, driven by the model's hidden "
-                   "spike times: class agreement with the model",
+                   "spike times: class agreement with the model; and a sample of its first layer (fan-in 784)",
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
     "robustness": "Iris and F-MNIST MLP on Monte-Carlo mismatched chips and with circuit noise: nominal vs "
                   "variation-aware training",

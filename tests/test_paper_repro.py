@@ -107,7 +107,7 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "spice-neurons": (["rmse_ns", "mean_ns", "per_fan_in", "extraction"], []),
     "robustness": (["iris", "fmnist", "fmnist_declared_noise", "sky130", "test_accuracy"], ["accuracy_vs_mismatch.png"]),
     "chip-budget": (["results", "fmnist_info", "test_accuracy"], ["accuracy_vs_budget.png"]),
-    "spice-layer": (["class_agreement", "rmse_ns", "mean_ns", "accuracy_spice", "test_accuracy"], []),
+    "spice-layer": (["output_layer", "first_layer", "test_accuracy"], []),
 }
 
 
@@ -184,7 +184,10 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
     if name == "noise":
         assert list(res["accuracy"]) == list(res["paper_accuracy"]) == ["0", "0.01", "0.02", "0.04"]
     if name == "spice-layer":        # one image, a width-0.25 MLP (fan-in 100): SPICE and the realised model agree
-        assert res["images"] == 1 and res["class_agreement"] == 1.0 and res["rmse_ns"] < 1.5
+        out, first = res["output_layer"], res["first_layer"]
+        assert out["images"] == 1 and out["class_agreement"] == 1.0 and out["rmse_ns"] < 1.5
+        assert first["fan_in"] == 784 and first["firing_agreement"] == 1.0   # a first-layer neuron too
+        assert first["rmse_ns"] is None or first["rmse_ns"] < 2.0
     if name == "spice-neurons":      # the realised model against ngspice: the bounds, on fewer neurons
         assert res["rmse_ns"]["4"] < 1.0 and res["rmse_ns"]["16"] < 1.0 and abs(res["mean_ns"]["16"]) < 0.75
         row = res["per_fan_in"][1]["variants"]       # fan-in 16: the new effects matter already

@@ -297,3 +297,37 @@ def test_pruned_subcircuits_simulate_the_library_devices():
         grid = np.linspace(0, 2e-6, 401)
         a, b = (np.interp(grid, r["scale"], r[node]) for r in out)
         assert np.abs(a - b).max() < 2e-5                       # V, out of a 0.87 V swing
+
+
+def test_held_off_devices_banked_into_one_instance_give_the_same_waveforms():
+    """A membrane's crossbar devices whose gate never leaves the off level (the unselected sign, inputs
+    that never spike, weights below the range) are written as one instance per device with m = their
+    number; the waveforms equal those of every device written separately (at fan-in 400 this is 5x
+    faster), and with per-instance mismatch nothing is banked."""
+    from circuitnet.spice.netlist import LayerNetlist
+    from circuitnet.spice.simulate import MAX_STEP, realised_tables
+    c = cn.spice.realised_rc_spike(8)
+    t, w = random_neurons(8, 2, 1, seed=11)
+    t[0, 1::3] = float("inf")                                 # inputs that never spike
+    w[0, 2] = 1e-9                                            # below the extracted current range
+    out = []
+    for banked in (True, False):
+        b = LayerNetlist(c, c.technology, realised_tables(c, c.technology))
+        if not banked:
+            b.bank = False                                    # every device its own instance
+        text, _ = b.write(t.numpy(), w.numpy())
+        instances = [ln for ln in text.splitlines() if ln.startswith("X")]
+        out.append(run(text, ["v(m0_0)", "v(m0_1)"], f"tran 1n {b.t_end:.12g} 0 {MAX_STEP:g}"))
+        if banked:
+            on = 2 * int(np.isfinite(t.numpy()).sum()) - 1      # spiking inputs, less neuron 0's tiny weight
+            assert len(instances) == on + 2 * (1 + 2)           # + a discharger and 2 banks per neuron
+            assert sum(" m=" in ln for ln in instances) == 4
+        else:
+            assert len(instances) == 2 * (2 * 8 + 1)
+    for node in ("v(m0_0)", "v(m0_1)"):
+        grid = np.linspace(0, 2e-6, 401)
+        a, b = (np.interp(grid, r["scale"], r[node]) for r in out)
+        assert np.abs(a - b).max() < 2e-5                       # V, out of a 0.87 V swing
+    mm = cn.spice.Sky130(mismatch=True, seed=3)
+    text, _ = LayerNetlist(c, mm, realised_tables(c, mm)).write(t.numpy(), w.numpy())
+    assert " m=" not in text

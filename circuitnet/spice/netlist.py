@@ -16,7 +16,9 @@ Realisation of each element (``element.silicon``, :mod:`circuitnet.silicon`):
   which method "spice" checks. Gate edges are linear ramps of ``edge`` seconds that *end* at a
   switch-on time and *start* at a switch-off time. A synapse slot is a programmable crossbar point:
   it holds both the positive and the negative device; the one the weight's sign does not select
-  keeps its gate off (and still loads the membrane).
+  keeps its gate off (and still loads the membrane). Without per-instance mismatch, a membrane's
+  devices held off all along (unselected, never reached by a spike, or below the range) are
+  identical and in parallel, and are written as one instance per device with multiplier m.
 * Capacitor: an ideal capacitor to ground; DeviceCapacitance and DeviceLeakage: nothing (the
   realised devices are in the netlist themselves).
 * CapacitiveCoupling: its capacitor C from the membrane to a control line (a PWL source) that steps
@@ -33,7 +35,6 @@ Realisation of each element (``element.silicon``, :mod:`circuitnet.silicon`):
 
 The comparator is ideal and is applied to the recorded waveforms (circuitnet.spice.simulate).
 """
-import math
 
 import numpy as np
 import sympy as sp
@@ -122,6 +123,7 @@ class LayerNetlist:
         self._charges = {}      # GateCharge -> Q(I) (A -> C)
         self._packets = {pk.device.name: pk for pk in circuit.packets if pk.device.silicon is None}
         self._unit_current = circuit.value(circuit.unit_current)
+        self.bank = tech is not None and not getattr(tech, "mismatch", True)    # held-off devices as one instance (_off_bank)
         self.devices = [e.silicon for e in circuit.all_elements if e.silicon is not None]   # pruned subcircuits
         n = circuit.node
         self.subs = {s: x for s, x in circuit.values.items() if s != n.V}
@@ -174,14 +176,45 @@ class LayerNetlist:
             cache[key] = None if expr == 0 else _SpicePrinter(names).doprint(expr)
         return cache[key]
 
-    def _mosfet(self, tag, element, node, intervals, current):
+    def _device_current(self, element, weight=None):
+        """|i_in(V0)| (A) a realised device carries when on (a synapse device's: |w| I_unit), after
+        checking that the transistor can carry it in the direction the element drives."""
+        i0 = self._reset_current(element)
+        if i0 * self.tables[element.name].polarity > 0:
+            raise ValueError(f"element {element.name!r}: its current at reset flows "
+                             f"{'into' if i0 > 0 else 'out of'} the membrane, which a "
+                             f"{'n' if i0 > 0 else 'p'}-channel {element.silicon!r} with its drain on the "
+                             f"membrane cannot carry; realise it with {'a p' if i0 > 0 else 'an n'}-channel device")
+        return abs(i0) if weight is None else weight * self._unit_current
+
+    def _held_off(self, element, intervals, current):
+        """True if a realised device's gate stays at its off level all along: never switched on, no
+        current, or a current below the extracted range (a few pA, under the devices' own leakage)."""
+        return not intervals or current <= 0 or current < self.tables[element.name].current_range[0]
+
+    def _instance(self, tag, element, node, gate, m=1):
         mos, tab = element.silicon, self.tables[element.name]
-        low = current < tab.current_range[0]       # below the extracted range (a few pA, under the leakage): off
-        gate = float(tab.gate_for(current)) if current > 0 and intervals and not low else tab.off_gate
         s = "0" if tab.polarity > 0 else "vdd"
-        pts = _switch(tab.off_gate, gate, intervals, self.edge) if current > 0 else [(0.0, tab.off_gate)]
-        return [f"Vg{tag} g{tag} 0 {_pwl(pts)}",
-                f"X{tag} {node} g{tag} {s} {s} {self.tech.subckt(mos, self.devices)} W={mos.W * 1e6:g} L={mos.L * 1e6:g}"]
+        return (f"X{tag} {node} {gate} {s} {s} {self.tech.subckt(mos, self.devices)} W={mos.W * 1e6:g} "
+                f"L={mos.L * 1e6:g}" + (f" m={m}" if m != 1 else ""))
+
+    def _mosfet(self, tag, element, node, intervals, current):
+        tab = self.tables[element.name]
+        if self._held_off(element, intervals, current):
+            return [f"Vg{tag} g{tag} 0 {tab.off_gate:.9g}", self._instance(tag, element, node, f"g{tag}")]
+        pts = _switch(tab.off_gate, float(tab.gate_for(current)), intervals, self.edge)
+        return [f"Vg{tag} g{tag} 0 {_pwl(pts)}", self._instance(tag, element, node, f"g{tag}")]
+
+    def _off_bank(self, tag, counts, node):
+        """The held-off crossbar devices of one membrane, identical and in parallel (same drain, gate
+        at the off level, source and body on the rail), as one instance per device with multiplier
+        m = their number: the same currents and charges as m separate instances, at the cost of one.
+        Only without per-instance mismatch (each instance then draws its own threshold)."""
+        lines = []
+        for e, m in counts.values():
+            lines += [f"Vg{tag}_{e.name} g{tag}_{e.name} 0 {self.tables[e.name].off_gate:.9g}",
+                      self._instance(f"{tag}_{e.name}", e, node, f"g{tag}_{e.name}", m)]
+        return lines
 
     def _coupling(self, tag, element, node, intervals):
         """A CapacitiveCoupling: C from the node to a control line that steps by ``swing`` in each interval."""
@@ -228,17 +261,8 @@ class LayerNetlist:
             return [f"C{tag} {node} 0 {self.circuit.value(element.C):.9g}"]
         if isinstance(element, CapacitiveCoupling):
             return self._coupling(tag, element, node, intervals)
-        n = self.circuit.node
         if element.silicon is not None:
-            i0 = self._reset_current(element)
-            if weight is not None:                   # |w| I_unit, in the direction the device drives
-                i0 = math.copysign(weight * self._unit_current, i0)
-            if i0 * self.tables[element.name].polarity > 0:
-                raise ValueError(f"element {element.name!r}: its current at reset flows "
-                                 f"{'into' if i0 > 0 else 'out of'} the membrane, which a "
-                                 f"{'n' if i0 > 0 else 'p'}-channel {element.silicon!r} with its drain on the "
-                                 f"membrane cannot carry; realise it with {'a p' if i0 > 0 else 'an n'}-channel device")
-            return self._mosfet(tag, element, node, intervals, abs(i0))
+            return self._mosfet(tag, element, node, intervals, self._device_current(element, weight))
         lines = []
         if element.capacitance() != 0:
             lines.append(f"C{tag} {node} 0 {self.circuit.value(element.capacitance()):.9g}")
@@ -269,17 +293,24 @@ class LayerNetlist:
                 row.append(m)
                 for e in others:
                     lines += self._element(f"{e.name}_{bi}_{i}", e, m, self._on_intervals(e))
+                bank = {}
                 for j in range(J):
                     t = a + float(t_in[bi, j]) * T
                     on = [(t, b)] if t < b else []
                     w = float(weight[i, j])
                     for dev, sel in ((syn.positive, w > 0), (syn.negative, w < 0)):
-                        if sel or dev.silicon is not None:       # the crossbar holds both devices
-                            lines += self._element(f"{dev.name}_{bi}_{i}_{j}", dev, m, on if sel else [],
-                                                   abs(w) if sel else 0.0)
+                        if not (sel or dev.silicon is not None):
+                            continue                             # the crossbar holds both realised devices
+                        on_, mag = (on, abs(w)) if sel else ([], 0.0)
+                        if (self.bank and dev.silicon is not None
+                                and self._held_off(dev, on_, self._device_current(dev, mag))):
+                            bank[dev.name] = (dev, bank.get(dev.name, (dev, 0))[1] + 1)
+                        else:
+                            lines += self._element(f"{dev.name}_{bi}_{i}_{j}", dev, m, on_, mag)
                         if sel and dev.name in self._packets:    # an ideal device's gate charge
                             lines += self._packet(f"q{dev.name}_{bi}_{i}_{j}", m,
                                                   self._charge(self._packets[dev.name], abs(w)), on)
+                lines += self._off_bank(f"off_{bi}_{i}", bank, m)
                 lines.append(f".ic v({m})={self.v0:.9g}")
             nodes.append(row)
         return "\n".join(lines) + "\n", nodes
