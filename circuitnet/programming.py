@@ -57,25 +57,38 @@ class WeightProgrammer:
     def step(self, device=0):
         """ln of the current ratio of one DAC step, gm_over_id dac_range / 2^bits, of the positive
         (``device`` 0) or the negative (1) synapse device."""
-        return self.gm_over_id[device] * self.dac_range / 2 ** self.bits
+        return self.gm_over_id[device] * self.lsb
 
     def reach(self, device=0):
         """Largest |ln g| the DAC can correct: its lowest code's reach, 2^(bits-1) steps."""
         return self.step(device) * 2 ** (self.bits - 1)
+
+    @property
+    def lsb(self):
+        """One DAC step of the gate bias (V): dac_range / 2^bits."""
+        return self.dac_range / 2 ** self.bits
+
+    def verify(self, measure, step, shape, generator=None):
+        """The program-and-verify loop (module docstring) on any devices: ``measure(code)`` -> ln(I / I_target)
+        of each device at DAC codes ``code`` (a float64 tensor of ``shape``, integers), as the chip
+        measures it without noise; ``step``: the ln current ratio the programmer assumes per code (a
+        number or a tensor of ``shape``). Returns the final codes."""
+        lo, hi = -2 ** (self.bits - 1), 2 ** (self.bits - 1) - 1
+        code = torch.zeros(shape, dtype=torch.float64)
+        for _ in range(self.iterations):
+            z = torch.randn(shape, generator=generator, dtype=torch.float64)
+            measured = measure(code) + torch.log1p(self.measurement_noise * z).nan_to_num(-30.0)
+            code = (code + torch.round(-measured / step)).clamp(lo, hi)
+        return code
 
     def residual(self, gain, generator=None, device=0):
         """The residual gains g(c) after programming devices of drawn gains ``gain`` (a tensor, > 0);
         ``device``: 0 for the positive synapse device's gm/Id, 1 for the negative one's."""
         if not (gain > 0).all():
             raise ValueError("WeightProgrammer: device gains must be > 0")
-        lo, hi = -2 ** (self.bits - 1), 2 ** (self.bits - 1) - 1
         step = self.step(device)
-        code = torch.zeros_like(gain)
-        log_g = torch.log(gain)
-        for _ in range(self.iterations):
-            z = torch.randn(gain.shape, generator=generator, dtype=torch.float64).to(gain)
-            measured = log_g + step * code + torch.log1p(self.measurement_noise * z).nan_to_num(-30.0)
-            code = (code + torch.round(-measured / step)).clamp(lo, hi)
+        log_g = torch.log(gain).double().cpu()
+        code = self.verify(lambda c: log_g + step * c, step, gain.shape, generator).to(gain)
         return gain * torch.exp(step * code)
 
     def program(self, deviation, generator=None):

@@ -21,6 +21,8 @@ EXPERIMENTS = {
     "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 to 784",
     "spice-layer": "the output layer of a trained F-MNIST MLP (--nominal) in ngspice, driven by the model's hidden "
                    "spike times: class agreement with the model; and a sample of its first layer (fan-in 784)",
+    "spice-chips": "Iris on sky130 Monte-Carlo chips in ngspice, programmed and trimmed through the library: "
+                   "SPICE accuracy and spike times against the model of each chip",
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
     "robustness": "Iris and F-MNIST MLP on Monte-Carlo mismatched chips and with circuit noise: nominal vs "
                   "variation-aware training",
@@ -103,6 +105,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "robustness": ("--epochs", "--chips", "--nominal", "--data"),
     "chip-budget": ("--chips", "--nominal", "--data"),
     "spice-layer": ("--nominal", "--data"),
+    "spice-chips": ("--chips",),
 }
 
 

@@ -216,9 +216,10 @@ class TorchDiffEq(Method):
 
 
 class Spice(Method):
-    """The declaration's netlist in ngspice (circuitnet.spice); no gradient, no params or deviation."""
+    """The declaration's netlist in ngspice (circuitnet.spice); no gradient, no params or deviation
+    (a drawn chip is ``chip=``, a circuitnet.spice.chip.LayerChip)."""
     name = "spice"
-    defaults = dict(technology=None, edge=1e-9, devices_per_run=200, workers=None, record=None)
+    defaults = dict(technology=None, edge=1e-9, devices_per_run=200, workers=None, record=None, chip=None)
 
     def validate(self):
         _positive(self.edge, "edge")

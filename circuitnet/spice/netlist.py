@@ -192,18 +192,22 @@ class LayerNetlist:
         current, or a current below the extracted range (a few pA, under the devices' own leakage)."""
         return not intervals or current <= 0 or current < self.tables[element.name].current_range[0]
 
-    def _instance(self, tag, element, node, gate, m=1):
+    def _instance(self, tag, element, node, gate, m=1, z=0.0):
+        """The transistor of a realised element: drain on ``node``, gate on ``gate``, ``m`` in parallel,
+        its threshold draw ``z`` (mm_z, circuitnet.spice.chip)."""
         mos, tab = element.silicon, self.tables[element.name]
         s = "0" if tab.polarity > 0 else "vdd"
         return (f"X{tag} {node} {gate} {s} {s} {self.tech.subckt(mos, self.devices)} W={mos.W * 1e6:g} "
-                f"L={mos.L * 1e6:g}" + (f" m={m}" if m != 1 else ""))
+                f"L={mos.L * 1e6:g}" + (f" m={m}" if m != 1 else "") + (f" mm_z={z:.12g}" if z else ""))
 
-    def _mosfet(self, tag, element, node, intervals, current):
+    def _mosfet(self, tag, element, node, intervals, current, z=0.0, dv=0.0):
+        """A transistor on ``node`` whose gate, while on, sits where the nominal device carries
+        ``current`` (A), plus ``dv`` (V, a programmed offset); z: its threshold draw."""
         tab = self.tables[element.name]
         if self._held_off(element, intervals, current):
-            return [f"Vg{tag} g{tag} 0 {tab.off_gate:.9g}", self._instance(tag, element, node, f"g{tag}")]
-        pts = _switch(tab.off_gate, float(tab.gate_for(current)), intervals, self.edge)
-        return [f"Vg{tag} g{tag} 0 {_pwl(pts)}", self._instance(tag, element, node, f"g{tag}")]
+            return [f"Vg{tag} g{tag} 0 {tab.off_gate:.9g}", self._instance(tag, element, node, f"g{tag}", z=z)]
+        pts = _switch(tab.off_gate, float(tab.gate_for(current)) + dv, intervals, self.edge)
+        return [f"Vg{tag} g{tag} 0 {_pwl(pts)}", self._instance(tag, element, node, f"g{tag}", z=z)]
 
     def _off_bank(self, tag, counts, node):
         """The held-off crossbar devices of one membrane, identical and in parallel (same drain, gate
@@ -248,8 +252,9 @@ class LayerNetlist:
             pts += [(b, 0.0), (b + e / 2, -2 * q / e), (b + e, 0.0)]
         return [f"I{tag} 0 {node} {_pwl(pts)}"] if len(pts) > 1 else []
 
-    def _element(self, tag, element, node, intervals, weight=None):
-        """Lines realising one element on ``node``, on during ``intervals``; weight: |w| for synapses."""
+    def _element(self, tag, element, node, intervals, weight=None, z=0.0, dv=0.0, factor=1.0):
+        """Lines realising one element on ``node``, on during ``intervals``; weight: |w| for synapses;
+        for a realised device: its threshold draw z, gate offset dv (V) and trim factor on its current."""
         if isinstance(element, (DeviceCapacitance, DeviceLeakage)):
             return []                       # the devices are in the netlist themselves
         if isinstance(element, GateCharge):
@@ -262,7 +267,7 @@ class LayerNetlist:
         if isinstance(element, CapacitiveCoupling):
             return self._coupling(tag, element, node, intervals)
         if element.silicon is not None:
-            return self._mosfet(tag, element, node, intervals, self._device_current(element, weight))
+            return self._mosfet(tag, element, node, intervals, factor * self._device_current(element, weight), z, dv)
         lines = []
         if element.capacitance() != 0:
             lines.append(f"C{tag} {node} 0 {self.circuit.value(element.capacitance()):.9g}")
@@ -273,9 +278,10 @@ class LayerNetlist:
             wv = weight * self._unit_values[element.name]
         return lines + self._ideal(tag, element, node, intervals, wv)
 
-    def write(self, t_in, weight):
+    def write(self, t_in, weight, chip=None):
         """Netlist text and the membrane node names [B][I] for inputs t_in [B, J] (normalised, +inf or
-        >= the synapse phase length: no spike) and weights [I, J] (numpy)."""
+        >= the synapse phase length: no spike) and weights [I, J] (numpy); chip: a
+        circuitnet.spice.chip.LayerChip [I, J] the layer runs on (None: nominal devices)."""
         c = self.circuit
         B, J = t_in.shape
         I = weight.shape[0]
@@ -292,17 +298,24 @@ class LayerNetlist:
                 m = f"m{bi}_{i}"
                 row.append(m)
                 for e in others:
-                    lines += self._element(f"{e.name}_{bi}_{i}", e, m, self._on_intervals(e))
+                    own = {} if chip is None or e.silicon is None else dict(
+                        z=float(chip.z_neuron[e.name][i]) if e.name in chip.z_neuron else 0.0,
+                        factor=float(chip.factor[e.name][i]) if e.name in chip.factor else 1.0)
+                    lines += self._element(f"{e.name}_{bi}_{i}", e, m, self._on_intervals(e), **own)
                 bank = {}
                 for j in range(J):
                     t = a + float(t_in[bi, j]) * T
                     on = [(t, b)] if t < b else []
                     w = float(weight[i, j])
-                    for dev, sel in ((syn.positive, w > 0), (syn.negative, w < 0)):
+                    for k, (dev, sel) in enumerate(((syn.positive, w > 0), (syn.negative, w < 0))):
                         if not (sel or dev.silicon is not None):
                             continue                             # the crossbar holds both realised devices
                         on_, mag = (on, abs(w)) if sel else ([], 0.0)
-                        if (self.bank and dev.silicon is not None
+                        if chip is not None and dev.silicon is not None:
+                            lines += self._element(f"{dev.name}_{bi}_{i}_{j}", dev, m, on_, mag,
+                                                   z=float((chip.z_pos, chip.z_neg)[k][i, j]),
+                                                   dv=float((chip.gate_pos, chip.gate_neg)[k][i, j]))
+                        elif (self.bank and dev.silicon is not None
                                 and self._held_off(dev, on_, self._device_current(dev, mag))):
                             bank[dev.name] = (dev, bank.get(dev.name, (dev, 0))[1] + 1)
                         else:

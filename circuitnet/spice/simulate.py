@@ -39,14 +39,16 @@ def realised_tables(circuit, tech):
     return tables
 
 
-def comparator(time, V, circuit):
+def comparator(time, V, circuit, offset=None):
     """Spike times (normalised, from the first comparator phase) and fired flags of waveforms
     V [n_time, n_nodes] (volts) sampled at ``time`` [n_time] (s), by the compiled circuit's timeline
     (circuitnet.timeline: the clip where the window opens, the first crossing of v = 1 inside it,
-    t_max for none), with v and the crossing linearly interpolated between ngspice's time points."""
+    t_max for none), with v and the crossing linearly interpolated between ngspice's time points.
+    offset [n_nodes] (V): each comparator's input offset, firing at V = V_th + offset."""
     tl = compile_circuit(circuit).timeline
     T = circuit.time_unit
-    v = (V - circuit.V0_value) / (circuit.Vth_value - circuit.V0_value)
+    level = 1.0 if offset is None else 1.0 + np.asarray(offset, float) / (circuit.Vth_value - circuit.V0_value)
+    v = (V - circuit.V0_value) / (circuit.Vth_value - circuit.V0_value) - (level - 1.0)
     n = V.shape[1]
     t_out = np.full(n, tl.t_max)
     fired = np.zeros(n, dtype=bool)
@@ -73,12 +75,20 @@ def comparator(time, V, circuit):
 
 
 def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices_per_run=200, workers=None,
-                      record=None):
+                      record=None, chip=None):
     """See the module docstring. technology: default ``circuit.technology``; edge: gate edge (s);
     record: a list that receives (time [n_t] in s, V [n_t, samples, neurons] in volts) per netlist run
-    (in the order samples, then groups of neurons)."""
+    (in the order samples, then groups of neurons); chip: a circuitnet.spice.chip.LayerChip of the
+    weight's shape, the drawn (programmed, trimmed) devices and comparators the layer runs on."""
     check_layer_inputs(t_in, weight)
     tech = technology if technology is not None else getattr(circuit, "technology", None)
+    if chip is not None:
+        if tuple(chip.shape) != tuple(weight.shape):
+            raise ValueError(f"method 'spice': the chip was drawn for a layer of shape {tuple(chip.shape)}, "
+                             f"the weight is {tuple(weight.shape)}")
+        if tech is None or getattr(tech, "mismatch", False):
+            raise ValueError("method 'spice': a chip sets every device's mismatch itself; simulate it with a "
+                             "technology without random mismatch (Sky130(mismatch=False))")
     tables = realised_tables(circuit, tech)
     builder = LayerNetlist(circuit, tech, tables, edge=edge)
     ti = t_in.detach().cpu().double().numpy()
@@ -93,7 +103,8 @@ def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices
     jobs, spans = [], []
     for s in range(0, B, s_chunk):
         for i0 in range(0, I, n_chunk):
-            text, nodes = builder.write(ti[s:s + s_chunk], w[i0:i0 + n_chunk])
+            rows = slice(i0, i0 + n_chunk)
+            text, nodes = builder.write(ti[s:s + s_chunk], w[rows], None if chip is None else chip.rows(rows))
             flat = [m for row in nodes for m in row]
             jobs.append((text, [f"v({m})" for m in flat], f"tran 1n {builder.t_end:.12g} 0 {MAX_STEP:g}"))
             spans.append((s, len(nodes), i0, len(nodes[0])))
@@ -102,7 +113,8 @@ def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices
     fired = np.zeros((B, I), dtype=bool)
     for (s, nb, i0, ni), res in zip(spans, results):
         V = np.stack([res[f"v(m{b}_{i})"] for b in range(nb) for i in range(ni)], 1)
-        t, f = comparator(res["scale"], V, circuit)
+        offset = None if chip is None else np.tile((chip.offset + chip.trim)[i0:i0 + ni], nb)
+        t, f = comparator(res["scale"], V, circuit, offset)
         t_out[s:s + nb, i0:i0 + ni], fired[s:s + nb, i0:i0 + ni] = t.reshape(nb, ni), f.reshape(nb, ni)
         if record is not None:
             record.append((res["scale"], V.reshape(-1, nb, ni)))

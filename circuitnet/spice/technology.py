@@ -72,9 +72,13 @@ class Sky130:
         model cards, only the one ngspice selects for mos's W and L (lmin <= L < lmax, wmin <= W <
         wmax): each instance of the library's subcircuit copies every card when ngspice expands it
         (26 ms per transistor, 10 s of an 11 s fan-in-128 run), the pruned one a single card. The
-        parameter expressions (corner, mismatch) are kept as written. Cached beside the extractions."""
+        parameter expressions (corner, mismatch) are kept as written, except that the threshold's
+        mismatch draw AGAUSS(0, 1, 1) (sd sw_mm_vth0 / sqrt(L W mult)) becomes MC_MM_SWITCH AGAUSS(0, 1, 1)
+        + mm_z: an instance parameter mm_z (default 0) sets a device's draw z itself,
+        so that a chip (circuitnet.spice.chip) keeps its devices from one netlist to the next.
+        Cached beside the extractions."""
         from .extract import cache_dir
-        path = os.path.join(cache_dir(), f"pruned_{self.key}_{mos.model}_{_tag(mos)}.spice")
+        path = os.path.join(cache_dir(), f"pruned2_{self.key}_{mos.model}_{_tag(mos)}.spice")
         if os.path.exists(path):
             return path
         with open(os.path.join(self.model_dir(), "models_fet.spice")) as f:
@@ -89,6 +93,13 @@ class Sky130:
         if len(keep) != 1:
             raise ValueError(f"Sky130: {len(keep)} model bins of {mos.model} hold W = {mos.W:g} m, L = {mos.L:g} m")
         head = cards[0].replace(mos.model, self.subckt(mos, ()), 1)
+        head = re.sub(r"(?m)^(\.subckt\s+\S+\s+d\s+g\s+s\s+b\s+mult=1)", r"\1 mm_z=0", head, count=1, flags=re.I)
+        draw = "MC_MM_SWITCH*AGAUSS(0,1.0,1)"
+        lines = [ln for ln in head.splitlines() if not ln.startswith("*") and draw in ln]
+        if "mm_z=0" not in head or len(lines) != 1:
+            raise ValueError(f"Sky130: the subcircuit of {mos.model} does not have the one threshold draw "
+                             f"({draw}) and the header this library expects")
+        head = head.replace(lines[0], lines[0].replace(draw, f"({draw}+mm_z)"))
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             f.write(f"* {mos.model} pruned to the bin of W = {mos.W:g} m, L = {mos.L:g} m (circuitnet)\n"
