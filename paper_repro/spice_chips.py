@@ -36,14 +36,14 @@ from .common import seed_everything, write_results
 from .iris import D, load_split
 from .robustness import cached
 from .spice_iris import realised_net
+from .spice_neurons import errors_ns
 from .spreads import COMPARATOR_OFFSET
 
 CFG = dict({k: v for k, v in iris.CFG.items() if k != "seeds"}, chips=20, test_samples=45,
            threshold_offset=COMPARATOR_OFFSET, bits=8, iterations=3,
            **{k: BUDGET[k] for k in ("dac_range", "gm_over_id", "measurement_noise", "trim_bits", "trim_span_v",
                                      "trim_span_dis")})
-QUICK = dict(epochs=40, chips=1, test_samples=4)
-T_NS = 1e3                  # ns per time unit (T = 1 us)
+QUICK = dict(epochs=40, chips=1, test_samples=3, trim_bits=4)
 
 
 def network_times(net, x, methods, deviations):
@@ -84,17 +84,15 @@ def one_chip(net, cfg, k, seed, x, y):
     devs = [bringup.deviation(l.circuit, c, l.weight.detach()) for l, c in zip(net.layers, ready)]
     h_m, out_m = network_times(net, x, ["exact", "exact"], devs)
     _, out_d = network_times(net, x, [Spice(chip=c) for c in drawn], [None, None])
-    both = (out_s < 1) & (out_m < 1)
-    d = ((out_m - out_s)[both] * T_NS).numpy()
-    hb = (h_s < 1) & (h_m < 1)
-    dh = ((h_m - h_s)[hb] * T_NS).numpy()
+    circuit = net.layers[-1].circuit
+    out_err = errors_ns(out_s, out_m, (out_s < 1) & (out_m < 1), circuit) if ((out_s < 1) & (out_m < 1)).any() else {}
+    hid_err = errors_ns(h_s, h_m, (h_s < 1) & (h_m < 1), circuit) if ((h_s < 1) & (h_m < 1)).any() else {}
     acc = lambda t: float((t.argmin(1) == y).double().mean())
     rail = (2 ** (cfg["bits"] - 1) - 1) * cfg["dac_range"] / 2 ** cfg["bits"] - 1e-12    # V: the DAC's last code
     return dict(spice_acc=acc(out_s), model_acc=acc(out_m), drawn_spice_acc=acc(out_d),
                 sample_difference=int(round(abs(acc(out_s) - acc(out_m)) * len(y))),
                 class_agreement=float((out_s.argmin(1) == out_m.argmin(1)).double().mean()),
-                rmse_ns=float(np.sqrt((d ** 2).mean())) if d.size else None, mean_ns=float(d.mean()) if d.size else None,
-                hidden_rmse_ns=float(np.sqrt((dh ** 2).mean())) if dh.size else None,
+                rmse_ns=out_err.get("rmse_ns"), mean_ns=out_err.get("mean_ns"), hidden_rmse_ns=hid_err.get("rmse_ns"),
                 dac_codes_at_rail=int(sum((np.abs(g) >= rail).sum() for c in ready for g in (c.gate_pos, c.gate_neg))),
                 seconds=time.time() - began)
 

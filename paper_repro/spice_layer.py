@@ -29,6 +29,7 @@ from . import classify as C
 from .common import write_results
 from .robustness import cached
 from .runs import load_run
+from .spice_neurons import errors_ns
 
 CFG = dict(images=100, first_images=10, first_neurons=4, nominal=None, data=None, workers=None)
 QUICK = dict(images=1, first_images=1, first_neurons=1)
@@ -66,14 +67,12 @@ def spice_rows(out, stem, t_in, w, key, workers, label):
     return torch.tensor(ts, dtype=torch.float64), torch.tensor(fs), secs
 
 
-def errors_ns(circuit, t_a, f_a, t_b, f_b):
-    """Spike-time differences a - b (ns) where both fire, as a dict of RMSE, mean and max |.|, and
-    the fraction of neurons whose firing (fired or not) agrees."""
+def errors(circuit, t_a, f_a, t_b, f_b):
+    """Spike-time differences a - b (ns) where both fire (spice_neurons.errors_ns: RMSE, mean, max |.|,
+    None where none do) and the fraction of neurons whose firing (fired or not) agrees."""
     both = f_a & f_b
-    d = ((t_a - t_b)[both] * circuit.time_unit * 1e9).numpy()
-    stats = dict(rmse_ns=float(np.sqrt((d ** 2).mean())), mean_ns=float(d.mean()),
-                 max_abs_ns=float(np.abs(d).max())) if d.size else dict(rmse_ns=None, mean_ns=None, max_abs_ns=None)
-    return dict(stats, compared=int(d.size), firing_agreement=float((f_a == f_b).double().mean()))
+    stats = errors_ns(t_b, t_a, both, circuit) if both.any() else dict(rmse_ns=None, mean_ns=None, max_abs_ns=None, n=0)
+    return dict(stats, compared=stats.pop("n"), firing_agreement=float((f_a == f_b).double().mean()))
 
 
 def run(args):
@@ -102,7 +101,7 @@ def run(args):
         f"label {int(y[k])}"))
     same = float((ts.argmin(1) == t_model.argmin(1)).double().mean())
     output = dict(images=len(y), fan_in=int(w.shape[1]), class_agreement=same,
-                  **errors_ns(circuit, ts, fs, t_model, f_model),
+                  **errors(circuit, ts, fs, t_model, f_model),
                   accuracy_spice=float((ts.argmin(1) == y).double().mean()),
                   accuracy_realised_model=float((t_model.argmin(1) == y).double().mean()),
                   accuracy_trained_model=float((t_trained.argmin(1) == y).double().mean()),
@@ -119,7 +118,7 @@ def run(args):
                                             f"{len(r['fired'])} neurons fire in SPICE, {int(f1_model[k].sum())} in the model")
     first = dict(images=len(x1), neurons=neurons.tolist(), fan_in=int(w1.shape[1]),
                  active_inputs_mean=float((x1 < 1).double().sum(1).mean()),
-                 **errors_ns(circuit1, t1, f1, t1_model, f1_model),
+                 **errors(circuit1, t1, f1, t1_model, f1_model),
                  seconds_per_image_this_run=float(np.mean(secs1)))
     return write_results(args.out, "spice-layer", args.seed, cfg, started, output_layer=output, first_layer=first,
                          test_accuracy=same)

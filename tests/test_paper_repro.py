@@ -108,6 +108,8 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "robustness": (["iris", "fmnist", "fmnist_declared_noise", "sky130", "test_accuracy"], ["accuracy_vs_mismatch.png"]),
     "chip-budget": (["results", "fmnist_info", "test_accuracy"], ["accuracy_vs_budget.png"]),
     "spice-layer": (["output_layer", "first_layer", "test_accuracy"], []),
+    "spice-chips": (["chips", "spice_acc_mean", "model_acc_mean", "max_sample_difference", "rmse_ns_max",
+                     "drawn_spice_acc_mean", "test_accuracy"], []),
 }
 
 
@@ -144,7 +146,8 @@ def test_every_experiment_is_tested():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, cifar_dir):
-    data = {"cifar10": ["--data", cifar_dir], "iris": [], "demo": [], "spice-iris": [], "spice-neurons": []}.get(
+    data = {"cifar10": ["--data", cifar_dir], "iris": [], "demo": [], "spice-iris": [], "spice-neurons": [],
+            "spice-chips": []}.get(
         name, ["--data", fmnist_dir])
     if name in ("robustness", "spice-layer"):    # its nominal network: a finished fmnist-mlp run
         run_quick("fmnist-mlp", tmp_path / "nominal", "--data", fmnist_dir, "--epochs", "1")
@@ -188,6 +191,9 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert out["images"] == 1 and out["class_agreement"] == 1.0 and out["rmse_ns"] < 1.5
         assert first["fan_in"] == 784 and first["firing_agreement"] == 1.0   # a first-layer neuron too
         assert first["rmse_ns"] is None or first["rmse_ns"] < 2.0
+    if name == "spice-chips":        # one programmed and trimmed chip: its model predicts ngspice on it
+        (chip,) = res["chips"]
+        assert chip["sample_difference"] <= 1 and chip["rmse_ns"] < 3.0 and chip["class_agreement"] >= 0.5
     if name == "spice-neurons":      # the realised model against ngspice: the bounds, on fewer neurons
         assert res["rmse_ns"]["4"] < 1.0 and res["rmse_ns"]["16"] < 1.0 and abs(res["mean_ns"]["16"]) < 0.75
         row = res["per_fan_in"][1]["variants"]       # fan-in 16: the new effects matter already
