@@ -36,6 +36,8 @@ def test_a_chip_is_checked_reproducible_and_sliced():
         LayerChip(np.zeros((2, 3)), np.zeros((2, 3)), {}, np.zeros(3))
     with pytest.raises(ValueError, match="> 0"):
         a.replace(factor={"dis": np.zeros(4)})
+    with pytest.raises(ValueError, match="LayerChip or None"):
+        Spice(chip="chip 3")
     with pytest.raises(ValueError, match="drawn for a layer of shape"):
         spike_times(c, torch.zeros(1, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64) * 0.3,
                     method=Spice(chip=a))
