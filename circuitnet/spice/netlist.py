@@ -213,11 +213,17 @@ class LayerNetlist:
         """The held-off crossbar devices of one membrane, identical and in parallel (same drain, gate
         at the off level, source and body on the rail), as one instance per device with multiplier
         m = their number: the same currents and charges as m separate instances, at the cost of one.
-        Only without per-instance mismatch (each instance then draws its own threshold)."""
+        Only without per-instance mismatch (each instance then draws its own threshold). Their gate
+        is tied to the rail at its off level: a source of its own driving m gates made ngspice's
+        timestep collapse at t = 0 on one neuron of the output layer ("trouble with node
+        vgoff...#branch")."""
         lines = []
         for e, m in counts.values():
-            lines += [f"Vg{tag}_{e.name} g{tag}_{e.name} 0 {self.tables[e.name].off_gate:.9g}",
-                      self._instance(f"{tag}_{e.name}", e, node, f"g{tag}_{e.name}", m)]
+            off = self.tables[e.name].off_gate
+            rail = "0" if off == 0 else "vdd" if self.tech and off == self.tech.vdd else None
+            if rail is None:
+                lines.append(f"Vg{tag}_{e.name} g{tag}_{e.name} 0 {off:.9g}")
+            lines.append(self._instance(f"{tag}_{e.name}", e, node, rail or f"g{tag}_{e.name}", m))
         return lines
 
     def _coupling(self, tag, element, node, intervals):
