@@ -6,7 +6,8 @@ paper circuit (cn.spice.realised_rc_spike(J)) in ngspice, one ngspice process at
 Per fan-in it prints the seconds per neuron-sample (the whole spike_times call: netlist writing,
 ngspice, reading back and the comparator, divided by neurons x samples), the model-vs-SPICE
 spike-time RMSE of those neurons (ns; a check that the run is the real one, not the accuracy study of
-spice-neurons), and the netlist's device count. Issue targets: <= 5 s at fan-in 128, <= 30 s at 784.
+spice-neurons), a neuron's transistors (2 J + 1) and the instances its netlist writes for them (the
+devices held off all along are one instance per type, with a multiplier). Issue targets: <= 5 s at fan-in 128, <= 30 s at 784.
 """
 import argparse
 import time
@@ -15,6 +16,8 @@ import torch
 
 import circuitnet as cn
 from circuitnet.solve import Spice, spike_times
+from circuitnet.spice import LayerNetlist
+from circuitnet.spice.simulate import realised_tables
 from paper_repro.spice_neurons import errors_ns, random_neurons
 
 
@@ -25,7 +28,7 @@ def main():
     ap.add_argument("--samples", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    print(f"{'fan-in':>6} {'s / neuron-sample':>18} {'RMSE model-SPICE (ns)':>22} {'transistors':>11}")
+    print(f"{'fan-in':>6} {'s / neuron-sample':>18} {'RMSE model-SPICE (ns)':>22} {'transistors':>11} {'instances':>9}")
     for J in args.fan_in:
         c = cn.spice.realised_rc_spike(J)
         t, w = random_neurons(J, args.neurons, args.samples, seed=900 + J)
@@ -36,7 +39,9 @@ def main():
         tm, fm = spike_times(c, t, w, method="exact")
         inside = fs & fm & (tm > 0) & (tm < 1)
         rmse = errors_ns(tm, ts, inside, c)["rmse_ns"] if inside.any() else float("nan")
-        print(f"{J:>6} {per:>18.2f} {rmse:>22.2f} {args.neurons * args.samples * (2 * J + 1):>11}", flush=True)
+        text = LayerNetlist(c, c.technology, realised_tables(c, c.technology)).write(t[:1].numpy(), w[:1].numpy())[0]
+        inst = [ln for ln in text.splitlines() if ln.startswith("X")]
+        print(f"{J:>6} {per:>18.2f} {rmse:>22.2f} {2 * J + 1:>11} {len(inst):>9}", flush=True)
 
 
 if __name__ == "__main__":

@@ -173,10 +173,6 @@ class SDE(Method):
     def validate(self):
         check_dt(self.dt)
         _integer(self.seed, "seed", 0)
-        if self.chip is not None:
-            from ..spice.chip import LayerChip
-            if not isinstance(self.chip, LayerChip):
-                raise ValueError(f"chip must be a circuitnet.spice.LayerChip or None, got {type(self.chip).__name__}")
         if self.record is not None and not isinstance(self.record, list):
             raise ValueError(f"record must be a list (it receives the trajectory) or None, got {type(self.record).__name__}")
 
