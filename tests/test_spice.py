@@ -331,3 +331,15 @@ def test_held_off_devices_banked_into_one_instance_give_the_same_waveforms():
     mm = cn.spice.Sky130(mismatch=True, seed=3)
     text, _ = LayerNetlist(c, mm, realised_tables(c, mm)).write(t.numpy(), w.numpy())
     assert " m=" not in text
+
+
+def test_inputs_attoseconds_apart_simulate():
+    """Two inputs' gate edges 12 attoseconds apart are two ngspice breakpoints its timestep cannot
+    separate ("Timestep too small", met on a Fashion-MNIST output neuron): every PWL corner is put on a
+    1 ps grid, where they coincide; the spike time is the one of inputs 1 ps apart."""
+    c = cn.spice.realised_rc_spike(8)
+    t = torch.tensor([[0.5, 0.5 + 1.2e-11, 0.5 + 1e-3 + 1.2e-11, 0.501, 0.7, 0.7 - 1e-3 + 3e-12, 0.2, 0.3]], dtype=D)
+    w = torch.tensor([[0.3, 0.2, -0.1, 0.2, 0.3, -0.2, 0.1, 0.2]], dtype=D)
+    a, fa = spike_times(c, t, w, method="spice")
+    b, fb = spike_times(c, t.round(decimals=5), w, method="spice")
+    assert fa.all() and fb.all() and abs(a - b).max() < 1e-5           # 0.01 ns

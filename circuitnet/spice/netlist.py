@@ -44,6 +44,7 @@ from ..compile import W_FLOOR, compile_circuit
 from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance, DeviceLeakage, GateCharge
 
 IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
+TIME_GRID = 1e-12     # s, every PWL corner on this grid (an input moves by at most 0.5 ps)
 
 
 class _SpicePrinter(StrPrinter):
@@ -79,12 +80,15 @@ class _SpicePrinter(StrPrinter):
 
 
 def _pwl(points):
-    """PWL(...) of (time, value) points, times strictly increasing (later duplicates nudged)."""
-    out, last = [], -1.0
+    """PWL(...) of (time, value) points on the TIME_GRID, times strictly increasing (a later
+    duplicate moves one grid step on). Every corner is an ngspice breakpoint: two corners of
+    different sources a few attoseconds apart (two inputs' edges) made its timestep collapse ("Timestep
+    too small"); on the grid they coincide instead."""
+    out, last = [], -1
     for t, v in points:
-        t = max(float(t), last + 1e-15)
-        out.append(f"{t:.15g} {float(v):.9g}")
-        last = t
+        k = max(round(float(t) / TIME_GRID), last + 1)
+        out.append(f"{k * TIME_GRID:.15g} {float(v):.9g}")
+        last = k
     return "PWL(" + " ".join(out) + ")"
 
 
