@@ -36,7 +36,7 @@ from .common import seed_everything, write_results
 from .iris import D, load_split
 from .robustness import cached
 from .spice_iris import realised_net
-from .spice_neurons import errors_ns
+from .spice_neurons import errors
 from .spreads import COMPARATOR_OFFSET
 
 CFG = dict({k: v for k, v in iris.CFG.items() if k != "seeds"}, chips=20, test_samples=45,
@@ -85,14 +85,14 @@ def one_chip(net, cfg, k, seed, x, y):
     h_m, out_m = network_times(net, x, ["exact", "exact"], devs)
     _, out_d = network_times(net, x, [Spice(chip=c) for c in drawn], [None, None])
     circuit = net.layers[-1].circuit
-    out_err = errors_ns(out_s, out_m, (out_s < 1) & (out_m < 1), circuit) if ((out_s < 1) & (out_m < 1)).any() else {}
-    hid_err = errors_ns(h_s, h_m, (h_s < 1) & (h_m < 1), circuit) if ((h_s < 1) & (h_m < 1)).any() else {}
+    out_err = errors(circuit, out_m, out_m < 1, out_s, out_s < 1)          # model - SPICE, where both fire
+    hid_err = errors(circuit, h_m, h_m < 1, h_s, h_s < 1)
     acc = lambda t: float((t.argmin(1) == y).double().mean())
     rail = (2 ** (cfg["bits"] - 1) - 1) * cfg["dac_range"] / 2 ** cfg["bits"] - 1e-12    # V: the DAC's last code
     return dict(spice_acc=acc(out_s), model_acc=acc(out_m), drawn_spice_acc=acc(out_d),
                 sample_difference=int(round(abs(acc(out_s) - acc(out_m)) * len(y))),
                 class_agreement=float((out_s.argmin(1) == out_m.argmin(1)).double().mean()),
-                rmse_ns=out_err.get("rmse_ns"), mean_ns=out_err.get("mean_ns"), hidden_rmse_ns=hid_err.get("rmse_ns"),
+                rmse_ns=out_err["rmse_ns"], mean_ns=out_err["mean_ns"], hidden_rmse_ns=hid_err["rmse_ns"],
                 dac_codes_at_rail=int(sum((np.abs(g) >= rail).sum() for c in ready for g in (c.gate_pos, c.gate_neg))),
                 seconds=time.time() - began)
 
@@ -119,9 +119,9 @@ def run(args):
         r = cached(os.path.join(args.out, f"spice_chip_{k}.json"), dict(key, chip=k), lambda: one_chip(net, cfg, k, args.seed, x, y))
         rows.append(r)
         print(f"spice-chips: chip {k + 1}/{cfg['chips']}: SPICE {100 * r['spice_acc']:.2f} %, model "
-              f"{100 * r['model_acc']:.2f} % ({r['sample_difference']} samples apart), RMSE {r['rmse_ns']:.2f} ns, "
+              f"{100 * r['model_acc']:.2f} % ({r['sample_difference']} samples apart), RMSE {np.nan if r['rmse_ns'] is None else r['rmse_ns']:.2f} ns, "
               f"as drawn {100 * r['drawn_spice_acc']:.2f} % ({r['seconds']:.0f} s)", flush=True)
-    col = lambda name: np.array([r[name] for r in rows if r[name] is not None], float)
+    col = lambda name: np.array([r[name] for r in rows if r[name] is not None] or [np.nan], float)
     summary = dict(spice_acc_mean=col("spice_acc").mean(), spice_acc_min=col("spice_acc").min(),
                    model_acc_mean=col("model_acc").mean(), drawn_spice_acc_mean=col("drawn_spice_acc").mean(),
                    drawn_spice_acc_min=col("drawn_spice_acc").min(),

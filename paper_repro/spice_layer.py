@@ -29,7 +29,7 @@ from . import classify as C
 from .common import write_results
 from .robustness import cached
 from .runs import load_run
-from .spice_neurons import errors_ns
+from .spice_neurons import errors
 
 CFG = dict(images=100, first_images=10, first_neurons=4, nominal=None, data=None, workers=None)
 QUICK = dict(images=1, first_images=1, first_neurons=1)
@@ -65,14 +65,6 @@ def spice_rows(out, stem, t_in, w, key, workers, label):
         secs.append(time.time() - began)
         print(f"spice-layer: {label(k, r)} ({secs[-1]:.0f} s)", flush=True)
     return torch.tensor(ts, dtype=torch.float64), torch.tensor(fs), secs
-
-
-def errors(circuit, t_a, f_a, t_b, f_b):
-    """Spike-time differences a - b (ns) where both fire (spice_neurons.errors_ns: RMSE, mean, max |.|,
-    None where none do) and the fraction of neurons whose firing (fired or not) agrees."""
-    both = f_a & f_b
-    stats = errors_ns(t_b, t_a, both, circuit) if both.any() else dict(rmse_ns=None, mean_ns=None, max_abs_ns=None, n=0)
-    return dict(stats, compared=stats.pop("n"), firing_agreement=float((f_a == f_b).double().mean()))
 
 
 def run(args):

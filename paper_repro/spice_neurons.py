@@ -89,6 +89,14 @@ def errors_ns(tm, ts, both, circuit):
                 n=int(d.size))
 
 
+def errors(circuit, t_a, f_a, t_b, f_b):
+    """Spike-time differences a - b (ns) where both fire (errors_ns: RMSE, mean, max |.|, None where
+    none do), their number and the fraction of neurons whose firing (fired or not) agrees."""
+    both = f_a & f_b
+    stats = errors_ns(t_b, t_a, both, circuit) if both.any() else dict(rmse_ns=None, mean_ns=None, max_abs_ns=None, n=0)
+    return dict(stats, compared=stats.pop("n"), firing_agreement=float((f_a == f_b).double().mean()))
+
+
 def extraction_report(fan_in=5):
     """The extracted parameters beside the paper's Table 2 (docs/paper.md): lambda and E of the synapse
     devices at a few bias currents, the discharger, device capacitances, the weight unit."""

@@ -16,8 +16,8 @@ from paper_repro.spice_neurons import errors_ns, random_neurons
 
 
 def nominal_chip(out, n_in, offset=None):
-    z = np.zeros((out, n_in))
-    return LayerChip(z, z, {"dis": np.zeros(out)}, np.zeros(out) if offset is None else offset)
+    chip = LayerChip.nominal(out, n_in, ("dis",))
+    return chip if offset is None else chip.replace(offset=offset)
 
 
 def test_a_chip_is_checked_reproducible_and_sliced():
@@ -113,3 +113,7 @@ def test_calibration_on_a_spice_chip_recovers_a_known_offset_and_discharger_gain
         bringup.calibrate(c, chip, [Trim("C", bits=4, span=0.2)])
     with pytest.raises(ValueError, match="at most one"):
         bringup.calibrate(c, chip, [Trim("V_th"), Trim("V_th")])
+    with pytest.raises(ValueError, match="references must be weights > 0"):
+        bringup.calibrate(c, chip, trims, references=(0.5, float("nan")))
+    with pytest.raises(ValueError, match="LayerChip"):
+        bringup.calibrate(c, offset, trims)

@@ -22,6 +22,7 @@ measures on it, how its weights are programmed and its neurons trimmed, and the 
   prediction for that chip, which method "spice" on the chip checks.
 """
 import itertools
+import warnings
 
 import numpy as np
 import torch
@@ -55,10 +56,11 @@ def _check(chip, weight):
 
 
 def device_currents(circuit, chip, weight, technology=None):
-    """(I [out, in] of each selected crossbar device, {element name: I [out]} of each neuron's own
-    realised devices), in A, at their (programmed, trimmed) biases with the drain at V0; NaN where
-    a weight selects no device (0, or a current below the extracted range). Also returns the target
-    currents: (I, targets [out, in], {name: I}, {name: nominal I})."""
+    """(I [out, in], targets [out, in], {name: I [out]}, {name: nominal I}) in A, from one ngspice
+    operating point with every drain at V0: the current of each crossbar device a weight selects at
+    its (programmed) bias (NaN where none is selected: weight 0 or a current below the extracted
+    range) and its target |w| I_unit; the current of each neuron's own realised device (e.g. "dis")
+    at its (trimmed) bias and its declared current."""
     w = _check(chip, weight)
     tech, nl = _bench(circuit, technology)
     syn = (circuit.synapse.positive, circuit.synapse.negative)
@@ -122,9 +124,7 @@ def deviation(circuit, chip, weight, technology=None):
     nominal circuit is the one the nominal netlist realises; this keeps the extraction's small
     interpolation error out of the gains)."""
     w = _check(chip, weight)
-    out, n_in = chip.shape
-    zero = np.zeros((out, n_in))
-    nominal = LayerChip(zero, zero, {k: np.zeros(out) for k in chip.z_neuron}, np.zeros(out))
+    nominal = LayerChip.nominal(*chip.shape, chip.z_neuron)
     I, _, own_I, _ = device_currents(circuit, chip, w, technology)
     I0, _, own_0, _ = device_currents(circuit, nominal, w, technology)
     gain = torch.as_tensor(np.where(np.isfinite(I), I / np.where(np.isfinite(I0), I0, 1.0), 1.0))
@@ -150,6 +150,8 @@ def calibrate(circuit, chip, trims, references=(0.2, 0.5, 0.8), technology=None,
     """(the chip with its trims set, codes [out, n_trims]) from spike times (module docstring).
     trims: circuitnet.calibration.Trim on "V_th" (the comparator) and/or one neuron device's current
     (e.g. "dis_I"), at most one of each."""
+    if not isinstance(chip, LayerChip):
+        raise ValueError(f"calibrate: expected a circuitnet.spice.chip.LayerChip, got {type(chip).__name__}")
     if not trims or not all(isinstance(t, Trim) for t in trims):
         raise ValueError(f"calibrate: trims must be a non-empty list of circuitnet.calibration.Trim, got {trims!r}")
     comp = [t for t in trims if t.target == "V_th"]
@@ -159,6 +161,8 @@ def calibrate(circuit, chip, trims, references=(0.2, 0.5, 0.8), technology=None,
     element = _trim_element(circuit, bias[0]) if bias else None
     out, n_in = chip.shape
     refs = np.asarray([float(r) for r in references])
+    if refs.size == 0 or not (np.isfinite(refs).all() and (refs > 0).all()):
+        raise ValueError(f"calibrate: references must be weights > 0 (units of I_unit), got {tuple(references)!r}")
     S = len(refs)
     bias_codes = bias[0].codes.numpy() if bias else np.zeros(1)
     comp_codes = comp[0].codes.numpy() if comp else np.zeros(1)
@@ -185,8 +189,8 @@ def calibrate(circuit, chip, trims, references=(0.2, 0.5, 0.8), technology=None,
             k += n
         return np.concatenate(out_t)
 
-    nominal = LayerChip(np.zeros((1, n_in)), np.zeros((1, n_in)), {k: np.zeros(1) for k in chip.z_neuron}, [0.0])
-    t_nom = times(bench(nominal, np.zeros(1, dtype=int), np.ones(1)), np.zeros(S))          # [S]
+    t_nom = times(bench(LayerChip.nominal(1, n_in, chip.z_neuron), np.zeros(1, dtype=int), np.ones(1)),
+                  np.zeros(S))                                                             # [S]
 
     def costs(cand):                    # cost [out, K, n_comp] of bias codes cand [out, K], every comparator code
         K = cand.shape[1]
@@ -210,6 +214,11 @@ def calibrate(circuit, chip, trims, references=(0.2, 0.5, 0.8), technology=None,
     if stride > 1:                                                              # every code within a stride
         window = np.clip(kb[:, None] + np.arange(-stride, stride + 1)[None], bias_codes[0], bias_codes[-1])
         kb, kc = best(window)
+    rail = [(kb == bias_codes[0]) | (kb == bias_codes[-1]) if bias else np.zeros(out, bool),
+            (comp_codes[kc] == comp_codes[0]) | (comp_codes[kc] == comp_codes[-1]) if comp else np.zeros(out, bool)]
+    if (rail[0] | rail[1]).any():
+        warnings.warn(f"calibrate: {int((rail[0] | rail[1]).sum())} of {out} neurons need a trim at the end of its "
+                      f"range: the trim cannot reach what they need; widen its span", stacklevel=2)
     codes, changes = [], {}
     for t in trims:
         if t.target == "V_th":

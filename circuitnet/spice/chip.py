@@ -73,6 +73,13 @@ class LayerChip:
         return cls(g.standard_normal(shape), g.standard_normal(shape),
                    {name: g.standard_normal(shape[0]) for name in own}, sd * g.standard_normal(shape[0]))
 
+    @classmethod
+    def nominal(cls, out_features, in_features, neuron_devices=()):
+        """A chip layer whose every draw, offset and trim is 0: the nominal devices and comparators
+        (``neuron_devices``: the names of the neurons' own realised devices, e.g. ("dis",))."""
+        zero = np.zeros((int(out_features), int(in_features)))
+        return cls(zero, zero, {name: np.zeros(zero.shape[0]) for name in neuron_devices}, np.zeros(zero.shape[0]))
+
     def rows(self, index):
         """The chip's neurons ``index`` (a slice or index array) as a LayerChip."""
         return LayerChip(self.z_pos[index], self.z_neg[index], {k: v[index] for k, v in self.z_neuron.items()},
