@@ -191,8 +191,14 @@ class SpikeMinPool2d(nn.Module):
 
 
 class SpikeTimeNoise(nn.Module):
-    """Gaussian jitter on spike times, clip(t + sigma N(0, 1), 0, t_max), in training and in
-    evaluation alike (docs/paper.md section 6): the circuit's timing noise does not stop at test time."""
+    """Gaussian jitter on spike times, in training and in evaluation alike (docs/paper.md section 6):
+    the circuit's timing noise does not stop at test time.
+
+        t' = clip(t + sigma N(0, 1), 0, t_max)   where t < t_max (a spike; past t_max it is lost)
+        t' = t_max                               where t = t_max (no spike: jitter moves spikes, it
+                                                 creates none)
+
+    t, sigma and t_max in the layer's time unit (the input window)."""
 
     def __init__(self, sigma=0.01, t_max=1.0):
         super().__init__()
@@ -203,7 +209,8 @@ class SpikeTimeNoise(nn.Module):
     def forward(self, t):
         if self.sigma == 0:
             return t
-        return (t + self.sigma * torch.randn_like(t)).clamp(0.0, self.t_max)
+        jittered = (t + self.sigma * torch.randn_like(t)).clamp(0.0, self.t_max)
+        return torch.where(t < self.t_max, jittered, t)
 
 
 class SpikeDropout(nn.Module):

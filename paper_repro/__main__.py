@@ -94,11 +94,14 @@ OPTIONS.update({
     "--chips": ("chips", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
                               help="Monte-Carlo chips per point")),
     "--nominal": ("nominal", dict(metavar="DIR", help="a finished fmnist-mlp run: the nominal network")),
+    "--sigmas": ("sigmas", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), nargs="+", metavar="S",
+                                help="the sigma_spike values to train, one network each (a later run on the same "
+                                     "--out reuses the finished ones)")),
 })
 USES = {   # the options each experiment reads (a sweep does not take the quantity it sweeps)
     "iris": ("--epochs",),
     "demo": (), "spice-neurons": (), "spice-iris": (),
-    "fmnist-mlp": TRAINING, "fmnist-cnn": TRAINING, "cifar10": TRAINING, "noise": TRAINING,
+    "fmnist-mlp": TRAINING, "fmnist-cnn": TRAINING, "cifar10": TRAINING, "noise": TRAINING + ("--sigmas",),
     "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
     "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
