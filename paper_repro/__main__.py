@@ -94,6 +94,8 @@ OPTIONS.update({
     "--chips": ("chips", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
                               help="Monte-Carlo chips per point")),
     "--nominal": ("nominal", dict(metavar="DIR", help="a finished fmnist-mlp run: the nominal network")),
+    "--aware": ("aware", dict(metavar="DIR", help="a finished fmnist-mlp run trained with --mismatch sky130: the "
+                                                 "network trained for the chip as drawn")),
     "--sigmas": ("sigmas", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), nargs="+", metavar="S",
                                 help="the sigma_spike values to train, one network each (a later run on the same "
                                      "--out reuses the finished ones)")),
@@ -106,7 +108,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
     "penalty": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
     "robustness": ("--epochs", "--chips", "--nominal", "--data"),
-    "chip-budget": ("--chips", "--nominal", "--data"),
+    "chip-budget": ("--chips", "--nominal", "--aware", "--data"),
     "spice-layer": ("--nominal", "--data"),
     "spice-chips": ("--chips",),
 }
@@ -126,7 +128,7 @@ def _show(key, value):
         return {"e_pos": "the circuit's own, 2.80", "e_neg": "the circuit's own, -1.53",
                 "circuit": "the paper's RC-Spike circuit",
                 "init": "he on the paper's circuit, firing with --circuit",
-                "nominal": "none"}.get(key, "off")
+                "nominal": "none", "aware": "none"}.get(key, "off")
     if isinstance(value, dict):
         return "on"
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -25,7 +25,19 @@ mismatch was not measured, so neither is a point); trims alone; every DAC resolu
 verify count in ``iterations`` (> 0), trims on; the stated budget (8 bits, 3 iterations, 1 % noise)
 without trims. Networks: the nominal Iris PNN (the robustness experiment's, ``iris_epochs``), evaluated
 on the 45 test samples, and, with --nominal DIR, the nominal F-MNIST MLP of that fmnist-mlp run on a
-fixed random subset of ``test_subset`` test images. Reported per point: mean, sd, 5th percentile,
+fixed random subset of ``test_subset`` test images.
+
+Training for the chip, two more networks, each with its own point:
+
+* "as drawn, trained on chips" (no per-chip step at all): Iris, the same recipe for
+  ``iris_aware_epochs`` with a fresh chip at sky130's spreads per mini-batch (robustness's
+  variation-aware PNN); F-MNIST, with --aware DIR, a finished fmnist-mlp run trained with
+  --mismatch sky130;
+* "trims only, trained on trimmed chips" (variation-aware training on what calibration leaves, the
+  per-device programming spared): Iris, the same recipe for ``iris_aware_epochs`` on a pool of
+  ``pool`` chips drawn with other seeds than the test chips (POOL_OFFSET) and trimmed as in the point "trims
+  only" (calibration needs only the neurons, not the weights, so a chip trimmed once stays trimmed
+  while the weights learn), one pool chip per mini-batch. Reported per point: mean, sd, 5th percentile,
 min and max accuracy over the chips (results.json, plot accuracy_vs_budget.png). Each point is kept
 in OUT as it finishes and reused on a rerun, and results.json is rewritten after every point
 ("complete": false until the last). Nothing is selected on test data.
@@ -52,16 +64,19 @@ from .spreads import COMPARATOR_OFFSET, at_level, on_circuit, sky130_spreads
 
 CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=COMPARATOR_OFFSET, bits=(4, 6, 8), iterations=(1, 3),
            dac_range=0.12, gm_over_id=(23.5, 15.7), measurement_noise=0.01, trim_bits=6, trim_span_v=0.06,
-           trim_span_dis=0.8, area=4.0, nominal=None, data=None)
-QUICK = dict(chips=3, test_subset=64, iris_epochs=20, bits=(8,), iterations=(3,))
+           trim_span_dis=0.8, area=4.0, iris_aware_epochs=3000, pool=200, nominal=None, aware=None, data=None)
+QUICK = dict(chips=3, test_subset=64, iris_epochs=20, iris_aware_epochs=20, pool=4, bits=(8,), iterations=(3,))
+CHIP_TRAINING = ("iris_aware_epochs", "pool", "aware", "aware_mtime")   # what only the trained-for-chips points depend on
+POOL_OFFSET = 500000   # pool chip k: draw seed 1000003 seed + POOL_OFFSET + k, never a test chip's (k < chips)
 
 
 KINDS = {"synapse currents": ("pos", "neg"), "discharger": ("dis",), "comparator offset": ()}
 
 
 def points(cfg):
-    """[(label, programmer or None, trims on, area, kind)] of the experiment (module docstring); kind:
-    None (every spread) or a key of KINDS (that kind of mismatch alone, the chip as drawn)."""
+    """[(label, programmer or None, trims on, area, kind, network)] of the experiment (module
+    docstring); kind: None (every spread) or a key of KINDS (that kind of mismatch alone, the chip as
+    drawn); network: "nominal", "chips" (trained on chips as drawn) or "trimmed chips"."""
     prog = lambda b, k: WeightProgrammer(bits=b, dac_range=cfg["dac_range"], gm_over_id=tuple(cfg["gm_over_id"]),
                                          measurement_noise=cfg["measurement_noise"], iterations=k)
     out = [("as drawn", None, False, 1.0, None), ("8-bit DAC, 3 verify, trims", prog(8, 3), True, 1.0, None),
@@ -71,7 +86,9 @@ def points(cfg):
     out += [(f"{b}-bit DAC, {k} verify, trims", prog(b, k), True, 1.0, None)
             for b in cfg["bits"] for k in cfg["iterations"] if (b, k) != (8, 3)]
     out.append(("8-bit DAC, 3 verify, no trims", prog(8, 3), False, 1.0, None))
-    return out
+    out = [p + ("nominal",) for p in out]
+    return out + [("as drawn, trained on chips", None, False, 1.0, None, "chips"),
+                  ("trims only, trained on trimmed chips", None, True, 1.0, None, "trimmed chips")]
 
 
 def only(circuit, kind):
@@ -102,16 +119,31 @@ def chips_of(net, cfg, programmer, trim):
     return prepare
 
 
-def evaluate(net, acc, cfg, seed, out, part, key, progress=None):
-    """{label: Monte-Carlo statistics} over the points, each cached in OUT/chip_budget_PART_k.json;
-    progress(rows) after each point (an interrupted run's results.json then holds the points done)."""
+def trimmed_pool(net, cfg, seed):
+    """``pool`` chips at the declared spreads, each trimmed: chip k drawn with seed 1000003 seed +
+    POOL_OFFSET + k, where models.monte_carlo's test chips take 1000003 seed + k, k < chips."""
+    if not 1 <= cfg["pool"] <= POOL_OFFSET or cfg["chips"] > POOL_OFFSET:
+        raise ValueError(f"chip-budget: pool (got {cfg['pool']}) must be in [1, {POOL_OFFSET}] and chips (got "
+                         f"{cfg['chips']}) at most {POOL_OFFSET}, so that no training chip is a test chip")
+    chips = [models.draw_chip(net, seed=1000003 * seed + POOL_OFFSET + k) for k in range(cfg["pool"])]
+    return [chips_of(net, cfg, None, True)(c) for c in chips]
+
+
+def evaluate(nets, acc, cfg, seed, out, part, key, progress=None):
+    """{label: Monte-Carlo statistics} over the points whose network is in ``nets`` ({"nominal": net, and
+    "chips", "trimmed chips" where trained}), each cached in OUT/chip_budget_PART_LABEL.json; progress(rows)
+    after each point (an interrupted run's results.json then holds the points done)."""
     rows = {}
-    circuit = net.spiking_layers[0].circuit
-    for k, (label, programmer, trim, area, kind) in enumerate(points(cfg)):
+    circuit = nets["nominal"].spiking_layers[0].circuit
+    for label, programmer, trim, area, kind, which in points(cfg):
+        if which not in nets:
+            continue
+        net = nets[which]
         started = time.time()
         on_circuit(net, only(circuit, kind))
+        pkey = {k: v for k, v in dict(key, point=label).items() if which != "nominal" or k not in CHIP_TRAINING}
         rows[label] = cached(os.path.join(out, f"chip_budget_{part}_{label.replace(' ', '_').replace(',', '')}.json"),
-                             dict(key, point=label),
+                             pkey,
                              lambda: models.monte_carlo(net, acc, cfg["chips"], seed=seed, scale=1 / math.sqrt(area),
                                                         per_chip=chips_of(net, cfg, programmer, trim)))
         r = rows[label]
@@ -119,7 +151,7 @@ def evaluate(net, acc, cfg, seed, out, part, key, progress=None):
               f"min {100 * r['min']:.2f} % ({time.time() - started:.0f} s)", flush=True)
         if progress is not None:
             progress(rows)
-    on_circuit(net, circuit)
+        on_circuit(net, circuit)
     return rows
 
 
@@ -127,28 +159,57 @@ def _iris(args, cfg, sky, out, progress=None):
     icfg = dict(I.CFG, epochs=cfg["iris_epochs"])
     xtr, ytr, xte, yte = I.load_split(icfg["test_size"])
     circuit = at_level(cn.circuits.rc_spike(firing="discharger"), "sky130", sky, cfg["threshold_offset"])
-    seed_everything(args.seed)
-    net = models.IrisNet(hidden=icfg["hidden"], circuit=circuit, method="exact").to(I.D)
-    I.train_net(net, icfg, xtr, ytr, os.path.join(out, f"iris_nominal_seed{args.seed}.pt"), "chip-budget iris",
-                getattr(args, "quiet", False))
-    net.eval()
-    key = json.loads(json.dumps(dict(cfg, part="iris", seed=args.seed, nominal=None, data=None)))
-    return evaluate(net, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key, progress)
+    quiet = getattr(args, "quiet", False)
+    nets = {}
+    for which, epochs in (("nominal", icfg["epochs"]), ("chips", cfg["iris_aware_epochs"]),
+                          ("trimmed chips", cfg["iris_aware_epochs"])):
+        seed_everything(args.seed)
+        net = models.IrisNet(hidden=icfg["hidden"], circuit=circuit, method="exact").to(I.D)
+        if which == "chips":
+            net.train_on_chips(1.0)
+        elif which == "trimmed chips":
+            net.train_on_chips(1.0, chips=trimmed_pool(net, cfg, args.seed))
+        tag = {"nominal": "nominal", "chips": "on_chips", "trimmed chips": "on_trimmed_chips"}[which]
+        I.train_net(net, dict(icfg, epochs=epochs), xtr, ytr, os.path.join(out, f"iris_{tag}_seed{args.seed}.pt"),
+                    f"chip-budget iris {tag}", quiet)
+        nets[which] = net.train_on_chips(None).eval()
+    key = json.loads(json.dumps(dict(cfg, part="iris", seed=args.seed, nominal=None, aware=None, data=None)))
+    return evaluate(nets, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key, progress)
+
+
+def load_aware(path, ncfg, rt):
+    """The network of a finished fmnist-mlp run trained with --mismatch sky130 on the nominal run's
+    circuit (robustness.load_nominal); any other run stops the experiment with what to do."""
+    net, acfg, _ = load_nominal(path, rt)
+    if acfg.get("mismatch") != "sky130":
+        raise SystemExit(f"chip-budget: --aware {path} was trained without --mismatch sky130; train the network "
+                         f"for the chip with python -m paper_repro fmnist-mlp ... --mismatch sky130 --out {path}")
+    same = ("arch", "hidden", "width", "e_pos", "e_neg", "circuit", "sigma_spike")
+    if any(acfg[k] != ncfg[k] for k in same):
+        raise SystemExit(f"chip-budget: --aware {path} and --nominal differ in " + ", ".join(
+            k for k in same if acfg[k] != ncfg[k]) + ": compare networks of the same architecture and circuit")
+    return net, acfg
 
 
 def _fmnist(args, cfg, sky, out, rt, loaded, progress_for=lambda n: None):
     """(rows, number of test images); progress_for(n): the progress callback, given that number."""
     nominal, ncfg, seed = loaded
+    aware = None if cfg["aware"] is None else load_aware(cfg["aware"], ncfg, rt)
     data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
     pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["test_subset"]]
     x, y = data.x_test[pick], data.y_test[pick]
-    net = on_circuit(nominal, at_level(C.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"]), "sky130", sky,
-                                       cfg["threshold_offset"]))
-    key = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, data=None, nominal_mtime=os.path.getmtime(
-        os.path.join(cfg["nominal"], "model.pt")))))
+    sky_circuit = at_level(C.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"]), "sky130", sky,
+                           cfg["threshold_offset"])
+    nets, cfgs = {"nominal": on_circuit(nominal, sky_circuit)}, {}
+    if aware is not None:
+        nets["chips"] = on_circuit(aware[0], sky_circuit)
+        cfgs[id(nets["chips"])] = aware[1]
+    mtime = lambda d: os.path.getmtime(os.path.join(d, "model.pt"))
+    key = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, data=None, nominal_mtime=mtime(cfg["nominal"]),
+                                     aware_mtime=None if aware is None else mtime(cfg["aware"]))))
     torch.manual_seed(args.seed)
-    return evaluate(net, lambda n: C.accuracy(n, ncfg, x, y, rt), cfg, args.seed, out, "fmnist", key,
-                    progress_for(len(y))), len(y)
+    return evaluate(nets, lambda n: C.accuracy(n, cfgs.get(id(n), ncfg), x, y, rt), cfg, args.seed, out, "fmnist",
+                    key, progress_for(len(y))), len(y)
 
 
 def _plot(path, results):
@@ -174,11 +235,15 @@ def _plot(path, results):
 def run(args):
     started = time.time()
     cfg = dict(CFG, **(QUICK if args.quick else {}))
-    for key in ("chips", "nominal", "data"):
+    for key in ("chips", "nominal", "aware", "data"):
         if getattr(args, key, None) is not None:
             cfg[key] = getattr(args, key)
+    if cfg["aware"] is not None and cfg["nominal"] is None:
+        raise SystemExit("chip-budget: --aware DIR is compared with the F-MNIST network of --nominal DIR: give both")
     rt = C.runtime(args)
     loaded = None if cfg["nominal"] is None else load_nominal(cfg["nominal"], rt)   # missing: an error before anything runs
+    if cfg["aware"] is not None:
+        load_aware(cfg["aware"], loaded[1], rt)
     sky = sky130_spreads()
     results, info = {}, {}
     budget = "8-bit DAC, 3 verify, trims"

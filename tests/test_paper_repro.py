@@ -837,3 +837,42 @@ def test_mismatch_trains_on_a_fresh_sky130_chip_per_mini_batch(tmp_path, fmnist_
     assert not torch.equal(wa, wb)
     with pytest.raises(SystemExit):
         main(["fmnist-mlp", "--quick", "--mismatch", "tt"])
+
+
+@pytest.mark.slow
+def test_chip_budget_adds_the_networks_trained_for_the_chip(tmp_path, fmnist_dir):
+    """chip-budget --aware: the network trained on chips as drawn gets its point beside the nominal's,
+    on the same chips and images; adding it leaves every nominal point's cached result as it was; a
+    run trained without --mismatch, or --aware without --nominal, is refused with what to do. Iris
+    always has both trained networks; their training chips are never test chips."""
+    from paper_repro import chip_budget as CB
+    nominal, aware, out = tmp_path / "nominal", tmp_path / "aware", tmp_path / "budget"
+    run_quick("fmnist-mlp", nominal, "--data", fmnist_dir, "--epochs", "1")
+    run_quick("fmnist-mlp", aware, "--data", fmnist_dir, "--epochs", "1", "--mismatch", "sky130")
+    first = run_quick("chip-budget", out, "--data", fmnist_dir, "--nominal", str(nominal))
+    (iris, fm), (rows, fm_rows) = first["results"], first["results"].values()
+    assert {"as drawn, trained on chips", "trims only, trained on trimmed chips"} <= set(rows)
+    assert "as drawn, trained on chips" not in fm_rows
+    cache = {p: p.stat().st_mtime_ns for p in out.glob("chip_budget_fmnist_*.json")}
+    again = run_quick("chip-budget", out, "--data", fmnist_dir, "--nominal", str(nominal), "--aware", str(aware))
+    fm_rows = again["results"][fm]
+    assert set(fm_rows) == set(first["results"][fm]) | {"as drawn, trained on chips"}
+    assert all(p.stat().st_mtime_ns == t for p, t in cache.items())          # nominal points reused
+    assert len(fm_rows["as drawn, trained on chips"]["accuracies"]) == again["config"]["chips"]
+    with pytest.raises(SystemExit, match="--mismatch sky130"):
+        main(["chip-budget", "--quick", "--out", str(out), "--nominal", str(nominal), "--aware", str(nominal)])
+    with pytest.raises(SystemExit, match="give both"):
+        main(["chip-budget", "--quick", "--out", str(out), "--aware", str(aware)])
+    cfg = dict(CB.CFG, chips=100, pool=3)
+    seen = []
+    real = CB.models.draw_chip
+    CB.models.draw_chip = lambda net, seed=None, **kw: seen.append(seed) or real(net, seed=seed, **kw)
+    circuit = cn.variation.with_uniform_mismatch(cn.circuits.rc_spike(firing="discharger"), current=0.1,
+                                                 threshold_offset=0.005)
+    try:
+        pool = CB.trimmed_pool(CB.models.IrisNet(circuit=circuit, method="exact"), cfg, 2)
+    finally:
+        CB.models.draw_chip = real
+    assert len(pool) == len(seen) == 3 and all(s - 1000003 * 2 >= 100 for s in seen)   # none of the 100 test chips
+    with pytest.raises(ValueError, match="no training chip is a test chip"):
+        CB.trimmed_pool(CB.models.IrisNet(circuit=circuit, method="exact"), dict(cfg, chips=10 ** 6), 2)
