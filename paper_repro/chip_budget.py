@@ -180,7 +180,7 @@ def _iris(args, cfg, sky, out, progress=None):
 def load_aware(path, ncfg, rt):
     """The network of a finished fmnist-mlp run trained with --mismatch sky130 on the nominal run's
     circuit (robustness.load_nominal); any other run stops the experiment with what to do."""
-    net, acfg, _ = load_nominal(path, rt)
+    net, acfg, _ = load_nominal(path, rt, "chip-budget", "--aware")
     if acfg.get("mismatch") != "sky130":
         raise SystemExit(f"chip-budget: --aware {path} was trained without --mismatch sky130; train the network "
                          f"for the chip with python -m paper_repro fmnist-mlp ... --mismatch sky130 --out {path}")
@@ -241,7 +241,7 @@ def run(args):
     if cfg["aware"] is not None and cfg["nominal"] is None:
         raise SystemExit("chip-budget: --aware DIR is compared with the F-MNIST network of --nominal DIR: give both")
     rt = C.runtime(args)
-    loaded = None if cfg["nominal"] is None else load_nominal(cfg["nominal"], rt)   # missing: an error before anything runs
+    loaded = None if cfg["nominal"] is None else load_nominal(cfg["nominal"], rt, "chip-budget")   # missing: an error before anything runs
     if cfg["aware"] is not None:
         load_aware(cfg["aware"], loaded[1], rt)
     sky = sky130_spreads()

@@ -142,11 +142,11 @@ def _line(r):
 
 
 # ------------------------------------------------------------------------------------ Fashion-MNIST
-def load_nominal(path, rt):
+def load_nominal(path, rt, experiment="robustness", option="--nominal"):
     """(network with the run's final weights, its config, its seed) from a fmnist-mlp run folder
-    (paper_repro.runs.load_run); a missing or other run stops the experiment with what to do."""
+    (paper_repro.runs.load_run); a missing or other run stops ``experiment`` with what to do."""
     if path is None:
-        raise SystemExit("robustness: name the nominal network with --nominal DIR, a finished fmnist-mlp run "
+        raise SystemExit(f"{experiment}: name the nominal network with --nominal DIR, a finished fmnist-mlp run "
                          "(the main job does not make one): train it with e.g. python -m paper_repro fmnist-mlp "
                          "--schedule cosine --lr 2e-4 --gamma1 0.5 --ema 0.9995 --weight-decay 0.3 --val 5000 "
                          "--out runs/val-wd0.3 (README's headline run: 68 min on 2 cores), then --nominal runs/val-wd0.3")
@@ -154,10 +154,10 @@ def load_nominal(path, rt):
         with open(os.path.join(path, "results.json")) as f:
             res = json.load(f)
         if res.get("experiment") != "fmnist-mlp":
-            raise SystemExit(f"robustness: {path} is a {res.get('experiment')!r} run, not fmnist-mlp")
+            raise SystemExit(f"{experiment}: {path} is a {res.get('experiment')!r} run, not fmnist-mlp")
         net, cfg = load_run(path)
     except FileNotFoundError as e:
-        raise SystemExit(f"robustness: --nominal {path} holds no finished fmnist-mlp run ({e})") from None
+        raise SystemExit(f"{experiment}: {option} {path} holds no finished fmnist-mlp run ({e})") from None
     return net.set_method(C.training_method(cfg)).to(rt.device).eval(), cfg, res["seed"]
 
 
