@@ -35,10 +35,11 @@ Training for the chip, two more networks, each with its own point:
   --mismatch sky130;
 * "trims only, trained on trimmed chips" (variation-aware training on what calibration leaves, the
   per-device programming spared): Iris, the same recipe for ``iris_aware_epochs`` on a pool of
-  ``pool`` chips drawn with other seeds than the test chips (POOL_OFFSET) and trimmed as in the point "trims
-  only" (calibration needs only the neurons, not the weights, so a chip trimmed once stays trimmed
-  while the weights learn), one pool chip per mini-batch. Reported per point: mean, sd, 5th percentile,
-min and max accuracy over the chips (results.json, plot accuracy_vs_budget.png). Each point is kept
+  ``pool`` chips drawn with other seeds than the test chips (POOL_OFFSET) and trimmed as in the
+  point "trims only" (calibration needs only the neurons, not the weights, so a chip trimmed once
+  stays trimmed while the weights learn), one pool chip per mini-batch.
+
+Reported per point: mean, sd, 5th percentile, min and max accuracy over the chips (results.json, plot accuracy_vs_budget.png). Each point is kept
 in OUT as it finishes and reused on a rerun, and results.json is rewritten after every point
 ("complete": false until the last). Nothing is selected on test data.
 """
