@@ -37,7 +37,9 @@ Training for the chip, two more networks, each with its own point:
   per-device programming spared): Iris, the same recipe for ``iris_aware_epochs`` on a pool of
   ``pool`` chips drawn with other seeds than the test chips (POOL_OFFSET) and trimmed as in the
   point "trims only" (calibration needs only the neurons, not the weights, so a chip trimmed once
-  stays trimmed while the weights learn), one pool chip per mini-batch.
+  stays trimmed while the weights learn), one pool chip per mini-batch; F-MNIST, the nominal network
+  fine-tuned on such a pool for ``trim_epochs`` epochs as robustness fine-tunes (its loss, noise and
+  training set, Adam at ``finetune_lr``, its EMA and weight decay).
 
 Reported per point: mean, sd, 5th percentile, min and max accuracy over the chips (results.json, plot accuracy_vs_budget.png). Each point is kept
 in OUT as it finishes and reused on a rerun, and results.json is rewritten after every point
@@ -60,14 +62,19 @@ from circuitnet.programming import WeightProgrammer
 from . import classify as C
 from . import iris as I
 from .common import pyplot, seed_everything, write_results
-from .robustness import cached, load_nominal
+from .train import done_epochs
+from .robustness import cached, finetune, load_nominal
 from .spreads import COMPARATOR_OFFSET, at_level, on_circuit, sky130_spreads
 
 CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=COMPARATOR_OFFSET, bits=(4, 6, 8), iterations=(1, 3),
            dac_range=0.12, gm_over_id=(23.5, 15.7), measurement_noise=0.01, trim_bits=6, trim_span_v=0.06,
-           trim_span_dis=0.8, area=4.0, iris_aware_epochs=3000, pool=200, nominal=None, aware=None, data=None)
-QUICK = dict(chips=3, test_subset=64, iris_epochs=20, iris_aware_epochs=20, pool=4, bits=(8,), iterations=(3,))
-CHIP_TRAINING = ("iris_aware_epochs", "pool", "aware", "aware_mtime")   # what only the trained-for-chips points depend on
+           trim_span_dis=0.8, area=4.0, iris_aware_epochs=3000, pool=200, trim_epochs=5, finetune_lr=5e-5, nominal=None,
+           aware=None, data=None)
+QUICK = dict(chips=3, test_subset=64, iris_epochs=20, iris_aware_epochs=20, pool=4, trim_epochs=1, bits=(8,),
+             iterations=(3,))
+# what only the networks trained for the chip depend on: a point's cache key keeps its own network's
+NETWORK_KEYS = {"nominal": (), "chips": ("iris_aware_epochs", "aware", "aware_mtime"),
+                "trimmed chips": ("iris_aware_epochs", "pool", "trim_epochs", "finetune_lr")}
 POOL_OFFSET = 500000   # pool chip k: draw seed 1000003 seed + POOL_OFFSET + k, never a test chip's (k < chips)
 
 
@@ -130,29 +137,39 @@ def trimmed_pool(net, cfg, seed):
     return [chips_of(net, cfg, None, True)(c) for c in chips]
 
 
+def lazily(make):
+    """A function returning make(), called once, on the first call."""
+    made = []
+    return lambda: made[0] if made else made.append(make()) or made[0]
+
+
 def evaluate(nets, acc, cfg, seed, out, part, key, progress=None):
-    """{label: Monte-Carlo statistics} over the points whose network is in ``nets`` ({"nominal": net, and
-    "chips", "trimmed chips" where trained}), each cached in OUT/chip_budget_PART_LABEL.json; progress(rows)
-    after each point (an interrupted run's results.json then holds the points done)."""
+    """{label: Monte-Carlo statistics} over the points whose network is in ``nets`` ({"nominal", and
+    "chips", "trimmed chips" where there is one: a function returning the network, called when its first
+    point is computed, not when it is cached}), each cached in OUT/chip_budget_PART_LABEL.json;
+    progress(rows) after each point (an interrupted run's results.json then holds the points done)."""
     rows = {}
-    circuit = nets["nominal"].spiking_layers[0].circuit
+    circuit = nets["nominal"]().spiking_layers[0].circuit
+    others = {k for keys in NETWORK_KEYS.values() for k in keys}
     for label, programmer, trim, area, kind, which in points(cfg):
         if which not in nets:
             continue
-        net = nets[which]
         started = time.time()
-        on_circuit(net, only(circuit, kind))
-        pkey = {k: v for k, v in dict(key, point=label).items() if which != "nominal" or k not in CHIP_TRAINING}
-        rows[label] = cached(os.path.join(out, f"chip_budget_{part}_{label.replace(' ', '_').replace(',', '')}.json"),
-                             pkey,
-                             lambda: models.monte_carlo(net, acc, cfg["chips"], seed=seed, scale=1 / math.sqrt(area),
-                                                        per_chip=chips_of(net, cfg, programmer, trim)))
-        r = rows[label]
+        pkey = {k: v for k, v in dict(key, point=label).items() if k not in others or k in NETWORK_KEYS[which]}
+        path = os.path.join(out, f"chip_budget_{part}_{label.replace(' ', '_').replace(',', '')}.json")
+
+        def compute():
+            net = on_circuit(nets[which](), only(circuit, kind))
+            try:
+                return models.monte_carlo(net, acc, cfg["chips"], seed=seed, scale=1 / math.sqrt(area),
+                                          per_chip=chips_of(net, cfg, programmer, trim))
+            finally:
+                on_circuit(net, circuit)
+        rows[label] = r = cached(path, pkey, compute)
         print(f"chip-budget {part}: {label}: mean {100 * r['mean']:.2f} %, 5th pct {100 * r['p5']:.2f} %, "
               f"min {100 * r['min']:.2f} % ({time.time() - started:.0f} s)", flush=True)
         if progress is not None:
             progress(rows)
-        on_circuit(net, circuit)
     return rows
 
 
@@ -160,20 +177,23 @@ def _iris(args, cfg, sky, out, progress=None):
     icfg = dict(I.CFG, epochs=cfg["iris_epochs"])
     xtr, ytr, xte, yte = I.load_split(icfg["test_size"])
     circuit = at_level(cn.circuits.rc_spike(firing="discharger"), "sky130", sky, cfg["threshold_offset"])
-    quiet = getattr(args, "quiet", False)
-    nets = {}
-    for which, epochs in (("nominal", icfg["epochs"]), ("chips", cfg["iris_aware_epochs"]),
-                          ("trimmed chips", cfg["iris_aware_epochs"])):
-        seed_everything(args.seed)
-        net = models.IrisNet(hidden=icfg["hidden"], circuit=circuit, method="exact").to(I.D)
-        if which == "chips":
-            net.train_on_chips(1.0)
-        elif which == "trimmed chips":
-            net.train_on_chips(1.0, chips=trimmed_pool(net, cfg, args.seed))
-        tag = {"nominal": "nominal", "chips": "on_chips", "trimmed chips": "on_trimmed_chips"}[which]
-        I.train_net(net, dict(icfg, epochs=epochs), xtr, ytr, os.path.join(out, f"iris_{tag}_seed{args.seed}.pt"),
-                    f"chip-budget iris {tag}", quiet)
-        nets[which] = net.train_on_chips(None).eval()
+
+    def trained(which):
+        def make():
+            seed_everything(args.seed)
+            net = models.IrisNet(hidden=icfg["hidden"], circuit=circuit, method="exact").to(I.D)
+            tag = {"nominal": "nominal", "chips": "on_chips", "trimmed chips": "on_trimmed_chips"}[which]
+            ckpt = os.path.join(out, f"iris_{tag}_seed{args.seed}.pt")
+            epochs = icfg["epochs"] if which == "nominal" else cfg["iris_aware_epochs"]
+            if which == "chips":
+                net.train_on_chips(1.0)
+            elif which == "trimmed chips" and done_epochs(ckpt) < epochs:
+                net.train_on_chips(1.0, chips=trimmed_pool(net, cfg, args.seed))
+            I.train_net(net, dict(icfg, epochs=epochs), xtr, ytr, ckpt, f"chip-budget iris {tag}",
+                        getattr(args, "quiet", False))
+            return net.train_on_chips(None).eval()
+        return lazily(make)
+    nets = {which: trained(which) for which in NETWORK_KEYS}
     key = json.loads(json.dumps(dict(cfg, part="iris", seed=args.seed, nominal=None, aware=None, data=None)))
     return evaluate(nets, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key, progress)
 
@@ -201,10 +221,15 @@ def _fmnist(args, cfg, sky, out, rt, loaded, progress_for=lambda n: None):
     x, y = data.x_test[pick], data.y_test[pick]
     sky_circuit = at_level(C.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"]), "sky130", sky,
                            cfg["threshold_offset"])
-    nets, cfgs = {"nominal": on_circuit(nominal, sky_circuit)}, {}
+    on_circuit(nominal, sky_circuit)
+    nets, cfgs = {"nominal": lambda: nominal}, {}
+    nets["trimmed chips"] = lazily(lambda: finetune(
+        nominal, ncfg, data, sky_circuit, cfg["trim_epochs"], cfg["finetune_lr"],
+        os.path.join(out, f"fmnist_on_trimmed_chips_seed{args.seed}.pt"), rt, getattr(args, "quiet", False),
+        chips=lambda: trimmed_pool(nominal, cfg, args.seed)))
     if aware is not None:
-        nets["chips"] = on_circuit(aware[0], sky_circuit)
-        cfgs[id(nets["chips"])] = aware[1]
+        nets["chips"] = lambda: on_circuit(aware[0], sky_circuit)
+        cfgs[id(aware[0])] = aware[1]
     mtime = lambda d: os.path.getmtime(os.path.join(d, "model.pt"))
     key = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, data=None, nominal_mtime=mtime(cfg["nominal"]),
                                      aware_mtime=None if aware is None else mtime(cfg["aware"]))))

@@ -161,9 +161,12 @@ def load_nominal(path, rt, experiment="robustness", option="--nominal"):
     return net.set_method(C.training_method(cfg)).to(rt.device).eval(), cfg, res["seed"]
 
 
-def _finetune(net, cfg, data, circuit, epochs, lr, ckpt, rt, quiet):
-    """Variation-aware fine-tuning (module docstring): a fresh chip per mini-batch, checkpointed."""
-    net = on_circuit(copy.deepcopy(net), circuit).train_on_chips(1.0)
+def finetune(net, cfg, data, circuit, epochs, lr, ckpt, rt, quiet, chips=None):
+    """Variation-aware fine-tuning (module docstring) of a copy of ``net``: a fresh chip per mini-batch,
+    or one of ``chips()`` (a callable returning a list of models.Chip, called only when an epoch is
+    left to train), checkpointed."""
+    pool = chips() if chips is not None and done_epochs(ckpt) < epochs else None
+    net = on_circuit(copy.deepcopy(net), circuit).train_on_chips(1.0, chips=pool)
     net.set_method(C.training_method(cfg))
     n = len(data.y_train)
     epoch = [done_epochs(ckpt)]
@@ -203,8 +206,8 @@ def _fmnist(args, cfg, levels, sky, out, rt, loaded):
             nets["aware"] = nets["nominal"]
         else:
             ckpt = os.path.join(out, f"fmnist_aware_{_tag(level)}.pt")
-            nets["aware"] = aware[_label(level)] = _finetune(nominal, ncfg, data, circ, cfg["epochs"],
-                                                             cfg["finetune_lr"], ckpt, rt, getattr(args, "quiet", False))
+            nets["aware"] = aware[_label(level)] = finetune(nominal, ncfg, data, circ, cfg["epochs"],
+                                                            cfg["finetune_lr"], ckpt, rt, getattr(args, "quiet", False))
         row = cached(os.path.join(out, f"fmnist_point_{_tag(level)}.json"), dict(fkey, level=_tag(level)),
                       lambda: _evaluate(nets, acc, cfg["chips"], args.seed))
         if level != 0.0:           # its own mismatch-free accuracy: the mean over spike-noise draws
