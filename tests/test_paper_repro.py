@@ -852,7 +852,8 @@ def test_chip_budget_adds_the_networks_trained_for_the_chip(tmp_path, fmnist_dir
     first = run_quick("chip-budget", out, "--data", fmnist_dir, "--nominal", str(nominal))
     (iris, fm), (rows, fm_rows) = first["results"], first["results"].values()
     assert {"as drawn, trained on chips", "trims only, trained on trimmed chips"} <= set(rows)
-    assert "as drawn, trained on chips" not in fm_rows
+    assert "as drawn, trained on chips" not in fm_rows and "trims only, trained on trimmed chips" in fm_rows
+    assert (out / "fmnist_on_trimmed_chips_seed0.pt").exists()          # the MLP fine-tuned on trimmed chips
     cache = {p: p.stat().st_mtime_ns for p in out.glob("chip_budget_fmnist_*.json")}
     again = run_quick("chip-budget", out, "--data", fmnist_dir, "--nominal", str(nominal), "--aware", str(aware))
     fm_rows = again["results"][fm]
