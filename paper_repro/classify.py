@@ -138,7 +138,7 @@ def configure(args, defaults, quick=None):
     if getattr(args, "quick", False) and quick:
         cfg.update(quick)
     for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "weight_decay",
-                "gamma1", "t_ref", "val", "circuit", "init", "mismatch"):
+                "gamma1", "t_ref", "val", "circuit", "init", "mismatch", "sigmas"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value

@@ -22,7 +22,7 @@ def run(args):
     started = time.time()
     rt = C.runtime(args)
     cfg = C.configure(args, DEFAULTS, QUICK)
-    sigmas = tuple(sorted(set(getattr(args, "sigmas", None) or cfg["sigmas"])))
+    sigmas = tuple(sorted(set(cfg["sigmas"])))
     cfg["sigmas"] = sigmas
     data = C.load_data("fashion-mnist", args, cfg)
     settings = [(f"sigma{s:g}", dict(sigma_spike=s)) for s in sigmas]
