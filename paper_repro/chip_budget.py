@@ -41,10 +41,12 @@ Training for the chip, two more networks, each with its own point:
   fine-tuned on such a pool for ``trim_epochs`` epochs as robustness fine-tunes (its loss, noise and
   training set, Adam at ``finetune_lr``, its EMA and weight decay).
 
-Reported per point: mean, sd, 5th percentile, min and max accuracy over the chips (results.json, plot accuracy_vs_budget.png). Each point is kept
-in OUT as it finishes and reused on a rerun, and results.json is rewritten after every point
-("complete": false until the last). Nothing is selected on test data.
+Reported per point: mean, sd, 5th percentile, min and max accuracy over the chips (results.json,
+plot accuracy_vs_budget.png). Each point is kept in OUT as it finishes and reused on a rerun, and
+results.json is rewritten after every point ("complete": false until the last). Nothing is selected
+on test data.
 """
+import functools
 import json
 import math
 import os
@@ -62,9 +64,9 @@ from circuitnet.programming import WeightProgrammer
 from . import classify as C
 from . import iris as I
 from .common import pyplot, seed_everything, write_results
-from .train import done_epochs
 from .robustness import cached, finetune, load_nominal
 from .spreads import COMPARATOR_OFFSET, at_level, on_circuit, sky130_spreads
+from .train import done_epochs
 
 CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=COMPARATOR_OFFSET, bits=(4, 6, 8), iterations=(1, 3),
            dac_range=0.12, gm_over_id=(23.5, 15.7), measurement_noise=0.01, trim_bits=6, trim_span_v=0.06,
@@ -137,12 +139,6 @@ def trimmed_pool(net, cfg, seed):
     return [chips_of(net, cfg, None, True)(c) for c in chips]
 
 
-def lazily(make):
-    """A function returning make(), called once, on the first call."""
-    made = []
-    return lambda: made[0] if made else made.append(make()) or made[0]
-
-
 def evaluate(nets, acc, cfg, seed, out, part, key, progress=None):
     """{label: Monte-Carlo statistics} over the points whose network is in ``nets`` ({"nominal", and
     "chips", "trimmed chips" where there is one: a function returning the network, called when its first
@@ -192,7 +188,7 @@ def _iris(args, cfg, sky, out, progress=None):
             I.train_net(net, dict(icfg, epochs=epochs), xtr, ytr, ckpt, f"chip-budget iris {tag}",
                         getattr(args, "quiet", False))
             return net.train_on_chips(None).eval()
-        return lazily(make)
+        return functools.cache(make)
     nets = {which: trained(which) for which in NETWORK_KEYS}
     key = json.loads(json.dumps(dict(cfg, part="iris", seed=args.seed, nominal=None, aware=None, data=None)))
     return evaluate(nets, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key, progress)
@@ -212,10 +208,10 @@ def load_aware(path, ncfg, rt):
     return net, acfg
 
 
-def _fmnist(args, cfg, sky, out, rt, loaded, progress_for=lambda n: None):
-    """(rows, number of test images); progress_for(n): the progress callback, given that number."""
+def _fmnist(args, cfg, sky, out, rt, loaded, aware=None, progress_for=lambda n: None):
+    """(rows, number of test images); loaded: load_nominal's (network, config, seed); aware: load_aware's
+    (network, config) or None; progress_for(n): the progress callback, given that number."""
     nominal, ncfg, seed = loaded
-    aware = None if cfg["aware"] is None else load_aware(cfg["aware"], ncfg, rt)
     data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
     pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["test_subset"]]
     x, y = data.x_test[pick], data.y_test[pick]
@@ -223,7 +219,7 @@ def _fmnist(args, cfg, sky, out, rt, loaded, progress_for=lambda n: None):
                            cfg["threshold_offset"])
     on_circuit(nominal, sky_circuit)
     nets, cfgs = {"nominal": lambda: nominal}, {}
-    nets["trimmed chips"] = lazily(lambda: finetune(
+    nets["trimmed chips"] = functools.cache(lambda: finetune(
         nominal, ncfg, data, sky_circuit, cfg["trim_epochs"], cfg["finetune_lr"],
         os.path.join(out, f"fmnist_on_trimmed_chips_seed{args.seed}.pt"), rt, getattr(args, "quiet", False),
         chips=lambda: trimmed_pool(nominal, cfg, args.seed)))
@@ -268,8 +264,7 @@ def run(args):
         raise SystemExit("chip-budget: --aware DIR is compared with the F-MNIST network of --nominal DIR: give both")
     rt = C.runtime(args)
     loaded = None if cfg["nominal"] is None else load_nominal(cfg["nominal"], rt, "chip-budget")   # missing: an error before anything runs
-    if cfg["aware"] is not None:
-        load_aware(cfg["aware"], loaded[1], rt)
+    aware = None if cfg["aware"] is None else load_aware(cfg["aware"], loaded[1], rt)
     sky = sky130_spreads()
     results, info = {}, {}
     budget = "8-bit DAC, 3 verify, trims"
@@ -292,7 +287,7 @@ def run(args):
         def progress_for(n):
             info.update(nominal_run=cfg["nominal"], test_subset=n)
             return progress(name(n))
-        rows, n = _fmnist(args, cfg, sky, args.out, rt, loaded, progress_for)
+        rows, n = _fmnist(args, cfg, sky, args.out, rt, loaded, aware, progress_for)
         results[name(n)] = rows
     _plot(os.path.join(args.out, "accuracy_vs_budget.png"), results)
     return write(True)
