@@ -68,18 +68,21 @@ def calibrate_chip(net, chip, trims, **options):
     return Chip(devs, chip.seed, chip.scale)
 
 
-def monte_carlo(net, evaluate, chips=100, seed=0, scale=1.0, per_chip=None):
-    """Accuracy over ``chips`` chips (chip k drawn with seed 1000003 seed + k): ``evaluate(net)`` -> accuracy
+def monte_carlo(net, evaluate, chips=100, seed=0, scale=1.0, per_chip=None, first=0):
+    """Accuracy over ``chips`` chips (chip k drawn with seed 1000003 seed + first + k; ``first`` sets
+    chips apart, e.g. validation chips from test chips): ``evaluate(net)`` -> accuracy
     on the chip in use. ``per_chip(chip) -> chip``: what the chip goes through before use (program_chip,
     calibrate_chip, or both). Returns dict(mean, std, p5 (5th percentile, linear interpolation), min, max,
     accuracies). The network is back on its previous chips afterwards."""
     if int(chips) < 1:
         raise ValueError(f"chips must be >= 1, got {chips}")
+    if int(first) < 0:
+        raise ValueError(f"first must be >= 0, got {first}")
     before = [l.deviation for l in net.spiking_layers]
     accs = []
     try:
         for k in range(int(chips)):
-            chip = draw_chip(net, seed=1000003 * int(seed) + k, scale=scale)
+            chip = draw_chip(net, seed=1000003 * int(seed) + int(first) + k, scale=scale)
             use_chip(net, chip if per_chip is None else per_chip(chip))
             accs.append(float(evaluate(net)))
     finally:

@@ -94,8 +94,9 @@ OPTIONS.update({
     "--chips": ("chips", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
                               help="Monte-Carlo chips per point")),
     "--nominal": ("nominal", dict(metavar="DIR", help="a finished fmnist-mlp run: the nominal network")),
-    "--aware": ("aware", dict(metavar="DIR", help="a finished fmnist-mlp run trained with --mismatch sky130: the "
-                                                 "network trained for the chip as drawn")),
+    "--aware": ("aware", dict(metavar="DIR", nargs="+", help="finished fmnist-mlp runs trained with --mismatch sky130: "
+                                                             "the network trained for the chip as drawn (of several, "
+                                                             "the best on validation chips)")),
     "--sigmas": ("sigmas", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), nargs="+", metavar="S",
                                 help="the sigma_spike values to train, one network each (a later run on the same "
                                      "--out reuses the finished ones)")),

@@ -31,8 +31,11 @@ Training for the chip, two more networks, each with its own point:
 
 * "as drawn, trained on chips" (no per-chip step at all): Iris, the same recipe for
   ``iris_aware_epochs`` with a fresh chip at sky130's spreads per mini-batch (robustness's
-  variation-aware PNN); F-MNIST, with --aware DIR, a finished fmnist-mlp run trained with
-  --mismatch sky130;
+  variation-aware PNN); F-MNIST, with --aware DIR [DIR ...], finished fmnist-mlp runs trained with
+  --mismatch sky130 (e.g. two recipes): with more than one, the run with the best mean accuracy over
+  ``val_chips`` validation chips (seeds 1000003 seed + VAL_OFFSET + k, never a test or pool chip) on
+  ``test_subset`` of the runs' validation images (--val, the same hold-out as --nominal's) is the
+  one tested; every candidate's validation statistics go into results.json (fmnist_info);
 * "trims only, trained on trimmed chips" (variation-aware training on what calibration leaves, the
   per-device programming spared): Iris, the same recipe for ``iris_aware_epochs`` on a pool of
   ``pool`` chips drawn with other seeds than the test chips (POOL_OFFSET) and trimmed as in the
@@ -70,14 +73,15 @@ from .train import done_epochs
 
 CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=COMPARATOR_OFFSET, bits=(4, 6, 8), iterations=(1, 3),
            dac_range=0.12, gm_over_id=(23.5, 15.7), measurement_noise=0.01, trim_bits=6, trim_span_v=0.06,
-           trim_span_dis=0.8, area=4.0, iris_aware_epochs=3000, pool=200, trim_epochs=5, finetune_lr=5e-5, nominal=None,
-           aware=None, data=None)
+           trim_span_dis=0.8, area=4.0, iris_aware_epochs=3000, pool=200, trim_epochs=5, finetune_lr=5e-5, val_chips=20,
+           nominal=None, aware=None, data=None)
 QUICK = dict(chips=3, test_subset=64, iris_epochs=20, iris_aware_epochs=20, pool=4, trim_epochs=1, bits=(8,),
-             iterations=(3,))
+             iterations=(3,), val_chips=2)
 # what only the networks trained for the chip depend on: a point's cache key keeps its own network's
-NETWORK_KEYS = {"nominal": (), "chips": ("iris_aware_epochs", "aware", "aware_mtime"),
+NETWORK_KEYS = {"nominal": (), "chips": ("iris_aware_epochs", "aware", "aware_mtime", "val_chips"),
                 "trimmed chips": ("iris_aware_epochs", "pool", "trim_epochs", "finetune_lr")}
 POOL_OFFSET = 500000   # pool chip k: draw seed 1000003 seed + POOL_OFFSET + k, never a test chip's (k < chips)
+VAL_OFFSET = 250000    # validation chip k: 1000003 seed + VAL_OFFSET + k, neither a test nor a pool chip
 
 
 KINDS = {"synapse currents": ("pos", "neg"), "discharger": ("dis",), "comparator offset": ()}
@@ -129,12 +133,20 @@ def chips_of(net, cfg, programmer, trim):
     return prepare
 
 
+def check_chip_ranges(cfg):
+    """Test chips [0, chips), validation chips [VAL_OFFSET, + val_chips), pool chips [POOL_OFFSET, + pool)
+    (offsets to 1000003 seed) must not overlap."""
+    if not (1 <= cfg["chips"] <= VAL_OFFSET and 1 <= cfg["val_chips"] <= POOL_OFFSET - VAL_OFFSET
+            and 1 <= cfg["pool"] <= POOL_OFFSET):
+        raise ValueError(f"chip-budget: chips (got {cfg['chips']}) must be in [1, {VAL_OFFSET}], val_chips (got "
+                         f"{cfg['val_chips']}) in [1, {POOL_OFFSET - VAL_OFFSET}] and pool (got {cfg['pool']}) in "
+                         f"[1, {POOL_OFFSET}], so that no training or validation chip is a test chip")
+
+
 def trimmed_pool(net, cfg, seed):
     """``pool`` chips at the declared spreads, each trimmed: chip k drawn with seed 1000003 seed +
     POOL_OFFSET + k, where models.monte_carlo's test chips take 1000003 seed + k, k < chips."""
-    if not 1 <= cfg["pool"] <= POOL_OFFSET or cfg["chips"] > POOL_OFFSET:
-        raise ValueError(f"chip-budget: pool (got {cfg['pool']}) must be in [1, {POOL_OFFSET}] and chips (got "
-                         f"{cfg['chips']}) at most {POOL_OFFSET}, so that no training chip is a test chip")
+    check_chip_ranges(cfg)
     chips = [models.draw_chip(net, seed=1000003 * seed + POOL_OFFSET + k) for k in range(cfg["pool"])]
     return [chips_of(net, cfg, None, True)(c) for c in chips]
 
@@ -190,27 +202,65 @@ def _iris(args, cfg, sky, out, progress=None):
             return net.train_on_chips(None).eval()
         return functools.cache(make)
     nets = {which: trained(which) for which in NETWORK_KEYS}
-    key = json.loads(json.dumps(dict(cfg, part="iris", seed=args.seed, nominal=None, aware=None, data=None)))
+    key = json.loads(json.dumps({k: v for k, v in dict(cfg, part="iris", seed=args.seed, nominal=None, aware=None,
+                                                          data=None).items() if k != "val_chips"}))  # no choice
     return evaluate(nets, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key, progress)
 
 
-def load_aware(path, ncfg, rt):
-    """The network of a finished fmnist-mlp run trained with --mismatch sky130 on the nominal run's
-    circuit (robustness.load_nominal); any other run stops the experiment with what to do."""
-    net, acfg, _ = load_nominal(path, rt, "chip-budget", "--aware")
-    if acfg.get("mismatch") != "sky130":
-        raise SystemExit(f"chip-budget: --aware {path} was trained without --mismatch sky130; train the network "
-                         f"for the chip with python -m paper_repro fmnist-mlp ... --mismatch sky130 --out {path}")
-    same = ("arch", "hidden", "width", "e_pos", "e_neg", "circuit", "sigma_spike")
-    if any(acfg[k] != ncfg[k] for k in same):
-        raise SystemExit(f"chip-budget: --aware {path} and --nominal differ in " + ", ".join(
-            k for k in same if acfg[k] != ncfg[k]) + ": compare networks of the same architecture and circuit")
-    return net, acfg
+def load_aware(paths, loaded, rt):
+    """[(dir, network, config)] of finished fmnist-mlp runs trained with --mismatch sky130 on the nominal
+    run's circuit (robustness.load_nominal; loaded: its (network, config, seed)); with more than one, each
+    must hold out the nominal run's validation images (the same --val and --seed), on which one is chosen.
+    Any other run stops the experiment with what to do."""
+    _, ncfg, nseed = loaded
+    out = []
+    for path in paths:
+        net, acfg, seed = load_nominal(path, rt, "chip-budget", "--aware")
+        if acfg.get("mismatch") != "sky130":
+            raise SystemExit(f"chip-budget: --aware {path} was trained without --mismatch sky130; train the network "
+                             f"for the chip with python -m paper_repro fmnist-mlp ... --mismatch sky130 --out {path}")
+        same = ("arch", "hidden", "width", "e_pos", "e_neg", "circuit", "sigma_spike")
+        if any(acfg[k] != ncfg[k] for k in same):
+            raise SystemExit(f"chip-budget: --aware {path} and --nominal differ in " + ", ".join(
+                k for k in same if acfg[k] != ncfg[k]) + ": compare networks of the same architecture and circuit")
+        if len(paths) > 1 and not (ncfg["val"] > 0 and acfg["val"] == ncfg["val"] and seed == nseed):
+            raise SystemExit(f"chip-budget: choosing among several --aware runs needs their validation images: "
+                             f"--aware {path} (--val {acfg['val']}, --seed {seed}) must hold out the same ones as "
+                             f"--nominal (--val {ncfg['val']}, --seed {nseed}), with --val > 0")
+        out.append((path, net, acfg))
+    return out
 
 
-def _fmnist(args, cfg, sky, out, rt, loaded, aware=None, progress_for=lambda n: None):
+def choose_aware(aware, circuit, cfg, data, seed, out, rt):
+    """(the chosen (dir, network, config), {dir: validation statistics}): each --aware run's accuracy over
+    ``val_chips`` validation chips on ``test_subset`` of the validation images (cached in OUT); the best
+    mean is chosen. One run is taken as it is."""
+    if len(aware) == 1:
+        return aware[0], {}
+    pick = torch.randperm(len(data.y_val), generator=torch.Generator().manual_seed(4321))[:cfg["test_subset"]]
+    x, y = data.x_val[pick], data.y_val[pick]
+    stats = {}
+    for path, net, acfg in aware:
+        key = dict(part="fmnist-validation", seed=seed, aware=path, aware_mtime=os.path.getmtime(
+            os.path.join(path, "model.pt")), **{k: cfg[k] for k in ("val_chips", "test_subset", "threshold_offset")})
+
+        def compute():
+            on_circuit(net, circuit)
+            torch.manual_seed(seed)
+            return models.monte_carlo(net, lambda n: C.accuracy(n, acfg, x, y, rt), cfg["val_chips"], seed=seed,
+                                      first=VAL_OFFSET)
+        name = os.path.basename(os.path.normpath(path))
+        stats[path] = r = cached(os.path.join(out, f"chip_budget_fmnist_validation_{name}.json"), key, compute)
+        print(f"chip-budget fmnist: --aware {path}: validation mean {100 * r['mean']:.2f} %, 5th pct "
+              f"{100 * r['p5']:.2f} % over {cfg['val_chips']} validation chips", flush=True)
+    best = max(aware, key=lambda a: stats[a[0]]["mean"])
+    return best, stats
+
+
+def _fmnist(args, cfg, sky, out, rt, loaded, aware=(), info=None, progress_for=lambda n: None):
     """(rows, number of test images); loaded: load_nominal's (network, config, seed); aware: load_aware's
-    (network, config) or None; progress_for(n): the progress callback, given that number."""
+    list (may be empty); info: a dict that gets the validation of the --aware runs; progress_for(n): the
+    progress callback, given that number."""
     nominal, ncfg, seed = loaded
     data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
     pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["test_subset"]]
@@ -218,17 +268,24 @@ def _fmnist(args, cfg, sky, out, rt, loaded, aware=None, progress_for=lambda n: 
     sky_circuit = at_level(C.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"]), "sky130", sky,
                            cfg["threshold_offset"])
     on_circuit(nominal, sky_circuit)
+    chosen = None
+    if aware:
+        chosen, stats = choose_aware(aware, sky_circuit, cfg, data, args.seed, out, rt)
+        if info is not None and stats:
+            info.update(aware_validation=stats, aware_chosen=chosen[0])
     nets, cfgs = {"nominal": lambda: nominal}, {}
     nets["trimmed chips"] = functools.cache(lambda: finetune(
         nominal, ncfg, data, sky_circuit, cfg["trim_epochs"], cfg["finetune_lr"],
         os.path.join(out, f"fmnist_on_trimmed_chips_seed{args.seed}.pt"), rt, getattr(args, "quiet", False),
         chips=lambda: trimmed_pool(nominal, cfg, args.seed)))
-    if aware is not None:
-        nets["chips"] = lambda: on_circuit(aware[0], sky_circuit)
-        cfgs[id(aware[0])] = aware[1]
+    if chosen is not None:
+        nets["chips"] = lambda: on_circuit(chosen[1], sky_circuit)
+        cfgs[id(chosen[1])] = chosen[2]
     mtime = lambda d: os.path.getmtime(os.path.join(d, "model.pt"))
+    # the point of the network trained on chips depends on the run chosen, not on the candidates
     key = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, data=None, nominal_mtime=mtime(cfg["nominal"]),
-                                     aware_mtime=None if aware is None else mtime(cfg["aware"]))))
+                                     aware=None if chosen is None else chosen[0],
+                                     aware_mtime=None if chosen is None else mtime(chosen[0]))))
     torch.manual_seed(args.seed)
     return evaluate(nets, lambda n: C.accuracy(n, cfgs.get(id(n), ncfg), x, y, rt), cfg, args.seed, out, "fmnist",
                     key, progress_for(len(y))), len(y)
@@ -262,9 +319,13 @@ def run(args):
             cfg[key] = getattr(args, key)
     if cfg["aware"] is not None and cfg["nominal"] is None:
         raise SystemExit("chip-budget: --aware DIR is compared with the F-MNIST network of --nominal DIR: give both")
+    try:
+        check_chip_ranges(cfg)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     rt = C.runtime(args)
     loaded = None if cfg["nominal"] is None else load_nominal(cfg["nominal"], rt, "chip-budget")   # missing: an error before anything runs
-    aware = None if cfg["aware"] is None else load_aware(cfg["aware"], loaded[1], rt)
+    aware = [] if cfg["aware"] is None else load_aware(list(cfg["aware"]), loaded, rt)
     sky = sky130_spreads()
     results, info = {}, {}
     budget = "8-bit DAC, 3 verify, trims"
@@ -287,7 +348,7 @@ def run(args):
         def progress_for(n):
             info.update(nominal_run=cfg["nominal"], test_subset=n)
             return progress(name(n))
-        rows, n = _fmnist(args, cfg, sky, args.out, rt, loaded, aware, progress_for)
+        rows, n = _fmnist(args, cfg, sky, args.out, rt, loaded, aware, info, progress_for)
         results[name(n)] = rows
     _plot(os.path.join(args.out, "accuracy_vs_budget.png"), results)
     return write(True)

@@ -63,6 +63,10 @@ def test_monte_carlo_statistics_and_the_zero_spread_limit():
     assert len(r["accuracies"]) == 20 and r["mean"] == pytest.approx(a.mean().item())
     assert r["min"] <= r["p5"] <= r["mean"] <= r["max"] and r["std"] > 0
     assert models.monte_carlo(net, acc, chips=20, seed=1)["accuracies"] == r["accuracies"]
+    # first=k: the chips k, k+1, ... of the same sequence (validation chips set apart from test chips)
+    assert models.monte_carlo(net, acc, chips=5, seed=1, first=15)["accuracies"] == r["accuracies"][15:]
+    with pytest.raises(ValueError, match="first"):
+        models.monte_carlo(net, acc, chips=2, first=-1)
     zero = models.monte_carlo(net, acc, chips=3, seed=1, scale=0.0)
     assert zero["accuracies"] == [nominal] * 3
     assert all(l.deviation is None for l in net.spiking_layers)      # back on the nominal circuit

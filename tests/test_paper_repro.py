@@ -875,5 +875,37 @@ def test_chip_budget_adds_the_networks_trained_for_the_chip(tmp_path, fmnist_dir
     finally:
         CB.models.draw_chip = real
     assert len(pool) == len(seen) == 3 and all(s - 1000003 * 2 >= 100 for s in seen)   # none of the 100 test chips
-    with pytest.raises(ValueError, match="no training chip is a test chip"):
+    with pytest.raises(ValueError, match="no training or validation chip is a test chip"):
         CB.trimmed_pool(CB.models.IrisNet(circuit=circuit, method="exact"), dict(cfg, chips=10 ** 6), 2)
+
+
+@pytest.mark.slow
+def test_chip_budget_chooses_among_aware_runs_on_validation_chips(tmp_path, fmnist_dir):
+    """chip-budget --aware A B: each candidate is scored on validation chips (never test chips) and
+    validation images; the best mean is the network tested, and every candidate's score is recorded.
+    Candidates that do not hold out the nominal run's validation images are refused."""
+    from paper_repro import chip_budget as CB
+    nominal, a, b, out = (tmp_path / n for n in ("nominal", "a", "b", "budget"))
+    run_quick("fmnist-mlp", nominal, "--data", fmnist_dir, "--epochs", "1", "--val", "100")
+    for d, g in ((a, "0.5"), (b, "0.02")):
+        run_quick("fmnist-mlp", d, "--data", fmnist_dir, "--epochs", "1", "--val", "100", "--mismatch", "sky130",
+                  "--gamma1", g)
+    seen = []
+    real = CB.models.chips.draw_chip                 # what models.monte_carlo draws with
+    CB.models.chips.draw_chip = lambda net, seed=None, **kw: seen.append(seed) or real(net, seed=seed, **kw)
+    try:
+        res = run_quick("chip-budget", out, "--data", fmnist_dir, "--nominal", str(nominal), "--aware", str(a), str(b))
+    finally:
+        CB.models.chips.draw_chip = real
+    info, cfg = res["fmnist_info"], res["config"]
+    val = info["aware_validation"]
+    assert set(val) == {str(a), str(b)} and all(len(v["accuracies"]) == cfg["val_chips"] for v in val.values())
+    assert info["aware_chosen"] == max(val, key=lambda d: val[d]["mean"])
+    validation = {s for s in seen if s is not None and CB.VAL_OFFSET <= s < CB.POOL_OFFSET}    # seed 0
+    assert validation == set(range(CB.VAL_OFFSET, CB.VAL_OFFSET + cfg["val_chips"]))
+    rows = list(res["results"].values())[-1]
+    assert len(rows["as drawn, trained on chips"]["accuracies"]) == cfg["chips"]
+    run_quick("fmnist-mlp", tmp_path / "noval", "--data", fmnist_dir, "--epochs", "1", "--mismatch", "sky130")
+    with pytest.raises(SystemExit, match="validation images"):
+        main(["chip-budget", "--quick", "--out", str(out), "--data", fmnist_dir, "--nominal", str(nominal),
+              "--aware", str(a), str(tmp_path / "noval")])
