@@ -249,7 +249,7 @@ def choose_aware(aware, circuit, cfg, data, seed, out, rt):
             torch.manual_seed(seed)
             return models.monte_carlo(net, lambda n: C.accuracy(n, acfg, x, y, rt), cfg["val_chips"], seed=seed,
                                       first=VAL_OFFSET)
-        name = os.path.basename(os.path.normpath(path))
+        name = os.path.normpath(path).strip(os.sep).replace(os.sep, "_")    # runs/a and other/a: two files
         stats[path] = r = cached(os.path.join(out, f"chip_budget_fmnist_validation_{name}.json"), key, compute)
         print(f"chip-budget fmnist: --aware {path}: validation mean {100 * r['mean']:.2f} %, 5th pct "
               f"{100 * r['p5']:.2f} % over {cfg['val_chips']} validation chips", flush=True)
