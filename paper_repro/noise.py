@@ -4,9 +4,15 @@ jitter on every layer's output spike times (models.SpikeTimeNoise: a spike moves
 fire stays silent), in training and in the (exact) evaluation alike; each accuracy is the mean over
 noise_draws (5) draws of that noise. E_pos/E_neg: the circuit's, or
 --e-pos/--e-neg (the paper reports the best |E| per noise level).
+
+With --val N each network's last-epoch validation accuracy is recorded (val_accuracy), what a recipe
+is chosen on; and for each sigma > 0, noise_budget says where the noise costs, on the validation
+images (the test images without --val).
 """
 import os
 import time
+
+import torch
 
 from . import classify as C
 from .common import write_results
@@ -18,6 +24,42 @@ DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50, augment_with=C.FMNIST_
 QUICK = dict(width=0.08, epochs=1, train_limit=256, test_limit=128)
 
 
+class _OnlyAfter(torch.nn.Module):
+    """A SpikeNet's noise module applied after its k-th spiking layer only (of ``layers``): it counts its
+    calls, one per spiking layer and forward pass."""
+
+    def __init__(self, noise, k, layers):
+        super().__init__()
+        self.noise, self.k, self.layers, self.calls = noise, k, layers, 0
+
+    def forward(self, t):
+        k, self.calls = self.calls % self.layers, self.calls + 1
+        return self.noise(t) if k == self.k else t
+
+
+def noise_budget(net, cfg, in_shape, x, y, rt, seed=0):
+    """Where the spike-time noise of a network trained at sigma_spike > 0 costs accuracy, on images x:
+    the accuracy noise-free, with the noise after one spiking layer only (after_layer, each in turn),
+    and after every layer (all); each with noise the mean over cfg noise_draws draws (classify.noise_mean).
+    And the noise-free output margins m = t_(2) - t_(1) (second-earliest minus earliest output spike, in the
+    input window's unit) at quantiles 0.1 and 0.5, with the median winner time t_(1): the output noise
+    alone flips a sample whose margin is below about 2 sqrt(2) sigma_spike."""
+    clean = C.copy_at(net, cfg, in_shape, sigma_spike=0.0)
+    t = C.output_times(clean, cfg, x, rt).sort(1).values
+    margin = t[:, 1] - t[:, 0]
+    layers, noise = len(net.spiking_layers), net.noise
+    after = []
+    try:
+        for k in range(layers):
+            net.noise = _OnlyAfter(noise, k, layers)
+            after.append(C.noise_mean(net, cfg, x, y, rt, seed))
+    finally:
+        net.noise = noise
+    return dict(images=len(y), noise_free=C.accuracy(clean, cfg, x, y, rt), after_layer=after,
+                all=C.noise_mean(net, cfg, x, y, rt, seed), margin_q10=float(margin.quantile(0.1)),
+                margin_median=float(margin.median()), winner_median=float(t[:, 0].median()))
+
+
 def run(args):
     started = time.time()
     rt = C.runtime(args)
@@ -27,9 +69,18 @@ def run(args):
     data = C.load_data("fashion-mnist", args, cfg)
     settings = [(f"sigma{s:g}", dict(sigma_spike=s)) for s in sigmas]
     runs = C.train_many(args, rt, cfg, data, settings, "noise")
+    on, held_out = (("validation", (data.x_val, data.y_val)) if data.x_val is not None
+                    else ("test", (data.x_test, data.y_test)))
+    budget = {}
+    for s in sigmas[1:] if sigmas[0] == 0 else sigmas:
+        r = runs[f"sigma{s:g}"]
+        budget[f"{s:g}"] = dict(on=on) | noise_budget(r["net"], dict(cfg, sigma_spike=s), r["in_shape"], *held_out,
+                                                      rt, args.seed)
     if not rt.main:
         return None
     acc = {f"{s:g}": runs[f"sigma{s:g}"]["test_accuracy_noise_mean"] for s in sigmas}
+    val = {} if data.x_val is None else dict(val_accuracy={f"{s:g}": runs[f"sigma{s:g}"]["history"][-1]["val_acc"]
+                                                           for s in sigmas})
     series = {"ours: PNN at the circuit's E (trained and tested with noise)": list(acc.values())}
     if all(s in PAPER_ACCURACY for s in sigmas):
         series["paper, Table 3 (best |E| per sigma, 5 seeds)"] = [PAPER_ACCURACY[s] for s in sigmas]
@@ -40,8 +91,15 @@ def run(args):
     res = write_results(args.out, "noise", args.seed, cfg, started, resumed_s=C.resumed_s(runs),
                         test_accuracy=acc[f"{cfg['sigma_spike']:g}"] if f"{cfg['sigma_spike']:g}" in acc
                         else max(acc.values()), accuracy=acc,
-                        paper_accuracy={f"{s:g}": a for s, a in PAPER_ACCURACY.items()}, e_pos=c.e_pos, e_neg=c.e_neg,
+                        paper_accuracy={f"{s:g}": a for s, a in PAPER_ACCURACY.items()}, **val,
+                        noise_budget=budget,
+                        e_pos=c.e_pos, e_neg=c.e_neg,
                         time_per_epoch_s={t: r["time_per_epoch_s"] for t, r in runs.items()},
                         history={t: r["history"] for t, r in runs.items()})
     print("accuracy vs sigma_spike: " + ", ".join(f"{s}: {100 * a:.2f} %" for s, a in acc.items()))
+    for s, b in budget.items():
+        print(f"sigma {s}, on {b['images']} {b['on']} images: noise-free {100 * b['noise_free']:.2f} %, "
+              f"noise after one layer only " + " / ".join(f"{100 * a:.2f}" for a in b["after_layer"]) +
+              f" %, after all {100 * b['all']:.2f} %; output margin q10 {b['margin_q10']:.3f}, median "
+              f"{b['margin_median']:.3f}, winner at {b['winner_median']:.3f} (median)")
     return res

@@ -186,6 +186,11 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert all(list(v) == ["1", "2", "4", "10", "30"] for v in res["accuracy"].values())
     if name == "noise":
         assert list(res["accuracy"]) == list(res["paper_accuracy"]) == ["0", "0.01", "0.02", "0.04"]
+        assert list(res["noise_budget"]) == ["0.01", "0.02", "0.04"]      # where the noise costs, per sigma > 0
+        for b in res["noise_budget"].values():
+            assert b["on"] == "test" and b["images"] == 128                  # --quick: 128 test images, no --val
+            assert len(b["after_layer"]) == 3 and b["margin_q10"] <= b["margin_median"]
+            assert all(0 <= a <= 1 for a in [b["noise_free"], b["all"], *b["after_layer"]])
     if name == "spice-layer":        # one image, a width-0.25 MLP (fan-in 100): SPICE and the realised model agree
         out, first = res["output_layer"], res["first_layer"]
         assert out["images"] == 1 and out["class_agreement"] == 1.0 and out["rmse_ns"] < 1.5
@@ -609,6 +614,31 @@ def test_noise_free_copy_is_deterministic_and_differs_from_noisy_inference_by_th
     inside = (a > 0.05) & (a < 0.95)            # away from the clip at 0 and 1
     spread = (noisy - a)[inside].std()
     assert inside.sum() > 50 and 0.008 < spread < 0.05, spread
+
+
+def test_noise_budget_puts_the_noise_after_one_layer_at_a_time():
+    """noise.noise_budget's after_layer[k] jitters the spikes of spiking layer k only: the layers before k
+    keep their noise-free times, layer k's move; and the network's own noise is back afterwards."""
+    from paper_repro import classify as C
+    from paper_repro.noise import _OnlyAfter, noise_budget
+    torch.manual_seed(0)
+    cfg = dict(C.CFG, hidden=(32, 32), sigma_spike=0.05)
+    net = C.build(cfg, (1, 28, 28)).eval()
+    x = C.inputs(cfg, torch.rand(64, 1, 28, 28))
+    with torch.no_grad():
+        _, clean = C.copy_at(net, cfg, (1, 28, 28), sigma_spike=0.0)(x, all_times=True)
+        noise = net.noise
+        for k in range(3):
+            net.noise = _OnlyAfter(noise, k, 3)
+            for _ in range(2):                        # the count restarts with every forward pass
+                _, times = net(x, all_times=True)
+                assert all(torch.equal(times[j], clean[j]) for j in range(k))
+                assert not torch.equal(times[k], clean[k])
+        net.noise = noise
+    y = torch.randint(0, 10, (64,))
+    b = noise_budget(net, cfg, (1, 28, 28), torch.rand(64, 1, 28, 28), y, C.Runtime(torch.device("cpu")))
+    assert net.noise is noise and len(b["after_layer"]) == 3 and b["images"] == 64
+    assert 0 <= b["margin_q10"] <= b["margin_median"] and 0 <= b["winner_median"] <= 1
 
 
 # ---------------------------------------------------------------------------- seed summary
