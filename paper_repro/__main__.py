@@ -26,7 +26,7 @@ EXPERIMENTS = {
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
     "robustness": "Iris and F-MNIST MLP on Monte-Carlo mismatched chips and with circuit noise: nominal vs "
                   "variation-aware training",
-    "chip-budget": "Iris (and F-MNIST MLP with --nominal) on chips at sky130's spreads as used: program-and-verify "
+    "chip-budget": "Iris (and F-MNIST MLP with --nominal and/or --aware) on chips at sky130's spreads as used: program-and-verify "
                    "DAC bits and iterations, neuron trims, device area",
 }
 

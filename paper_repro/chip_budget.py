@@ -25,7 +25,8 @@ mismatch was not measured, so neither is a point); trims alone; every DAC resolu
 verify count in ``iterations`` (> 0), trims on; the stated budget (8 bits, 3 iterations, 1 % noise)
 without trims. Networks: the nominal Iris PNN (the robustness experiment's, ``iris_epochs``), evaluated
 on the 45 test samples, and, with --nominal DIR, the nominal F-MNIST MLP of that fmnist-mlp run on a
-fixed random subset of ``test_subset`` test images.
+fixed random subset of ``test_subset`` test images (the F-MNIST points of the nominal network need it;
+--aware alone gives F-MNIST only its point "as drawn, trained on chips").
 
 Training for the chip, two more networks, each with its own point:
 
@@ -34,8 +35,9 @@ Training for the chip, two more networks, each with its own point:
   variation-aware PNN); F-MNIST, with --aware DIR [DIR ...], finished fmnist-mlp runs trained with
   --mismatch sky130 (e.g. two recipes): with more than one, the run with the best mean accuracy over
   ``val_chips`` validation chips (seeds 1000003 seed + VAL_OFFSET + k, never a test or pool chip) on
-  ``test_subset`` of the runs' validation images (--val, the same hold-out as --nominal's) is the
-  one tested; every candidate's validation statistics go into results.json (fmnist_info);
+  ``test_subset`` of the runs' validation images (--val, the same hold-out as --nominal's, or the
+  first candidate's without --nominal) is the one tested; every candidate's validation statistics
+  (a single one's too, where it holds out validation images) go into results.json (fmnist_info);
 * "trims only, trained on trimmed chips" (variation-aware training on what calibration leaves, the
   per-device programming spared): Iris, the same recipe for ``iris_aware_epochs`` on a pool of
   ``pool`` chips drawn with other seeds than the test chips (POOL_OFFSET) and trimmed as in the
@@ -151,13 +153,13 @@ def trimmed_pool(net, cfg, seed):
     return [chips_of(net, cfg, None, True)(c) for c in chips]
 
 
-def evaluate(nets, acc, cfg, seed, out, part, key, progress=None):
-    """{label: Monte-Carlo statistics} over the points whose network is in ``nets`` ({"nominal", and
-    "chips", "trimmed chips" where there is one: a function returning the network, called when its first
-    point is computed, not when it is cached}), each cached in OUT/chip_budget_PART_LABEL.json;
-    progress(rows) after each point (an interrupted run's results.json then holds the points done)."""
+def evaluate(nets, circuit, acc, cfg, seed, out, part, key, progress=None):
+    """{label: Monte-Carlo statistics} over the points whose network is in ``nets`` ({"nominal",
+    "chips", "trimmed chips"} where there is one: a function returning the network, called when its first
+    point is computed, not when it is cached), all on ``circuit`` (at the spreads of the chips), each
+    cached in OUT/chip_budget_PART_LABEL.json; progress(rows) after each point (an interrupted run's
+    results.json then holds the points done)."""
     rows = {}
-    circuit = nets["nominal"]().spiking_layers[0].circuit
     others = {k for keys in NETWORK_KEYS.values() for k in keys}
     for label, programmer, trim, area, kind, which in points(cfg):
         if which not in nets:
@@ -168,6 +170,7 @@ def evaluate(nets, acc, cfg, seed, out, part, key, progress=None):
 
         def compute():
             net = on_circuit(nets[which](), only(circuit, kind))
+            torch.manual_seed(seed)          # each point's noise draws its own: the same fresh, cached or alone
             try:
                 return models.monte_carlo(net, acc, cfg["chips"], seed=seed, scale=1 / math.sqrt(area),
                                           per_chip=chips_of(net, cfg, programmer, trim))
@@ -204,18 +207,18 @@ def _iris(args, cfg, sky, out, progress=None):
     nets = {which: trained(which) for which in NETWORK_KEYS}
     key = json.loads(json.dumps({k: v for k, v in dict(cfg, part="iris", seed=args.seed, nominal=None, aware=None,
                                                           data=None).items() if k != "val_chips"}))  # no choice
-    return evaluate(nets, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key, progress)
+    return evaluate(nets, circuit, lambda n: I.accuracy(n, xte, yte), cfg, args.seed, out, "iris", key, progress)
 
 
 def load_aware(paths, loaded, rt):
-    """[(dir, network, config)] of finished fmnist-mlp runs trained with --mismatch sky130 on the nominal
-    run's circuit (robustness.load_nominal; loaded: its (network, config, seed)); with more than one, each
-    must hold out the nominal run's validation images (the same --val and --seed), on which one is chosen.
-    Any other run stops the experiment with what to do."""
-    _, ncfg, nseed = loaded
+    """[(dir, network, config, seed)] of finished fmnist-mlp runs trained with --mismatch sky130 on the
+    nominal run's circuit (robustness.load_nominal; loaded: its (network, config, seed), or None: the
+    first run's); with more than one, each must hold out the nominal run's validation images (the same
+    --val and --seed), on which one is chosen. Any other run stops the experiment with what to do."""
     out = []
     for path in paths:
         net, acfg, seed = load_nominal(path, rt, "chip-budget", "--aware")
+        _, ncfg, nseed = loaded = loaded or (net, acfg, seed)
         if acfg.get("mismatch") != "sky130":
             raise SystemExit(f"chip-budget: --aware {path} was trained without --mismatch sky130; train the network "
                              f"for the chip with python -m paper_repro fmnist-mlp ... --mismatch sky130 --out {path}")
@@ -226,21 +229,21 @@ def load_aware(paths, loaded, rt):
         if len(paths) > 1 and not (ncfg["val"] > 0 and acfg["val"] == ncfg["val"] and seed == nseed):
             raise SystemExit(f"chip-budget: choosing among several --aware runs needs their validation images: "
                              f"--aware {path} (--val {acfg['val']}, --seed {seed}) must hold out the same ones as "
-                             f"--nominal (--val {ncfg['val']}, --seed {nseed}), with --val > 0")
-        out.append((path, net, acfg))
+                             f"--nominal or --aware {paths[0]} (--val {ncfg['val']}, --seed {nseed}), with --val > 0")
+        out.append((path, net, acfg, seed))
     return out
 
 
 def choose_aware(aware, circuit, cfg, data, seed, out, rt):
-    """(the chosen (dir, network, config), {dir: validation statistics}): each --aware run's accuracy over
-    ``val_chips`` validation chips on ``test_subset`` of the validation images (cached in OUT); the best
-    mean is chosen. One run is taken as it is."""
-    if len(aware) == 1:
+    """(the chosen (dir, network, config, seed), {dir: validation statistics}): each --aware run's accuracy
+    over ``val_chips`` validation chips on ``test_subset`` of the validation images (cached in OUT); the
+    best mean is chosen. A single run without validation images is taken as it is."""
+    if len(aware) == 1 and data.x_val is None:
         return aware[0], {}
     pick = torch.randperm(len(data.y_val), generator=torch.Generator().manual_seed(4321))[:cfg["test_subset"]]
     x, y = data.x_val[pick], data.y_val[pick]
     stats = {}
-    for path, net, acfg in aware:
+    for path, net, acfg, _ in aware:
         key = dict(part="fmnist-validation", seed=seed, aware=path, aware_mtime=os.path.getmtime(
             os.path.join(path, "model.pt")), **{k: cfg[k] for k in ("val_chips", "test_subset", "threshold_offset")})
 
@@ -258,37 +261,40 @@ def choose_aware(aware, circuit, cfg, data, seed, out, rt):
 
 
 def _fmnist(args, cfg, sky, out, rt, loaded, aware=(), info=None, progress_for=lambda n: None):
-    """(rows, number of test images); loaded: load_nominal's (network, config, seed); aware: load_aware's
-    list (may be empty); info: a dict that gets the validation of the --aware runs; progress_for(n): the
+    """(rows, number of test images); loaded: load_nominal's (network, config, seed), or None (then only
+    the --aware point, on the first --aware run's data split); aware: load_aware's list (may be empty
+    with a nominal run); info: a dict that gets the validation of the --aware runs; progress_for(n): the
     progress callback, given that number."""
-    nominal, ncfg, seed = loaded
+    nominal, ncfg, seed = loaded or aware[0][1:]
     data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
     pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["test_subset"]]
     x, y = data.x_test[pick], data.y_test[pick]
     sky_circuit = at_level(C.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"]), "sky130", sky,
                            cfg["threshold_offset"])
-    on_circuit(nominal, sky_circuit)
     chosen = None
     if aware:
         chosen, stats = choose_aware(aware, sky_circuit, cfg, data, args.seed, out, rt)
         if info is not None and stats:
             info.update(aware_validation=stats, aware_chosen=chosen[0])
-    nets, cfgs = {"nominal": lambda: nominal}, {}
-    nets["trimmed chips"] = functools.cache(lambda: finetune(
-        nominal, ncfg, data, sky_circuit, cfg["trim_epochs"], cfg["finetune_lr"],
-        os.path.join(out, f"fmnist_on_trimmed_chips_seed{args.seed}.pt"), rt, getattr(args, "quiet", False),
-        chips=lambda: trimmed_pool(nominal, cfg, args.seed)))
+    nets, cfgs = {}, {}
+    if loaded is not None:
+        on_circuit(nominal, sky_circuit)
+        nets["nominal"] = lambda: nominal
+        nets["trimmed chips"] = functools.cache(lambda: finetune(
+            nominal, ncfg, data, sky_circuit, cfg["trim_epochs"], cfg["finetune_lr"],
+            os.path.join(out, f"fmnist_on_trimmed_chips_seed{args.seed}.pt"), rt, getattr(args, "quiet", False),
+            chips=lambda: trimmed_pool(nominal, cfg, args.seed)))
     if chosen is not None:
         nets["chips"] = lambda: on_circuit(chosen[1], sky_circuit)
         cfgs[id(chosen[1])] = chosen[2]
     mtime = lambda d: os.path.getmtime(os.path.join(d, "model.pt"))
     # the point of the network trained on chips depends on the run chosen, not on the candidates
-    key = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, data=None, nominal_mtime=mtime(cfg["nominal"]),
+    key = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, data=None,
+                                     nominal_mtime=None if loaded is None else mtime(cfg["nominal"]),
                                      aware=None if chosen is None else chosen[0],
                                      aware_mtime=None if chosen is None else mtime(chosen[0]))))
-    torch.manual_seed(args.seed)
-    return evaluate(nets, lambda n: C.accuracy(n, cfgs.get(id(n), ncfg), x, y, rt), cfg, args.seed, out, "fmnist",
-                    key, progress_for(len(y))), len(y)
+    return evaluate(nets, sky_circuit, lambda n: C.accuracy(n, cfgs.get(id(n), ncfg), x, y, rt), cfg, args.seed,
+                    out, "fmnist", key, progress_for(len(y))), len(y)
 
 
 def _plot(path, results):
@@ -317,8 +323,6 @@ def run(args):
     for key in ("chips", "nominal", "aware", "data"):
         if getattr(args, key, None) is not None:
             cfg[key] = getattr(args, key)
-    if cfg["aware"] is not None and cfg["nominal"] is None:
-        raise SystemExit("chip-budget: --aware DIR is compared with the F-MNIST network of --nominal DIR: give both")
     try:
         check_chip_ranges(cfg)
     except ValueError as e:
@@ -342,7 +346,7 @@ def run(args):
         return report
 
     results["Iris (45 test samples)"] = _iris(args, cfg, sky, args.out, progress("Iris (45 test samples)"))
-    if cfg["nominal"] is not None:
+    if loaded is not None or aware:
         name = lambda n: f"F-MNIST MLP ({n} test images)"
 
         def progress_for(n):

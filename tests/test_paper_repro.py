@@ -872,8 +872,8 @@ def test_mismatch_trains_on_a_fresh_sky130_chip_per_mini_batch(tmp_path, fmnist_
 @pytest.mark.slow
 def test_chip_budget_adds_the_networks_trained_for_the_chip(tmp_path, fmnist_dir):
     """chip-budget --aware: the network trained on chips as drawn gets its point beside the nominal's,
-    on the same chips and images; adding it leaves every nominal point's cached result as it was; a
-    run trained without --mismatch, or --aware without --nominal, is refused with what to do. Iris
+    on the same chips and images; adding it leaves every nominal point's cached result as it was; --aware
+    without --nominal scores it alone, the same; a run trained without --mismatch is refused. Iris
     always has both trained networks; their training chips are never test chips."""
     from paper_repro import chip_budget as CB
     nominal, aware, out = tmp_path / "nominal", tmp_path / "aware", tmp_path / "budget"
@@ -892,8 +892,9 @@ def test_chip_budget_adds_the_networks_trained_for_the_chip(tmp_path, fmnist_dir
     assert len(fm_rows["as drawn, trained on chips"]["accuracies"]) == again["config"]["chips"]
     with pytest.raises(SystemExit, match="--mismatch sky130"):
         main(["chip-budget", "--quick", "--out", str(out), "--nominal", str(nominal), "--aware", str(nominal)])
-    with pytest.raises(SystemExit, match="give both"):
-        main(["chip-budget", "--quick", "--out", str(out), "--aware", str(aware)])
+    alone = run_quick("chip-budget", tmp_path / "alone", "--data", fmnist_dir, "--aware", str(aware))
+    assert set(alone["results"][fm]) == {"as drawn, trained on chips"}          # no nominal network, no point of it
+    assert alone["results"][fm]["as drawn, trained on chips"] == fm_rows["as drawn, trained on chips"]  # same chips
     cfg = dict(CB.CFG, chips=100, pool=3)
     seen = []
     real = CB.models.draw_chip
