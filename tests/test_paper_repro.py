@@ -895,6 +895,7 @@ def test_chip_budget_adds_the_networks_trained_for_the_chip(tmp_path, fmnist_dir
     alone = run_quick("chip-budget", tmp_path / "alone", "--data", fmnist_dir, "--aware", str(aware))
     assert set(alone["results"][fm]) == {"as drawn, trained on chips"}          # no nominal network, no point of it
     assert alone["results"][fm]["as drawn, trained on chips"] == fm_rows["as drawn, trained on chips"]  # same chips
+    assert alone["test_accuracy"] == alone["results"][fm]["as drawn, trained on chips"]["mean"]   # its headline
     cfg = dict(CB.CFG, chips=100, pool=3)
     seen = []
     real = CB.models.draw_chip
