@@ -187,6 +187,8 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
     if name == "noise":
         assert list(res["accuracy"]) == list(res["paper_accuracy"]) == ["0", "0.01", "0.02", "0.04"]
         assert list(res["noise_budget"]) == ["0.01", "0.02", "0.04"]      # where the noise costs, per sigma > 0
+        assert all(list(row) == list(res["accuracy"]) for row in res["cross"].values())   # every network at every sigma
+        assert all(res["cross"][s][s] == a for s, a in res["accuracy"].items())
         for b in res["noise_budget"].values():
             assert b["on"] == "test" and b["images"] == 128                  # --quick: 128 test images, no --val
             assert len(b["after_layer"]) == 3 and b["margin_q10"] <= b["margin_median"]
@@ -639,6 +641,30 @@ def test_noise_budget_puts_the_noise_after_one_layer_at_a_time():
     b = noise_budget(net, cfg, (1, 28, 28), torch.rand(64, 1, 28, 28), y, C.Runtime(torch.device("cpu")))
     assert net.noise is noise and len(b["after_layer"]) == 3 and b["images"] == 64
     assert 0 <= b["margin_q10"] <= b["margin_median"] and 0 <= b["winner_median"] <= 1
+
+
+def test_cross_tests_each_network_at_every_sigma_and_validation_chooses_per_tested_sigma():
+    """noise.cross: the network trained at one sigma, tested at another, is its weights rebuilt at that
+    sigma (noise-free at 0, the noise_mean of its own draws on its diagonal); noise.choose picks per
+    tested sigma the training sigma best on validation, the smaller on a tie, and reports its test number."""
+    from paper_repro import classify as C
+    from paper_repro.noise import choose, cross
+    torch.manual_seed(0)
+    rt, shape = C.Runtime(torch.device("cpu")), (1, 28, 28)
+    cfg = dict(C.CFG, hidden=(32, 32), noise_draws=3)
+    runs = {f"sigma{s:g}": dict(net=C.build(dict(cfg, sigma_spike=s), shape).eval(), in_shape=shape) for s in (0.0, 0.05)}
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    m = cross(runs, cfg, (0.0, 0.05), x, y, rt)
+    for s in (0.0, 0.05):
+        net = runs[f"sigma{s:g}"]["net"]
+        assert m[f"{s:g}"][f"{s:g}"] == C.noise_mean(net, dict(cfg, sigma_spike=s), x, y, rt)
+        assert m[f"{s:g}"]["0"] == C.accuracy(C.copy_at(net, cfg, shape, sigma_spike=0.0), cfg, x, y, rt)
+    assert m["0"]["0.05"] != m["0"]["0"] or m["0.05"]["0.05"] != m["0.05"]["0"]     # the noise is there
+    assert cross(runs, cfg, (0.0, 0.05), x, y, rt, diagonal={"0": -1.0, "0.05": -2.0})["0.05"]["0.05"] == -2.0
+    val = {"0": {"0": 0.91, "0.04": 0.89}, "0.04": {"0": 0.90, "0.04": 0.905}, "0.06": {"0": 0.91, "0.04": 0.905}}
+    test = {"0": {"0": 0.90, "0.04": 0.88}, "0.04": {"0": 0.89, "0.04": 0.897}, "0.06": {"0": 0.89, "0.04": 0.899}}
+    assert choose(val, test) == {"0": dict(trained_at=0.0, val_accuracy=0.91, test_accuracy=0.90),
+                                 "0.04": dict(trained_at=0.04, val_accuracy=0.905, test_accuracy=0.897)}
 
 
 # ---------------------------------------------------------------------------- seed summary
