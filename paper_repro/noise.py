@@ -66,11 +66,12 @@ def noise_budget(net, cfg, in_shape, x, y, rt, seed=0):
 def cross(runs, cfg, sigmas, x, y, rt, seed=0, diagonal=None):
     """Accuracy of each network trained at sigma_train, tested at each sigma_test: {train: {test:
     acc}} with the keys formatted as f"{sigma:g}"; each entry the mean over cfg noise_draws draws
-    (classify.noise_mean). ``diagonal``: {train: acc} already measured at sigma_test = sigma_train."""
-    out = {}
+    (classify.noise_mean). ``diagonal``: {train: acc} already measured at sigma_test = sigma_train on
+    the same images (any of the training sigmas), not measured again."""
+    diagonal, out = diagonal or {}, {}
     for s in sigmas:
         r = runs[f"sigma{s:g}"]
-        out[f"{s:g}"] = {f"{u:g}": diagonal[f"{s:g}"] if diagonal is not None and u == s else
+        out[f"{s:g}"] = {f"{u:g}": diagonal[f"{s:g}"] if u == s and f"{s:g}" in diagonal else
                          C.noise_mean(C.copy_at(r["net"], cfg, r["in_shape"], sigma_spike=u), dict(cfg, sigma_spike=u),
                                       x, y, rt, seed) for u in sigmas}
     return out
@@ -106,7 +107,8 @@ def run(args):
     test_cross = cross(runs, cfg, sigmas, data.x_test, data.y_test, rt, args.seed, diagonal=acc)
     val = {}
     if data.x_val is not None:
-        val_cross = cross(runs, cfg, sigmas, data.x_val, data.y_val, rt, args.seed)
+        val_cross = cross(runs, cfg, sigmas, data.x_val, data.y_val, rt, args.seed,   # noise_budget ran there
+                          diagonal={s: b["all"] for s, b in budget.items()})
         val = dict(val_accuracy={f"{s:g}": runs[f"sigma{s:g}"]["history"][-1]["val_acc"] for s in sigmas},
                    val_cross=val_cross, chosen=choose(val_cross, test_cross))
     if not rt.main:
@@ -114,7 +116,7 @@ def run(args):
     c = C.circuit(cfg["e_pos"], cfg["e_neg"])
     series = {f"ours: trained and tested at each sigma (E_pos {c.e_pos:.3g}, E_neg {c.e_neg:.3g})": list(acc.values())}
     if "chosen" in val:
-        series["ours: trained at the sigma validation chooses"] = [c["test_accuracy"] for c in val["chosen"].values()]
+        series["ours: trained at the sigma validation chooses"] = [pick["test_accuracy"] for pick in val["chosen"].values()]
     if all(s in PAPER_ACCURACY for s in sigmas):
         series["paper, Table 3 (best |E| per sigma, 5 seeds)"] = [PAPER_ACCURACY[s] for s in sigmas]
     C.plot_sweep(os.path.join(args.out, "accuracy_vs_noise.png"), list(sigmas), series, "spike-time noise sigma_spike",

@@ -660,7 +660,8 @@ def test_cross_tests_each_network_at_every_sigma_and_validation_chooses_per_test
         assert m[f"{s:g}"][f"{s:g}"] == C.noise_mean(net, dict(cfg, sigma_spike=s), x, y, rt)
         assert m[f"{s:g}"]["0"] == C.accuracy(C.copy_at(net, cfg, shape, sigma_spike=0.0), cfg, x, y, rt)
     assert m["0"]["0.05"] != m["0"]["0"] or m["0.05"]["0.05"] != m["0.05"]["0"]     # the noise is there
-    assert cross(runs, cfg, (0.0, 0.05), x, y, rt, diagonal={"0": -1.0, "0.05": -2.0})["0.05"]["0.05"] == -2.0
+    given = cross(runs, cfg, (0.0, 0.05), x, y, rt, diagonal={"0.05": -2.0})     # measured elsewhere: not again
+    assert given["0.05"]["0.05"] == -2.0 and given["0"] == m["0"] and given["0.05"]["0"] == m["0.05"]["0"]
     val = {"0": {"0": 0.91, "0.04": 0.89}, "0.04": {"0": 0.90, "0.04": 0.905}, "0.06": {"0": 0.91, "0.04": 0.905}}
     test = {"0": {"0": 0.90, "0.04": 0.88}, "0.04": {"0": 0.89, "0.04": 0.897}, "0.06": {"0": 0.89, "0.04": 0.899}}
     assert choose(val, test) == {"0": dict(trained_at=0.0, val_accuracy=0.91, test_accuracy=0.90),
