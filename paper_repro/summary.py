@@ -1,10 +1,12 @@
 """python -m paper_repro.summary DIR [DIR ...]: mean and spread over seeds of runs that differ only in
 their seed (the paper reports 5-seed means).
 
-Reads DIR/results.json of each run.  For every top-level number that all of them report
-(test_accuracy, test_accuracy_noise_mean, test_accuracy_sigma0, best_test_accuracy,
-time_per_epoch_s, ...) it prints the mean, the sample standard deviation (n - 1 in the
-denominator; undefined for one run), the minimum and the maximum.  A run that trained several seeds
+Reads DIR/results.json of each run.  For every number that all of them report (test_accuracy,
+test_accuracy_noise_mean, best_test_accuracy, ...; inside objects too, named by their path:
+noise's accuracy/0.04 is the accuracy trained and tested at sigma 0.04, cross/0.04/0 the one
+trained at 0.04 and tested at 0; numbers in lists, such as histories, are left out) it prints the
+mean, the sample standard deviation (n - 1 in the denominator; undefined for one run), the minimum
+and the maximum.  A run that trained several seeds
 itself (iris: ``per_seed`` rows, ``config.seeds``) counts as one run per seed, over the numbers of
 its rows.  Runs of different experiments or configurations, or two runs of the same seed, are
 refused: their mean would not be a seed average.
@@ -56,13 +58,27 @@ def per_seed(run):
     return [dict(row, experiment=run.get("experiment"), config=config) for row in rows]
 
 
+def numbers(obj, path=""):
+    """{path: number} of every number in a results object, objects entered (path "a/b"), lists not."""
+    if isinstance(obj, dict):
+        return {k: v for key, value in obj.items() for k, v in numbers(value, f"{path}/{key}" if path else key).items()}
+    return {path: float(obj)} if isinstance(obj, (int, float)) and not isinstance(obj, bool) else {}
+
+
+def accuracy(path):
+    """Whether a number is an accuracy (printed in %): its path names one, or lies in noise's matrix of
+    accuracies trained at one sigma and tested at another (cross, val_cross)."""
+    return "acc" in path or path.split("/")[0] in ("cross", "val_cross")
+
+
 def summarize(runs):
-    """{key: dict(mean, std, min, max, n)} over the top-level numbers every run reports (not the seed)."""
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    keys = [k for k, v in runs[0].items() if k != "seed" and number(v) and all(number(r.get(k)) for r in runs)]
+    """{path: dict(mean, std, min, max, n)} over the numbers every run reports (not the seed, not the
+    config), in the first run's order."""
+    flat = [numbers({k: v for k, v in r.items() if k not in ("seed", "config")}) for r in runs]
+    keys = [k for k in flat[0] if all(k in f for f in flat)]
     out = {}
     for k in keys:
-        xs = [float(r[k]) for r in runs]
+        xs = [f[k] for f in flat]
         n = len(xs)
         mean = sum(xs) / n
         std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else float("nan")
@@ -82,11 +98,10 @@ def main(argv=None):
     for k, s in stats.items():
         if k in same:
             continue
-        scale = 100.0 if "acc" in k else 1.0
-        unit = " %" if "acc" in k else ""
-        spread = f" +- {scale * s['std']:.2f}" if s["n"] > 1 else ""
-        print(f"  {k:26s} {scale * s['mean']:.2f}{spread}{unit} (min {scale * s['min']:.2f}, "
-              f"max {scale * s['max']:.2f}, n = {s['n']})")
+        show = (lambda x: f"{100 * x:.2f}") if accuracy(k) else (lambda x: f"{x:.4g}")
+        spread = f" +- {show(s['std'])}" if s["n"] > 1 else ""
+        print(f"  {k:26s} {show(s['mean'])}{spread}{' %' if accuracy(k) else ''} (min {show(s['min'])}, "
+              f"max {show(s['max'])}, n = {s['n']})")
     if same:
         print("  the same in every run: " + ", ".join(f"{k} {v:g}" for k, v in same.items()))
     return stats

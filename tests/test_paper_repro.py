@@ -715,6 +715,33 @@ def test_summary_refuses_runs_that_are_not_seeds_of_one_configuration(tmp_path):
         summary.main([a, str(broken)])
 
 
+def test_summary_enters_objects_so_that_a_noise_sweep_averages_per_sigma(tmp_path, capsys):
+    """noise reports its accuracies per sigma in objects (accuracy, cross): the summary averages each
+    path over the seeds, prints cross entries as accuracies, and leaves lists (histories) out."""
+    from paper_repro import summary
+
+    def noise_run(seed, a0, a4):
+        d = tmp_path / f"noise{seed}"
+        d.mkdir()
+        res = dict(experiment="noise", seed=seed, config=dict(sigmas=[0.0, 0.04]), test_accuracy=a0,
+                   accuracy={"0": a0, "0.04": a4}, cross={"0": {"0": a0, "0.04": a4 - 0.004}},
+                   history={"sigma0": [dict(test_acc=a0)]}, time_per_epoch_s={"sigma0": 70.0 + seed})
+        (d / "results.json").write_text(json.dumps(res))
+        return str(d)
+
+    runs = [(0.9063, 0.8970), (0.9071, 0.8990), (0.9050, 0.8981)]
+    stats = summary.main([noise_run(i, *r) for i, r in enumerate(runs)])
+    assert set(stats) == {"test_accuracy", "accuracy/0", "accuracy/0.04", "cross/0/0", "cross/0/0.04",
+                          "time_per_epoch_s/sigma0"}
+    a4 = [r[1] for r in runs]
+    assert stats["accuracy/0.04"]["mean"] == pytest.approx(np.mean(a4))
+    assert stats["accuracy/0.04"]["std"] == pytest.approx(np.std(a4, ddof=1))
+    assert stats["cross/0/0.04"]["min"] == pytest.approx(min(a4) - 0.004)
+    printed = capsys.readouterr().out
+    assert "cross/0/0.04 " in printed and f"{100 * (np.mean(a4) - 0.004):.2f} +- " in printed
+    assert "time_per_epoch_s/sigma0    71 +- 1 (min 70, max 72, n = 3)" in printed
+
+
 def test_summary_counts_every_seed_of_a_run_that_trained_several(tmp_path, capsys):
     """iris trains its five seeds in one run (per_seed rows): the summary is over the five, and two
     such runs at --seed 0 and --seed 5 combine into ten; overlapping seeds are refused."""
