@@ -4,10 +4,10 @@ from .init import firing_fractions, init_firing_
 from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, SpikeTimeNoise, TTFSConv2d,
                      TTFSLinear, paper_circuit)
 from .losses import early_spike_penalty, spike_cross_entropy, temporal_penalty, weight_penalty
-from .mapping import fit_current_scales, scale_weights_
+from .mapping import fit_current_scales, scale_weights_, tune_layer_gains_
 from .networks import IrisNet, SpikeNet, encode, mlp, vgg7
 
 __all__ = ["Chip", "IrisNet", "calibrate_chip", "program_chip", "RCSpikeConv2d", "RCSpikeLinear", "SpikeDropout", "SpikeMinPool2d", "SpikeNet",
            "SpikeTimeNoise", "TTFSConv2d", "TTFSLinear", "draw_chip", "early_spike_penalty", "encode",
            "firing_fractions", "fit_current_scales", "init_firing_", "mlp", "monte_carlo", "paper_circuit",
-           "scale_weights_", "spike_cross_entropy", "temporal_penalty", "use_chip", "vgg7", "weight_penalty"]
+           "scale_weights_", "spike_cross_entropy", "temporal_penalty", "tune_layer_gains_", "use_chip", "vgg7", "weight_penalty"]

@@ -58,3 +58,48 @@ def fit_current_scales(net, x, target, lo=0.5, hi=2.0, coarse=0.1, fine=0.01, se
         for layer, w in zip(net.spiking_layers, w0):
             layer.weight.copy_(w)
     return best[0], best[1], err
+
+
+GAINS = (0.7, 1.0, 1.4, 2.0, 2.8)
+
+
+def tune_layer_gains_(net, score, grid=GAINS):
+    """Per-layer current scales chosen to maximise ``score(net)`` (e.g. validation accuracy under the
+    chip's spike-time noise), in place. Each spiking layer l in turn, input side first, gets
+    W_l -> g_l W_l with g_l the best of ``grid`` (and 1, the network as it is) given the gains already
+    chosen before it: one pass of coordinate ascent; a tie keeps the gain nearest 1.
+
+    On the circuit g_l scales every synapse current of layer l (I = g_l I_w, its bias reference), so the
+    layer's unit current and charge per phase grow by g_l. Spike-time jitter (sigma_spike, in the
+    window's unit) does not scale with it, while the membrane swing a spike-time difference makes does:
+    a larger gain spreads the next layer's spike times (more of them clip to 0 or 1) and widens the
+    output margins against the same jitter. Training does not find these scales by itself under weight
+    decay, which shrinks every weight. Returns (gains [one per spiking layer], best score)."""
+    grid = sorted({float(g) for g in grid} | {1.0})
+    if not all(g > 0 and g < float("inf") for g in grid):
+        raise ValueError(f"tune_layer_gains_: gains must be finite and > 0, got {grid}")
+    layers = net.spiking_layers
+    if not layers:
+        raise ValueError("tune_layer_gains_: the network has no spiking layer")
+
+    def scored():
+        s = float(score(net))
+        if s != s:
+            raise ValueError("tune_layer_gains_: score(net) returned NaN")
+        return s
+
+    best, gains = scored(), []
+    for layer in layers:
+        w = layer.weight.detach().clone()
+        results = {1.0: best}
+        for g in grid:
+            if g != 1.0:
+                with torch.no_grad():
+                    layer.weight.copy_(g * w)
+                results[g] = scored()
+        g = max(grid, key=lambda g: (results[g], -abs(g - 1.0)))   # ties: the gain nearest 1
+        with torch.no_grad():
+            layer.weight.copy_(g * w)
+        gains.append(g)
+        best = results[g]
+    return gains, best

@@ -9,13 +9,17 @@ Every network is also tested at every sigma of the sweep (cross: trained at one 
 another), since the noise a network is best trained at need not be the one it meets. With --val N
 each network's last-epoch validation accuracy is recorded (val_accuracy), the cross accuracies are
 measured on the validation images too, and for each tested sigma ``chosen`` names the training sigma
-that validation picks; and for each sigma > 0, noise_budget says where the noise costs, on the
-validation images (the test images without --val).
+that validation picks; ``gain_tuned`` gives each network per-layer current scales chosen on the
+validation images at its own sigma (models.tune_layer_gains_) and its test accuracy with them; and
+for each sigma > 0, noise_budget says where the noise costs, on the validation images (the test
+images without --val).
 """
 import os
 import time
 
 import torch
+
+from models import tune_layer_gains_
 
 from . import classify as C
 from .common import write_results
@@ -87,6 +91,16 @@ def choose(val, test):
     return chosen
 
 
+def gain_tuned(r, cfg, sigma, val, test, rt, seed=0):
+    """The network of run ``r`` at sigma, each spiking layer's currents scaled by the gain validation
+    chooses at that sigma (models.tune_layer_gains_, score: classify.noise_mean on the validation
+    images): dict(gains, val_accuracy, test_accuracy)."""
+    c = dict(cfg, sigma_spike=sigma)
+    net = C.copy_at(r["net"], cfg, r["in_shape"], sigma_spike=sigma)
+    gains, val_acc = tune_layer_gains_(net, lambda n: C.noise_mean(n, c, *val, rt, seed))
+    return dict(gains=gains, val_accuracy=val_acc, test_accuracy=C.noise_mean(net, c, *test, rt, seed))
+
+
 def run(args):
     started = time.time()
     rt = C.runtime(args)
@@ -110,13 +124,17 @@ def run(args):
         val_cross = cross(runs, cfg, sigmas, data.x_val, data.y_val, rt, args.seed,   # noise_budget ran there
                           diagonal={s: b["all"] for s, b in budget.items()})
         val = dict(val_accuracy={f"{s:g}": runs[f"sigma{s:g}"]["history"][-1]["val_acc"] for s in sigmas},
-                   val_cross=val_cross, chosen=choose(val_cross, test_cross))
+                   val_cross=val_cross, chosen=choose(val_cross, test_cross),
+                   gain_tuned={f"{s:g}": gain_tuned(runs[f"sigma{s:g}"], cfg, s, (data.x_val, data.y_val),
+                                                    (data.x_test, data.y_test), rt, args.seed) for s in sigmas})
     if not rt.main:
         return None
     c = C.circuit(cfg["e_pos"], cfg["e_neg"])
     series = {f"ours: trained and tested at each sigma (E_pos {c.e_pos:.3g}, E_neg {c.e_neg:.3g})": list(acc.values())}
     if "chosen" in val:
         series["ours: trained at the sigma validation chooses"] = [pick["test_accuracy"] for pick in val["chosen"].values()]
+        series["ours: trained at each sigma, layer gains chosen on validation"] = [
+            g["test_accuracy"] for g in val["gain_tuned"].values()]
     if all(s in PAPER_ACCURACY for s in sigmas):
         series["paper, Table 3 (best |E| per sigma, 5 seeds)"] = [PAPER_ACCURACY[s] for s in sigmas]
     C.plot_sweep(os.path.join(args.out, "accuracy_vs_noise.png"), list(sigmas), series, "spike-time noise sigma_spike",
@@ -134,6 +152,9 @@ def run(args):
     for u, pick in val.get("chosen", {}).items():
         print(f"tested at sigma {u}: validation chooses training at sigma {pick['trained_at']:g} "
               f"(validation {100 * pick['val_accuracy']:.2f} %, test {100 * pick['test_accuracy']:.2f} %)")
+    for s, g in val.get("gain_tuned", {}).items():
+        print(f"sigma {s}: layer gains " + " / ".join(f"{x:g}" for x in g["gains"]) + f" chosen on validation "
+              f"({100 * g['val_accuracy']:.2f} %), test {100 * g['test_accuracy']:.2f} %")
     for s, b in budget.items():
         print(f"sigma {s}, on {b['images']} {b['on']} images: noise-free {100 * b['noise_free']:.2f} %, "
               f"noise after one layer only " + " / ".join(f"{100 * a:.2f}" for a in b["after_layer"]) +

@@ -161,6 +161,34 @@ def test_current_scale_search_recovers_known_scales():
     assert s == s2 and err1 > 1e-6                              # one global factor cannot undo two
 
 
+def test_layer_gain_search_finds_each_layers_best_scale_in_place():
+    """tune_layer_gains_: coordinate ascent over one current scale per spiking layer, input side first,
+    each from the grid (and 1); a tie keeps 1; the network is left scaled by the chosen gains."""
+    from models import tune_layer_gains_
+    torch.manual_seed(4)
+    net = IrisNet(method="exact", e_pos=2.8, e_neg=-1.53).to(D).eval()
+    w0 = [l.weight.detach().clone() for l in net.spiking_layers]
+    norm = lambda n: [float(l.weight.detach().norm() / w.norm()) for l, w in zip(n.spiking_layers, w0)]
+    target = [2.0, 0.7]
+    seen = []
+
+    def score(n):
+        seen.append(norm(n))
+        return -sum((g - t) ** 2 for g, t in zip(norm(n), target))
+
+    gains, best = tune_layer_gains_(net, score, grid=(0.7, 1.4, 2.0))
+    assert gains == [2.0, 0.7] and best == pytest.approx(0.0, abs=1e-12)
+    assert norm(net) == pytest.approx(target)
+    assert all(g1 == pytest.approx(1.0) for g0, g1 in seen[:4])            # layer 0 first, layer 1 as it was
+    assert all(g0 == pytest.approx(2.0) for g0, g1 in seen[4:])            # then layer 1, layer 0 already set
+    flat, _ = tune_layer_gains_(net, lambda n: 0.5, grid=(0.7, 1.4))
+    assert flat == [1.0, 1.0] and norm(net) == pytest.approx(target)       # a tie keeps the network as it is
+    with pytest.raises(ValueError, match="finite and > 0"):
+        tune_layer_gains_(net, score, grid=(0.0, 2.0))
+    with pytest.raises(ValueError, match="NaN"):
+        tune_layer_gains_(net, lambda n: float("nan"))
+
+
 def test_spike_dropout_removes_spikes_in_training_only():
     """Each spike is set to t_max with probability p (binomial count within 5 sigma), the others are
     untouched and keep their gradient; evaluation is the identity; p outside [0, 1) is refused."""

@@ -668,6 +668,31 @@ def test_cross_tests_each_network_at_every_sigma_and_validation_chooses_per_test
                                  "0.04": dict(trained_at=0.04, val_accuracy=0.905, test_accuracy=0.897)}
 
 
+def test_gain_tuned_chooses_layer_gains_on_validation_and_reports_that_network_on_test():
+    """noise.gain_tuned: the run's network at sigma with the layer gains validation chooses (never
+    worse on validation than the gains of 1, which are candidates), its test number that network's
+    noise mean, and the run's own network untouched."""
+    from paper_repro import classify as C
+    from paper_repro.noise import gain_tuned
+    torch.manual_seed(1)
+    rt, shape = C.Runtime(torch.device("cpu")), (1, 28, 28)
+    cfg = dict(C.CFG, hidden=(32, 32), noise_draws=2)
+    net = C.build(dict(cfg, sigma_spike=0.05), shape).eval()
+    w = [l.weight.detach().clone() for l in net.spiking_layers]
+    val = torch.rand(96, 1, 28, 28), torch.randint(0, 10, (96,))
+    test = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    c = dict(cfg, sigma_spike=0.05)
+    g = gain_tuned(dict(net=net, in_shape=shape), cfg, 0.05, val, test, rt)
+    assert all(torch.equal(l.weight, x) for l, x in zip(net.spiking_layers, w))
+    assert len(g["gains"]) == 3 and g["val_accuracy"] >= C.noise_mean(net, c, *val, rt)
+    scaled = C.copy_at(net, cfg, shape, sigma_spike=0.05)
+    with torch.no_grad():
+        for l, x in zip(scaled.spiking_layers, g["gains"]):
+            l.weight.mul_(x)
+    assert g["val_accuracy"] == C.noise_mean(scaled, c, *val, rt)
+    assert g["test_accuracy"] == C.noise_mean(scaled, c, *test, rt)
+
+
 # ---------------------------------------------------------------------------- seed summary
 def write_run(root, name, seed, acc, config=None, experiment="fmnist-mlp"):
     d = root / name
