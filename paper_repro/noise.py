@@ -10,7 +10,8 @@ another), since the noise a network is best trained at need not be the one it me
 each network's last-epoch validation accuracy is recorded (val_accuracy), the cross accuracies are
 measured on the validation images too, and for each tested sigma ``chosen`` names the training sigma
 that validation picks; ``gain_tuned`` gives each network per-layer current scales chosen on the
-validation images at its own sigma (models.tune_layer_gains_) and its test accuracy with them; and
+validation images at its own sigma (models.tune_layer_gains_) and its test accuracy with them, a
+candidate of ``chosen`` too; and
 for each sigma > 0, noise_budget says where the noise costs, on the validation images (the test
 images without --val).
 """
@@ -81,13 +82,22 @@ def cross(runs, cfg, sigmas, x, y, rt, seed=0, diagonal=None):
     return out
 
 
-def choose(val, test):
-    """For each tested sigma the training sigma with the best validation accuracy at it (ties: the
-    smaller training sigma): {test: dict(trained_at, val_accuracy, test_accuracy)}."""
-    chosen = {}
+def choose(val, test, tuned=None):
+    """For each tested sigma the network with the best validation accuracy at it: {test: dict(trained_at,
+    gains, val_accuracy, test_accuracy)}. Candidates: every training sigma as trained (val, test: the
+    cross matrices; gains None) and, from ``tuned`` ({sigma: gain_tuned(...)}), the network trained at the
+    tested sigma with its layer gains chosen there. Ties: no gains before gains, then the smaller
+    training sigma."""
+    chosen, tuned = {}, tuned or {}
     for u in next(iter(val.values())):
-        best = max(val, key=lambda s: (val[s][u], -float(s)))
-        chosen[u] = dict(trained_at=float(best), val_accuracy=val[best][u], test_accuracy=test[best][u])
+        candidates = [((val[s][u], 1, -float(s)), dict(trained_at=float(s), gains=None, val_accuracy=val[s][u],
+                                                       test_accuracy=test[s][u])) for s in val]
+        if u in tuned:
+            t = tuned[u]
+            candidates.append(((t["val_accuracy"], 0, -float(u)), dict(trained_at=float(u), gains=t["gains"],
+                                                                       val_accuracy=t["val_accuracy"],
+                                                                       test_accuracy=t["test_accuracy"])))
+        chosen[u] = max(candidates, key=lambda c: c[0])[1]
     return chosen
 
 
@@ -123,16 +133,17 @@ def run(args):
     if data.x_val is not None:
         val_cross = cross(runs, cfg, sigmas, data.x_val, data.y_val, rt, args.seed,   # noise_budget ran there
                           diagonal={s: b["all"] for s, b in budget.items()})
+        tuned = {f"{s:g}": gain_tuned(runs[f"sigma{s:g}"], cfg, s, (data.x_val, data.y_val), (data.x_test, data.y_test),
+                                      rt, args.seed) for s in sigmas}
         val = dict(val_accuracy={f"{s:g}": runs[f"sigma{s:g}"]["history"][-1]["val_acc"] for s in sigmas},
-                   val_cross=val_cross, chosen=choose(val_cross, test_cross),
-                   gain_tuned={f"{s:g}": gain_tuned(runs[f"sigma{s:g}"], cfg, s, (data.x_val, data.y_val),
-                                                    (data.x_test, data.y_test), rt, args.seed) for s in sigmas})
+                   val_cross=val_cross, gain_tuned=tuned, chosen=choose(val_cross, test_cross, tuned))
     if not rt.main:
         return None
     c = C.circuit(cfg["e_pos"], cfg["e_neg"])
     series = {f"ours: trained and tested at each sigma (E_pos {c.e_pos:.3g}, E_neg {c.e_neg:.3g})": list(acc.values())}
     if "chosen" in val:
-        series["ours: trained at the sigma validation chooses"] = [pick["test_accuracy"] for pick in val["chosen"].values()]
+        series["ours: the network validation chooses (training sigma, layer gains)"] = [
+            pick["test_accuracy"] for pick in val["chosen"].values()]
         series["ours: trained at each sigma, layer gains chosen on validation"] = [
             g["test_accuracy"] for g in val["gain_tuned"].values()]
     if all(s in PAPER_ACCURACY for s in sigmas):
@@ -150,7 +161,8 @@ def run(args):
                         history={t: r["history"] for t, r in runs.items()})
     print("accuracy vs sigma_spike: " + ", ".join(f"{s}: {100 * a:.2f} %" for s, a in acc.items()))
     for u, pick in val.get("chosen", {}).items():
-        print(f"tested at sigma {u}: validation chooses training at sigma {pick['trained_at']:g} "
+        gains = "" if pick["gains"] is None else " with layer gains " + " / ".join(f"{g:g}" for g in pick["gains"])
+        print(f"tested at sigma {u}: validation chooses training at sigma {pick['trained_at']:g}{gains} "
               f"(validation {100 * pick['val_accuracy']:.2f} %, test {100 * pick['test_accuracy']:.2f} %)")
     for s, g in val.get("gain_tuned", {}).items():
         print(f"sigma {s}: layer gains " + " / ".join(f"{x:g}" for x in g["gains"]) + f" chosen on validation "

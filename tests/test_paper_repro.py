@@ -149,6 +149,8 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
     data = {"cifar10": ["--data", cifar_dir], "iris": [], "demo": [], "spice-iris": [], "spice-neurons": [],
             "spice-chips": []}.get(
         name, ["--data", fmnist_dir])
+    if name == "noise":                          # with validation images: the choices validation makes
+        data += ["--val", "64"]
     if name in ("robustness", "spice-layer"):    # its nominal network: a finished fmnist-mlp run
         run_quick("fmnist-mlp", tmp_path / "nominal", "--data", fmnist_dir, "--epochs", "1")
         data += ["--nominal", str(tmp_path / "nominal")]
@@ -189,8 +191,14 @@ def test_quick_mode_writes_sane_results_and_plots(name, tmp_path, fmnist_dir, ci
         assert list(res["noise_budget"]) == ["0.01", "0.02", "0.04"]      # where the noise costs, per sigma > 0
         assert all(list(row) == list(res["accuracy"]) for row in res["cross"].values())   # every network at every sigma
         assert all(res["cross"][s][s] == a for s, a in res["accuracy"].items())
+        for u, pick in res["chosen"].items():                             # the best on validation of ...
+            tuned = res["gain_tuned"][u]
+            best = max([row[u] for row in res["val_cross"].values()] + [tuned["val_accuracy"]])
+            assert pick["val_accuracy"] == best and len(tuned["gains"]) == 3
+            assert pick["test_accuracy"] == (tuned["test_accuracy"] if pick["gains"] is not None
+                                             else res["cross"][f"{pick['trained_at']:g}"][u])
         for b in res["noise_budget"].values():
-            assert b["on"] == "test" and b["images"] == 128                  # --quick: 128 test images, no --val
+            assert b["on"] == "validation" and b["images"] == 64              # --val 64
             assert len(b["after_layer"]) == 3 and b["margin_q10"] <= b["margin_median"]
             assert all(0 <= a <= 1 for a in [b["noise_free"], b["all"], *b["after_layer"]])
     if name == "spice-layer":        # one image, a width-0.25 MLP (fan-in 100): SPICE and the realised model agree
@@ -646,7 +654,8 @@ def test_noise_budget_puts_the_noise_after_one_layer_at_a_time():
 def test_cross_tests_each_network_at_every_sigma_and_validation_chooses_per_tested_sigma():
     """noise.cross: the network trained at one sigma, tested at another, is its weights rebuilt at that
     sigma (noise-free at 0, the noise_mean of its own draws on its diagonal); noise.choose picks per
-    tested sigma the training sigma best on validation, the smaller on a tie, and reports its test number."""
+    tested sigma the training sigma best on validation, the smaller on a tie, and reports its test number;
+    a network with layer gains chosen at the tested sigma competes too and loses ties."""
     from paper_repro import classify as C
     from paper_repro.noise import choose, cross
     torch.manual_seed(0)
@@ -664,8 +673,13 @@ def test_cross_tests_each_network_at_every_sigma_and_validation_chooses_per_test
     assert given["0.05"]["0.05"] == -2.0 and given["0"] == m["0"] and given["0.05"]["0"] == m["0.05"]["0"]
     val = {"0": {"0": 0.91, "0.04": 0.89}, "0.04": {"0": 0.90, "0.04": 0.905}, "0.06": {"0": 0.91, "0.04": 0.905}}
     test = {"0": {"0": 0.90, "0.04": 0.88}, "0.04": {"0": 0.89, "0.04": 0.897}, "0.06": {"0": 0.89, "0.04": 0.899}}
-    assert choose(val, test) == {"0": dict(trained_at=0.0, val_accuracy=0.91, test_accuracy=0.90),
-                                 "0.04": dict(trained_at=0.04, val_accuracy=0.905, test_accuracy=0.897)}
+    assert choose(val, test) == {"0": dict(trained_at=0.0, gains=None, val_accuracy=0.91, test_accuracy=0.90),
+                                 "0.04": dict(trained_at=0.04, gains=None, val_accuracy=0.905, test_accuracy=0.897)}
+    tuned = {"0": dict(gains=[1.0, 1.4], val_accuracy=0.91, test_accuracy=0.85),        # a tie: no gains
+             "0.04": dict(gains=[2.0, 1.0], val_accuracy=0.907, test_accuracy=0.901)}   # better: chosen
+    assert choose(val, test, tuned) == {"0": dict(trained_at=0.0, gains=None, val_accuracy=0.91, test_accuracy=0.90),
+                                        "0.04": dict(trained_at=0.04, gains=[2.0, 1.0], val_accuracy=0.907,
+                                                     test_accuracy=0.901)}
 
 
 def test_gain_tuned_chooses_layer_gains_on_validation_and_reports_that_network_on_test():
