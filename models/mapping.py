@@ -71,10 +71,10 @@ def tune_layer_gains_(net, score, grid=GAINS):
 
     On the circuit g_l scales every synapse current of layer l (I = g_l I_w, its bias reference), so the
     layer's unit current and charge per phase grow by g_l. Spike-time jitter (sigma_spike, in the
-    window's unit) does not scale with it, while the membrane swing a spike-time difference makes does:
-    a larger gain spreads the next layer's spike times (more of them clip to 0 or 1) and widens the
-    output margins against the same jitter. Training does not find these scales by itself under weight
-    decay, which shrinks every weight. Returns (gains [one per spiking layer], best score)."""
+    window's unit) does not scale with it, while the membrane swing an input difference makes does: a
+    larger gain spreads the layer's output spike times against the same jitter. Trained under weight
+    decay, a network's scale can sit below the one its noise wants (docs/experiments.md: 0.35-0.65
+    points at sigma_spike 0.04). Returns (gains [one per spiking layer], best score)."""
     grid = sorted({float(g) for g in grid} | {1.0})
     if not all(g > 0 and g < float("inf") for g in grid):
         raise ValueError(f"tune_layer_gains_: gains must be finite and > 0, got {grid}")
