@@ -95,12 +95,13 @@ def main(argv=None):
     stats = summarize(runs)
     print(f"{runs[0]['experiment']}, seeds {sorted(r['seed'] for r in runs)}:")
     same = {k: s["min"] for k, s in stats.items() if s["min"] == s["max"]} if len(runs) > 1 else {}
+    width = max([26] + [len(k) for k in stats])
     for k, s in stats.items():
         if k in same:
             continue
         show = (lambda x: f"{100 * x:.2f}") if accuracy(k) else (lambda x: f"{x:.4g}")
         spread = f" +- {show(s['std'])}" if s["n"] > 1 else ""
-        print(f"  {k:26s} {show(s['mean'])}{spread}{' %' if accuracy(k) else ''} (min {show(s['min'])}, "
+        print(f"  {k:{width}s} {show(s['mean'])}{spread}{' %' if accuracy(k) else ''} (min {show(s['min'])}, "
               f"max {show(s['max'])}, n = {s['n']})")
     if same:
         print("  the same in every run: " + ", ".join(f"{k} {v:g}" for k, v in same.items()))
