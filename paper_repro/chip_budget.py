@@ -61,7 +61,7 @@ import warnings
 import torch
 
 import circuitnet as cn
-import models
+from circuitnet import models
 from circuitnet import variation
 from circuitnet.calibration import Trim
 from circuitnet.programming import WeightProgrammer

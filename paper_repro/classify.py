@@ -46,7 +46,7 @@ from tqdm import tqdm
 import circuitnet as cn
 from circuitnet import solve
 from circuitnet.compile import compile_circuit
-from models import (encode, firing_fractions, init_firing_, mlp, spike_cross_entropy, temporal_penalty,
+from circuitnet.models import (encode, firing_fractions, init_firing_, mlp, spike_cross_entropy, temporal_penalty,
                     vgg7)
 
 from .common import pyplot, seed_everything, write_results

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import circuitnet as cn
-from models import (IrisNet, early_spike_penalty, fit_current_scales, scale_weights_, spike_cross_entropy,
+from circuitnet.models import (IrisNet, early_spike_penalty, fit_current_scales, scale_weights_, spike_cross_entropy,
                     temporal_penalty, weight_penalty)
 
 from .common import pyplot, seed_everything, write_results

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from models import tune_layer_gains_
+from circuitnet.models import tune_layer_gains_
 
 from . import classify as C
 from .common import write_results

@@ -44,7 +44,7 @@ import time
 import torch
 
 import circuitnet as cn
-import models
+from circuitnet import models
 from circuitnet import variation
 
 from . import classify as C

@@ -43,7 +43,7 @@ def load_run(path, seed=None, name="pnn"):
     experiment = res.get("experiment")
     if experiment == "iris":
         from . import iris as I
-        from models import IrisNet
+        from circuitnet.models import IrisNet
         cfg = dict(I.CFG, **res["config"])
         seed = res["seed"] if seed is None else int(seed)
         if name not in ("pnn", "ann"):

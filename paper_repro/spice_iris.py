@@ -29,7 +29,7 @@ import torch
 
 import circuitnet as cn
 from circuitnet.solve.exact import firing_time, membrane_exact
-from models import IrisNet, fit_current_scales, scale_weights_
+from circuitnet.models import IrisNet, fit_current_scales, scale_weights_
 
 from . import iris
 from .common import pyplot, seed_everything, write_results

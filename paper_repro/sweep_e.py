@@ -13,7 +13,7 @@ over cfg noise_draws (5) draws of that noise.
 import os
 import time
 
-from models import fit_current_scales, scale_weights_
+from circuitnet.models import fit_current_scales, scale_weights_
 
 from . import classify as C
 from .common import write_results

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import circuitnet as cn
-import models
+from circuitnet import models
 from circuitnet import variation as V
 
 D = torch.float64

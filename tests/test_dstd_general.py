@@ -235,8 +235,8 @@ def _train_digits(circuit, epochs=15, seed=0):
     1 - x/16), trained from scratch with dstd (M = 10, random offset), Adam 3e-3, cross-entropy on
     -t/0.07 plus the temporal penalty 0.1 sum (u - 0.9)^2 on the unclipped output times u."""
     from sklearn.datasets import load_digits
-    from models.losses import spike_cross_entropy, temporal_penalty
-    from models.networks import mlp
+    from circuitnet.models.losses import spike_cross_entropy, temporal_penalty
+    from circuitnet.models.networks import mlp
     d = load_digits()
     x = torch.tensor(1.0 - d.data / 16.0, dtype=torch.float32)
     y = torch.tensor(d.target)

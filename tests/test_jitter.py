@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import circuitnet as cn
-import models
+from circuitnet import models
 from circuitnet import variation as V
 from circuitnet.compile import compile_circuit
 from circuitnet.solve import spike_times

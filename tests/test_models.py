@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 import circuitnet as cn
 from circuitnet import solve
-from models import (IrisNet, RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, TTFSConv2d, TTFSLinear,
+from circuitnet.models import (IrisNet, RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d, TTFSConv2d, TTFSLinear,
                     encode, mlp, spike_cross_entropy, vgg7)
 
 D = torch.float64
@@ -105,7 +105,7 @@ def test_spike_time_noise_jitters_spikes_and_creates_none():
     """SpikeTimeNoise: a spike moves by sigma N(0, 1) (sample sd within 2 % of sigma on 2e5 draws,
     mean within 4 standard errors), is clipped at 0 and lost past t_max; a neuron that did not fire
     (t = t_max) stays silent at every draw, with no gradient."""
-    from models import SpikeTimeNoise
+    from circuitnet.models import SpikeTimeNoise
     torch.manual_seed(0)
     noise = SpikeTimeNoise(0.04, t_max=1.0)
     t = torch.full((200000,), 0.5, dtype=D)
@@ -144,7 +144,7 @@ def test_bad_inputs_are_named():
 
 def test_current_scale_search_recovers_known_scales():
     """A copy whose positive / negative currents were divided by 1.3 / 0.8 is mapped back."""
-    from models import fit_current_scales, scale_weights_
+    from circuitnet.models import fit_current_scales, scale_weights_
     torch.manual_seed(3)
     a = IrisNet(method="exact", e_pos=2.8, e_neg=-1.53).to(D).eval()
     b = IrisNet(method="exact", e_pos=2.8, e_neg=-1.53).to(D).eval()
@@ -164,7 +164,7 @@ def test_current_scale_search_recovers_known_scales():
 def test_layer_gain_search_finds_each_layers_best_scale_in_place():
     """tune_layer_gains_: coordinate ascent over one current scale per spiking layer, input side first,
     each from the grid (and 1); a tie keeps 1; the network is left scaled by the chosen gains."""
-    from models import tune_layer_gains_
+    from circuitnet.models import tune_layer_gains_
     torch.manual_seed(4)
     net = IrisNet(method="exact", e_pos=2.8, e_neg=-1.53).to(D).eval()
     w0 = [l.weight.detach().clone() for l in net.spiking_layers]

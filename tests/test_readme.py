@@ -5,7 +5,7 @@ import re
 import torch
 
 import circuitnet as cn
-import models
+from circuitnet import models
 from circuitnet.compile import compile_circuit
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"

@@ -7,7 +7,7 @@ import sympy
 import torch
 
 import circuitnet as cn
-import models
+from circuitnet import models
 from circuitnet import solve
 from circuitnet.compile import compile_circuit
 from paper_repro import classify as C

@@ -7,7 +7,7 @@ import sympy
 import torch
 
 import circuitnet as cn
-import models
+from circuitnet import models
 from circuitnet import solve
 from circuitnet.compile import compile_circuit
 from circuitnet.solve import METHODS, spike_times
