@@ -2,14 +2,14 @@
 from . import calibration, circuits, programming, solve, spice, variation
 from .neuron import NeuronCircuit, Phase, Synapse
 from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, DeviceCapacitance, DeviceLeakage, Element,
-                       FittedNMOS, FittedPMOS, GateCharge, Leak, NMOSQuadratic, PMOSQuadratic, ResetNoise, Resistive1T1R, ShotNoise,
+                       FittedNMOS, FittedPMOS, GateCharge, Leak, NMOSQuadratic, NoiseOf, PMOSQuadratic, ResetNoise, Resistive1T1R, ShotNoise,
                        ThermalNoise)
 from .silicon import Mismatch, Mosfet
 from .units import parse_value
 
 __all__ = ["NMOS", "PMOS", "CapacitiveCoupling", "Capacitor", "Conductance", "CurrentSource", "DeviceCapacitance", "DeviceLeakage",
            "Element", "FittedNMOS", "FittedPMOS", "GateCharge", "Leak", "Mismatch", "Mosfet", "NMOSQuadratic", "NeuronCircuit",
-           "PMOSQuadratic", "Phase", "ResetNoise", "Resistive1T1R", "ShotNoise", "Synapse", "ThermalNoise",
+           "NoiseOf", "PMOSQuadratic", "Phase", "ResetNoise", "Resistive1T1R", "ShotNoise", "Synapse", "ThermalNoise",
            "calibration", "circuits", "parse_value", "programming", "solve", "spice", "variation"]
 
 

@@ -73,9 +73,8 @@ def rc_spike_cycle(p, pos, neg, firing, noise, dis=None, load=(), technology=Non
     if noise:
         elements += [ShotNoise(pos), ShotNoise(neg), ShotNoise(dis), ResetNoise()]
     on = [e.name for e in always]
-    phases = [Phase("accumulate", p["T"], synapses=True,
-                    active=on + [e.name for e in elements if e.name == "pos_shot" or e.name == "neg_shot"]),
-              Phase("fire", p["T"], active=on + ["dis"] + (["dis_shot"] if noise else []), comparator=True)]
+    phases = [Phase("accumulate", p["T"], synapses=True, active=on),
+              Phase("fire", p["T"], active=on + ["dis"], comparator=True)]
     return NeuronCircuit(elements, Synapse(pos, neg), phases, reset_level=p["V0"], threshold=p["V_th"],
                          technology=technology)
 

@@ -291,28 +291,40 @@ class GateCharge(Element):
         return self.q + self.q1 * x + self.q2 * x ** 2 + self.q3 * x ** 3
 
 
-class ShotNoise(Element):
-    """Shot noise of another element's current: S = q |i| (A^2 s, two-sided), so that a constant
-    current I delivers in a time T a charge of variance q I T (Poisson statistics)."""
+class NoiseOf(Element):
+    """Current noise of another element (its ``source``). It follows the source: it flows in every
+    phase where the source is active (a synapse device's noise while its synapse conducts, per
+    synapse, in proportion to |w| where the weight sets the source's current or conductance).
+    It is never listed in a phase's ``active``. A subclass writes ``noise(node)`` (A^2 s)."""
+    suffix = "noise"
 
     def __init__(self, source):
-        if not isinstance(source, Element):
-            raise ValueError(f"ShotNoise: source must be an Element, got {source!r}")
-        super().__init__(f"{source.name}_shot")
+        if not isinstance(source, Element) or isinstance(source, NoiseOf):
+            raise ValueError(f"{type(self).__name__}: source must be the circuit Element whose current is noisy, "
+                             f"got {source!r}")
+        super().__init__(f"{source.name}_{self.suffix}")
         self.source = source
+
+
+class ShotNoise(NoiseOf):
+    """Shot noise of another element's current: S = q |i| (A^2 s, two-sided), so that a constant
+    current I delivers in a time T a charge of variance q I T (Poisson statistics)."""
+    suffix = "shot"
 
     def noise(self, node):
         return Q_E * sp.Abs(self.source.current(node))
 
 
-class ThermalNoise(Element):
-    """Johnson noise of a conductance element: S = 2 k_B T_K G (A^2 s, two-sided; 4kTG one-sided)."""
+class ThermalNoise(NoiseOf):
+    """Johnson noise of a conductance element: S = 2 k_B T_K G (A^2 s, two-sided; 4kTG one-sided).
+    On a synapse device (Resistive1T1R) G = |w| G_unit: each synapse adds its own, in proportion to |w|."""
+    suffix = "thermal"
 
     def __init__(self, source):
         if not isinstance(source, Conductance):
-            raise ValueError(f"ThermalNoise: source must be a Conductance element, got {source!r}")
-        super().__init__(f"{source.name}_thermal")
-        self.source = source
+            raise ValueError(f"ThermalNoise: source must be a Conductance element (Leak, Resistive1T1R, ...), "
+                             f"got {source!r}")
+        super().__init__(source)
 
     def noise(self, node):
         return 2 * K_B * node.T_K * self.source.G

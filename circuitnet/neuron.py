@@ -25,7 +25,7 @@ import math
 
 import sympy as sp
 
-from .elements import CapacitiveCoupling, Capacitor, Element, GateCharge, Node, ShotNoise
+from .elements import CapacitiveCoupling, Capacitor, Element, GateCharge, Node, NoiseOf
 from .units import parse_value
 
 REVERSAL_RANGE = 1e6                     # |v| beyond which a reversal potential counts as infinite
@@ -40,7 +40,8 @@ class Synapse:
 
     Positive weights must drive the membrane towards threshold (v up), negative ones away from it.
     The devices' ``weight_parameter`` (I for current sources, G for conductances) is left free: the
-    weight sets it. ``ShotNoise(device)`` among the circuit's elements adds per-synapse shot noise.
+    weight sets it. ``ShotNoise(device)`` or ``ThermalNoise(device)`` among the circuit's elements adds
+    per-synapse noise, in proportion to |w|.
     """
 
     def __init__(self, positive, negative):
@@ -57,7 +58,8 @@ class Phase:
     """One phase of the neuron's cycle.
 
     duration : physical length (s or SI string).
-    active   : names of the (non-capacitor) elements whose currents flow in this phase.
+    active   : names of the (non-capacitor) elements whose currents flow in this phase; their noise
+               (ShotNoise, ThermalNoise) and gate charge (GateCharge) follow them, unlisted.
     synapses : the synapse devices conduct in this phase (exactly one phase; it receives the inputs).
     comparator : the threshold comparator can emit the neuron's (single) spike in this phase.
     reset    : the node is held at V0 for this phase (only the first phase); its end samples kT/C noise.
@@ -137,6 +139,7 @@ class NeuronCircuit:
             raise ValueError(f"threshold_offset (sd of the comparator offset, V) must be finite and >= 0, "
                              f"got {threshold_offset!r}")
         self._check_names()
+        self._check_noise_sources()
         self._check_phases()
         synapse_phase = next(p for p in self.phases if p.synapses)
         self.time_unit = parse_value(time_unit, "time_unit") if time_unit is not None else synapse_phase.duration
@@ -179,6 +182,12 @@ class NeuronCircuit:
             seen.add(e.name)
         self.by_name = {e.name: e for e in self.all_elements}
 
+    def _check_noise_sources(self):
+        for e in self.elements:
+            if isinstance(e, NoiseOf) and all(e.source is not d for d in self.all_elements):
+                raise ValueError(f"{type(e).__name__} {e.name!r}: its source {e.source.name!r} is not an element of "
+                                 f"this circuit (nor a synapse device); add it, or remove the noise")
+
     def _check_phases(self):
         if not self.phases:
             raise ValueError("NeuronCircuit: no phases declared")
@@ -198,6 +207,10 @@ class NeuronCircuit:
                 if isinstance(self.by_name[a], GateCharge):
                     raise ValueError(f"phase {p.name!r}: GateCharge {a!r} follows its device "
                                      f"{self.by_name[a].device.name!r}; list the device in active=, not the packet")
+                if isinstance(self.by_name[a], NoiseOf):
+                    src = self.by_name[a].source.name
+                    raise ValueError(f"phase {p.name!r}: {type(self.by_name[a]).__name__} {a!r} follows its source "
+                                     f"{src!r} and is active wherever {src!r} is; list {src!r} in active=, not its noise")
         syn = [i for i, p in enumerate(self.phases) if p.synapses]
         if len(syn) != 1:
             raise ValueError(f"NeuronCircuit: exactly one phase must have synapses=True (the phase that "
@@ -313,8 +326,7 @@ class NeuronCircuit:
         nscale = self.T_unit / (self.capacitance * self.swing) ** 2
         active = [self.by_name[a] for a in phase.active]
         drift = scale * sp.Add(*[self._to_normalised(e.current(n)) for e in active])
-        noise = nscale * sp.Add(*[self._to_normalised(e.noise(n)) for e in active
-                                  if not self._is_synapse_noise(e)])
+        noise = nscale * sp.Add(*[self._to_normalised(e.noise(n)) for e in self.noise_of(active)])
         k_pos = k_neg = s_pos = s_neg = sp.Integer(0)      # the synapse devices are off outside their phase
         if phase.synapses:
             k_pos, k_neg = self._shape(self.synapse.positive), self._shape(self.synapse.negative)
@@ -322,14 +334,16 @@ class NeuronCircuit:
         return NormalisedPhase(phase, phase.duration / self.time_unit, sp.simplify(drift), k_pos, k_neg,
                                sp.simplify(noise), s_pos, s_neg)
 
-    def _is_synapse_noise(self, e):
-        return isinstance(e, ShotNoise) and e.source in (self.synapse.positive, self.synapse.negative)
+    def noise_of(self, sources):
+        """The noise elements (ShotNoise, ThermalNoise: NoiseOf) that follow any of ``sources``."""
+        return [e for e in self.elements if isinstance(e, NoiseOf) and any(e.source is s for s in sources)]
 
     def _synapse_noise(self, role):
-        """Normalised noise variance rate of one synapse per unit |weight|, as a function of v."""
+        """Normalised noise variance rate of one synapse per unit |weight|, as a function of v:
+        nscale * S(V) at the device's unit weight parameter (|w| = 1); a drive |w| multiplies it."""
         dev = getattr(self.synapse, role)
         nscale = self.T_unit / (self.capacitance * self.swing) ** 2
-        terms = [e.noise(self.node) for e in self.elements if isinstance(e, ShotNoise) and e.source is dev]
+        terms = [e.noise(self.node) for e in self.noise_of([dev])]
         if not terms:
             return sp.Integer(0)
         unit = self.unit_weight_parameter(dev)

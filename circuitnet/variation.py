@@ -167,14 +167,17 @@ def with_mismatch(circuit, threshold_offset=None, **mismatch):
 
 def with_uniform_mismatch(circuit, current=0.0, lam=0.0, capacitance=0.0, threshold_offset=0.0):
     """:func:`with_mismatch` with one spread per kind: ``current`` for every element with a current
-    parameter ``I`` (synapse devices, discharger, current sources), ``lam`` for the CLM slope of those
+    parameter ``I`` (discharger, current sources) and for the synapse devices' weight parameter, the
+    one that programs their current (``I``, or ``G`` of a Resistive1T1R), ``lam`` for the CLM slope of those
     that are not synapse devices (a synapse device's lambda follows its current), ``capacitance`` for
     every capacitor (``C``), and the comparator offset ``threshold_offset`` (V)."""
     devices = {circuit.synapse.positive.name, circuit.synapse.negative.name}
     spec = {}
     for e in circuit.all_elements:
         s = {}
-        if "I" in e.parameters and current:
+        if current and e.name in devices:
+            s[e.weight_parameter] = current
+        elif "I" in e.parameters and current:
             s["I"] = current
         if "lam" in e.parameters and lam and e.name not in devices and "lam" in e.values:
             s["lam"] = lam

@@ -93,7 +93,7 @@ def test_ode_and_sde_take_per_synapse_shapes_and_agree_with_exact():
         grads.append((tq.grad, wq.grad))
     assert all(torch.allclose(a, b, atol=1e-8) for a, b in zip(*grads))
     noisy = cn.NeuronCircuit(c.elements + [cn.ShotNoise(c.synapse.positive), cn.ShotNoise(c.synapse.negative)],
-                             c.synapse, [cn.Phase("acc", "1u", synapses=True, active=["pos_shot", "neg_shot"]),
+                             c.synapse, [cn.Phase("acc", "1u", synapses=True),
                                          cn.Phase("fire", "1u", active=["dis"], comparator=True)],
                              reset_level="1.3", threshold="0.428")
     ts, _ = spike_times(noisy, t[:1].expand(300, -1), w, method="sde", seed=0)

@@ -19,7 +19,7 @@ def charging_circuit(source, reset_noise=False):
     """A capacitor charged by one noisy source (drives V down, i.e. v up) during one phase."""
     els = [cn.Capacitor("Cm", C=C), source, cn.ShotNoise(source)] + ([cn.ResetNoise()] if reset_noise else [])
     return cn.NeuronCircuit(els, cn.Synapse(cn.NMOS("pos"), cn.PMOS("neg")),
-                            [cn.Phase("acc", T, active=[source.name, source.name + "_shot"], synapses=True, comparator=True)],
+                            [cn.Phase("acc", T, active=[source.name], synapses=True, comparator=True)],
                             reset_level=V0, threshold=VTH)
 
 
