@@ -35,6 +35,8 @@ import warnings
 
 import torch
 
+from . import solve
+from .compile import compile_circuit
 from .solve import spike_times
 from .units import parse_value
 from .variation import LayerDeviation
@@ -108,6 +110,9 @@ def calibrate(circuit, deviation, trims, references=(0.2, 0.5, 0.8), column=None
     whose programmed device delivers them (None: the exact calibration source); timing_noise: sd of each spike-time measurement
     (normalised); generator: for that noise. Raises ValueError for trims that do not fit the circuit."""
     _check(circuit, trims)
+    why = solve.method(method).unsupported(compile_circuit(circuit))
+    if why:
+        raise ValueError(f"calibrate: {why}; calibrate (and models.calibrate_chip) take method=, e.g. method='ode'")
     if not (timing_noise >= 0 and math.isfinite(timing_noise)):
         raise ValueError(f"calibrate: timing_noise must be a finite number >= 0, got {timing_noise!r}")
     out, n_in = deviation.shape

@@ -479,7 +479,37 @@ class NeuronCircuit:
                   f"unit current I_unit = C |V_th - V0| / T = {self.value(self.unit_current) * 1e9:.4g} nA (|w| = 1)",
                   f"E_pos = {e_text(self.synapse.positive, self.e_pos)}",
                   f"E_neg = {e_text(self.synapse.negative, self.e_neg)}"]
-        return "\n".join(lines)
+        return "\n".join(lines + self._noise_lines() + self._mismatch_lines())
+
+    def _noise_lines(self):
+        """summary(): each declared noise element, where it flows, and the kT/C reset noise (mV rms)."""
+        devices = (self.synapse.positive, self.synapse.negative)
+        syn_phase = next(p.name for p in self.phases if p.synapses)
+        out = []
+        for e in self.elements:
+            if isinstance(e, NoiseOf):
+                src = e.source
+                where = (f"per synapse, in proportion to |w|, while the synapses conduct ({syn_phase})" if src in devices
+                         else f"in phases {[p.name for p in self.phases if src.name in p.active]}")
+                out.append(f"  {e.name}: {type(e).__name__} of {src.name!r}, {where}")
+            elif e.initial_variance(self.node, self.capacitance) != 0:
+                rms = math.sqrt(self.value(e.initial_variance(self.node, self.capacitance)))
+                out.append(f"  {e.name}: {type(e).__name__}, {rms * 1e3:.3g} mV rms at the end of reset")
+        if not out:
+            return ["noise: none declared (methods 'sde' and the jitter need ShotNoise, ThermalNoise or ResetNoise)"]
+        return ["noise:"] + out
+
+    def _mismatch_lines(self):
+        """summary(): the declared spreads (relative sd per parameter) and the comparator offset (mV sd)."""
+        devices = (self.synapse.positive, self.synapse.negative)
+        out = [f"  {e.name}: " + ", ".join(f"{p} {s * 100:.3g} %" for p, s in e.mismatch.spreads.items())
+               + (" (per synapse device)" if e in devices else " (per neuron)")
+               for e in self.all_elements if e.mismatch is not None and e.mismatch.spreads]
+        if self.threshold_offset > 0:
+            out.append(f"  comparator offset: {self.threshold_offset * 1e3:.3g} mV sd (per neuron)")
+        if not out:
+            return ["mismatch: none declared (every Monte-Carlo chip would be the nominal circuit)"]
+        return ["mismatch:"] + out
 
     def equations(self):
         """Physical equation C dV/dt = ... of each phase (sympy Eq), with one synapse of each kind

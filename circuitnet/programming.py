@@ -20,6 +20,7 @@ the part the range cannot correct. The channel-length modulation follows the cur
     programmed = programmer.program(deviation, generator)     # a LayerDeviation with residual gains
 """
 import math
+import warnings
 
 import torch
 
@@ -88,8 +89,20 @@ class WeightProgrammer:
             raise ValueError("WeightProgrammer: device gains must be > 0")
         step = self.step(device)
         log_g = torch.log(gain).double().cpu()
+        self._warn_out_of_reach(log_g, device)
         code = self.verify(lambda c: log_g + step * c, step, gain.shape, generator).to(gain)
         return gain * torch.exp(step * code)
+
+    def _warn_out_of_reach(self, log_g, device):
+        """A warning where more than 1 % of the devices lie beyond the DAC's reach (their excess stays)."""
+        beyond = (log_g.abs() > self.reach(device)).double().mean().item()
+        if beyond > 0.01:
+            sd = log_g.std().item() if log_g.numel() > 1 else log_g.abs().max().item()
+            need = 2 * 3 * sd / self.gm_over_id[device]
+            warnings.warn(f"{self!r}: its DAC corrects |ln g| <= {self.reach(device):.3g} on the "
+                          f"{('positive', 'negative')[device]} device, but {100 * beyond:.3g} % of the devices lie "
+                          f"beyond (sd of ln g {sd:.3g}) and keep what it cannot reach; a dac_range of about "
+                          f"{need:.3g} V reaches 3 sd (reach = gm_over_id dac_range / 2)", stacklevel=3)
 
     def program(self, deviation, generator=None):
         """A :class:`~circuitnet.variation.LayerDeviation` whose synapse gains are the residuals of

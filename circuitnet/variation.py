@@ -95,6 +95,12 @@ def spreads(circuit):
     return syn, neuron, circuit.threshold_offset
 
 
+def declares_mismatch(circuit):
+    """True where ``circuit`` declares any spread > 0 or a comparator offset > 0 (draws differ from nominal)."""
+    (sp_, sn), neuron, th = spreads(circuit)
+    return sp_ > 0 or sn > 0 or th > 0 or any(s > 0 for s in neuron.values())
+
+
 def draw(circuit, out_features, in_features, generator=None, scale=1.0, dtype=torch.float64, device=None):
     """A :class:`LayerDeviation` for a layer of ``out_features`` neurons of ``circuit`` with
     ``in_features`` inputs; every declared spread (and the threshold offset) multiplied by ``scale``.

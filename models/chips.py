@@ -12,9 +12,12 @@ The spreads are those declared in each layer's circuit (elements' ``mismatch=``,
 ``threshold_offset``), multiplied by ``scale``. A convolution's kernel is one crossbar column per output
 channel, reused at every position: its deviation has the shape of the flattened kernel [out, in C kh kw].
 """
+import warnings
+
 import torch
 
 from circuitnet import variation
+from circuitnet.programming import WeightProgrammer
 
 
 class Chip:
@@ -25,6 +28,15 @@ class Chip:
 
     def __repr__(self):
         return f"Chip(seed={self.seed}, scale={self.scale:g}, layers={len(self.deviations)})"
+
+
+def warn_if_no_mismatch(net, who):
+    """A warning where no spiking layer's circuit declares a spread or a comparator offset: every chip
+    drawn would be the nominal circuit, and ``who``'s result would mean nothing."""
+    if not any(variation.declares_mismatch(l.circuit) for l in net.spiking_layers):
+        warnings.warn(f"{who}: no layer's circuit declares mismatch, so every chip is the nominal circuit; declare "
+                      f"spreads (an element's mismatch=circuitnet.Mismatch(...), the circuit's threshold_offset=, or "
+                      f"circuitnet.variation.with_uniform_mismatch(circuit, current=0.1))", stacklevel=3)
 
 
 def draw_chip(net, seed=None, scale=1.0):
@@ -52,6 +64,11 @@ def use_chip(net, chip):
 def program_chip(chip, programmer, seed=None):
     """The chip after program-and-verify of every synapse device (circuitnet.programming.WeightProgrammer),
     its measurement noise drawn from ``seed`` (None: the chip's own seed, or torch's global generator)."""
+    if not isinstance(chip, Chip):
+        raise ValueError(f"program_chip: expected a models.Chip (draw_chip), got {type(chip).__name__}")
+    if not isinstance(programmer, WeightProgrammer):
+        raise ValueError(f"program_chip: programmer must be a circuitnet.programming.WeightProgrammer, got "
+                         f"{type(programmer).__name__}")
     seed = chip.seed if seed is None else seed
     g = None if seed is None else torch.Generator().manual_seed(7919 * int(seed) + 1)
     return Chip([None if d is None else programmer.program(d, g) for d in chip.deviations], chip.seed, chip.scale)
@@ -78,6 +95,7 @@ def monte_carlo(net, evaluate, chips=100, seed=0, scale=1.0, per_chip=None, firs
         raise ValueError(f"chips must be >= 1, got {chips}")
     if int(first) < 0:
         raise ValueError(f"first must be >= 0, got {first}")
+    warn_if_no_mismatch(net, "monte_carlo")
     before = [l.deviation for l in net.spiking_layers]
     accs = []
     try:

@@ -71,7 +71,9 @@ class _SpikeLayer(nn.Module):
 
     @method.setter
     def method(self, spec):
-        self._method = solve.method(spec)
+        m = solve.method(spec)
+        m.check(compile_circuit(self.circuit))       # refused now, with the reason, not at the next forward
+        self._method = m
 
     def _solve(self, t_in, weight, clip=True):
         t, fired = spike_times(self.circuit, t_in, weight, method=self.method, deviation=self.deviation, clip=clip,

@@ -5,6 +5,8 @@ Intensities x in [0, 1] become spike times with ``encode`` (t = 1 - x: bright = 
 Spike-time noise (sigma_spike) follows every layer, in training and evaluation; spike dropout
 (``dropout``, training only) follows every hidden spiking layer.
 """
+import warnings
+
 import torch
 from torch import nn
 
@@ -15,9 +17,18 @@ from .layers import (RCSpikeConv2d, RCSpikeLinear, SpikeDropout, SpikeMinPool2d,
 
 
 def encode(x):
-    """Intensity x in [0, 1] -> input spike time t = 1 - x."""
+    """Intensity x in [0, 1] -> input spike time t = 1 - x (normalised: the synapse phase). Intensities
+    outside [0, 1] (by more than 1e-6) are clipped to it with a warning that says how many."""
+    if not torch.is_tensor(x) or not x.is_floating_point():
+        raise ValueError(f"encode: expected a floating-point tensor of intensities in [0, 1], got {type(x).__name__}"
+                         + (f" of {x.dtype}" if torch.is_tensor(x) else ""))
     if torch.isnan(x).any():
         raise ValueError("encode: input contains NaN")
+    outside = (x < -1e-6) | (x > 1 + 1e-6)
+    if outside.any():
+        warnings.warn(f"encode: {int(outside.sum())} of {x.numel()} intensities lie outside [0, 1] (range "
+                      f"[{x.min().item():.4g}, {x.max().item():.4g}]) and are clipped to it; scale the data to [0, 1] "
+                      f"first (x / 255 for 8-bit images, or a min-max scaler fitted on the training split)", stacklevel=2)
     return 1.0 - x.clamp(0.0, 1.0)
 
 
@@ -47,6 +58,9 @@ class SpikeNet(nn.Module):
         models.chips.use_chip or models.monte_carlo."""
         if scale is not None and not (scale >= 0 and scale == scale):
             raise ValueError(f"train_on_chips: scale must be >= 0 or None, got {scale!r}")
+        if scale is not None and chips is None:
+            from .chips import warn_if_no_mismatch
+            warn_if_no_mismatch(self, "train_on_chips")
         if chips is not None:
             chips = list(chips)
             n = len(self.spiking_layers)
@@ -125,8 +139,11 @@ def _kind_layers(kind):
 
 def mlp(sizes=(784, 400, 400, 10), kind="rc_spike", sigma_spike=0.01, dropout=0.0, **layer_kw):
     """Fully connected network, e.g. the paper's 784-400-400-10 (dropout: SpikeDropout's p)."""
+    sizes = tuple(sizes)
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least input and output sizes, got {sizes}")
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise ValueError(f"mlp: every layer size must be an integer >= 1, got {sizes}")
     Linear, _ = _kind_layers(kind)
     return SpikeNet([Linear(a, b, **layer_kw) for a, b in zip(sizes[:-1], sizes[1:])], sigma_spike, dropout)
 

@@ -60,5 +60,6 @@ def describe(circuit):
         m = cls()
         why = m.unsupported(compiled)
         path = f" ({m.path(compiled)} path)" if isinstance(m, DSTD) and not why else ""
-        lines.append(f"  {name}: " + ("yes" + path if not why else f"no: {why}"))
+        note = " (without the declared noise: a noiseless transient)" if isinstance(m, Spice) and compiled.has_noise else ""
+        lines.append(f"  {name}: " + ("yes" + path + note if not why else f"no: {why}"))
     return "\n".join(lines)

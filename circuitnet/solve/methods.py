@@ -2,7 +2,7 @@
 circuits it supports (and why not), found by name in one registry (``METHODS``).
 
     solve.Exact()                                   closed form (affine RC-Spike / TTFS shapes)
-    solve.DSTD(steps=10, offset="random", step="rk2")
+    solve.DSTD(steps=10, offset="random", step=None)
     solve.ODE(dt=1/64, polish=6)
     solve.SDE(dt=1/256, seed=0, record=None)
     solve.TorchDiffEq(rtol=1e-10, atol=1e-12, solver="dopri5")
@@ -12,6 +12,7 @@ circuits it supports (and why not), found by name in one registry (``METHODS``).
 torchdiffeq's SOLVERS. A method is called by :func:`circuitnet.solve.spike_times`.
 """
 import numbers
+import warnings
 
 from .coefficients import closed_form_error
 from .kernels import STEPS, check_dt, check_steps
@@ -98,13 +99,14 @@ class DSTD(Method):
 
     Two paths, chosen by the circuit (:meth:`path`): "closed form" on affine RC-Spike / TTFS
     shapes (exact relaxation per interval, solve.dstd) and "general" on any other compiled circuit
-    (averaged drive, one ``step`` per interval: "rk2" or "rk4", solve.dstd_general).
+    (averaged drive, one ``step`` per interval: "rk2" or "rk4", solve.dstd_general; None: "rk2").
+    The closed-form path has no step: a ``step`` given for a circuit that takes it is refused.
     ``offset``: the grid's shift in synapse-phase time, in [0, D_syn / steps), or "random": a fresh
     uniform offset per call while training (the paper's rule; spike_times(..., training=True), which
     layers pass in train mode), 0 otherwise.
     """
     name = "dstd"
-    defaults = dict(steps=10, offset="random", step="rk2")
+    defaults = dict(steps=10, offset="random", step=None)
     unclipped = True
 
     def validate(self):
@@ -112,8 +114,8 @@ class DSTD(Method):
         o = self.offset
         if not (o == "random" or (isinstance(o, numbers.Real) and not isinstance(o, bool) and o >= 0)):
             raise ValueError(f"offset must be a number >= 0 (synapse-phase time) or 'random', got {o!r}")
-        if self.step not in STEPS:
-            raise ValueError(f"step must be one of {sorted(STEPS)}, got {self.step!r}")
+        if self.step is not None and self.step not in STEPS:
+            raise ValueError(f"step must be one of {sorted(STEPS)} or None (rk2), got {self.step!r}")
 
     def path(self, compiled):
         """"closed form" or "general": the DSTD that runs on ``compiled``."""
@@ -124,6 +126,10 @@ class DSTD(Method):
             return ("method 'dstd': charge packets (GateCharge) of the synapse devices while the comparator listens "
                     "(the TTFS shape) could cross the threshold inside a grid interval, which the grid does not "
                     "follow; use method 'ode'")
+        if self.step is not None and self.path(compiled) == "closed form":
+            return (f"method 'dstd' with step={self.step!r}: this circuit takes DSTD's closed-form path (the exact "
+                    f"relaxation in every interval), which has no step; leave step out (it applies to the general "
+                    f"path, on circuits outside the closed form)")
         if self.path(compiled) == "general" and compiled.weight_dependent:
             return (f"method 'dstd': the circuit's synapse shapes depend on the weight (FittedNMOS/FittedPMOS) and "
                     f"it does not fit the closed form ({closed_form_error(compiled, self.name)}); use method 'ode'")
@@ -144,7 +150,7 @@ class DSTD(Method):
         if self.path(compiled) == "general":
             from .dstd_general import general_dstd
             return general_dstd(compiled, t_in, weight, params=params, steps=self.steps, offset=offset, clip=clip,
-                                step=STEPS[self.step])
+                                step=STEPS[self.step or "rk2"])
         from .closed_form import closed_form_spike_times
         return closed_form_spike_times(compiled, t_in, weight, params, clip=clip, steps=self.steps, offset=offset)
 
@@ -233,8 +239,26 @@ class Spice(Method):
         if self.record is not None and not isinstance(self.record, list):
             raise ValueError(f"record must be a list (it receives the waveforms) or None, got {type(self.record).__name__}")
 
+    def unsupported(self, compiled):
+        from ..spice.runner import SpiceUnavailable, ngspice_path
+        try:
+            ngspice_path()
+        except SpiceUnavailable as err:
+            return f"method 'spice': {err}"
+        return None
+
+    def check(self, compiled):
+        """SpiceUnavailable (with the install command) where ngspice is missing, as every spice entry raises."""
+        from ..spice.runner import ngspice_path
+        ngspice_path()
+        super().check(compiled)
+
     def solve(self, compiled, t_in, weight, params, clip, training):
         from ..spice.simulate import spice_spike_times
+        if compiled.has_noise:
+            warnings.warn("method 'spice' runs ngspice's noiseless transient: the circuit's declared noise "
+                          "(ShotNoise, ThermalNoise, ResetNoise) is left out; method 'sde' or the jitter "
+                          "(circuitnet.solve.jitter) simulates it", stacklevel=3)
         if params:
             raise ValueError("method 'spice' simulates the declared circuit; params overrides do not apply")
         return spice_spike_times(compiled.circuit, t_in, weight, **self.options)

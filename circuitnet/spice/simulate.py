@@ -9,7 +9,8 @@ comparator phase at which its normalised voltage v = (V - V0) / (V_th - V0) reac
 interpolation between ngspice's time points), or at the phase start if it is already there.
 Samples and neurons are split into netlists of at most about ``devices_per_run`` transistors (one
 sample's neurons share its input edges; a layer wider than that is cut into groups of neurons),
-run in parallel ngspice processes. The result carries no gradient (SPICE is the ground truth, not a training method).
+run in parallel ngspice processes. The result carries no gradient (SPICE is the ground truth, not a training method):
+a backward pass through it fails with that reason.
 """
 import math
 
@@ -119,4 +120,20 @@ def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices
         if record is not None:
             record.append((res["scale"], V.reshape(-1, nb, ni)))
     out = torch.as_tensor(t_out, dtype=t_in.dtype, device=t_in.device)
+    if t_in.requires_grad or weight.requires_grad:
+        out = _Measured.apply(out, t_in, weight)
     return out, torch.as_tensor(fired, device=t_in.device)
+
+
+class _Measured(torch.autograd.Function):
+    """Spike times measured by ngspice, joined to the inputs' graph so that a backward pass through them
+    fails with the reason instead of torch's generic "does not require grad"."""
+
+    @staticmethod
+    def forward(ctx, t_out, t_in, weight):
+        return t_out.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("method 'spice' gives no gradient: ngspice's spike times are measured, not differentiated; "
+                           "train with method 'exact', 'dstd' or 'ode' and check the result with 'spice'")
