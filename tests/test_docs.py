@@ -150,3 +150,81 @@ def test_results_tables_commands_produce_the_configuration_of_the_results_they_l
             assert want == {k: res["config"][k] for k in want}, f"{doc}: {command} vs {path}"
             compared += len(want)
     assert compared >= 50
+
+
+# ---------------------------------------------------------------------------- docs/*.md code blocks
+# Every ```python block of docs/*.md runs as written, on its own (README's blocks: tests/test_readme.py).
+# A block that is not meant to run (a shell command, an output listing, a fragment) is fenced as ```text
+# or ```bash; a fence must name its language, so that no python block escapes these tests unnoticed.
+_FENCE = re.compile(r"^```(\w*)\n(.*?)^```\s*$", re.S | re.M)
+_NOT_RUN = {"text", "bash", "sh", "console"}
+# doc -> a marker per python block, in order: each block is run by a test below that names its marker
+_RUN = {"docs/robustness.md": ("with_uniform_mismatch(cn.circuits.rc_spike()", "WeightProgrammer(bits=8",
+                               "models.tune_layer_gains_("),
+        "docs/spice.md": ("cn.spice.realised_rc_spike(4)",)}
+
+
+def _fences(doc):
+    return _FENCE.findall((ROOT / doc).read_text())
+
+
+def _run_block(doc, marker, seed=0):
+    """Execute the python block of ``doc`` that contains ``marker`` in a fresh namespace; returns it."""
+    import torch
+    block, = [code for lang, code in _fences(doc) if lang == "python" and marker in code]
+    scope = {"__name__": "__doc_block__"}
+    torch.manual_seed(seed)
+    exec(compile(block, doc, "exec"), scope)
+    return scope
+
+
+def test_every_docs_code_block_names_its_language_and_every_python_block_is_run_here():
+    docs = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))
+    unnamed = [d for d in docs for lang, _ in _fences(d) if not lang]
+    assert not unnamed, f"a code block without a language (```python to run it, ```text if not): {unnamed}"
+    other = sorted({(d, lang) for d in docs for lang, _ in _fences(d) if lang not in _NOT_RUN | {"python"}})
+    assert not other, f"fence it as ```python (and run it below) or as one of {sorted(_NOT_RUN)}: {other}"
+    for d in docs:
+        blocks = [code for lang, code in _fences(d) if lang == "python"]
+        markers = _RUN.get(d, ())
+        assert len(blocks) == len(markers) and all(m in b for m, b in zip(markers, blocks)), \
+            f"a python block of {d} was added or changed: give it a test below (or fence it as ```text)"
+    assert sum(map(len, _RUN.values())) >= 4
+
+
+def test_robustness_mismatch_declaration_block_runs():
+    """(tests/test_readme.py checks the values it declares.)"""
+    scope = _run_block("docs/robustness.md", "with_uniform_mismatch(cn.circuits.rc_spike()")
+    assert scope["dis"].mismatch.spreads == {"I": 0.15, "lam": 0.008}
+    assert scope["circuit"].threshold_offset == 3e-3
+
+
+def test_robustness_programming_and_calibration_block_runs_and_brings_chips_back():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "calibrate: .* at the end of its range")     # the doc says so
+        scope = _run_block("docs/robustness.md", "WeightProgrammer(bits=8")
+    net, accuracy, drawn, used = scope["net"], scope["accuracy"], scope["drawn"], scope["used"]
+    nominal = accuracy(net)
+    assert nominal >= 0.9 and len(drawn["accuracies"]) == len(used["accuracies"]) == 20
+    assert drawn["mean"] < nominal - 0.05                   # sky130's spreads cost accuracy as drawn ...
+    assert used["mean"] >= nominal - 0.03 and used["p5"] > drawn["p5"]    # ... programming and trims win it back
+    assert all(l.deviation is None for l in net.spiking_layers)           # back on the nominal circuit
+
+
+def test_robustness_layer_gains_block_runs_and_chooses_on_validation():
+    scope = _run_block("docs/robustness.md", "models.tune_layer_gains_(")
+    net, gains, val_acc = scope["net"], scope["gains"], scope["val_acc"]
+    assert len(gains) == len(net.spiking_layers) == 3
+    from circuitnet.models.mapping import GAINS
+    assert set(gains) <= set(GAINS) | {1.0}
+    assert scope["before"] >= 0.8 and 0.8 <= val_acc <= 1.0
+    assert val_acc == scope["noisy_accuracy"](net, scope["val"])    # the score of the network as left
+
+
+def test_spice_doc_block_runs_and_agrees_with_its_model():
+    import torch
+    scope = _run_block("docs/spice.md", "cn.spice.realised_rc_spike(4)")
+    t_spice, t_model, fired = scope["t_spice"], scope["t_model"], scope["fired"]
+    assert t_spice.shape == t_model.shape == (2, 2) and fired.all()
+    assert torch.isfinite(t_spice).all() and (t_spice - t_model).abs().max().item() < 2e-3   # 2 ns of a 1 us phase
