@@ -1,5 +1,5 @@
 """circuitnet: declare an analog neuron circuit once, simulate and train it in PyTorch."""
-from . import calibration, circuits, programming, solve, spice, variation
+from . import chip, circuits, solve, spice, variation
 from .neuron import NeuronCircuit, Phase, Synapse
 from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, DeviceCapacitance, DeviceLeakage, Element,
                        FittedNMOS, FittedPMOS, GateCharge, Leak, NMOSQuadratic, NoiseOf, PMOSQuadratic, ResetNoise, Resistive1T1R, ShotNoise,
@@ -10,7 +10,7 @@ from .units import parse_value
 __all__ = ["NMOS", "PMOS", "CapacitiveCoupling", "Capacitor", "Conductance", "CurrentSource", "DeviceCapacitance", "DeviceLeakage",
            "Element", "FittedNMOS", "FittedPMOS", "GateCharge", "Leak", "Mismatch", "Mosfet", "NMOSQuadratic", "NeuronCircuit",
            "NoiseOf", "PMOSQuadratic", "Phase", "ResetNoise", "Resistive1T1R", "ShotNoise", "Synapse", "ThermalNoise",
-           "calibration", "circuits", "parse_value", "programming", "solve", "spice", "variation"]
+           "chip", "circuits", "parse_value", "solve", "spice", "variation"]
 
 
 def _version():

@@ -17,7 +17,7 @@ import warnings
 import torch
 
 from circuitnet import variation
-from circuitnet.programming import WeightProgrammer
+from circuitnet.chip import ModelBench, WeightProgrammer, calibrate
 
 
 class Chip:
@@ -62,26 +62,27 @@ def use_chip(net, chip):
 
 
 def program_chip(chip, programmer, seed=None):
-    """The chip after program-and-verify of every synapse device (circuitnet.programming.WeightProgrammer),
+    """The chip after program-and-verify of every synapse device (circuitnet.chip.WeightProgrammer),
     its measurement noise drawn from ``seed`` (None: the chip's own seed, or torch's global generator)."""
     if not isinstance(chip, Chip):
         raise ValueError(f"program_chip: expected a models.Chip (draw_chip), got {type(chip).__name__}")
     if not isinstance(programmer, WeightProgrammer):
-        raise ValueError(f"program_chip: programmer must be a circuitnet.programming.WeightProgrammer, got "
+        raise ValueError(f"program_chip: programmer must be a circuitnet.chip.WeightProgrammer, got "
                          f"{type(programmer).__name__}")
     seed = chip.seed if seed is None else seed
     g = None if seed is None else torch.Generator().manual_seed(7919 * int(seed) + 1)
     return Chip([None if d is None else programmer.program(d, g) for d in chip.deviations], chip.seed, chip.scale)
 
 
-def calibrate_chip(net, chip, trims, **options):
-    """The chip after per-neuron calibration of every spiking layer (circuitnet.calibration.calibrate
-    with ``trims`` and ``options``, on each layer's circuit): spike times in, trims out."""
-    from circuitnet.calibration import calibrate
+def calibrate_chip(net, chip, trims, references=(0.2, 0.5, 0.8), **bench):
+    """The chip after per-neuron calibration of every spiking layer (circuitnet.chip.calibrate with
+    ``trims`` and ``references`` on a circuitnet.chip.ModelBench of each layer's circuit, which takes
+    ``bench``: method, column, timing_noise, generator): spike times in, trims out."""
     layers = net.spiking_layers
     if len(chip.deviations) != len(layers):
         raise ValueError(f"the chip has {len(chip.deviations)} layers, the network {len(layers)} spiking layers")
-    devs = [None if d is None else calibrate(l.circuit, d, trims, **options)[0] for l, d in zip(layers, chip.deviations)]
+    devs = [None if d is None else calibrate(ModelBench(l.circuit, d, **bench), trims, references)[0]
+            for l, d in zip(layers, chip.deviations)]
     return Chip(devs, chip.seed, chip.scale)
 
 

@@ -5,11 +5,11 @@ much more device area) for iso-accuracy? Every point is ``chips`` Monte-Carlo ch
 sky130's own mismatch models give for the paper's devices (experiment robustness: synapse nfet 29 %,
 pfet 17 %, discharger 15 % current spread, 5 mV comparator offset), each chip going through:
 
-* program-and-verify of every synapse device (circuitnet.programming.WeightProgrammer): a gate-bias
+* program-and-verify of every synapse device (circuitnet.chip.WeightProgrammer): a gate-bias
   DAC of ``bits`` bits over ``dac_range`` V, ``iterations`` verify steps, current measurements with
   ``measurement_noise`` relative noise, the devices' gm/Id at one weight unit from the extraction
   sweeps (nfet 23.5 /V, pfet 15.7 /V);
-* per-neuron trims from spike times alone (circuitnet.calibration): the comparator offset
+* per-neuron trims from spike times alone (circuitnet.chip.calibrate): the comparator offset
   (``trim_bits``, span ``trim_span_v``) and the discharger bias (``trim_bits``, span ``trim_span_dis``
   in ln of the current), calibrated with three reference stimuli from the chip's calibration source;
 * or neither, and device area: Pelgrom's law, every device ``area`` times larger, every spread
@@ -63,8 +63,7 @@ import torch
 import circuitnet as cn
 from circuitnet import models
 from circuitnet import variation
-from circuitnet.calibration import Trim
-from circuitnet.programming import WeightProgrammer
+from circuitnet.chip import Trim, WeightProgrammer
 
 from . import classify as C
 from . import iris as I

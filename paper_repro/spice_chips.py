@@ -5,7 +5,7 @@ The network is spice-iris's PNN (IrisNet 5-5-3 on the sky130-realised circuit of
 fan-in, trained with method "exact"; trained here with the same recipe and seed). Each of ``chips``
 chips (chip k from seed (seed, k)) draws every transistor's threshold from SkyWater's own mismatch
 model (circuitnet.spice.LayerChip: one z per device, kept from the DC bench to the transient) and
-each comparator's offset (sd ``threshold_offset`` V). Bring-up (circuitnet.spice.bringup), as on
+each comparator's offset (sd ``threshold_offset`` V). Bring-up (circuitnet.chip: SpiceBench), as on
 silicon: every weight's device programmed against its ngspice current (8-bit gate DAC over
 ``dac_range``, ``iterations`` verify steps, ``measurement_noise``), then every neuron trimmed from
 spike times (comparator and discharger trims, chip-budget's). Per chip:
@@ -25,10 +25,9 @@ import time
 import numpy as np
 import torch
 
-from circuitnet.calibration import Trim
-from circuitnet.programming import WeightProgrammer
+from circuitnet.chip import SpiceBench, Trim, WeightProgrammer, calibrate, program_spice, spice_deviation
 from circuitnet.solve import Spice
-from circuitnet.spice import LayerChip, Sky130, bringup
+from circuitnet.spice import LayerChip, Sky130
 
 from . import iris
 from .chip_budget import CFG as BUDGET
@@ -70,8 +69,8 @@ def bring_up(net, cfg, seed):
         w = layer.weight.detach()
         chip = LayerChip.draw(layer.circuit, *w.shape, seed=(seed, n), threshold_offset=cfg["threshold_offset"])
         drawn.append(chip)
-        chip = bringup.program(layer.circuit, chip, w, programmer, torch.Generator().manual_seed(seed * 31 + n))
-        ready.append(bringup.calibrate(layer.circuit, chip, trims)[0])
+        chip = program_spice(layer.circuit, chip, w, programmer, torch.Generator().manual_seed(seed * 31 + n))
+        ready.append(calibrate(SpiceBench(layer.circuit, chip), trims)[0])
     return drawn, ready
 
 
@@ -81,7 +80,7 @@ def one_chip(net, cfg, k, seed, x, y):
     drawn, ready = bring_up(net, cfg, 1000003 * seed + k)
     spice = [Spice(chip=c) for c in ready]
     h_s, out_s = network_times(net, x, spice, [None, None])
-    devs = [bringup.deviation(l.circuit, c, l.weight.detach()) for l, c in zip(net.layers, ready)]
+    devs = [spice_deviation(l.circuit, c, l.weight.detach()) for l, c in zip(net.layers, ready)]
     h_m, out_m = network_times(net, x, ["exact", "exact"], devs)
     _, out_d = network_times(net, x, [Spice(chip=c) for c in drawn], [None, None])
     circuit = net.layers[-1].circuit

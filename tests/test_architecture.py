@@ -1,5 +1,7 @@
-"""The library's layering, read off its source: no import circle, a declaration layer that imports
-nothing above it, no private name imported across modules, and an __all__ for every public package."""
+"""The library's layering, read off its source: no import circle, no import that climbs back up the
+layers, a declaration layer that imports nothing above it, no private name imported across modules,
+and an __all__ for every public package. Imports inside functions count, and so do package faces:
+importing a.b.c runs a/__init__ and a/b/__init__ too, so the importer depends on them."""
 import ast
 import pathlib
 
@@ -9,8 +11,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = {"circuitnet": "circuitnet", "models": "circuitnet.models", "paper_repro": "paper_repro"}  # folder: package
 DECLARATION = ("circuitnet.units", "circuitnet.silicon", "circuitnet.elements", "circuitnet.neuron")
 ABOVE_DECLARATION = ("circuitnet.compile", "circuitnet.variation", "circuitnet.solve", "circuitnet.spice",
-                     "circuitnet.circuits", "circuitnet.timeline", "circuitnet.drive", "circuitnet.programming",
-                     "circuitnet.calibration", "circuitnet.models", "paper_repro")
+                     "circuitnet.circuits", "circuitnet.timeline", "circuitnet.drive", "circuitnet.chip",
+                     "circuitnet.models", "paper_repro")
+# The layers, bottom up (docs/design.md): a module may import its own layer and those below it.
+LAYERS = [("circuitnet.units", "circuitnet.silicon", "circuitnet.elements", "circuitnet.neuron"),
+          ("circuitnet.drive", "circuitnet.timeline", "circuitnet.inputs", "circuitnet.compile", "circuitnet.variation",
+           "circuitnet.circuits"),
+          ("circuitnet.spice",),
+          ("circuitnet.solve",),
+          ("circuitnet.chip",),
+          ("circuitnet",),                      # the package face: imports the layers above
+          ("circuitnet.models",),
+          ("paper_repro",)]
 
 
 def _modules():
@@ -59,16 +71,41 @@ def _internal(mod):
     return None
 
 
+def _faces(dep):
+    """``dep`` and the packages above it, whose __init__ runs first (a.b.c -> a, a.b, a.b.c)."""
+    parts = dep.split(".")
+    return [".".join(parts[:k]) for k in range(1, len(parts) + 1) if ".".join(parts[:k]) in MODULES]
+
+
 def _graph():
     g = {}
     for name in MODULES:
         deps = set()
         for mod, _ in _imports(name):
             dep = _internal(mod)
-            if dep and dep != name and not name.startswith(dep + "."):   # a package's own __init__ is not a cycle
-                deps.add(dep)
+            for d in _faces(dep) if dep else ():
+                if d != name and not name.startswith(d + "."):   # a package's own __init__ runs before it anyway
+                    deps.add(d)
         g[name] = deps
     return g
+
+
+def _layer(name):
+    """Index in LAYERS of the longest prefix of ``name`` listed there."""
+    best = None
+    for k, layer in enumerate(LAYERS):
+        for p in layer:
+            if (name == p or name.startswith(p + ".")) and (best is None or len(p) > len(best[1])):
+                best = (k, p)
+    assert best is not None, f"{name} is in no layer of LAYERS"
+    return best[0]
+
+
+def test_no_import_climbs_back_up_the_layers():
+    g = _graph()
+    climbing = sorted(f"{n} (layer {_layer(n)}) imports {d} (layer {_layer(d)})"
+                      for n in g for d in g[n] if _layer(d) > _layer(n))
+    assert not climbing, climbing
 
 
 def test_the_import_graph_has_no_circle():
@@ -79,8 +116,6 @@ def test_the_import_graph_has_no_circle():
         state[n] = "open"
         stack.append(n)
         for d in sorted(g[n]):
-            if d.startswith(n + "."):     # a package importing its own submodules
-                continue
             if state.get(d) == "open":
                 raise AssertionError("import circle: " + " -> ".join(stack[stack.index(d):] + [d]))
             if d not in state:
@@ -108,10 +143,41 @@ def test_no_module_imports_another_modules_private_name():
     assert not offenders, offenders
 
 
-@pytest.mark.parametrize("package", ["circuitnet", "circuitnet.solve", "circuitnet.spice", "circuitnet.models"])
+@pytest.mark.parametrize("package", ["circuitnet", "circuitnet.solve", "circuitnet.spice", "circuitnet.chip",
+                                     "circuitnet.models"])
 def test_public_packages_declare_all_and_export_what_they_list(package):
     import importlib
     mod = importlib.import_module(package)
     assert isinstance(mod.__all__, list) and mod.__all__
     missing = [n for n in mod.__all__ if not hasattr(mod, n)]
     assert not missing, missing
+
+
+def _private_members(name):
+    """Private names a module defines on its classes and objects: methods ``def _x`` and ``self._x = ...``."""
+    tree = ast.parse(MODULES[name][0].read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            out |= {b.name for b in node.body if isinstance(b, ast.FunctionDef)}
+            out |= {t.id for b in node.body if isinstance(b, ast.Assign) for t in b.targets
+                    if isinstance(t, ast.Name) and t.id.startswith("_")}
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self" \
+                and isinstance(node.ctx, ast.Store):
+            out.add(node.attr)
+    return {n for n in out if n.startswith("_") and not n.startswith("__")}
+
+
+def test_no_module_uses_another_modules_private_member():
+    """``obj._x`` on something other than self/cls, where only another module defines _x (e.g. a netlist
+    writer's internals called by a bench)."""
+    own = {name: _private_members(name) for name in MODULES}
+    offenders = []
+    for name in MODULES:
+        for node in ast.walk(ast.parse(MODULES[name][0].read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls", "ctx"))
+                    and node.attr not in own[name]
+                    and any(node.attr in members for other, members in own.items() if other != name)):
+                offenders.append(f"{name}: .{node.attr}")
+    assert not offenders, sorted(set(offenders))

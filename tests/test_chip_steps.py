@@ -1,5 +1,5 @@
-"""A chip as used: program-and-verify of the weights (circuitnet.programming) and per-neuron calibration
-from spike times (circuitnet.calibration), and both in Monte-Carlo evaluation (models.chips)."""
+"""A chip as used: program-and-verify of the weights (circuitnet.chip.programming) and per-neuron calibration
+from spike times (circuitnet.chip.calibration), and both in Monte-Carlo evaluation (models.chips)."""
 import math
 
 import pytest
@@ -8,8 +8,7 @@ import torch
 import circuitnet as cn
 from circuitnet import models
 from circuitnet import variation as V
-from circuitnet.calibration import Trim, calibrate
-from circuitnet.programming import WeightProgrammer
+from circuitnet.chip import ModelBench, Trim, WeightProgrammer, calibrate
 from circuitnet.solve import spike_times
 
 D = torch.float64
@@ -67,7 +66,7 @@ def test_calibration_recovers_a_known_offset_and_discharger_gain():
     dev.threshold = torch.tensor([8e-3, -5e-3, 0.0, 12e-3], dtype=D)            # ... with known offsets (V)
     dev.factors["dis_I"] = torch.tensor([1.1, 0.9, 1.0, 1.05], dtype=D)         # ... and discharger gains
     trims = [Trim("V_th", bits=7, span="64m"), Trim("dis_I", bits=7, span=0.64)]
-    cal, codes = calibrate(c, dev, trims)
+    cal, codes = calibrate(ModelBench(c, dev), trims)
     assert torch.allclose(codes[:, 0], torch.tensor([-16.0, 10.0, 0.0, -24.0], dtype=D), atol=1)   # 0.5 mV steps
     assert torch.allclose(torch.exp(codes[:, 1] * 0.005), 1 / dev.factors["dis_I"], rtol=0.006)
     assert torch.allclose(cal.threshold, torch.zeros(4, dtype=D), atol=0.6e-3)
@@ -84,15 +83,15 @@ def test_calibration_says_where_a_trim_cannot_reach_and_refuses_what_does_not_fi
     dev = V.draw(c, 3, 2, torch.Generator().manual_seed(7), scale=0.0)
     dev.threshold = torch.tensor([0.0, 30e-3, 0.0], dtype=D)                    # 30 mV: beyond +-20 mV
     with pytest.warns(UserWarning, match="1 of 3 neurons need a trim at the end of its range.*V_th"):
-        calibrate(c, dev, [Trim("V_th", bits=6, span="40m")])
+        calibrate(ModelBench(c, dev), [Trim("V_th", bits=6, span="40m")])
     with pytest.raises(ValueError, match="'gate_I' is no parameter"):
-        calibrate(c, dev, [Trim("gate_I", bits=4, span=0.5)])
+        calibrate(ModelBench(c, dev), [Trim("gate_I", bits=4, span=0.5)])
     with pytest.raises(ValueError, match="bits"):
         Trim("V_th", bits=0)
     with pytest.raises(ValueError, match="span"):
         Trim("V_th", bits=4, span=-1)
     with pytest.raises(ValueError, match="at most 3"):
-        calibrate(c, dev, [Trim("V_th", bits=4), Trim("dis_I", bits=4, span=0.5), Trim("Cm_C", bits=4, span=0.1),
+        calibrate(ModelBench(c, dev), [Trim("V_th", bits=4), Trim("dis_I", bits=4, span=0.5), Trim("Cm_C", bits=4, span=0.1),
                            Trim("dis_lam", bits=4, span=0.1)])
 
 

@@ -9,8 +9,7 @@ import torch
 import circuitnet as cn
 from circuitnet import models, solve
 from circuitnet import variation as V
-from circuitnet.calibration import Trim, calibrate
-from circuitnet.programming import WeightProgrammer
+from circuitnet.chip import ModelBench, Trim, WeightProgrammer, calibrate
 from circuitnet.solve import spike_times
 
 D = torch.float64
@@ -118,7 +117,7 @@ def test_mlp_sizes_must_be_positive_integers(sizes):
 
 def test_program_chip_needs_a_programmer():
     net = _net(V.with_uniform_mismatch(cn.circuits.rc_spike(firing="ideal"), current=0.1))
-    with pytest.raises(ValueError, match="programmer must be a circuitnet.programming.WeightProgrammer, got NoneType"):
+    with pytest.raises(ValueError, match="programmer must be a circuitnet.chip.WeightProgrammer, got NoneType"):
         models.program_chip(models.draw_chip(net, seed=1), None)
 
 
@@ -135,4 +134,4 @@ def test_calibrate_on_a_circuit_exact_cannot_solve_names_method():
     c = V.with_uniform_mismatch(cn.circuits.rc_spike_quadratic(), current=0.1, threshold_offset="4m")
     d = V.draw(c, 3, 2, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="calibrate: method 'exact'.*take method=, e.g. method='ode'"):
-        calibrate(c, d, [Trim("V_th", bits=4, span="40m")])
+        calibrate(ModelBench(c, d), [Trim("V_th", bits=4, span="40m")])

@@ -1,4 +1,4 @@
-"""A drawn sky130 chip in ngspice (circuitnet.spice.chip, circuitnet.spice.bringup): its devices keep
+"""A drawn sky130 chip in ngspice (circuitnet.spice.LayerChip, circuitnet.chip's SpiceBench): its devices keep
 their draws across netlists, programming and calibration act on them, and the model of the chip
 predicts what ngspice does on it."""
 import math
@@ -8,10 +8,9 @@ import pytest
 import torch
 
 import circuitnet as cn
-from circuitnet.calibration import Trim
-from circuitnet.programming import WeightProgrammer
+from circuitnet.chip import SpiceBench, Trim, WeightProgrammer, calibrate, device_currents, program_spice, spice_deviation
 from circuitnet.solve import Spice, spike_times
-from circuitnet.spice import LayerChip, bringup
+from circuitnet.spice import LayerChip
 from paper_repro.spice_neurons import errors_ns, random_neurons
 
 
@@ -56,8 +55,8 @@ def test_the_draw_z_is_skywaters_mismatch_and_a_nominal_chip_is_the_nominal_circ
     spread = sky130_mismatch(c)
     for z in (1.0, -1.0):
         chip = nominal_chip(1, 4).replace(z_pos=np.full((1, 4), z), z_neg=np.full((1, 4), z))
-        I, target = bringup.device_currents(c, chip, w)[:2]
-        I0 = bringup.device_currents(c, nominal_chip(1, 4), w)[0]
+        I, target = device_currents(c, chip, w)[:2]
+        I0 = device_currents(c, nominal_chip(1, 4), w)[0]
         for k, name in ((0, "pos"), (1, "neg")):
             sigma = math.sqrt(math.log1p(spread[name]["current_spread"] ** 2))
             assert abs(abs(math.log(I[0, k] / I0[0, k])) - sigma) < 0.2 * sigma
@@ -76,23 +75,23 @@ def test_programming_a_chip_leaves_the_dacs_residual_and_the_model_of_the_chip_p
     t, w = random_neurons(5, 3, 3, seed=8)
     chip = LayerChip.draw(c, 3, 5, seed=4, threshold_offset="5m")
     prog = WeightProgrammer(bits=8, dac_range=0.12, gm_over_id=(23.5, 15.7), measurement_noise=0.01, iterations=3)
-    done = bringup.program(c, chip, w, prog, torch.Generator().manual_seed(0))
-    drawn = bringup.deviation(c, chip, w)
-    ready = bringup.deviation(c, done, w)
+    done = program_spice(c, chip, w, prog, torch.Generator().manual_seed(0))
+    drawn = spice_deviation(c, chip, w)
+    ready = spice_deviation(c, done, w)
     g0 = torch.where(w > 0, drawn.gain_pos, drawn.gain_neg).log().abs()
     g = torch.where(w > 0, ready.gain_pos, ready.gain_neg).log().abs()
     assert g0.max() > 0.15                                           # drawn: tens of percent
     assert g.max() < prog.step(1) / 2 + 0.04                         # programmed: a half step plus noise
     assert np.abs(done.gate_pos[w.numpy() <= 0]).max() == 0          # only selected devices are programmed
     assert np.abs(done.gate_pos).max() > 0 and np.abs(done.gate_neg).max() > 0
-    same = bringup.program(c, chip, w, WeightProgrammer(iterations=0))
+    same = program_spice(c, chip, w, WeightProgrammer(iterations=0))
     assert np.array_equal(same.gate_pos, chip.gate_pos)
     ts, fs = spike_times(c, t, w, method=Spice(chip=done))
     tm, fm = spike_times(c, t, w, method="exact", deviation=ready)
     err = errors_ns(tm, ts, fs & fm, c)
     assert err["rmse_ns"] < 1.5 and (fs == fm).all()
     with pytest.raises(ValueError, match="WeightProgrammer"):
-        bringup.program(c, chip, w, "8 bits")
+        program_spice(c, chip, w, "8 bits")
 
 
 def test_calibration_on_a_spice_chip_recovers_a_known_offset_and_discharger_gain():
@@ -104,16 +103,18 @@ def test_calibration_on_a_spice_chip_recovers_a_known_offset_and_discharger_gain
     z_dis = np.array([0.0, 1.5, -1.5])
     chip = nominal_chip(3, 2, offset).replace(z_neuron={"dis": z_dis})
     trims = [Trim("V_th", bits=6, span="60m"), Trim("dis_I", bits=6, span=0.8)]
-    done, codes = bringup.calibrate(c, chip, trims)
+    done, codes = calibrate(SpiceBench(c, chip), trims)
     step = 0.06 / 64
     assert abs(done.trim[0] + offset[0]) <= 1.5 * step
     assert codes[1, 1] > 0 > codes[2, 1]          # a weaker discharger (higher threshold) trimmed up
     assert codes[0, 1] == pytest.approx(0, abs=2)
     with pytest.raises(ValueError, match="not the current of a realised neuron device"):
-        bringup.calibrate(c, chip, [Trim("C", bits=4, span=0.2)])
-    with pytest.raises(ValueError, match="at most one"):
-        bringup.calibrate(c, chip, [Trim("V_th"), Trim("V_th")])
+        calibrate(SpiceBench(c, chip), [Trim("C", bits=4, span=0.2)])
+    with pytest.raises(ValueError, match="two trims on the same target"):
+        calibrate(SpiceBench(c, chip), [Trim("V_th"), Trim("V_th")])
+    with pytest.raises(ValueError, match="at most one comparator trim"):
+        calibrate(SpiceBench(c, chip), [Trim("V_th"), Trim("dis_I", span=0.8), Trim("dis_lam", span=0.1)])
     with pytest.raises(ValueError, match="references must be weights > 0"):
-        bringup.calibrate(c, chip, trims, references=(0.5, float("nan")))
+        calibrate(SpiceBench(c, chip), trims, references=(0.5, float("nan")))
     with pytest.raises(ValueError, match="LayerChip"):
-        bringup.calibrate(c, offset, trims)
+        calibrate(SpiceBench(c, offset), trims)

@@ -6,10 +6,9 @@
   ``circuitnet.solve.spike_times(circuit, t_in, w, method="spice")``.
 * :func:`device_table`: I(Vg), lam(Vg) and drain capacitance of a device, extracted and cached (extract.py).
 * :class:`LayerNetlist`: the netlist writer (netlist.py); :func:`run`: the ngspice runner (runner.py).
-* :class:`LayerChip`: a drawn chip's devices, kept from one netlist to the next (chip.py);
-  ``bringup``: measuring, programming and trimming it, and its model (bringup.py).
+* :class:`LayerChip`: a drawn chip's devices, kept from one netlist to the next (chip.py); measuring,
+  programming and trimming it is circuitnet.chip's (SpiceBench), above this backend.
 """
-from . import bringup
 from .chip import LayerChip
 from .extract import DeviceTable, device_table
 from .netlist import LayerNetlist
@@ -18,5 +17,5 @@ from .runner import SpiceError, SpiceUnavailable, run, run_many
 from .simulate import spice_spike_times
 from .technology import Sky130
 
-__all__ = ["DeviceTable", "LayerChip", "LayerNetlist", "bringup", "Sky130", "SpiceError", "SpiceUnavailable", "device_table",
+__all__ = ["DeviceTable", "LayerChip", "LayerNetlist", "Sky130", "SpiceError", "SpiceUnavailable", "device_table",
            "realised_rc_spike", "run", "run_many", "spice_spike_times"]

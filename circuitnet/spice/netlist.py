@@ -126,7 +126,7 @@ class LayerNetlist:
         self._unit_values = {}  # element -> value of its weight parameter at |w| = 1
         self._charges = {}      # GateCharge -> Q(I) (A -> C)
         self._packets = {pk.device.name: pk for pk in circuit.packets if pk.device.silicon is None}
-        self._unit_current = circuit.value(circuit.unit_current)
+        self.unit_current = circuit.value(circuit.unit_current)
         self.bank = tech is not None and not getattr(tech, "mismatch", True)    # held-off devices as one instance (_off_bank)
         self.devices = [e.silicon for e in circuit.all_elements if e.silicon is not None]   # pruned subcircuits
         n = circuit.node
@@ -180,7 +180,7 @@ class LayerNetlist:
             cache[key] = None if expr == 0 else _SpicePrinter(names).doprint(expr)
         return cache[key]
 
-    def _device_current(self, element, weight=None):
+    def device_current(self, element, weight=None):
         """|i_in(V0)| (A) a realised device carries when on (a synapse device's: |w| I_unit), after
         checking that the transistor can carry it in the direction the element drives."""
         i0 = self._reset_current(element)
@@ -189,14 +189,14 @@ class LayerNetlist:
                              f"{'into' if i0 > 0 else 'out of'} the membrane, which a "
                              f"{'n' if i0 > 0 else 'p'}-channel {element.silicon!r} with its drain on the "
                              f"membrane cannot carry; realise it with {'a p' if i0 > 0 else 'an n'}-channel device")
-        return abs(i0) if weight is None else weight * self._unit_current
+        return abs(i0) if weight is None else weight * self.unit_current
 
-    def _held_off(self, element, intervals, current):
+    def held_off(self, element, intervals, current):
         """True if a realised device's gate stays at its off level all along: never switched on, no
         current, or a current below the extracted range (a few pA, under the devices' own leakage)."""
         return not intervals or current <= 0 or current < self.tables[element.name].current_range[0]
 
-    def _instance(self, tag, element, node, gate, m=1, z=0.0):
+    def instance(self, tag, element, node, gate, m=1, z=0.0):
         """The transistor of a realised element: drain on ``node``, gate on ``gate``, ``m`` in parallel,
         its threshold draw ``z`` (mm_z, circuitnet.spice.chip)."""
         mos, tab = element.silicon, self.tables[element.name]
@@ -208,10 +208,10 @@ class LayerNetlist:
         """A transistor on ``node`` whose gate, while on, sits where the nominal device carries
         ``current`` (A), plus ``dv`` (V, a programmed offset); z: its threshold draw."""
         tab = self.tables[element.name]
-        if self._held_off(element, intervals, current):
-            return [f"Vg{tag} g{tag} 0 {tab.off_gate:.9g}", self._instance(tag, element, node, f"g{tag}", z=z)]
+        if self.held_off(element, intervals, current):
+            return [f"Vg{tag} g{tag} 0 {tab.off_gate:.9g}", self.instance(tag, element, node, f"g{tag}", z=z)]
         pts = _switch(tab.off_gate, float(tab.gate_for(current)) + dv, intervals, self.edge)
-        return [f"Vg{tag} g{tag} 0 {_pwl(pts)}", self._instance(tag, element, node, f"g{tag}", z=z)]
+        return [f"Vg{tag} g{tag} 0 {_pwl(pts)}", self.instance(tag, element, node, f"g{tag}", z=z)]
 
     def _off_bank(self, tag, counts, node):
         """The held-off crossbar devices of one membrane, identical and in parallel (same drain, gate
@@ -227,7 +227,7 @@ class LayerNetlist:
             rail = "0" if off == 0 else "vdd" if self.tech and off == self.tech.vdd else None
             if rail is None:
                 lines.append(f"Vg{tag}_{e.name} g{tag}_{e.name} 0 {off:.9g}")
-            lines.append(self._instance(f"{tag}_{e.name}", e, node, rail or f"g{tag}_{e.name}", m))
+            lines.append(self.instance(f"{tag}_{e.name}", e, node, rail or f"g{tag}_{e.name}", m))
         return lines
 
     def _coupling(self, tag, element, node, intervals):
@@ -250,7 +250,7 @@ class LayerNetlist:
             self._charges[packet.name] = sp.lambdify(I, sp.sympify(packet.charge(I)).subs(self.circuit.values), "math")
         if weight is None:
             return self._charges[packet.name](abs(self._reset_current(packet.device)))
-        return self._charges[packet.name](max(weight, W_FLOOR) * self._unit_current)
+        return self._charges[packet.name](max(weight, W_FLOOR) * self.unit_current)
 
     def _packet(self, tag, node, q, intervals):
         """A current source into ``node``: a triangular pulse of charge q over ``edge`` ending at
@@ -277,7 +277,7 @@ class LayerNetlist:
         if isinstance(element, CapacitiveCoupling):
             return self._coupling(tag, element, node, intervals)
         if element.silicon is not None:
-            return self._mosfet(tag, element, node, intervals, factor * self._device_current(element, weight), z, dv)
+            return self._mosfet(tag, element, node, intervals, factor * self.device_current(element, weight), z, dv)
         lines = []
         if element.capacitance() != 0:
             lines.append(f"C{tag} {node} 0 {self.circuit.value(element.capacitance()):.9g}")
@@ -326,7 +326,7 @@ class LayerNetlist:
                                                    z=float((chip.z_pos, chip.z_neg)[k][i, j]),
                                                    dv=float((chip.gate_pos, chip.gate_neg)[k][i, j]))
                         elif (self.bank and dev.silicon is not None
-                                and self._held_off(dev, on_, self._device_current(dev, mag))):
+                                and self.held_off(dev, on_, self.device_current(dev, mag))):
                             bank[dev.name] = (dev, bank.get(dev.name, (dev, 0))[1] + 1)
                         else:
                             lines += self._element(f"{dev.name}_{bi}_{i}_{j}", dev, m, on_, mag)

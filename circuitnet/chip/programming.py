@@ -24,8 +24,8 @@ import warnings
 
 import torch
 
-from .units import parse_value
-from .variation import LayerDeviation
+from ..units import parse_value
+from ..variation import LayerDeviation
 
 
 class WeightProgrammer:
