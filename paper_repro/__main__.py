@@ -2,10 +2,14 @@
 experiment's own options, their defaults and what --quick shrinks.
 
 Each experiment takes only the options it uses: any other is refused by argparse, and so is an
-invalid value (a message and exit status 2, not a traceback)."""
+invalid value (a message and exit status 2, not a traceback); a run that fails to start leaves no
+empty --out folder behind. Ctrl-C or SIGTERM stops a run with one line that says how to resume it
+(the same command) and exit status 130 or 143 (128 + the signal's number), without a traceback."""
 import argparse
 import importlib
 import math
+import os
+import signal
 import sys
 
 EXPERIMENTS = {
@@ -44,6 +48,20 @@ def _number(kind, test, what):
     return parse
 
 
+def _circuit(text):
+    """The argparse type of --circuit: ``text`` if classify.load_circuit makes a circuit of it, else an
+    argparse error naming the bad value and the values accepted."""
+    from .classify import library_circuits, load_circuit
+    try:
+        load_circuit(text)
+    except ValueError as e:
+        reason = str(e).removeprefix(f"--circuit {text!r}: ")
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r} ({reason}); expected MODULE:FUNCTION, a function that returns a NeuronCircuit "
+            f"when called without arguments, e.g. {', '.join(library_circuits())}") from None
+    return text
+
+
 # option: (cfg key, argparse keyword arguments); the help gets the experiment's default appended
 OPTIONS = {
     "--data": ("data", dict(metavar="DIR", help="dataset folder (Fashion-MNIST: /usr/share/datasets/fashion-mnist; "
@@ -58,7 +76,7 @@ OPTIONS = {
                               help="E_pos of the circuit")),
     "--e-neg": ("e_neg", dict(type=_number(float, lambda x: x < 0, "a number < 0"),
                               help="E_neg of the circuit")),
-    "--circuit": ("circuit", dict(metavar="MODULE:FUNCTION",
+    "--circuit": ("circuit", dict(type=_circuit, metavar="MODULE:FUNCTION",
                                   help="neuron circuit of every layer: a function returning a NeuronCircuit, e.g. "
                                        "circuitnet.circuits:rc_spike_quadratic")),
     "--init": ("init", dict(choices=["he", "firing"],
@@ -168,16 +186,46 @@ def _parser():
     return ap, sub.choices
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised by SIGTERM while main runs, so that a run stops as after Ctrl-C; args: (signal number,)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
 def main(argv=None):
+    """Run the experiment that ``argv`` names. Ctrl-C and SIGTERM end it with one line saying how to
+    resume (unless paper_repro.train.fit has said it) and SystemExit(128 + signal number)."""
+    old = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as e:
+        signum = e.args[0] if isinstance(e, Terminated) else signal.SIGINT
+        if not getattr(e, "resume_said", False) and os.environ.get("RANK", "0") == "0":
+            print(f"python -m paper_repro: interrupted ({signal.Signals(signum).name}); run the same command again "
+                  f"to resume (it reuses the checkpoints and finished results in its --out)", file=sys.stderr,
+                  flush=True)
+        raise SystemExit(128 + signum) from None
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _main(argv):
+    """Parse ``argv``, refuse options and values the experiment cannot use, then run it in --out."""
     ap, experiments = _parser()
     args, extra = ap.parse_known_args(argv)
+    p = experiments[args.experiment]
     if extra:
-        p = experiments[args.experiment]
         takes = " ".join(a.option_strings[-1] for a in p._actions if a.option_strings and a.dest != "help")
         p.error(f"{args.experiment} does not take {' '.join(extra)}; its options: {takes}")
+    reversal = (getattr(args, "e_pos", None), getattr(args, "e_neg", None))
+    if getattr(args, "circuit", None) is not None and reversal != (None, None):
+        p.error("argument --circuit: not allowed with --e-pos/--e-neg (they set the paper's circuit; with --circuit "
+                "the function sets the circuit)")
     from .common import out_dir
-    out_dir(args.out)
-    importlib.import_module(f"paper_repro.{args.experiment.replace('-', '_')}").run(args)
+    with out_dir(args.out):
+        importlib.import_module(f"paper_repro.{args.experiment.replace('-', '_')}").run(args)
     return 0
 
 

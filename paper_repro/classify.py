@@ -206,20 +206,30 @@ def load_circuit(spec):
     "circuitnet.circuits:rc_spike_quadratic"; every layer of the network uses it."""
     mod, sep, name = str(spec).partition(":")
     if not (sep and mod and name):
-        raise ValueError(f"--circuit must be module:function, got {spec!r}")
+        raise ValueError(f"--circuit {spec!r}: not module:function")
     try:
         fn = getattr(importlib.import_module(mod), name)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"--circuit {spec!r}: {e}") from None
     if not callable(fn):
-        raise ValueError(f"--circuit {spec!r} is not a function")
+        raise ValueError(f"--circuit {spec!r}: not a function")
     try:
         c = fn()
     except TypeError as e:
-        raise ValueError(f"--circuit {spec!r} must be callable without arguments: {e}") from None
+        raise ValueError(f"--circuit {spec!r}: must be callable without arguments ({e})") from None
     if not isinstance(c, cn.NeuronCircuit):
-        raise ValueError(f"--circuit {spec!r} returned {type(c).__name__}, not a NeuronCircuit")
+        raise ValueError(f"--circuit {spec!r}: returned {type(c).__name__}, not a NeuronCircuit")
     return c
+
+
+def library_circuits():
+    """The --circuit values of the library's own circuits: "circuitnet.circuits:NAME" for each public
+    function of circuitnet.circuits that needs no arguments."""
+    import inspect
+    need = lambda f: any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                         for p in inspect.signature(f).parameters.values())
+    return [f"circuitnet.circuits:{n}" for n, f in inspect.getmembers(cn.circuits, inspect.isfunction)
+            if not n.startswith("_") and f.__module__ == cn.circuits.__name__ and not need(f)]
 
 
 def evaluation(cfg):

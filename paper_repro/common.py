@@ -1,4 +1,5 @@
 """Shared experiment plumbing: output folder, results.json, seeding, plotting backend."""
+import contextlib
 import json
 import os
 import random
@@ -14,9 +15,25 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
+@contextlib.contextmanager
 def out_dir(path):
+    """Create the output folder ``path`` (and its missing parents) for the block; if the block fails
+    (an error, an exit or an interruption), remove those of them that it created and that are still
+    empty: a run that fails to start leaves no empty folder behind."""
+    made, p = [], os.path.abspath(path)
+    while not os.path.exists(p):
+        made.append(p)
+        p = os.path.dirname(p)
     os.makedirs(path, exist_ok=True)
-    return path
+    try:
+        yield path
+    except BaseException:
+        for d in made:                # the folder first, then its parents
+            try:
+                os.rmdir(d)
+            except OSError:           # not empty (or gone): keep it and what holds it
+                break
+        raise
 
 
 def write_results(out, experiment, seed, config, started, resumed_s=0.0, **numbers):

@@ -7,10 +7,12 @@
 The network comes back in evaluation mode with the run's final weights (its weight average where
 it kept one, as evaluated), on its own circuit, with the method the run evaluated with, and cfg is
 the run's configuration (results.json). A folder without a finished run is a FileNotFoundError
-that says what is missing and which command makes it.
+that says what is missing and which command makes it; an iris seed the run did not train is a
+ValueError that names the seeds it did.
 """
 import json
 import os
+import re
 
 import torch
 
@@ -36,6 +38,14 @@ def _checkpoint(path):
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def _iris_seeds(path, res):
+    """The seeds an iris run trained: its results.json's config seeds, else those of its pnn_seedN.pt files."""
+    seeds = res.get("config", {}).get("seeds")
+    if isinstance(seeds, list):
+        return sorted(int(s) for s in seeds)
+    return sorted(int(m.group(1)) for f in os.listdir(path) if (m := re.fullmatch(r"pnn_seed(\d+)\.pt", f)))
+
+
 def load_run(path, seed=None, name="pnn"):
     """(network in eval mode, configuration) of the finished run in folder ``path`` (module docstring).
     seed, name: which of an iris run's networks (default: the run's first seed, the PNN)."""
@@ -48,6 +58,10 @@ def load_run(path, seed=None, name="pnn"):
         seed = res["seed"] if seed is None else int(seed)
         if name not in ("pnn", "ann"):
             raise ValueError(f"load_run: an iris run holds networks 'pnn' and 'ann', not {name!r}")
+        held = _iris_seeds(path, res)
+        if seed not in held:
+            raise ValueError(f"load_run: {path} holds iris seeds {', '.join(map(str, held)) or 'none'}, "
+                             f"not seed {seed}")
         kw = (dict(circuit=cn.circuits.rc_spike(firing="discharger")) if name == "pnn" else
               dict(e_pos=cfg["e_ann"], e_neg=-cfg["e_ann"], firing="ideal"))
         net = IrisNet(hidden=cfg["hidden"], method="exact", **kw).to(I.D)

@@ -109,7 +109,8 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
     the unwrapped module (``model.module`` under DistributedDataParallel), so a checkpoint written
     by torchrun resumes in one process and the other way round.
     A checkpoint that holds more epochs than ``epochs`` is refused (its results are not those of
-    the run asked for).
+    the run asked for). An interruption (KeyboardInterrupt: Ctrl-C, or SIGTERM under python -m
+    paper_repro) prints how to resume (unless quiet) and propagates.
     evaluate(model) -> dict of numbers recorded in the history after every epoch.
     Returns the history: a list of dicts (epoch, loss, evaluated numbers, time_s: the epoch's wall
     seconds, training and evaluation).
@@ -141,6 +142,7 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
     bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, disable=not bars(quiet), leave=False)
     epoch_lr(lr, 0, max(epochs, 1), schedule)           # reject an unknown schedule before training
     logged = time.time()
+    saved = start                     # epochs the checkpoint holds
     try:
         for epoch in bar:
             began = time.time()
@@ -182,10 +184,12 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
                 torch.save(dict(model=module.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
                                 history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")
                 os.replace(ckpt + ".tmp", ckpt)
-    except KeyboardInterrupt:
+                saved = epoch + 1
+    except KeyboardInterrupt as e:     # Ctrl-C, or SIGTERM under python -m paper_repro
         if ckpt and not quiet:
-            print(f"\n{desc}: interrupted; {ckpt} holds the {len(history)} epochs finished so far: run the same "
+            print(f"\n{desc}: interrupted; {ckpt} holds the {saved} epochs finished so far: run the same "
                   f"command again to resume from there", flush=True)
+            e.resume_said = True      # python -m paper_repro adds no line of its own
         raise
     if ema:
         _copy(params, average)
