@@ -8,7 +8,8 @@ spike time from the window's start:
 
 * a neuron whose membrane is already at or above threshold (v >= 1) when the window opens fires at
   its start, t = 0 (the clip; zero gradient);
-* otherwise it fires at the first time in the window at which v reaches 1;
+* otherwise it fires at the first time in the window at which v reaches 1 (a jump of v that carries
+  it to 1 or above fires it at the jump's time);
 * a neuron that never does reports t_max with fired = False (never NaN).
 """
 from dataclasses import dataclass
@@ -69,6 +70,12 @@ class Timeline:
         done set for every neuron not done yet whose membrane v is already >= 1."""
         clipped = (~done) & (v >= 1)
         return torch.where(clipped, torch.zeros_like(t_out), t_out), done | clipped, clipped
+
+    def jumped(self, phase, tau, v, t_out, done):
+        """The rule at a jump of v inside comparator phase ``phase`` at local time ``tau``: (t_out, done)
+        with every neuron not done yet that the jump carried to v >= 1 firing there."""
+        hit = (~done) & (v >= 1)
+        return torch.where(hit, torch.full_like(t_out, self.in_window(phase, tau)), t_out), done | hit
 
     @staticmethod
     def crossed(v_end, done):

@@ -22,9 +22,6 @@ def closed_form_spike_times(cc, t_in, weight, params=None, clip=True, steps=None
         jumps = cc.synapse_jumps(p, weight)
         t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], clip=clip, jumps=jumps,
                fire_jump=cc.phase_jumps(p, t_in)[1], **common, **extra)
-        return t, t < 1
-    if not clip:
-        raise ValueError("clip=False (the unclipped firing time) exists for RC-Spike circuits only; "
-                         "a TTFS neuron that does not fire has no spike time to extend")
+        return t, t < cc.timeline.t_max          # the Timeline's rule: t_max where the neuron never fired
     fn = ttfs_exact if steps is None else ttfs_dstd
     return fn(t_in, weight, t_max=k["t_max"], **common, **extra)

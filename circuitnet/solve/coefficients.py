@@ -15,6 +15,7 @@ import math
 import torch
 
 from ..compile import W_FLOOR
+from .schedule import unfollowed
 
 
 def _value(fn, c, like, w=1.0):
@@ -30,6 +31,10 @@ def closed_form_error(cc, method="exact"):
     if bad:
         return (f"method {method!r} needs dynamics affine in v and constant in time (the closed form); phase(s) "
                 f"{bad} are not: use method 'ode', or 'dstd' (its general path)")
+    other = unfollowed(cc)
+    if other:
+        return (f"method {method!r}: the circuit has events the closed form does not follow ({', '.join(other)}); "
+                f"use method 'ode', or 'dstd' (its general path)")
     syn = phases[tl.synapse_phase]
     if len(phases) == 1 and syn.comparator:
         if cc.has_packets:

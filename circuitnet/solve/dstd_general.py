@@ -54,7 +54,7 @@ from ..inputs import check_layer_inputs
 from .exact import scratch, spike_time_from_membrane
 from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad
 from .kernels import check_steps, polish, rk2_step
-from .ode import packets
+from .schedule import Schedule
 from .unclipped import unclip
 
 
@@ -93,11 +93,13 @@ class AveragedDrive(torch.autograd.Function):
         return g_t, g_w, None, None, g_j
 
 
-def phase_grid(ph, steps, offset, t_in):
-    """(lo, hi) [B or 1, K] of phase ph: dstd_grid(steps, offset) plus the phase's breakpoints."""
+def phase_grid(ph, steps, offset, t_in, edges=()):
+    """(lo, hi) [B or 1, K] of phase ph: dstd_grid(steps, offset) plus the phase's breakpoints and
+    ``edges`` (the schedule's interior jump times)."""
     lo, hi = dstd_grid(steps, offset, ph.duration, t_in)
-    if ph.breakpoints:
-        bp = torch.tensor(ph.breakpoints, dtype=t_in.dtype, device=t_in.device).expand(hi.shape[0], -1)
+    fixed = tuple(ph.breakpoints) + tuple(edges)
+    if fixed:
+        bp = torch.tensor(fixed, dtype=t_in.dtype, device=t_in.device).expand(hi.shape[0], -1)
         hi = torch.cat([hi, bp], 1).sort(1).values
         lo = torch.cat([torch.zeros_like(hi[:, :1]), hi[:, :-1]], 1)
     return lo, hi
@@ -125,24 +127,22 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
     tl = cc.timeline
     syn = cc.phases[tl.synapse_phase]
     dstd_grid(steps, offset, syn.duration, t_in)  # validates offset (in synapse-phase time)
-    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    sched = Schedule(cc, t_in, weight, params)
     B, I = t_in.shape[0], weight.shape[0]
     zero = Drive(t_in.new_zeros(()), t_in.new_zeros(()))
     v = t_in.new_zeros(B, I)
     t_out = t_in.new_zeros(B, I)
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
     v_first = v_last = None
-    consts = [ph.prepare(p, t_in) for ph in cc.phases]
-    jumps, phase_jumps = packets(cc, p, t_in, weight)
+    consts, jumps = sched.consts, sched.input_jumps
     for pi, ph in enumerate(cc.phases):
         c = consts[pi]
         off = offset if ph is syn else offset * (ph.duration / syn.duration)
-        lo, hi = phase_grid(ph, steps, off, t_in)
+        lo, hi = phase_grid(ph, steps, off, t_in, sched.interior(pi))
         h, mid = hi - lo, 0.5 * (lo + hi)
         K = lo.shape[1]
         drive = Q = None
-        if cc.has_packets:
-            v = v + phase_jumps[pi]
+        v = sched.start(pi, v)
         if ph.synapses:
             drive, Q = averaged_drive(t_in, weight, lo, hi, jumps)
             per_step = list(zip(*(x.unbind(1) for x in drive if x is not None)))  # one gradient stack in backward
@@ -152,18 +152,21 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
         if pi == tl.first:
             v_first = v
             t_out, done, _ = tl.open_window(v.detach(), t_out, done)
-        states = [v]
+        starts, ends = [], []   # each interval's first and last state (before the jumps at its end)
         for m in range(K):
+            starts.append(v)
             if Q is not None:
                 v = v + dQ[m]
             v = step(ph, v, lo[:, m:m + 1], h[:, m:m + 1], mid[:, m:m + 1],
                      Drive(*per_step[m]) if drive is not None else zero, c)
-            states.append(v)
+            ends.append(v)
+            v = sched.at(pi, v, hi[:, m:m + 1], h[:, m:m + 1] > 0)     # once, where an edge repeats a grid point
         if Q is not None:       # the synapse devices switch off: every packet back
             v = v - Q[:, K - 1]
+        v = sched.end(pi, v)
         if ph.comparator:
-            t_out, done = _crossings(ph, c, torch.stack(states, 1), lo, hi, drive, step, done, t_out,
-                                     tl.in_window(pi, 0.0))
+            t_out, done = _crossings(ph, c, torch.stack(starts, 1), torch.stack(ends, 1), lo, hi, drive, step, done,
+                                     t_out, tl.in_window(pi, 0.0))
         if pi == tl.last:
             v_last = v
     t_out = tl.report(t_out, done)
@@ -172,27 +175,28 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
     return t_out, done
 
 
-def _crossings(ph, c, V, lo, hi, drive, step, done, t_out, t0):
+def _crossings(ph, c, V0, V1, lo, hi, drive, step, done, t_out, t0):
     """First threshold crossing inside this comparator phase for neurons not done yet.
 
-    V [B, K+1, I]: states at the grid points (autograd); drive: the phase's averaged Drive
-    [B, K, I] or None; t0: the phase's start in window time. Returns updated (t_out, done)."""
-    B, K1, I = V.shape
-    above = V[:, 1:].detach() >= 1
+    V0, V1 [B, K, I]: each interval's first and last state (autograd); drive: the phase's averaged
+    Drive [B, K, I] or None; t0: the phase's start in window time. Returns updated (t_out, done)."""
+    B, K, I = V1.shape
+    K1 = K + 1
+    above = V1.detach() >= 1
     hit = above.any(1) & ~done
     if not hit.any():
         return t_out, done
     # first interval ending at or above 1 = number of leading intervals below it, [B, 1, I]
     # (a float cumprod: several times faster on the CPU than argmax over the strided dim)
-    k = (~above).to(V.dtype).cumprod(1).sum(1, keepdim=True).clamp_(max=K1 - 2).long()
+    k = (~above).to(V1.dtype).cumprod(1).sum(1, keepdim=True).clamp_(max=K1 - 2).long()
     pick = lambda x: x.expand(B, K1 - 1, I).gather(1, k).squeeze(1)
     s, e = pick(lo.unsqueeze(2)), pick(hi.unsqueeze(2))
-    zero = V.new_zeros(())
+    zero = V1.new_zeros(())
     dk = drive.map(pick) if drive is not None else Drive(zero, zero)
-    v0 = V[:, :-1].gather(1, k).squeeze(1)
+    v0 = V0.gather(1, k).squeeze(1)
     tsw = 0.5 * (s + e)
     with torch.no_grad():
-        interval = dict(v0=v0.detach(), v1=V[:, 1:].detach().gather(1, k).squeeze(1), s=s, h=e - s, tsw=tsw,
+        interval = dict(v0=v0.detach(), v1=V1.detach().gather(1, k).squeeze(1), s=s, h=e - s, tsw=tsw,
                         drive=dk.detach())
         cd = [x.detach() for x in c]
         d = polish(ph, interval, cd, iters=4, step=step)

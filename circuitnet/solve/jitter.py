@@ -28,7 +28,7 @@ from ..drive import Drive
 from ..inputs import check_layer_inputs
 from .dstd_general import averaged_drive, phase_grid
 from .kernels import check_steps
-from .ode import packets
+from .schedule import Schedule
 
 
 def _rates(ph, m, var, s, tsw, drive, c):
@@ -53,23 +53,21 @@ def spike_jitter(cc, t_in, weight, params=None, steps=64):
     if not cc.has_noise:
         raise ValueError("spike_jitter: the circuit declares no noise (ShotNoise, ThermalNoise, ResetNoise)")
     with torch.no_grad():
-        p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-        consts = [ph.prepare(p, t_in) for ph in cc.phases]
+        sched = Schedule(cc, t_in, weight, params)
+        consts, jumps = sched.consts, sched.input_jumps
         B, I = t_in.shape[0], weight.shape[0]
         tl = cc.timeline
         m = t_in.new_zeros(B, I)
-        var = cc.initial_variance(p, t_in).expand(B, I).clone()
+        var = cc.initial_variance(sched.params, t_in).expand(B, I).clone()
         t_out = t_in.new_zeros(B, I)
         sigma = t_in.new_zeros(B, I)
         done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
         zero = t_in.new_zeros(())
-        jumps, phase_jumps = packets(cc, p, t_in, weight)
         for pi, ph in enumerate(cc.phases):
             c = consts[pi]
-            lo, hi = phase_grid(ph, steps, 0.0, t_in)
+            lo, hi = phase_grid(ph, steps, 0.0, t_in, sched.interior(pi))
             drive = Q = None
-            if cc.has_packets:
-                m = m + phase_jumps[pi]
+            m = sched.start(pi, m)
             if ph.synapses:
                 drive, Q = averaged_drive(t_in, weight, lo, hi, jumps)
                 if ph.weight_dependent:
@@ -96,7 +94,8 @@ def spike_jitter(cc, t_in, weight, params=None, steps=64):
                     t_out = torch.where(hit, tl.in_window(pi, s + d), t_out)
                     sigma = torch.where(hit, v_at.clamp(min=0).sqrt() / slope.clamp(min=1e-12), sigma)
                     done = done | hit
-                m, var = m1, var1
+                m, var = sched.at(pi, m1, hi[:, k:k + 1], h > 0), var1
             if Q is not None:
                 m = m - Q[:, -1]
+            m = sched.end(pi, m)
         return tl.report(t_out, done), sigma, done

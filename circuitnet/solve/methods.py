@@ -14,6 +14,8 @@ torchdiffeq's SOLVERS. A method is called by :func:`circuitnet.solve.spike_times
 import numbers
 import warnings
 
+import torch
+
 from .coefficients import closed_form_error
 from .kernels import STEPS, check_dt, check_steps
 
@@ -71,6 +73,13 @@ class Method:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"
 
 
+def _check_unclipped(compiled, clip, name):
+    """The closed forms' unclipped time exists for the RC-Spike shape only (a ValueError otherwise)."""
+    if not clip and compiled.phases[compiled.synapse_phase].comparator:
+        raise ValueError(f"clip=False (the unclipped firing time) exists for RC-Spike circuits only; a TTFS neuron "
+                         f"that does not fire has no spike time to extend (method {name!r})")
+
+
 def _integer(x, what, low):
     if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < low:
         raise ValueError(f"{what} must be an integer >= {low}, got {x!r}")
@@ -91,6 +100,7 @@ class Exact(Method):
 
     def solve(self, compiled, t_in, weight, params, clip, training):
         from .closed_form import closed_form_spike_times
+        _check_unclipped(compiled, clip, self.name)
         return closed_form_spike_times(compiled, t_in, weight, params, clip=clip)
 
 
@@ -152,6 +162,7 @@ class DSTD(Method):
             return general_dstd(compiled, t_in, weight, params=params, steps=self.steps, offset=offset, clip=clip,
                                 step=STEPS[self.step or "rk2"])
         from .closed_form import closed_form_spike_times
+        _check_unclipped(compiled, clip, self.name)
         return closed_form_spike_times(compiled, t_in, weight, params, clip=clip, steps=self.steps, offset=offset)
 
 
@@ -167,6 +178,15 @@ class ODE(Method):
 
     def solve(self, compiled, t_in, weight, params, clip, training):
         from .ode import ode_spike_times
+        if compiled.weight_dependent:
+            if not clip:
+                raise ValueError("clip=False on a circuit whose synapse shapes depend on the weight (FittedNMOS/"
+                                 "FittedPMOS): use method 'exact' or 'dstd' for the unclipped time")
+            syn = compiled.phases[compiled.synapse_phase]
+            read = {str(x) for e in syn.const_exprs for x in e.free_symbols}      # what the synapse phase reads
+            if any(torch.is_tensor(x) and x.requires_grad and n in read for n, x in (params or {}).items()):
+                raise ValueError("gradients with respect to the circuit's parameters are not available from method "
+                                 "'ode' when the synapse shapes depend on the weight; use 'exact' or 'dstd'")
         return ode_spike_times(compiled, t_in, weight, params=params, dt=self.dt, polish=self.polish, clip=clip)
 
 

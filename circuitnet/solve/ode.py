@@ -31,22 +31,24 @@ import torch
 from ..compile import W_FLOOR
 from ..inputs import check_layer_inputs
 from .kernels import check_dt, polish, rk4_step
+from .schedule import Schedule
 from .unclipped import unclip
 
 
-def _grid(phase, dt, ref):
+def _grid(phase, dt, ref, edges=()):
     n = max(1, math.ceil(phase.duration / dt - 1e-9))
-    pts = sorted(set([phase.duration * m / n for m in range(1, n + 1)]) | set(phase.breakpoints))
+    pts = sorted(set([phase.duration * m / n for m in range(1, n + 1)]) | set(phase.breakpoints) | set(edges))
     return torch.tensor(pts, dtype=ref.dtype, device=ref.device)
 
 
-def schedule(cc, t_in, dt):
+def intervals(sched, t_in, dt):
     """Per phase: interval end times [B or 1, K] and, in the synapse phase, the input index that
-    arrives at each end ([B, K]; J = no input)."""
+    arrives at each end ([B, K]; J = no input: a grid edge). The grid holds the phase's switching
+    times and the schedule's interior jump times."""
     B, J = t_in.shape
     out = []
-    for ph in cc.phases:
-        grid = _grid(ph, dt, t_in)
+    for k, ph in enumerate(sched.cc.phases):
+        grid = _grid(ph, dt, t_in, sched.interior(k))
         if not ph.synapses:
             out.append((grid[None, :], None))
             continue
@@ -73,13 +75,6 @@ def _rows(columns, j):
     return columns.map(lambda x: x[j])
 
 
-def packets(cc, p, t_in, weight):
-    """(jumps [I, J] or None, [jump of v at each phase's start, a tensor]): the charge packets of
-    cc (GateCharge) for parameters p, as the solvers take them."""
-    zero = t_in.new_zeros(())
-    return cc.synapse_jumps(p, weight), [zero if x is None else x for x in cc.phase_jumps(p, t_in)]
-
-
 def _pad(x):
     """x^T [J, I] with a zero row J (for events that are not inputs)."""
     return torch.cat([x.t(), x.new_zeros(1, x.shape[0])])
@@ -91,19 +86,21 @@ def _jump_rows(jpad, j, s1):
     return jpad[j] * (s1 > 0).to(jpad.dtype)
 
 
-def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=None, jumps=None, phase_jumps=None):
-    """Integrate all phases; returns (t_out, fired, saved) where saved holds what backward needs.
+def forward_pass(sched, t_in, weight, dt, step, locate, v0=None, record=None):
+    """Integrate all phases of the :class:`~circuitnet.solve.schedule.Schedule` ``sched``; returns
+    (t_out, fired, saved) where saved holds what backward needs.
 
     step(ph, v, s, h, tsw, drive, c) -> v after one interval (circuitnet.solve.kernels);
     locate(ph, interval, c) -> time of the crossing after the start of the interval in which v
     reached 1 (interval: v0, v1, s, h, tsw, drive). v0: initial state (default 0). record: a list
-    that receives (absolute time, v) after each interval. jumps, phase_jumps: charge packets
-    (:func:`packets`): v += jumps_ij when input j arrives at t_j > 0, minus them all where the synapse
-    phase ends, and phase_jumps[k] where phase k starts. Plain torch ops: differentiable by autograd
-    when called outside ODESpikeTimes (the SDE path).
+    that receives (absolute time, v) after each interval. The schedule's jumps: its fixed jumps at
+    each phase's start, inside it (grid edges) and at its end; its input packets: v += jumps_ij when
+    input j arrives at t_j > 0, minus them all where the synapse phase ends. Plain torch ops:
+    differentiable by autograd when called outside ODESpikeTimes (the SDE path).
     """
     B, J = t_in.shape
     I = weight.shape[0]
+    cc, consts, jumps = sched.cc, sched.consts, sched.input_jumps
     tl = cc.timeline
     columns, _ = _columns(cc, consts, weight)
     jpad = None if jumps is None else _pad(jumps)
@@ -114,15 +111,14 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
     t_out = t_in.new_zeros(B, I)
     at = dict({k: t_in.new_zeros(B, I) for k in ("v0", "v1", "s", "h", "tsw")}, drive=drive)
     phase_of = torch.full((B, I), -1, dtype=torch.long, device=t_in.device)
-    sched = schedule(cc, t_in, dt)
+    edges = intervals(sched, t_in, dt)
     v_first = None
     v_first_pre = None
-    for pi, (ph, (times, idx)) in enumerate(zip(cc.phases, sched)):
+    for pi, (ph, (times, idx)) in enumerate(zip(cc.phases, edges)):
         c = consts[pi]
         if pi == tl.first:
             v_first_pre = v
-        if phase_jumps is not None:
-            v = v + phase_jumps[pi]
+        v = sched.start(pi, v)
         if pi == tl.first:
             v_first = v
             t_out, done, clipped = tl.open_window(v, t_out, done)
@@ -146,8 +142,10 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
                 drive = drive + _rows(columns, idx[:, k])
                 if jpad is not None:
                     v = v + _jump_rows(jpad, idx[:, k], s1)
+            v = sched.at(pi, v, s1, None if idx is None else idx[:, k:k + 1] == J)
         if ph.synapses and jumps is not None:           # every device that was on gives its packet back
             v = v - (t_in < ph.duration).to(v.dtype) @ jumps.t()
+        v = sched.end(pi, v)
     crossed = done & ~clipped
     t_loc = t_in.new_zeros(B, I)
     for pi in tl.comparator:
@@ -155,7 +153,7 @@ def forward_pass(cc, consts, t_in, weight, dt, step, locate, v0=None, record=Non
         d = locate(cc.phases[pi], at, consts[pi])
         t_loc = torch.where(m, at["s"] + d, t_loc)
         t_out = torch.where(m, tl.in_window(pi, at["s"] + d), t_out)
-    saved = dict(sched=sched, crossed=crossed, phase_of=phase_of, t_loc=t_loc, tsw=at["tsw"], drive=at["drive"],
+    saved = dict(sched=edges, crossed=crossed, phase_of=phase_of, t_loc=t_loc, tsw=at["tsw"], drive=at["drive"],
                  clipped=clipped, late=~done, v_first=v_first, v_first_pre=v_first_pre, v_last=v)
     return tl.report(t_out, done), done, saved
 
@@ -189,18 +187,18 @@ def _rk4_back(ph, y, e, h, tsw, drive, c, need_w, need_c):
     return [yi - h / 6 * (a + 2 * b + 2 * cc + d) for yi, a, b, cc, d in zip(y, k1, k2, k3, k4)]
 
 
-def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_c, grad_vb=None, jumps=None,
-                  phase_jumps=None):
-    """Adjoint sweep; returns (grad_t_in, grad_weight, [grad per phase per constant], grad_jumps,
-    [grad per phase jump]) (the last two None without packets).
+def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, grad_vb=None):
+    """Adjoint sweep; returns (grad_t_in, grad_weight, [grad per phase per constant], grad of the input
+    packets (None without them), [grad of each fixed jump of the schedule]).
 
     grad_vb: dL/dv_b of the boundary membranes read out for the unclipped time (ODESpikeTimes):
     those neurons' adjoints start at the readout time with lambda = dL/dv_b and v = v_b.
-    Packets (jumps, phase_jumps as in forward_pass): v is taken back across each one; lambda is
-    continuous there, dL/d(packet) = lambda at its time, and an input's time gradient sees the
+    Jumps (the schedule's fixed jumps and input packets): v is taken back across each one; lambda is
+    continuous there, dL/d(jump) = lambda at its time, and an input's time gradient sees the
     change of the rate across its event, lambda (F_after(v+) - F_before(v-))."""
     B, J = t_in.shape
     I = weight.shape[0]
+    cc, consts, jumps = sched.cc, sched.consts, sched.input_jumps
     tl = cc.timeline
     columns, wall = _columns(cc, consts, weight)
     if cc.weight_dependent:                  # d(w k(v; |w|))/dw = 1 - D v,  D = beta + |w| dbeta/d|w|
@@ -234,7 +232,7 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
     gt = t_in.new_zeros(B, J + 1)
     gjT = None if jumps is None else t_in.new_zeros(J + 1, I)
     jpad = None if jumps is None else _pad(jumps)
-    g_phase = [] if phase_jumps is not None else None
+    lam_at = {}                                         # (phase, tau) -> lambda where a fixed jump happens
     grad_c = []
     inf = torch.full_like(t_loc, math.inf)
     for pi in reversed(range(len(cc.phases))):
@@ -243,6 +241,11 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
         acc_c = [torch.zeros_like(G) for _ in nc]
         T = torch.where(seeded & (phase_of == pi), t_loc, torch.where(seeded & (phase_of > pi), inf, -inf))
         sw = ph.synapses and need_w
+        dur = ph.duration
+        for tau, _ in sched.jumps[pi]:                  # back across the jumps at the phase end
+            if tau == dur and tau > 0.0:
+                lam_at[(pi, tau)] = lam
+        v = sched.end(pi, v, sign=-1.0)
         if ph.synapses and jumps is not None:           # back across the switch-off at the phase end
             arrived = (t_in < ph.duration).to(v.dtype)
             v = v + arrived @ jumps.t()
@@ -250,6 +253,11 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
         for k in reversed(range(times.shape[1])):
             s1 = times[:, k:k + 1]
             s0 = times[:, k - 1:k] if k > 0 else torch.zeros_like(s1)
+            grid = None if idx is None else idx[:, k:k + 1] == J
+            for tau in sched.interior(pi):              # back across the jumps at this edge
+                hit = (s1 == tau) if grid is None else (s1 == tau) & grid
+                lam_at[(pi, tau)] = lam_at.get((pi, tau), 0.0) + lam * hit.to(lam.dtype)
+            v = sched.at(pi, v, s1, grid, sign=-1.0)
             if idx is not None:
                 j = idx[:, k]
                 col = wall[j]
@@ -285,36 +293,33 @@ def backward_pass(cc, consts, t_in, weight, grad_t, saved, need_t, need_w, need_
                 acc_w = y[2:4]
             acc_c = y[4 if sw else 2:]
         grad_c.append(acc_c)
-        if phase_jumps is not None:                     # back across the packets where the phase starts
-            v = v - phase_jumps[pi]
-            g_phase.append(lam.sum_to_size(phase_jumps[pi].shape) if phase_jumps[pi].dim() else lam.sum())
+        if any(tau == 0.0 for tau, _ in sched.jumps[pi]):   # back across the jumps where the phase starts
+            lam_at[(pi, 0.0)] = lam
+        v = sched.start(pi, v, sign=-1.0)
     grad_c.reverse()
-    if g_phase is not None:
-        g_phase.reverse()
-    return gt[:, :J], gwT[:J].t(), grad_c, None if gjT is None else gjT[:J].t(), g_phase
+    return gt[:, :J], gwT[:J].t(), grad_c, None if gjT is None else gjT[:J].t(), sched.jump_gradients(lam_at)
 
 
 class ODESpikeTimes(torch.autograd.Function):
-    """Autograd wrapper: forward_pass / backward_pass. Inputs: t_in, weight, the charge packets (jumps
-    [I, J] or None, then one phase jump per phase), then every phase's constants.
-    Outputs: t_out, fired, v_b (the membrane at the start of the first comparator phase where the
-    neuron was clipped there, at the end of the last one where it never fired, else 0; read by
-    the unclipped time) and the clipped mask."""
+    """Autograd wrapper: forward_pass / backward_pass. Inputs: the schedule (its tensors are passed
+    again, as the Function's own inputs, so that their gradients come back), dt, polish, t_in, weight,
+    the input packets (jumps [I, J] or None), the number of fixed jumps, the fixed jumps' dv, then every
+    phase's constants. Outputs: t_out, fired, v_b (the membrane at the start of the first comparator
+    phase where the neuron was clipped there, at the end of the last one where it never fired, else 0;
+    read by the unclipped time) and the clipped mask."""
 
     @staticmethod
-    def forward(ctx, cc, dt, npolish, t_in, weight, jumps, *rest):
-        n_ph = len(cc.phases)
-        phase_jumps, consts_flat = list(rest[:n_ph]), rest[n_ph:]
-        sizes = [len(ph.const_symbols) for ph in cc.phases]
+    def forward(ctx, sched, dt, npolish, t_in, weight, jumps, n_fixed, *rest):
+        fixed, consts_flat = rest[:n_fixed], rest[n_fixed:]
+        sizes = [len(ph.const_symbols) for ph in sched.cc.phases]
         consts, i = [], 0
         for n in sizes:
             consts.append(list(consts_flat[i:i + n]))
             i += n
-        pj = phase_jumps if cc.has_packets else None
-        t_out, fired, saved = forward_pass(cc, consts, t_in, weight, dt, rk4_step,
-                                           lambda ph, interval, c: polish(ph, interval, c, npolish),
-                                           jumps=jumps, phase_jumps=pj)
-        ctx.cc, ctx.sizes, ctx.saved, ctx.packets = cc, sizes, saved, (jumps, pj)
+        sched = sched.with_tensors(fixed, consts, jumps)
+        t_out, fired, saved = forward_pass(sched, t_in, weight, dt, rk4_step,
+                                           lambda ph, interval, c: polish(ph, interval, c, npolish))
+        ctx.sched, ctx.sizes, ctx.saved, ctx.n_fixed = sched, sizes, saved, n_fixed
         ctx.save_for_backward(t_in, weight, *consts_flat)
         ctx.mark_non_differentiable(fired, saved["clipped"])
         v_b = torch.where(saved["clipped"], saved["v_first"], torch.where(saved["late"], saved["v_last"], 0.0))
@@ -323,20 +328,19 @@ class ODESpikeTimes(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_t, _grad_fired, grad_vb, _grad_clipped):
         t_in, weight, *consts_flat = ctx.saved_tensors
-        cc, sizes = ctx.cc, ctx.sizes
-        jumps, pj = ctx.packets
-        first = 6 + len(cc.phases)           # needs_input_grad index of the first constant
+        sched, sizes, n_fixed = ctx.sched, ctx.sizes, ctx.n_fixed
+        first = 7 + n_fixed                  # needs_input_grad index of the first constant
         consts, need_c, i = [], [], 0
         for n in sizes:
             consts.append(list(consts_flat[i:i + n]))
             need_c.append([k for k in range(n) if ctx.needs_input_grad[first + i + k]])
             i += n
+        sched = sched.with_tensors(sched.tensors(), consts, sched.input_jumps)
         need_t, need_w = ctx.needs_input_grad[3], ctx.needs_input_grad[4]
-        gt, gw, gc, gj, gpj = backward_pass(cc, consts, t_in, weight, grad_t, ctx.saved, need_t, need_w, need_c,
-                                            grad_vb, jumps=jumps, phase_jumps=pj)
+        gt, gw, gc, gj, gfix = backward_pass(sched, t_in, weight, grad_t, ctx.saved, need_t, need_w, need_c, grad_vb)
         out = [None, None, None, gt if need_t else None, gw if need_w else None,
-               gj if ctx.needs_input_grad[5] else None]
-        out += [gpj[k] if gpj is not None and ctx.needs_input_grad[6 + k] else None for k in range(len(cc.phases))]
+               gj if ctx.needs_input_grad[5] else None, None]
+        out += [g if ctx.needs_input_grad[7 + k] else None for k, g in enumerate(gfix)]
         for pi, n in enumerate(sizes):
             grads = dict(zip(need_c[pi], gc[pi]))
             for k in range(n):
@@ -355,18 +359,11 @@ def ode_spike_times(cc, t_in, weight, params=None, dt=1 / 64, polish=6, clip=Tru
     """
     check_layer_inputs(t_in, weight)
     dt = check_dt(dt)
-    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-    consts = [ph.prepare(p, t_in) for ph in cc.phases]
-    if cc.weight_dependent:
-        if not clip:
-            raise ValueError("clip=False on a circuit whose synapse shapes depend on the weight (FittedNMOS/"
-                             "FittedPMOS): use method 'exact' or 'dstd' for the unclipped time")
-        if any(x.requires_grad for x in consts[cc.synapse_phase]):
-            raise ValueError("gradients with respect to the circuit's parameters are not available from method "
-                             "'ode' when the synapse shapes depend on the weight; use 'exact' or 'dstd'")
-    jumps, phase_jumps = packets(cc, p, t_in, weight)
-    t_out, fired, v_b, clipped = ODESpikeTimes.apply(cc, float(dt), int(polish), t_in, weight, jumps, *phase_jumps,
-                                                     *[c for cs in consts for c in cs])
+    sched = Schedule(cc, t_in, weight, params)
+    consts = sched.consts
+    fixed = sched.tensors()
+    t_out, fired, v_b, clipped = ODESpikeTimes.apply(sched, float(dt), int(polish), t_in, weight, sched.input_jumps,
+                                                     len(fixed), *fixed, *[c for cs in consts for c in cs])
     if not clip:
         t_out = unclip(cc, consts, t_in, weight, t_out, clipped, ~fired, v_b, v_b)
     return t_out, fired

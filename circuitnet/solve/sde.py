@@ -14,7 +14,8 @@ import torch
 
 from ..inputs import check_layer_inputs
 from .kernels import check_dt, interpolate, rk4_step
-from .ode import forward_pass, packets
+from .ode import forward_pass
+from .schedule import Schedule
 
 
 def _safe_sqrt(x):
@@ -38,12 +39,9 @@ def sde_spike_times(cc, t_in, weight, params=None, dt=1 / 256, seed=0, record=No
     dt = check_dt(dt)
     gen = torch.Generator(device=t_in.device)
     gen.manual_seed(int(seed))
-    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-    consts = [ph.prepare(p, t_in) for ph in cc.phases]
-    var0 = cc.initial_variance(p, t_in)
+    sched = Schedule(cc, t_in, weight, params)
+    var0 = cc.initial_variance(sched.params, t_in)
     shape = (t_in.shape[0], weight.shape[0])
     v0 = torch.sqrt(var0) * torch.randn(shape, generator=gen, dtype=t_in.dtype, device=t_in.device)
-    jumps, phase_jumps = packets(cc, p, t_in, weight)
-    t_out, fired, _ = forward_pass(cc, consts, t_in, weight, dt, _em_step(gen), interpolate, v0=v0, record=record,
-                                   jumps=jumps, phase_jumps=phase_jumps if cc.has_packets else None)
+    t_out, fired, _ = forward_pass(sched, t_in, weight, dt, _em_step(gen), interpolate, v0=v0, record=record)
     return t_out, fired

@@ -37,6 +37,7 @@ import torchdiffeq
 
 from ..drive import Drive
 from ..inputs import check_layer_inputs
+from .schedule import Schedule
 
 ADAPTIVE_SOLVERS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 _AT_THRESHOLD = 1e-8       # |1 - v| below which a not-yet-fired neuron counts as firing at an event
@@ -73,10 +74,11 @@ class _PhaseField:
         return torch.broadcast_to(f, v.shape)
 
 
-def _jump_times(ph, t_in):
-    """Sorted distinct jump times of the phase in (0, duration]: inputs, breakpoints and the end.
-    Built from t_in by indexing and sorting, so d/dt_in flows into the solver's step points."""
-    fixed = torch.tensor(list(ph.breakpoints) + [ph.duration], dtype=torch.float64, device=t_in.device)
+def _jump_times(ph, t_in, edges=()):
+    """Sorted distinct jump times of the phase in (0, duration]: inputs, breakpoints, ``edges`` (the
+    schedule's interior jumps) and the end. Built from t_in by indexing and sorting, so d/dt_in flows
+    into the solver's step points."""
+    fixed = torch.tensor(list(ph.breakpoints) + list(edges) + [ph.duration], dtype=torch.float64, device=t_in.device)
     if ph.synapses:
         x = t_in.reshape(-1)
         x = x[(x > 0) & (x < ph.duration)].to(torch.float64)
@@ -86,13 +88,14 @@ def _jump_times(ph, t_in):
     return s[keep]
 
 
-def _comparator_phase(field, v, fired, t_out, jumps, offset, solver):
-    """Integrate one comparator phase event by event; returns (v at the end, fired, t_out).
+def _comparator_phase(field, v, fired, t_out, jumps, offset, solver, start=0.0, stop=None):
+    """Integrate one comparator phase (from local time ``start`` to ``stop``, default its end) event by
+    event; returns (v at ``stop``, fired, t_out).
 
     offset: start of this phase minus start of the first comparator phase (added to local times).
     """
-    dur = field.ph.duration
-    t0 = torch.zeros((), dtype=torch.float64, device=v.device)
+    dur = field.ph.duration if stop is None else stop
+    t0 = torch.tensor(float(start), dtype=torch.float64, device=v.device)
     while True:
         alive = ~fired
         if not alive.any():
@@ -119,17 +122,19 @@ def _comparator_phase(field, v, fired, t_out, jumps, offset, solver):
         t0 = t_e
 
 
-def _packet_phase(field, v, t_in, duration, packets, jumps, solver):
-    """A synapse phase with charge packets [I, J]: integrated from input time to input time, v +=
-    the packets of the inputs arriving there (t > 0), every packet back at the phase end."""
-    a = 0.0
-    for b in jumps.tolist():
+def _packet_phase(field, v, t_in, duration, packets, jumps, solver, start=0.0, stop=None):
+    """A synapse phase with charge packets [I, J], from local time ``start`` to ``stop`` (default its
+    end): integrated from input time to input time, v += the packets of the inputs arriving there
+    (t > 0). Every packet goes back at the phase end (the caller's)."""
+    a = float(start)
+    stop = duration if stop is None else stop
+    for b in jumps[(jumps > a) & (jumps <= stop)].tolist():
         span = torch.tensor([a, b], dtype=torch.float64, device=t_in.device)
         v = torchdiffeq.odeint(field, v, span, **solver, options=dict(jump_t=jumps[(jumps > a) & (jumps <= b)]))[-1]
         if b < duration:
             v = v + ((t_in == b) & (t_in > 0)).to(v.dtype) @ packets.t()
         a = b
-    return v - (t_in < duration).to(v.dtype) @ packets.t()
+    return v
 
 
 def torchdiffeq_spike_times(cc, t_in, weight, params=None, rtol=1e-10, atol=1e-12, solver="dopri5"):
@@ -146,26 +151,34 @@ def torchdiffeq_spike_times(cc, t_in, weight, params=None, rtol=1e-10, atol=1e-1
         raise ValueError(f"solver must be an adaptive Runge-Kutta solver of torchdiffeq {ADAPTIVE_SOLVERS} "
                          f"(they step onto jump_t), got {solver!r}")
     solver = dict(rtol=rtol, atol=atol, method=solver)
-    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    sched = Schedule(cc, t_in, weight, params)
     B, I = t_in.shape[0], weight.shape[0]
     tl = cc.timeline
     v = t_in.new_zeros(B, I)
     fired = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
     t_out = torch.zeros_like(v)
-    packets, phase_packets = cc.synapse_jumps(p, weight), cc.phase_jumps(p, t_in)
+    packets = sched.input_jumps
     for pi, ph in enumerate(cc.phases[:tl.last + 1]):
-        field = _PhaseField(ph, ph.prepare(p, t_in), t_in, weight)
-        jumps = _jump_times(ph, t_in)
-        if phase_packets[pi] is not None:
-            v = v + phase_packets[pi]
-        if not ph.comparator and ph.synapses and packets is not None:
-            v = _packet_phase(field, v, t_in, ph.duration, packets, jumps, solver)
-            continue
-        if not ph.comparator:
-            span = torch.tensor([0.0, ph.duration], dtype=torch.float64, device=t_in.device)
-            v = torchdiffeq.odeint(field, v, span, **solver, options=dict(jump_t=jumps))[-1]
-            continue
+        field = _PhaseField(ph, sched.consts[pi], t_in, weight)
+        edges = sched.interior(pi)
+        jumps = _jump_times(ph, t_in, edges)
+        v = sched.start(pi, v)
         if pi == tl.first:
             t_out, fired, _ = tl.open_window(v, t_out, fired)
-        v, fired, t_out = _comparator_phase(field, v, fired, t_out, jumps, tl.in_window(pi, 0.0), solver)
+        bounds = [0.0] + edges + [ph.duration]
+        for a, b in zip(bounds[:-1], bounds[1:]):           # segments between the schedule's interior jumps
+            if ph.comparator:
+                v, fired, t_out = _comparator_phase(field, v, fired, t_out, jumps, tl.in_window(pi, 0.0), solver, a, b)
+            elif ph.synapses and packets is not None:
+                v = _packet_phase(field, v, t_in, ph.duration, packets, jumps, solver, a, b)
+            else:
+                span = torch.tensor([a, b], dtype=torch.float64, device=t_in.device)
+                v = torchdiffeq.odeint(field, v, span, **solver, options=dict(jump_t=jumps[(jumps > a) & (jumps <= b)]))[-1]
+            if b < ph.duration:
+                v = sched.at(pi, v, v.new_full((1, 1), b))
+                if ph.comparator:
+                    t_out, fired = tl.jumped(pi, b, v, t_out, fired)
+        if ph.synapses and packets is not None:             # every synapse device that was on gives its packet back
+            v = v - (t_in < ph.duration).to(v.dtype) @ packets.t()
+        v = sched.end(pi, v)
     return tl.report(t_out, fired), fired
