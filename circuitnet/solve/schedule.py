@@ -78,6 +78,8 @@ class Schedule:
                 self.jumps[k].append((float(tau), dv))
         for js in self.jumps:
             js.sort(key=lambda x: x[0])
+        self._interior = [sorted({tau for tau, _ in js if 0.0 < tau < ph.duration})
+                          for js, ph in zip(self.jumps, cc.phases)]
 
     # ------------------------------------------------------------------ the fixed jumps
     def start(self, k, v, sign=1.0):
@@ -97,13 +99,14 @@ class Schedule:
 
     def interior(self, k):
         """Sorted distinct local times strictly inside phase k at which v jumps (grid edges)."""
-        dur = self.cc.phases[k].duration
-        return sorted({tau for tau, _ in self.jumps[k] if 0.0 < tau < dur})
+        return self._interior[k]
 
     def at(self, k, v, s1, grid=None, sign=1.0):
         """v after (sign -1: before) the interior jumps of phase k at the interval ends s1 ([B or 1, 1]):
         each applied on the rows whose interval ends at its time (and, where ``grid`` [B, 1] is given,
         is a grid edge rather than an input event at the same time)."""
+        if not self._interior[k]:
+            return v
         dur = self.cc.phases[k].duration
         for tau, dv in self.jumps[k]:
             if 0.0 < tau < dur:
