@@ -49,9 +49,9 @@ def _number(kind, test, what):
 
 
 def _circuit(text):
-    """The argparse type of --circuit: ``text`` if classify.load_circuit makes a circuit of it, else an
+    """The argparse type of --circuit: ``text`` if classify_net.load_circuit makes a circuit of it, else an
     argparse error naming the bad value and the values accepted."""
-    from .classify import library_circuits, load_circuit
+    from .classify_net import library_circuits, load_circuit
     try:
         load_circuit(text)
     except ValueError as e:
@@ -135,8 +135,8 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
 
 def _defaults(module):
     """(defaults, quick changes) of an experiment module, as its run() applies them."""
-    if hasattr(module, "DEFAULTS"):                # the classification experiments (classify.configure)
-        from .classify import CFG
+    if hasattr(module, "DEFAULTS"):                # the classification experiments (classify_config.configure)
+        from .classify_config import CFG
         return dict(CFG, **module.DEFAULTS, device="cpu", data=None), getattr(module, "QUICK", {})
     return dict(getattr(module, "CFG", {})), getattr(module, "QUICK", {})
 
@@ -153,7 +153,7 @@ def _show(key, value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-SWEEPS = ("sweep-e", "sweep-m", "noise", "penalty")     # one training per setting (classify.train_many)
+SWEEPS = ("sweep-e", "sweep-m", "noise", "penalty")     # one training per setting (sweeps.train_many)
 
 
 def _parser():

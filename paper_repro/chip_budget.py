@@ -63,18 +63,22 @@ import torch
 import circuitnet as cn
 from circuitnet import models
 from circuitnet import variation
-from circuitnet.chip import Trim, WeightProgrammer
 
-from . import classify as C
-from . import iris as I
-from .common import pyplot, seed_everything, write_results
-from .robustness import cached, finetune, load_nominal
+from . import classify_net
+from . import iris_net as I
+from .cache import cached
+from .chip_bringup import BRING_UP, trims, weight_programmer
+from .classify_data import load_data
+from .classify_eval import accuracy
+from .common import configured, pyplot, save_figure, seed_everything, write_results
+from .finetune import finetune
+from .runs import load_nominal
+from .runtime import runtime
 from .spreads import COMPARATOR_OFFSET, at_level, on_circuit, sky130_spreads
 from .train import done_epochs
 
 CFG = dict(chips=100, test_subset=2000, iris_epochs=600, threshold_offset=COMPARATOR_OFFSET, bits=(4, 6, 8), iterations=(1, 3),
-           dac_range=0.12, gm_over_id=(23.5, 15.7), measurement_noise=0.01, trim_bits=6, trim_span_v=0.06,
-           trim_span_dis=0.8, area=4.0, iris_aware_epochs=3000, pool=200, trim_epochs=5, finetune_lr=5e-5, val_chips=20,
+           **BRING_UP, area=4.0, iris_aware_epochs=3000, pool=200, trim_epochs=5, finetune_lr=5e-5, val_chips=20,
            nominal=None, aware=None, data=None)
 QUICK = dict(chips=3, test_subset=64, iris_epochs=20, iris_aware_epochs=20, pool=4, trim_epochs=1, bits=(8,),
              iterations=(3,), val_chips=2)
@@ -92,8 +96,7 @@ def points(cfg):
     """[(label, programmer or None, trims on, area, kind, network)] of the experiment (module
     docstring); kind: None (every spread) or a key of KINDS (that kind of mismatch alone, the chip as
     drawn); network: "nominal", "chips" (trained on chips as drawn) or "trimmed chips"."""
-    prog = lambda b, k: WeightProgrammer(bits=b, dac_range=cfg["dac_range"], gm_over_id=tuple(cfg["gm_over_id"]),
-                                         measurement_noise=cfg["measurement_noise"], iterations=k)
+    prog = lambda b, k: weight_programmer(cfg, b, k)
     out = [("as drawn", None, False, 1.0, None), ("8-bit DAC, 3 verify, trims", prog(8, 3), True, 1.0, None),
            ("perfect chip", None, False, math.inf, None)]
     out += [(f"as drawn, {kind} only", None, False, 1.0, kind) for kind in KINDS]
@@ -114,11 +117,6 @@ def only(circuit, kind):
     return variation.with_mismatch(circuit, threshold_offset=circuit.threshold_offset if kind == "comparator offset"
                                    else 0.0, **{e.name: e.mismatch if e.name in keep else None
                                                 for e in circuit.all_elements})
-
-
-def trims(cfg):
-    return [Trim("V_th", bits=cfg["trim_bits"], span=cfg["trim_span_v"]),
-            Trim("dis_I", bits=cfg["trim_bits"], span=cfg["trim_span_dis"])]
 
 
 def chips_of(net, cfg, programmer, trim):
@@ -249,7 +247,7 @@ def choose_aware(aware, circuit, cfg, data, seed, out, rt):
         def compute():
             on_circuit(net, circuit)
             torch.manual_seed(seed)
-            return models.monte_carlo(net, lambda n: C.accuracy(n, acfg, x, y, rt), cfg["val_chips"], seed=seed,
+            return models.monte_carlo(net, lambda n: accuracy(n, acfg, x, y, rt), cfg["val_chips"], seed=seed,
                                       first=VAL_OFFSET)
         name = os.path.normpath(path).strip(os.sep).replace(os.sep, "_")    # runs/a and other/a: two files
         stats[path] = r = cached(os.path.join(out, f"chip_budget_fmnist_validation_{name}.json"), key, compute)
@@ -265,10 +263,10 @@ def _fmnist(args, cfg, sky, out, rt, loaded, aware=(), info=None, progress_for=l
     with a nominal run); info: a dict that gets the validation of the --aware runs; progress_for(n): the
     progress callback, given that number."""
     nominal, ncfg, seed = loaded or aware[0][1:]
-    data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
+    data = load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
     pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["test_subset"]]
     x, y = data.x_test[pick], data.y_test[pick]
-    sky_circuit = at_level(C.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"]), "sky130", sky,
+    sky_circuit = at_level(classify_net.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"]), "sky130", sky,
                            cfg["threshold_offset"])
     chosen = None
     if aware:
@@ -292,7 +290,7 @@ def _fmnist(args, cfg, sky, out, rt, loaded, aware=(), info=None, progress_for=l
                                      nominal_mtime=None if loaded is None else mtime(cfg["nominal"]),
                                      aware=None if chosen is None else chosen[0],
                                      aware_mtime=None if chosen is None else mtime(chosen[0]))))
-    return evaluate(nets, sky_circuit, lambda n: C.accuracy(n, cfgs.get(id(n), ncfg), x, y, rt), cfg, args.seed,
+    return evaluate(nets, sky_circuit, lambda n: accuracy(n, cfgs.get(id(n), ncfg), x, y, rt), cfg, args.seed,
                     out, "fmnist", key, progress_for(len(y))), len(y)
 
 
@@ -311,22 +309,17 @@ def _plot(path, results):
     ax.grid(alpha=0.3)
     ax.invert_yaxis()
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.14), ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args):
     started = time.time()
-    cfg = dict(CFG, **(QUICK if args.quick else {}))
-    for key in ("chips", "nominal", "aware", "data"):
-        if getattr(args, key, None) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = configured(args, CFG, QUICK, ("chips", "nominal", "aware", "data"))
     try:
         check_chip_ranges(cfg)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    rt = C.runtime(args)
+    rt = runtime(args)
     loaded = None if cfg["nominal"] is None else load_nominal(cfg["nominal"], rt, "chip-budget")   # missing: an error before anything runs
     aware = [] if cfg["aware"] is None else load_aware(list(cfg["aware"]), loaded, rt)
     sky = sky130_spreads()

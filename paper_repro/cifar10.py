@@ -6,7 +6,8 @@ random 32x32 crop of the image zero-padded by 4. Data: the python-pickle batches
 the paper; 100 is our choice. Paper, Table 3 (sigma_spike = 0.01): 88.51 % (x1), 90.25 % (x2).
 Needs a GPU (--device cuda) for the full run.
 """
-from .classify import AUGMENT, run_experiment
+from .classify_config import AUGMENT
+from .classify_run import run_experiment
 
 DEFAULTS = dict(arch="vgg7", width=1.0, epochs=100, augment=dict(AUGMENT), eval_batch=100)
 QUICK = dict(width=1 / 16, epochs=1, train_limit=256, test_limit=128, eval_batch=64)

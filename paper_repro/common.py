@@ -1,4 +1,4 @@
-"""Shared experiment plumbing: output folder, results.json, seeding, plotting backend."""
+"""Shared experiment plumbing: output folder, configuration, results.json, seeding, plotting backend."""
 import contextlib
 import json
 import os
@@ -36,6 +36,16 @@ def out_dir(path):
         raise
 
 
+def configured(args, defaults, quick, options=()):
+    """An experiment's configuration: ``defaults``, updated by ``quick`` with --quick, then by each
+    command-line option of ``options`` (argparse dests) that was given."""
+    cfg = dict(defaults, **(quick if args.quick else {}))
+    for key in options:
+        if getattr(args, key, None) is not None:
+            cfg[key] = getattr(args, key)
+    return cfg
+
+
 def write_results(out, experiment, seed, config, started, resumed_s=0.0, **numbers):
     """Write DIR/results.json with the experiment's headline numbers; returns the dict.
 
@@ -55,3 +65,10 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def save_figure(fig, path):
+    """Lay ``fig`` out, write it to ``path`` (PNG, 120 dpi) and close it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)

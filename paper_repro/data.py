@@ -35,7 +35,7 @@ class Split(NamedTuple):
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
-    x_val: Optional[torch.Tensor] = None     # held out of the training images (classify.hold_out)
+    x_val: Optional[torch.Tensor] = None     # held out of the training images (classify_data.hold_out)
     y_val: Optional[torch.Tensor] = None
 
 

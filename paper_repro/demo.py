@@ -10,7 +10,7 @@ import torch
 import circuitnet as cn
 from circuitnet.solve import spike_times
 
-from .common import pyplot, write_results
+from .common import pyplot, save_figure, write_results
 
 
 CFG = dict(batch=16, inputs=32, neurons=8)      # one layer: samples, input spikes, neurons
@@ -63,6 +63,4 @@ def plot_membranes(path, record, t_in, t_out, fired):
     ax.set(xlabel="time (us)", ylabel="v = (V - V0)/(V_th - V0)", xlim=(0, 2), ylim=(min(-0.1, vs.min()), 1.2),
            title="RC-Spike membranes (SDE, sample 0)")
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

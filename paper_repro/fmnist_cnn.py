@@ -5,7 +5,8 @@ min-pool on spike times); --width 2 for the double-width variant. DSTD training,
 Paper, Table 3: 94.09 % at sigma_spike = 0.01 (best |E| = 1.3). Needs a GPU (--device cuda) for
 the full run; --quick uses 1/16 of the width and a few hundred images.
 """
-from .classify import FMNIST_AUGMENT, run_experiment
+from .classify_config import FMNIST_AUGMENT
+from .classify_run import run_experiment
 
 DEFAULTS = dict(arch="vgg7", width=1.0, epochs=50, eval_batch=100, augment_with=FMNIST_AUGMENT)
 QUICK = dict(width=1 / 16, epochs=1, train_limit=256, test_limit=128, eval_batch=64)

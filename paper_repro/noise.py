@@ -21,13 +21,19 @@ import torch
 
 from circuitnet.models import tune_layer_gains_
 
-from . import classify as C
+from .classify_config import FMNIST_AUGMENT, configure
+from .classify_data import load_data
+from .classify_eval import accuracy, noise_mean, output_times
+from .classify_net import circuit, copy_at
+from .classify_plots import plot_curves, plot_sweep
+from .runtime import runtime
+from .sweeps import resumed_s, train_many
 from .common import write_results
 
 SIGMAS = (0.0, 0.01, 0.02, 0.04)
 # the paper's Table 3, F-MNIST MLP row (test accuracy, 5-seed means, best |E| per column; docs/paper.md section 7)
 PAPER_ACCURACY = {0.0: 0.9046, 0.01: 0.9040, 0.02: 0.9049, 0.04: 0.9012}
-DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50, augment_with=C.FMNIST_AUGMENT, sigmas=SIGMAS)
+DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=50, augment_with=FMNIST_AUGMENT, sigmas=SIGMAS)
 QUICK = dict(width=0.08, epochs=1, train_limit=256, test_limit=128)
 
 
@@ -47,36 +53,36 @@ class _OnlyAfter(torch.nn.Module):
 def noise_budget(net, cfg, in_shape, x, y, rt, seed=0):
     """Where the spike-time noise of a network trained at sigma_spike > 0 costs accuracy, on images x:
     the accuracy noise-free, with the noise after one spiking layer only (after_layer, each in turn),
-    and after every layer (all); each with noise the mean over cfg noise_draws draws (classify.noise_mean).
+    and after every layer (all); each with noise the mean over cfg noise_draws draws (classify_eval.noise_mean).
     And the noise-free output margins m = t_(2) - t_(1) (second-earliest minus earliest output spike, in the
     input window's unit) at quantiles 0.1 and 0.5, with the median winner time t_(1): the output noise
     alone flips a sample whose margin is below about 2 sqrt(2) sigma_spike."""
-    clean = C.copy_at(net, cfg, in_shape, sigma_spike=0.0)
-    t = C.output_times(clean, cfg, x, rt).sort(1).values
+    clean = copy_at(net, cfg, in_shape, sigma_spike=0.0)
+    t = output_times(clean, cfg, x, rt).sort(1).values
     margin = t[:, 1] - t[:, 0]
     layers, noise = len(net.spiking_layers), net.noise
     after = []
     try:
         for k in range(layers):
             net.noise = _OnlyAfter(noise, k, layers)
-            after.append(C.noise_mean(net, cfg, x, y, rt, seed))
+            after.append(noise_mean(net, cfg, x, y, rt, seed))
     finally:
         net.noise = noise
-    return dict(images=len(y), noise_free=C.accuracy(clean, cfg, x, y, rt), after_layer=after,
-                all=C.noise_mean(net, cfg, x, y, rt, seed), margin_q10=float(margin.quantile(0.1)),
+    return dict(images=len(y), noise_free=accuracy(clean, cfg, x, y, rt), after_layer=after,
+                all=noise_mean(net, cfg, x, y, rt, seed), margin_q10=float(margin.quantile(0.1)),
                 margin_median=float(margin.median()), winner_median=float(t[:, 0].median()))
 
 
 def cross(runs, cfg, sigmas, x, y, rt, seed=0, diagonal=None):
     """Accuracy of each network trained at sigma_train, tested at each sigma_test: {train: {test:
     acc}} with the keys formatted as f"{sigma:g}"; each entry the mean over cfg noise_draws draws
-    (classify.noise_mean). ``diagonal``: {train: acc} already measured at sigma_test = sigma_train on
+    (classify_eval.noise_mean). ``diagonal``: {train: acc} already measured at sigma_test = sigma_train on
     the same images (any of the training sigmas), not measured again."""
     diagonal, out = diagonal or {}, {}
     for s in sigmas:
         r = runs[f"sigma{s:g}"]
         out[f"{s:g}"] = {f"{u:g}": diagonal[f"{s:g}"] if u == s and f"{s:g}" in diagonal else
-                         C.noise_mean(C.copy_at(r["net"], cfg, r["in_shape"], sigma_spike=u), dict(cfg, sigma_spike=u),
+                         noise_mean(copy_at(r["net"], cfg, r["in_shape"], sigma_spike=u), dict(cfg, sigma_spike=u),
                                       x, y, rt, seed) for u in sigmas}
     return out
 
@@ -102,25 +108,25 @@ def choose(val, test, tuned=None):
 
 def gain_tuned(r, cfg, sigma, val, test, rt, seed=0):
     """The network of run ``r`` at sigma, each spiking layer's currents scaled by the gain validation
-    chooses at that sigma (models.tune_layer_gains_, score: classify.noise_mean on the validation
+    chooses at that sigma (models.tune_layer_gains_, score: classify_eval.noise_mean on the validation
     images): dict(gains, val_accuracy, test_accuracy)."""
     c = dict(cfg, sigma_spike=sigma)
-    net = C.copy_at(r["net"], cfg, r["in_shape"], sigma_spike=sigma)
+    net = copy_at(r["net"], cfg, r["in_shape"], sigma_spike=sigma)
     if rt.main:       # a few minutes on Fashion-MNIST: (1 + 4 per layer) scores of noise_draws evaluations each
         print(f"noise sigma{sigma:g}: choosing layer gains on {len(val[1])} validation images", flush=True)
-    gains, val_acc = tune_layer_gains_(net, lambda n: C.noise_mean(n, c, *val, rt, seed))
-    return dict(gains=gains, val_accuracy=val_acc, test_accuracy=C.noise_mean(net, c, *test, rt, seed))
+    gains, val_acc = tune_layer_gains_(net, lambda n: noise_mean(n, c, *val, rt, seed))
+    return dict(gains=gains, val_accuracy=val_acc, test_accuracy=noise_mean(net, c, *test, rt, seed))
 
 
 def run(args):
     started = time.time()
-    rt = C.runtime(args)
-    cfg = C.configure(args, DEFAULTS, QUICK)
+    rt = runtime(args)
+    cfg = configure(args, DEFAULTS, QUICK)
     sigmas = tuple(sorted(set(cfg["sigmas"])))
     cfg["sigmas"] = sigmas
-    data = C.load_data("fashion-mnist", args, cfg)
+    data = load_data("fashion-mnist", args, cfg)
     settings = [(f"sigma{s:g}", dict(sigma_spike=s)) for s in sigmas]
-    runs = C.train_many(args, rt, cfg, data, settings, "noise")
+    runs = train_many(args, rt, cfg, data, settings, "noise")
     on, held_out = (("validation", (data.x_val, data.y_val)) if data.x_val is not None
                     else ("test", (data.x_test, data.y_test)))
     budget = {}
@@ -140,7 +146,7 @@ def run(args):
                    val_cross=val_cross, gain_tuned=tuned, chosen=choose(val_cross, test_cross, tuned))
     if not rt.main:
         return None
-    c = C.circuit(cfg["e_pos"], cfg["e_neg"])
+    c = circuit(cfg["e_pos"], cfg["e_neg"])
     series = {f"ours: trained and tested at each sigma (E_pos {c.e_pos:.3g}, E_neg {c.e_neg:.3g})": list(acc.values())}
     if "chosen" in val:
         series["ours: the network validation chooses (training sigma, layer gains)"] = [
@@ -149,10 +155,10 @@ def run(args):
             g["test_accuracy"] for g in val["gain_tuned"].values()]
     if all(s in PAPER_ACCURACY for s in sigmas):
         series["paper, Table 3 (best |E| per sigma, 5 seeds)"] = [PAPER_ACCURACY[s] for s in sigmas]
-    C.plot_sweep(os.path.join(args.out, "accuracy_vs_noise.png"), list(sigmas), series, "spike-time noise sigma_spike",
+    plot_sweep(os.path.join(args.out, "accuracy_vs_noise.png"), list(sigmas), series, "spike-time noise sigma_spike",
                  title="F-MNIST MLP, exact evaluation")
-    C.plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
-    res = write_results(args.out, "noise", args.seed, cfg, started, resumed_s=C.resumed_s(runs),
+    plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
+    res = write_results(args.out, "noise", args.seed, cfg, started, resumed_s=resumed_s(runs),
                         test_accuracy=acc[f"{cfg['sigma_spike']:g}"] if f"{cfg['sigma_spike']:g}" in acc
                         else max(acc.values()), accuracy=acc,
                         paper_accuracy={f"{s:g}": a for s, a in PAPER_ACCURACY.items()}, cross=test_cross, **val,

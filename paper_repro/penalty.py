@@ -13,28 +13,34 @@ exact output times at 1) on the test set.
 import os
 import time
 
-from . import classify as C
+from .classify_config import FMNIST_AUGMENT, configure
+from .classify_data import load_data
+from .classify_eval import output_times
+from .classify_net import copy_at
+from .classify_plots import plot_curves
+from .runtime import runtime
+from .sweeps import resumed_s, train_many
 from .common import write_results
 
-DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=3, augment_with=C.FMNIST_AUGMENT)
+DEFAULTS = dict(arch="mlp", hidden=(400, 400), epochs=3, augment_with=FMNIST_AUGMENT)
 QUICK = dict(width=0.08, epochs=1, train_limit=256, test_limit=128)
 SETTINGS = {"circuit": dict(e_pos=None, e_neg=None), "E100": dict(e_pos=100.0, e_neg=-100.0)}
 
 
 def silent_fraction(net, cfg, in_shape, x, rt):
     """Fraction of output neurons that do not fire (t = 1, noise-free, exact) on images x."""
-    quiet = C.copy_at(net, cfg, in_shape, sigma_spike=0.0)
-    return float((C.output_times(quiet, cfg, x, rt) >= 1.0).float().mean())
+    quiet = copy_at(net, cfg, in_shape, sigma_spike=0.0)
+    return float((output_times(quiet, cfg, x, rt) >= 1.0).float().mean())
 
 
 def run(args):
     started = time.time()
-    rt = C.runtime(args)
-    cfg = C.configure(args, DEFAULTS, QUICK)
-    data = C.load_data("fashion-mnist", args, cfg)
+    rt = runtime(args)
+    cfg = configure(args, DEFAULTS, QUICK)
+    data = load_data("fashion-mnist", args, cfg)
     in_shape = tuple(data.x_train.shape[1:])
     settings = [(f"{on}_{e}", dict(penalty_on=on, **ch)) for e, ch in SETTINGS.items() for on in ("clipped", "unclipped")]
-    runs = C.train_many(args, rt, cfg, data, settings, "penalty")
+    runs = train_many(args, rt, cfg, data, settings, "penalty")
     acc, silent = {}, {}
     for tag, changes in settings:
         acc[tag] = runs[tag]["test_accuracy_noise_mean"]
@@ -43,8 +49,8 @@ def run(args):
             print(f"penalty on {tag}: test accuracy {100 * acc[tag]:.2f} %, silent outputs {100 * silent[tag]:.1f} %")
     if not rt.main:
         return None
-    C.plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
-    return write_results(args.out, "penalty", args.seed, cfg, started, resumed_s=C.resumed_s(runs),
+    plot_curves(os.path.join(args.out, "training_curves.png"), {t: r["history"] for t, r in runs.items()})
+    return write_results(args.out, "penalty", args.seed, cfg, started, resumed_s=resumed_s(runs),
                          test_accuracy=acc["unclipped_circuit"],
                          accuracy=acc, silent_outputs=silent,
                          time_per_epoch_s={t: r["time_per_epoch_s"] for t, r in runs.items()},

@@ -36,7 +36,6 @@ test accuracy over chips, and each variation-aware F-MNIST network's accuracy wi
 over CLEAN_DRAWS = 20 spike-noise draws) (results.json; plot accuracy_vs_mismatch.png). Nothing is
 selected on test data.
 """
-import copy
 import json
 import os
 import time
@@ -45,14 +44,17 @@ import torch
 
 import circuitnet as cn
 from circuitnet import models
-from circuitnet import variation
 
-from . import classify as C
-from . import iris as I
-from .common import pyplot, seed_everything, write_results
-from .runs import load_run
+from . import iris_net as I
+from .cache import cached
+from .classify_data import load_data
+from .classify_eval import accuracy
+from .classify_net import circuit
+from .common import configured, pyplot, save_figure, seed_everything, write_results
+from .finetune import finetune
+from .runs import load_nominal
+from .runtime import runtime
 from .spreads import COMPARATOR_OFFSET, at_level, on_circuit, sky130_spreads
-from .train import done_epochs, fit
 
 CFG = dict(levels=(0.0, 0.05, 0.1, 0.2, "sky130"), chips=100, test_subset=2000, epochs=5, finetune_lr=5e-5,
            iris_epochs=600, iris_aware_epochs=3000, threshold_offset=COMPARATOR_OFFSET, jitter_steps=16, nominal=None, data=None)
@@ -68,21 +70,6 @@ def _label(level):
 
 def _tag(level):
     return level if isinstance(level, str) else f"{level:g}"
-
-
-def cached(path, key, compute):
-    """compute() once: its result is kept in ``path`` (JSON) with ``key``, and reused while the key is
-    the same (so an interrupted run resumes point by point)."""
-    if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
-        if saved.get("key") == key:
-            return saved["value"]
-    value = compute()
-    with open(path + ".tmp", "w") as f:
-        json.dump(dict(key=key, value=value), f)
-    os.replace(path + ".tmp", path)
-    return value
 
 
 def _evaluate(nets, acc, chips, seed):
@@ -142,58 +129,17 @@ def _line(r):
 
 
 # ------------------------------------------------------------------------------------ Fashion-MNIST
-def load_nominal(path, rt, experiment="robustness", option="--nominal"):
-    """(network with the run's final weights, its config, its seed) from a fmnist-mlp run folder
-    (paper_repro.runs.load_run); a missing or other run stops ``experiment`` with what to do."""
-    if path is None:
-        raise SystemExit(f"{experiment}: name the nominal network with --nominal DIR, a finished fmnist-mlp run "
-                         "(the main job does not make one): train it with e.g. python -m paper_repro fmnist-mlp "
-                         "--schedule cosine --lr 2e-4 --gamma1 0.5 --ema 0.9995 --weight-decay 0.3 --val 5000 "
-                         "--out runs/val-wd0.3 (README's headline run: 68 min on 2 cores), then --nominal runs/val-wd0.3")
-    try:
-        with open(os.path.join(path, "results.json")) as f:
-            res = json.load(f)
-        if res.get("experiment") != "fmnist-mlp":
-            raise SystemExit(f"{experiment}: {path} is a {res.get('experiment')!r} run, not fmnist-mlp")
-        net, cfg = load_run(path)
-    except FileNotFoundError as e:
-        raise SystemExit(f"{experiment}: {option} {path} holds no finished fmnist-mlp run ({e})") from None
-    return net.set_method(C.training_method(cfg)).to(rt.device).eval(), cfg, res["seed"]
-
-
-def finetune(net, cfg, data, circuit, epochs, lr, ckpt, rt, quiet, chips=None):
-    """Variation-aware fine-tuning (module docstring) of a copy of ``net``: a fresh chip per mini-batch,
-    or one of ``chips()`` (a callable returning a list of models.Chip, called only when an epoch is
-    left to train), checkpointed."""
-    pool = chips() if chips is not None and done_epochs(ckpt) < epochs else None
-    net = on_circuit(copy.deepcopy(net), circuit).train_on_chips(1.0, chips=pool)
-    net.set_method(C.training_method(cfg))
-    n = len(data.y_train)
-    epoch = [done_epochs(ckpt)]
-
-    def batches():
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(7 + 100003 * epoch[0]))
-        epoch[0] += 1
-        for i in range(0, n, cfg["batch"]):
-            j = order[i:i + cfg["batch"]]
-            yield data.x_train[j].to(rt.device), data.y_train[j].to(rt.device)
-
-    fit(net, batches, lambda m, x, y: C.training_loss(m, cfg, x, y)[0], epochs, lr, ckpt=ckpt,
-        desc=os.path.basename(ckpt)[:-3], quiet=quiet, ema=cfg["ema"], weight_decay=cfg["weight_decay"])
-    return net.train_on_chips(None).eval()
-
-
 def _fmnist(args, cfg, levels, sky, out, rt, loaded):
     nominal, ncfg, seed = loaded
     ncfg = dict(ncfg, train_limit=cfg.get("train_limit", ncfg["train_limit"]))
-    data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
+    data = load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=seed))(), ncfg)
     g = torch.Generator().manual_seed(1234)
     pick = torch.randperm(len(data.y_test), generator=g)[:cfg["test_subset"]]
     x, y = data.x_test[pick], data.y_test[pick]
-    base = C.circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"])
+    base = circuit(ncfg["e_pos"], ncfg["e_neg"], ncfg["circuit"])
 
     def acc(net):
-        return C.accuracy(net, ncfg, x, y, rt)
+        return accuracy(net, ncfg, x, y, rt)
 
     res, aware = {}, {}
     fkey = json.loads(json.dumps(dict(cfg, part="fmnist", seed=args.seed, levels=None, nominal_mtime=os.path.getmtime(
@@ -252,20 +198,15 @@ def _plot(path, results):
         ax.set(xlabel="current mismatch (sd / mean)", ylabel="test accuracy (%)", title=title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args):
     started = time.time()
-    cfg = dict(CFG, **(QUICK if args.quick else {}))
-    for key in ("chips", "nominal", "data", "epochs"):
-        if getattr(args, key, None) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = configured(args, CFG, QUICK, ("chips", "nominal", "data", "epochs"))
     if cfg["epochs"] > 10:
         raise SystemExit("robustness: at most 10 epochs of variation-aware fine-tuning (--epochs)")
-    rt = C.runtime(args)
+    rt = runtime(args)
     loaded = load_nominal(cfg["nominal"], rt)        # before anything runs: a missing run is an error
     sky = sky130_spreads()
     levels = list(cfg["levels"])

@@ -25,23 +25,20 @@ import time
 import numpy as np
 import torch
 
-from circuitnet.chip import SpiceBench, Trim, WeightProgrammer, calibrate, program_spice, spice_deviation
+from circuitnet.chip import SpiceBench, calibrate, program_spice, spice_deviation
 from circuitnet.solve import Spice
 from circuitnet.spice import LayerChip, Sky130
 
-from . import iris
-from .chip_budget import CFG as BUDGET
-from .common import seed_everything, write_results
-from .iris import D, load_split
-from .robustness import cached
-from .spice_iris import realised_net
-from .spice_neurons import errors
+from . import iris_net
+from .cache import cached
+from .chip_bringup import BRING_UP, trims, weight_programmer
+from .common import configured, seed_everything, write_results
+from .iris_net import load_split, realised_net
+from .spike_errors import errors
 from .spreads import COMPARATOR_OFFSET
 
-CFG = dict({k: v for k, v in iris.CFG.items() if k != "seeds"}, chips=20, test_samples=45,
-           threshold_offset=COMPARATOR_OFFSET, bits=8, iterations=3,
-           **{k: BUDGET[k] for k in ("dac_range", "gm_over_id", "measurement_noise", "trim_bits", "trim_span_v",
-                                     "trim_span_dis")})
+CFG = dict({k: v for k, v in iris_net.CFG.items() if k != "seeds"}, chips=20, test_samples=45,
+           threshold_offset=COMPARATOR_OFFSET, bits=8, iterations=3, **BRING_UP)
 QUICK = dict(epochs=40, chips=1, test_samples=3, trim_bits=4)
 
 
@@ -60,17 +57,14 @@ def network_times(net, x, methods, deviations):
 
 def bring_up(net, cfg, seed):
     """([drawn LayerChip], [programmed and trimmed LayerChip]) of every layer of ``net`` for one chip."""
-    programmer = WeightProgrammer(bits=cfg["bits"], dac_range=cfg["dac_range"], gm_over_id=tuple(cfg["gm_over_id"]),
-                                  measurement_noise=cfg["measurement_noise"], iterations=cfg["iterations"])
-    trims = [Trim("V_th", bits=cfg["trim_bits"], span=cfg["trim_span_v"]),
-             Trim("dis_I", bits=cfg["trim_bits"], span=cfg["trim_span_dis"])]
+    program, trim = weight_programmer(cfg, cfg["bits"], cfg["iterations"]), trims(cfg)
     drawn, ready = [], []
     for n, layer in enumerate(net.layers):
         w = layer.weight.detach()
         chip = LayerChip.draw(layer.circuit, *w.shape, seed=(seed, n), threshold_offset=cfg["threshold_offset"])
         drawn.append(chip)
-        chip = program_spice(layer.circuit, chip, w, programmer, torch.Generator().manual_seed(seed * 31 + n))
-        ready.append(calibrate(SpiceBench(layer.circuit, chip), trims)[0])
+        chip = program_spice(layer.circuit, chip, w, program, torch.Generator().manual_seed(seed * 31 + n))
+        ready.append(calibrate(SpiceBench(layer.circuit, chip), trim)[0])
     return drawn, ready
 
 
@@ -98,14 +92,12 @@ def one_chip(net, cfg, k, seed, x, y):
 
 def run(args):
     started = time.time()
-    cfg = dict(CFG, **(QUICK if args.quick else {}))
-    if getattr(args, "chips", None) is not None:
-        cfg["chips"] = args.chips
+    cfg = configured(args, CFG, QUICK, ("chips",))
     xtr, ytr, xte, yte = load_split(cfg["test_size"])
     x, y = xte[:cfg["test_samples"]], yte[:cfg["test_samples"]]
     seed_everything(args.seed)
     net = realised_net(cfg["hidden"], Sky130())
-    iris.train_net(net, cfg, xtr, ytr, os.path.join(args.out, f"pnn_seed{args.seed}.pt"), "spice-chips pnn",
+    iris_net.train_net(net, cfg, xtr, ytr, os.path.join(args.out, f"pnn_seed{args.seed}.pt"), "spice-chips pnn",
                    getattr(args, "quiet", False))
     net.eval()
     with torch.no_grad():

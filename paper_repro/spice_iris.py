@@ -31,21 +31,13 @@ import circuitnet as cn
 from circuitnet.solve.exact import firing_time, membrane_exact
 from circuitnet.models import IrisNet, fit_current_scales, scale_weights_
 
-from . import iris
-from .common import pyplot, seed_everything, write_results
-from .iris import D, load_split
+from . import iris_net
+from .common import configured, pyplot, seed_everything, write_results
+from .iris_net import D, load_split, realised_net
 
-CFG = dict({k: v for k, v in iris.CFG.items() if k != "seeds"}, test_samples=45, spice_search_samples=20,
+CFG = dict({k: v for k, v in iris_net.CFG.items() if k != "seeds"}, test_samples=45, spice_search_samples=20,
            spice_search_evals=16)
 QUICK = dict(epochs=40, test_samples=6, spice_search_samples=3, spice_search_evals=2)
-
-
-def realised_net(hidden, technology, method="exact"):
-    """IrisNet whose layers run on the sky130 circuit of their own fan-in."""
-    net = IrisNet(hidden=hidden, method=method).to(D)
-    for layer in net.layers:
-        layer.circuit = cn.spice.realised_rc_spike(layer.in_features, technology)
-    return net
 
 
 def on_method(net, method, x):
@@ -117,7 +109,7 @@ def model_trace(circuit, t_in, weight, times):
 
 def run(args):
     started = time.time()
-    cfg = dict(CFG, **(QUICK if args.quick else {}))
+    cfg = configured(args, CFG, QUICK)
     tech = cn.spice.Sky130()
     xtr, ytr, xte, yte = load_split(cfg["test_size"])
     xte, yte = xte[:cfg["test_samples"]], yte[:cfg["test_samples"]]
@@ -131,7 +123,7 @@ def run(args):
             model = IrisNet(hidden=cfg["hidden"], method="exact", e_pos=cfg["e_ann"], e_neg=-cfg["e_ann"],
                             firing="ideal").to(D)
 
-        iris.train_net(model, cfg, xtr, ytr, os.path.join(args.out, f"{name}.pt"), f"spice-iris {name}",
+        iris_net.train_net(model, cfg, xtr, ytr, os.path.join(args.out, f"{name}.pt"), f"spice-iris {name}",
                        getattr(args, "quiet", False))
         model.eval()
         with torch.no_grad():

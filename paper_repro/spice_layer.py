@@ -25,11 +25,12 @@ import torch
 import circuitnet as cn
 from circuitnet.solve import Spice, spike_times
 
-from . import classify as C
-from .common import write_results
-from .robustness import cached
+from .cache import cached
+from .classify_data import load_data
+from .classify_net import inputs
+from .common import configured, write_results
 from .runs import load_run
-from .spice_neurons import errors
+from .spike_errors import errors
 
 CFG = dict(images=100, first_images=10, first_neurons=4, nominal=None, data=None, workers=None)
 QUICK = dict(images=1, first_images=1, first_neurons=1)
@@ -38,7 +39,7 @@ QUICK = dict(images=1, first_images=1, first_neurons=1)
 def hidden_times(net, cfg, x):
     """(spike times into the last spiking layer [N, fan-in], the trained network's last-layer times [N, 10])."""
     with torch.no_grad():
-        times = net(C.inputs(cfg, x), all_times=True)[1]
+        times = net(inputs(cfg, x), all_times=True)[1]
     return times[-2], times[-1]
 
 
@@ -69,16 +70,13 @@ def spice_rows(out, stem, t_in, w, key, workers, label):
 
 def run(args):
     started = time.time()
-    cfg = dict(CFG, **(QUICK if args.quick else {}))
-    for key in ("nominal", "data"):
-        if getattr(args, key, None) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = configured(args, CFG, QUICK, ("nominal", "data"))
     if cfg["nominal"] is None:
         raise SystemExit("spice-layer: name a finished fmnist-mlp run with --nominal DIR (README's headline run, "
                          "e.g. runs/val-wd0.3)")
     net, ncfg = load_run(cfg["nominal"])
     net = net.double()
-    data = C.load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=0))(), ncfg)
+    data = load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=0))(), ncfg)
     pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["images"]]
     x, y = data.x_test[pick].double(), data.y_test[pick]
     torch.manual_seed(0)
@@ -102,7 +100,7 @@ def run(args):
     w1 = net.spiking_layers[0].weight.detach().double()
     neurons = torch.randperm(w1.shape[0], generator=torch.Generator().manual_seed(1234))[:cfg["first_neurons"]]
     w1 = w1[neurons]
-    x1 = C.inputs(ncfg, x[:cfg["first_images"]])
+    x1 = inputs(ncfg, x[:cfg["first_images"]])
     circuit1 = cn.spice.realised_rc_spike(w1.shape[1])
     t1_model, f1_model = spike_times(circuit1, x1, w1, method="exact")
     t1, f1, secs1 = spice_rows(args.out, "spice_first", x1, w1, key, cfg["workers"],

@@ -25,7 +25,8 @@ import circuitnet as cn
 from circuitnet.elements import DeviceCapacitance, DeviceLeakage, GateCharge
 from circuitnet.solve import Spice, spike_times
 
-from .common import pyplot, write_results
+from .common import pyplot, save_figure, write_results
+from .spike_errors import errors_ns
 
 D = torch.float64
 # (fan-in, neurons, samples): the layer's neurons share each input sample, as on a crossbar
@@ -81,20 +82,6 @@ def variants(c, fan_in):
            "3-point capacitance": _redeclared(c, device_capacitance=c3),
            "before": _redeclared(c, (GateCharge, DeviceLeakage), device_capacitance=c3)}
     return {k: (v, scale(v)) for k, v in out.items()}
-
-
-def errors_ns(tm, ts, both, circuit):
-    d = ((ts - tm)[both] * circuit.time_unit * 1e9).numpy()
-    return dict(rmse_ns=float(np.sqrt((d ** 2).mean())), mean_ns=float(d.mean()), max_abs_ns=float(np.abs(d).max()),
-                n=int(d.size))
-
-
-def errors(circuit, t_a, f_a, t_b, f_b):
-    """Spike-time differences a - b (ns) where both fire (errors_ns: RMSE, mean, max |.|, None where
-    none do), their number and the fraction of neurons whose firing (fired or not) agrees."""
-    both = f_a & f_b
-    stats = errors_ns(t_b, t_a, both, circuit) if both.any() else dict(rmse_ns=None, mean_ns=None, max_abs_ns=None, n=0)
-    return dict(stats, compared=stats.pop("n"), firing_agreement=float((f_a == f_b).double().mean()))
 
 
 def extraction_report(fan_in=5):
@@ -158,9 +145,7 @@ def _plot(path, rows):
     ax.set_ylabel("spike-time error (ns)")
     ax.set_title("sky130 model vs ngspice, held-out random neurons")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args):

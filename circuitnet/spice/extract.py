@@ -108,7 +108,7 @@ def extract_device(tech, mos, v_th, v0):
                 capacitance=charge, capacitance_at=caps.tolist(), capacitance_v=bias.tolist(), off_gate=off)
 
 
-def _cached(name, compute, refresh=False):
+def cached_json(name, compute, refresh=False):
     """The JSON data cached under ``name`` in cache_dir(), or compute() written there first."""
     path = os.path.join(cache_dir(), name)
     if not refresh and os.path.exists(path):
@@ -129,9 +129,9 @@ def device_table(tech, mos, v_th, v0, refresh=False):
     """Cached :func:`extract_device` as a :class:`DeviceTable`."""
     name = f"{tech.key}_{mos.key}_{min(v_th, v0):.4f}-{max(v_th, v0):.4f}V_q.json"     # _q: charge-average C
     try:
-        return DeviceTable(_cached(name, lambda: extract_device(tech, mos, v_th, v0), refresh))
+        return DeviceTable(cached_json(name, lambda: extract_device(tech, mos, v_th, v0), refresh))
     except KeyError:                  # an entry of another layout
-        return DeviceTable(_cached(name, lambda: extract_device(tech, mos, v_th, v0), True))
+        return DeviceTable(cached_json(name, lambda: extract_device(tech, mos, v_th, v0), True))
 
 
 GATE_EDGE = 1e-9          # s: the gate ramp of the charge probe (the netlist's default edge)
@@ -177,7 +177,7 @@ def extract_gate_charge(tech, mos, v_th, v0):
 def gate_charge_table(tech, mos, v_th, v0, refresh=False):
     """Cached :func:`extract_gate_charge`: dict with "current" (A) and "charge" (C) lists."""
     name = f"{tech.key}_{mos.key}_{min(v_th, v0):.4f}-{max(v_th, v0):.4f}V_gate.json"
-    return _cached(name, lambda: extract_gate_charge(tech, mos, v_th, v0), refresh)
+    return cached_json(name, lambda: extract_gate_charge(tech, mos, v_th, v0), refresh)
 
 
 def extract_off_leakage(tech, mos, v_th, v0):
@@ -199,4 +199,4 @@ def extract_off_leakage(tech, mos, v_th, v0):
 def off_leakage(tech, mos, v_th, v0, refresh=False):
     """Cached :func:`extract_off_leakage`: dict with the sweep and the line's G (S) and V_to (V)."""
     name = f"{tech.key}_{mos.key}_{min(v_th, v0):.4f}-{max(v_th, v0):.4f}V_off.json"
-    return _cached(name, lambda: extract_off_leakage(tech, mos, v_th, v0), refresh)
+    return cached_json(name, lambda: extract_off_leakage(tech, mos, v_th, v0), refresh)

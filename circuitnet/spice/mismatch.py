@@ -8,13 +8,11 @@ nfet, -1 pfet; :mod:`circuitnet.spice.extract` fits the same line over 23 points
 collinear to 0.4 %). The spread of a quantity is its sd / mean over the instances. Results are
 cached as JSON beside the device tables.
 """
-import json
 import math
-import os
 
 import numpy as np
 
-from .extract import cache_dir
+from .extract import cached_json
 from .runner import run
 
 
@@ -54,19 +52,7 @@ def measure_mismatch(tech, mos, vg, v_th, v0, n=400, seed=1):
 def device_mismatch(tech, mos, vg, v_th, v0, n=400, seed=1, refresh=False):
     """Cached :func:`measure_mismatch`."""
     name = f"mismatch_{tech.key}_{mos.key}_vg{vg:.4f}_{min(v_th, v0):.4f}-{max(v_th, v0):.4f}V_n{n}_s{seed}.json"
-    path = os.path.join(cache_dir(), name)
-    if not refresh and os.path.exists(path):
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            pass
-    data = measure_mismatch(tech, mos, vg, v_th, v0, n, seed)
-    tmp = path + f".{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-    return data
+    return cached_json(name, lambda: measure_mismatch(tech, mos, vg, v_th, v0, n, seed), refresh)
 
 
 def sky130_mismatch(circuit, n=400, seed=1):
