@@ -3,7 +3,7 @@
 held-out validation images (--val)."""
 import torch
 
-from .data import Split, load_cifar10, load_fashion_mnist
+from .data import Split, load_cifar10, load_fashion_mnist, load_yin_yang
 
 CIFAR10_DIR = "data/cifar10"
 
@@ -31,6 +31,11 @@ def hold_out(split, n_val, seed=0):
 
 
 def load_data(dataset, args, cfg):
+    """The Split an experiment trains on: Fashion-MNIST or CIFAR-10 (cfg's limits and --val applied), or
+    Yin-Yang (generated; its own validation set; train_limit / test_limit take the first samples of
+    the published sets)."""
+    if dataset == "yin-yang":
+        return load_yin_yang(train=cfg["train_limit"], test=cfg["test_limit"])
     root = getattr(args, "data", None)
     if dataset not in ("fashion-mnist", "cifar10"):
         raise ValueError(f"unknown dataset {dataset!r}")

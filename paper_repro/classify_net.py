@@ -52,8 +52,10 @@ def training_method(cfg):
     return solve.DSTD(steps=cfg["steps"], offset="random" if cfg["offset"] == "random" else 0.0)
 
 
-def build(cfg, in_shape, classes=10):
-    """The network of cfg["arch"] for images of shape in_shape = (C, H, W), trained by ``training_method``."""
+def build(cfg, in_shape, classes=None):
+    """The network of cfg["arch"] for inputs of shape in_shape = (C, H, W) and ``classes`` outputs (default
+    cfg's "classes", else 10), trained by ``training_method``."""
+    classes = cfg.get("classes", 10) if classes is None else classes
     kw = dict(circuit=circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]), method=training_method(cfg),
               sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"])
     C, H, W = in_shape

@@ -50,8 +50,8 @@ def run_experiment(args, experiment, dataset, defaults, quick):
                         evaluation=evaluation_label(cfg),
                         device=str(rt.device), world_size=rt.world, history=hist)
     if val:
-        print(f"{experiment}: validation accuracy {100 * val['val_accuracy']:.2f} % on {val['val_samples']} held-out "
-              f"training images (best {100 * val['best_val_accuracy']:.2f} % at epoch {val['best_val_epoch']})")
+        print(f"{experiment}: validation accuracy {100 * val['val_accuracy']:.2f} % on {val['val_samples']} validation "
+              f"samples (best {100 * val['best_val_accuracy']:.2f} % at epoch {val['best_val_epoch']})")
     print(f"{experiment}: test accuracy ({evaluation_label(cfg)}) {100 * out['test_accuracy']:.2f} % after "
           f"{len(hist)} epochs "
           f"(noise-free inference {100 * clean:.2f} %; mean over {len(draws)} draws of the spike-time noise "

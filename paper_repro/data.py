@@ -1,4 +1,4 @@
-"""Image data for the classification experiments: Fashion-MNIST, CIFAR-10, CIFAR-10 augmentation.
+"""Data for the classification experiments: Fashion-MNIST, CIFAR-10, CIFAR-10 augmentation, Yin-Yang.
 
 Both loaders return a :class:`Split` (x_train, y_train, x_test, y_test): images as float32
 tensors [N, C, H, W] with values in [0, 1] (pixel / 255) and int64 labels [N].  Each pixel
@@ -9,8 +9,11 @@ channel later becomes one input spike at t = 1 - x (models.encode).
 * CIFAR-10: the standard python-pickle batches (``cifar-10-batches-py/data_batch_1..5``,
   ``test_batch``) in ROOT or ROOT/cifar-10-batches-py; the tarball ``cifar-10-python.tar.gz`` in
   ROOT is extracted on first use; with ``download=True`` torchvision (if installed) fetches it.
+* Yin-Yang: generated from its published definition (:func:`yin_yang`), the very sets of the
+  reference generator; no download.
 """
 import gzip
+import math
 import os
 import pickle
 import struct
@@ -173,3 +176,54 @@ def augment(x, generator=None, flip=0.5, degrees=15.0, padding=4):
         cols = (ox.to(dev).view(B, 1) + torch.arange(W, device=dev)).view(B, 1, 1, W)
         x = xp[torch.arange(B, device=dev).view(B, 1, 1, 1), torch.arange(C, device=dev).view(1, C, 1, 1), rows, cols]
     return x.contiguous()
+
+
+# ---------------------------------------------------------------------------- Yin-Yang
+# The published data set (Kriener, Goeltz and Petrovici 2022): points of the unit square inside the
+# circle of radius R_BIG about (0.5, 0.5), three classes (0, 1, 2 = the dots) in equal proportion.
+YIN_YANG_SEEDS = dict(train=42, validation=41, test=40)
+YIN_YANG_SIZES = dict(train=5000, validation=1000, test=1000)
+
+
+def yin_yang_class(x, y, r_small=0.1, r_big=0.5):
+    """The class of the point (x, y): 2 inside either dot (radius r_small about (0.75, 0.5) and
+    (0.25, 0.5) for r_big = 0.5), else 1 where it lies in the right dot's ring, in the left half-disc's
+    inner region outside its dot, or above the centre line outside the right half-disc, else 0."""
+    d_right = math.sqrt((x - 1.5 * r_big) ** 2 + (y - r_big) ** 2)
+    d_left = math.sqrt((x - 0.5 * r_big) ** 2 + (y - r_big) ** 2)
+    if d_right < r_small or d_left < r_small:
+        return 2
+    return int(d_right <= r_small or r_small < d_left <= 0.5 * r_big or (y > r_big and d_right > 0.5 * r_big))
+
+
+def yin_yang(size, seed, r_small=0.1, r_big=0.5):
+    """(x [size, 4] float64 = (x, y, 1 - x, 1 - y), labels [size] int64) drawn as the published
+    generator draws them, from numpy's legacy RandomState(seed): per sample first the class (an
+    integer in 0..2), then points 2 r_big U(0, 1)^2 until one lies inside the circle and has that class
+    (rejection sampling keeps the classes balanced). The same seed gives the same set, point for point."""
+    rng = np.random.RandomState(int(seed))
+    out = np.empty((int(size), 4))
+    labels = np.empty(int(size), dtype=np.int64)
+    for i in range(int(size)):
+        goal = rng.randint(3)
+        while True:
+            x, y = rng.rand(2) * 2.0 * r_big
+            if math.sqrt((x - r_big) ** 2 + (y - r_big) ** 2) <= r_big and yin_yang_class(x, y, r_small, r_big) == goal:
+                break
+        out[i] = (x, y, 1.0 - x, 1.0 - y)
+        labels[i] = goal
+    return torch.from_numpy(out), torch.from_numpy(labels)
+
+
+def load_yin_yang(train=None, validation=None, test=None):
+    """The Yin-Yang :class:`Split`: 5,000 / 1,000 / 1,000 samples (or the sizes given) from seeds 42 / 41 /
+    40, each sample (x, y, 1 - x, 1 - y) and a bias input of intensity 1 (a spike at t = 0), as
+    float32 [N, 1, 1, 5]."""
+    sizes = dict(YIN_YANG_SIZES, **{k: v for k, v in dict(train=train, validation=validation, test=test).items()
+                                    if v is not None})
+    parts = {}
+    for part, seed in YIN_YANG_SEEDS.items():
+        x, y = yin_yang(sizes[part], seed)
+        x = torch.cat([x, torch.ones_like(x[:, :1])], 1).float().reshape(-1, 1, 1, 5)
+        parts[part] = (x, y)
+    return Split(*parts["train"], *parts["test"], *parts["validation"])

@@ -89,6 +89,8 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "spice-layer": (["output_layer", "first_layer", "test_accuracy"], []),
     "spice-chips": (["chips", "spice_acc_mean", "model_acc_mean", "max_sample_difference", "rmse_ns_max",
                      "drawn_spice_acc_mean", "test_accuracy"], []),
+    "yin-yang": (["test_accuracy", "val_accuracy", "best_val_epoch", "test_accuracy_at_best_val", "history"],
+                 ["training_curves.png", "spike_raster.png"]),
 }
 
 
