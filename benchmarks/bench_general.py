@@ -11,9 +11,10 @@ backward (bench_layer.saved_bytes): the peak of what a training step holds for t
 "RK4" swaps the step of the general scheme (same M; its spike-time error is about 3x smaller),
 "M=17" is the RK2 grid of about that same accuracy.
 
-Usage:  python3 benchmarks/bench_general.py [--reps 7] [--ode-reps 1] [--batches 32 256]
+Usage:  python3 benchmarks/bench_general.py [--reps 7] [--ode-reps 1] [--batches 32 256] [--json results.json]
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -53,7 +54,9 @@ def make_inputs(B, seed=0):
     return t_in.requires_grad_(), w.requires_grad_()
 
 
-def run(B, reps, ode_reps, skip):
+def measure_batch(B, reps, ode_reps, skip=()):
+    """One batch size: {"batch", "config", "rows": [{method, ms, ratio, saved_mb}]} (saved_mb None for ode)."""
+    torch.set_num_threads(1)
     t_in, w = make_inputs(B)
     x = (1 - t_in.detach()).requires_grad_()
     methods = {k: f for k, f in METHODS.items() if k not in skip}
@@ -70,14 +73,28 @@ def run(B, reps, ode_reps, skip):
             t_ann.append(timed(ann, x, w))
             times[name].append(timed(fn, t_in, w))
     a = statistics.median(t_ann)
-    print(f"\nbatch {B}: one layer {N_IN} -> {N_OUT}, float32, forward + backward, 1 thread, CPU time, "
-          f"median of {reps} ({ode_reps} for ode)")
-    print(f"| {'method':26s} | {'time [ms]':>10s} | {'/ ANN':>8s} | {'saved [MB]':>10s} |")
-    print(f"| {'clip-ANN layer':26s} | {a * 1e3:10.2f} | {1:7.1f}x | {saved_bytes(ann, x, w) / 2**20:10.2f} |")
+    rows = [dict(method="clip-ANN layer", ms=a * 1e3, ratio=1.0, saved_mb=saved_bytes(ann, x, w) / 2**20)]
     for name in methods:
         med = statistics.median(times[name])
-        m = f"{mem[name] / 2**20:10.2f}" if name in mem else f"{'-':>10s}"
-        print(f"| {name:26s} | {med * 1e3:10.1f} | {med / a:7.1f}x | {m} |")
+        rows.append(dict(method=name, ms=med * 1e3, ratio=med / a,
+                         saved_mb=mem[name] / 2**20 if name in mem else None))
+    config = (f"batch {B}: one layer {N_IN} -> {N_OUT}, float32, forward + backward, 1 thread, CPU time, "
+              f"median of {reps} ({ode_reps} for ode)")
+    return dict(batch=B, config=config, rows=rows)
+
+
+def measure(reps=7, ode_reps=1, batches=(32, 256), skip=()):
+    return dict(benchmark="bench_general", reps=reps, ode_reps=ode_reps,
+                batches=[measure_batch(B, reps, ode_reps, set(skip)) for B in batches])
+
+
+def report_batch(res):
+    lines = ["", res["config"], f"| {'method':26s} | {'time [ms]':>10s} | {'/ ANN':>8s} | {'saved [MB]':>10s} |"]
+    for r in res["rows"]:
+        m = f"{r['saved_mb']:10.2f}" if r["saved_mb"] is not None else f"{'-':>10s}"
+        ms = f"{r['ms']:10.2f}" if r["method"] == "clip-ANN layer" else f"{r['ms']:10.1f}"
+        lines.append(f"| {r['method']:26s} | {ms} | {r['ratio']:7.1f}x | {m} |")
+    return "\n".join(lines)
 
 
 def main():
@@ -86,10 +103,17 @@ def main():
     ap.add_argument("--ode-reps", type=int, default=1)
     ap.add_argument("--batches", type=int, nargs="+", default=[32, 256])
     ap.add_argument("--skip", nargs="*", default=[], help="method names to leave out")
+    ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    out = dict(benchmark="bench_general", reps=args.reps, ode_reps=args.ode_reps, batches=[])
     for B in args.batches:
-        run(B, args.reps, args.ode_reps, set(args.skip))
+        res = measure_batch(B, args.reps, args.ode_reps, set(args.skip))
+        print(report_batch(res), flush=True)
+        out["batches"].append(res)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """Method "ode" versus the torchdiffeq reference (dopri5 with jump_t, odeint_event restarted after
 every spike), forward + backward of sum(spike times), float64, single thread.
 
-    PYTHONPATH=. python3 benchmarks/bench_ode.py [--large-batch 64] [--repeats 5]
+    PYTHONPATH=. python3 benchmarks/bench_ode.py [--large-batch 64] [--repeats 5] [--json results.json]
 
 Per case it prints: baseline time (one run; it is slow), ode time (median of --repeats runs), their
 ratio, ode's time relative to the equivalent clip-activation ANN layer (clip(W x), same shapes, as
 docs/design.md, section Performance, asks: this machine is shared and noisy), the largest spike-time difference between the two
 methods, the fraction of neurons that fired, and the largest relative error of ode's gradient against
-float64 central differences on a few weights and input times.
+float64 central differences on a few weights and input times.  Times are CPU time of this process
+(time.process_time; one thread), so other jobs on a shared machine do not count.
 """
 import argparse
+import json
 import statistics
 import time
 
@@ -40,10 +42,10 @@ def make_layer(kind, B, J, I, seed=0):
 def fwd_bwd(solve, t, w):
     """Seconds for forward + backward of sum(t_out) w.r.t. (t_in, weight); returns (s, t_out, fired, grads)."""
     t, w = t.clone().requires_grad_(), w.clone().requires_grad_()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     out, fired = solve(t, w)
     gt, gw = torch.autograd.grad(out.sum(), (t, w))
-    return time.perf_counter() - t0, out.detach(), fired, (gt, gw)
+    return time.process_time() - t0, out.detach(), fired, (gt, gw)
 
 
 def ann_time(t, w, repeats):
@@ -51,10 +53,10 @@ def ann_time(t, w, repeats):
     x, w = (1 - t).clone().requires_grad_(), w.clone().requires_grad_()
     times = []
     for _ in range(max(repeats, 20)):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         y = (x @ w.t()).clamp(0, 1)
         torch.autograd.grad(y.sum(), (x, w))
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return statistics.median(times)
 
 
@@ -82,6 +84,7 @@ def main():
     ap.add_argument("--large-batch", type=int, default=64, help="batch of the 64x64 layer (baseline ~2 min)")
     ap.add_argument("--small-batch", type=int, default=64, help="batch of the 4-input 8-neuron layer")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(1)
     circuits = {"rc_spike": compile_circuit(cn.circuits.rc_spike()),
@@ -92,6 +95,7 @@ def main():
               f"{'ode/ANN':>8s} | {'max|dt|':>8s} {'fired':>5s} {'FD rel err':>10s}")
     print(header)
     print("-" * len(header))
+    rows = []
     for (J, I, B) in ((4, 8, args.small_batch), (64, 64, args.large_batch)):
         for name, cc in circuits.items():
             t, w = make_layer(name, B, J, I)
@@ -115,6 +119,12 @@ def main():
             print(f"{name:9s} {f'{J}x{I}':>6s} {B:5d} | {t_ref:10.2f} {t_ode:8.4f} {t_ref / t_ode:9.0f} "
                   f"{t_ode / t_ann:8.0f} | {diff:8.1e} {fired.double().mean().item():5.2f} {fd:10.1e}{same}",
                   flush=True)
+            rows.append(dict(circuit=name, layer=f"{J}x{I}", batch=B, baseline_s=t_ref, ode_s=t_ode,
+                             baseline_over_ode=t_ref / t_ode, ode_over_ann=t_ode / t_ann, max_dt=diff,
+                             fired=fired.double().mean().item(), fd_rel_err=fd, masks_agree=not same))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(benchmark="bench_ode", repeats=args.repeats, ode_dt=ODE_DT, rows=rows), f, indent=1)
 
 
 if __name__ == "__main__":

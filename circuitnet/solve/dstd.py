@@ -26,16 +26,20 @@ crossing (affine.crossing_time).  Error |v - v~| = O(dtau^2); without leak and b
 when all weights of a neuron share one sign (v then depends only on int g dt, which S preserves)
 and grows with the mixed-sign conductance sum_j |w_ij| / |E|.
 
-Performance: one GEMM [B M, in] x [in, 2 out] forward; the custom backward does the two GEMMs for
-the weight and input gradients (the second is skipped when t_in needs no gradient); the
-element-wise work is a few passes over [B, M, out] tensors, and S lives in a reused scratch
-buffer (recomputed in backward).  Saved for backward: f~, g~ [B, M, 2 out] and the membrane at
-the grid points [B, M + 1, out].
+Performance: S is 0 before an input's grid interval, a ramp inside it and 1 after, so the three
+products with it (f~, g~ forward; the weight and input gradients backward) need a few rows per input,
+not M: compiled kernels (circuitnet.solve.kernels, _kernel_spread / _kernel_gather) sum them, and the
+pure-torch path (no compiler, or CIRCUITNET_KERNELS=0) does one GEMM [B M, in] x [in, 2 out] forward
+and two backward (the second skipped when t_in needs no gradient) with S in a reused scratch buffer;
+both agree to rounding (tests/test_speed_paths.py).  The element-wise work is a few passes over
+[B, M, out] tensors.  Saved for backward: f~, g~ [B, M, 2 out] and the membrane at the grid points
+[B, M + 1, out].
 """
 import torch
 
 from .exact import (LOG2E, as_param, check_layer, crossing_time, fire_phase, relax, relax_grads, rho_of,
-                     scratch, spike_time_from_membrane, weight_cat)
+                    scratch, spike_time_from_membrane, weight_cat)
+from .kernels import check_codes, kernel_threads, kernels_for, ptr, run_parallel, split_range, suffix
 
 _TINY_LEN = 1e-30
 
@@ -76,6 +80,55 @@ def dstd_kernel_input_grad(dS, S, lo, hi):
     return torch.bmm(inv.unsqueeze(1), dS).squeeze(1).neg_()
 
 
+def _kernel_grid(t_in, lo, hi):
+    """(hi, inv, per_sample) for the compiled hat kernel: inv = 1/L_m exactly as dstd_kernel computes it."""
+    inv = (1.0 / (hi - lo).clamp(min=_TINY_LEN)).contiguous()
+    return hi.contiguous(), inv, int(hi.shape[0] == t_in.shape[0] and t_in.shape[0] != 1)
+
+
+def _kernel_spread(lib, t_in, wcat, lo, hi):
+    """FG = S @ wcat^T [B, M, C] by the compiled sparse hat kernel (kernels._CPP_SOURCE, dstd_fwd)."""
+    B, N = t_in.shape
+    M, C = lo.shape[1], wcat.shape[0]
+    t = t_in.contiguous()
+    hi_c, inv, per = _kernel_grid(t_in, lo, hi)
+    wT = wcat.t().contiguous()
+    FG = t_in.new_empty(B, M, C)
+    fn = getattr(lib, "dstd_fwd" + suffix(t.dtype))
+    check_codes(run_parallel([(lambda b0=b0, b1=b1: fn(N, M, C, b0, b1, ptr(t), ptr(hi_c), ptr(inv), per, ptr(wT),
+                                                  ptr(FG)))
+                         for b0, b1 in split_range(B, kernel_threads(2 * B * N * C), 1)]))
+    return FG
+
+
+def _kernel_gather(lib, t_in, wcat, lo, hi, dFG, need_w, need_t):
+    """(dL/dwcat = dFG^T S, dL/dt) by the compiled sparse hat kernel (dstd_bwd); either may be None."""
+    B, N = t_in.shape
+    M, C = lo.shape[1], wcat.shape[0]
+    if not (need_w or need_t):
+        return None, None
+    t = t_in.contiguous()
+    hi_c, inv, per = _kernel_grid(t_in, lo, hi)
+    wT = wcat.t().contiguous()
+    dF = dFG.contiguous()
+    parts = split_range(B, kernel_threads(3 * B * N * C), 1)
+    gws = [t.new_zeros(N, C) if need_w else None for _ in parts]
+    g_t = t.new_empty(B, N) if need_t else None
+    n_work = lib.dstd_bwd_work(M, C, t.element_size())
+    works = [scratch(f"dstd.kwork{i}", (n_work,), t.dtype) for i in range(len(parts))]
+    fn = getattr(lib, "dstd_bwd" + suffix(t.dtype))
+    check_codes(run_parallel([(lambda b0=b0, b1=b1, gw=gw, wk=wk: fn(N, M, C, b0, b1, ptr(t), ptr(hi_c), ptr(inv), per,
+                                                                ptr(wT), ptr(dF), ptr(gw), ptr(g_t), ptr(wk)))
+                         for (b0, b1), gw, wk in zip(parts, gws, works)]))
+    g_wcat = None
+    if need_w:
+        g_wcat = gws[0]
+        for x in gws[1:]:
+            g_wcat += x
+        g_wcat = g_wcat.t()
+    return g_wcat, g_t
+
+
 class _MembraneDSTD(torch.autograd.Function):
     """v at the end of the DSTD grid [B, out], analytic backward.
 
@@ -94,8 +147,12 @@ class _MembraneDSTD(torch.autograd.Function):
         O = wcat.shape[0] // (3 if jumped else 2)
         M = lo.shape[1]
         dev = t_in.device
-        S = dstd_kernel(t_in, lo, hi, scratch("dstd.S", (B, M, N), t_in.dtype, dev))
-        FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, wcat.shape[0])
+        lib = kernels_for(t_in, wcat, lo, hi)
+        if lib is not None:
+            FG = _kernel_spread(lib, t_in, wcat, lo, hi)
+        else:
+            S = dstd_kernel(t_in, lo, hi, scratch("dstd.S", (B, M, N), t_in.dtype, dev))
+            FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, wcat.shape[0])
         if leak.requires_grad or bool(leak.ne(0).any()):
             FG[..., :O] += leak
         if bias.requires_grad or bool(bias.ne(0).any()):
@@ -142,13 +199,17 @@ class _MembraneDSTD(torch.autograd.Function):
         gfn.neg_()  # dL/df
         if jumped:  # Q_m enters at the start of interval m and leaves at that of m + 1 (m = M - 1: the read-out)
             torch.sub(lam[:, :M], lam[:, 1:], out=dFG[..., 2 * O:])
-        S = dstd_kernel(t_in, lo, hi, buf("S", B, M, N))
-        dFG2 = dFG.view(B * M, wcat.shape[0])
-        g_wcat = torch.mm(dFG2.t(), S.view(B * M, N)) if ctx.needs_input_grad[1] else None
-        g_t = None
-        if ctx.needs_input_grad[0]:
-            dS = torch.mm(dFG2, wcat, out=buf("dS", B * M, N)).view(B, M, N)
-            g_t = dstd_kernel_input_grad(dS, S, lo, hi)
+        lib = kernels_for(t_in, wcat, lo, hi, dFG)
+        if lib is not None:
+            g_wcat, g_t = _kernel_gather(lib, t_in, wcat, lo, hi, dFG, ctx.needs_input_grad[1], ctx.needs_input_grad[0])
+        else:
+            S = dstd_kernel(t_in, lo, hi, buf("S", B, M, N))
+            dFG2 = dFG.view(B * M, wcat.shape[0])
+            g_wcat = torch.mm(dFG2.t(), S.view(B * M, N)) if ctx.needs_input_grad[1] else None
+            g_t = None
+            if ctx.needs_input_grad[0]:
+                dS = torch.mm(dFG2, wcat, out=buf("dS", B * M, N)).view(B, M, N)
+                g_t = dstd_kernel_input_grad(dS, S, lo, hi)
         g_leak = dFG[..., :O].sum((0, 1)).sum_to_size(leak.shape) if ctx.needs_input_grad[2] else None
         g_bias = dFG[..., O:2 * O].sum((0, 1)).sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
         g_v0 = lam[:, 0].clone() if jumped and ctx.needs_input_grad[7] else None
@@ -220,8 +281,12 @@ def _first_crossing_dstd(t_in, wcat, leak, bias, lo, hi, t_max):
     B, N = t_in.shape
     O = wcat.shape[0] // 2
     M = lo.shape[1]
-    S = dstd_kernel(t_in, lo, hi)
-    FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, 2 * O)
+    lib = kernels_for(t_in, wcat, lo, hi)
+    if lib is not None:
+        FG = _kernel_spread(lib, t_in, wcat, lo, hi)
+    else:
+        S = dstd_kernel(t_in, lo, hi)
+        FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, 2 * O)
     f, g = FG[..., :O] + leak, FG[..., O:] + bias
     d = (hi - lo).unsqueeze(2)
     _, _, dphi, _ = relax(f, g, d, -d)

@@ -25,7 +25,10 @@ Performance (see _MembraneExact): a custom autograd function sweeps the sorted i
 interval at a time: one gather of weight rows and a running sum give f, g, and a few fused
 element-wise passes over [batch, out] scratch tensors (which stay in cache) do the rest; no
 tensor of size [batch, in, out] is ever formed.  The analytic backward is a second forward-order
-sweep, so only [batch, out]-sized tensors are saved.
+sweep, so only [batch, out]-sized tensors are saved.  The sweeps (and the sort) run in compiled
+code where it builds (circuitnet.solve.kernels; section "compiled path" below): one fused pass over
+the neurons per interval.  The pure-torch sweep stays as the fallback and the reference it is tested
+against (tests/test_speed_paths.py).  Simultaneous inputs are taken in input order (a stable sort).
 """
 import math
 import numbers
@@ -34,6 +37,7 @@ import threading
 import torch
 
 from ..inputs import check_layer_inputs
+from .kernels import check_codes, kernel_threads, kernels_for, ptr, run_parallel, split_range, suffix
 
 
 # ----------------------------------------------------------------------------- validation
@@ -367,7 +371,9 @@ class _Sweep:
     arrived (None without jumps; 0 for inputs at t <= 0 or >= t_end), d [B, 1] the interval length ([B, out] when per-neuron stop times t_stop clip the
     intervals) and the relax() coefficients.  All are scratch buffers overwritten at the next step.
     ``xmax``/``sort``: per-interval max f d and (tau, perm) of an earlier identical sweep (skip the
-    reductions and the sort); the sweep records them in .xmax, .tau, .perm.
+    reductions and the sort); the sweep records them in .xmax, .tau, .perm.  The sort is stable:
+    simultaneous inputs arrive in input order (as in the compiled sweep), which fixes the one-sided
+    input-time gradients of simultaneous inputs that bring charge packets.
     """
 
     def __init__(self, t_in, wcat, leak, bias, t_end, t_stop=None, tag="sweep", xmax=None, sort=None, jumps=None):
@@ -375,7 +381,7 @@ class _Sweep:
         O = wcat.shape[0] // 2
         self.B, self.N, self.O, self.dtype, self.device = B, N, O, t_in.dtype, t_in.device
         self.t_end, self.t_stop, self.xmax_in, self.xmax = t_end, t_stop, xmax, []
-        self.tau, self.perm = sort if sort is not None else torch.sort(t_in.clamp(0.0, t_end), dim=1)
+        self.tau, self.perm = sort if sort is not None else torch.sort(t_in.clamp(0.0, t_end), dim=1, stable=True)
         edges = torch.cat([self.tau.new_zeros(B, 1), self.tau, self.tau.new_full((B, 1), t_end)], 1)
         self.edges = edges = edges.t().unsqueeze(2).contiguous()  # [N + 2, B, 1]: interval k is edges[k..k+1]
         d = edges[1:] - edges[:-1]
@@ -433,6 +439,9 @@ class _MembraneExact(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, t_in, wcat, leak, bias, t_end, t_stop, jumps):
+        lib = kernels_for(t_in, wcat, leak, bias, t_stop, jumps)
+        if lib is not None:
+            return _kernel_forward(ctx, lib, t_in, wcat, leak, bias, t_end, t_stop, jumps)
         sw = _Sweep(t_in, wcat, leak, bias, t_end, t_stop, tag="exact.fwd", jumps=jumps)
         grad = any(ctx.needs_input_grad)
         v = t_in.new_zeros(sw.B, sw.O)
@@ -456,6 +465,10 @@ class _MembraneExact(torch.autograd.Function):
     def backward(ctx, gv):
         t_in, wcat, leak, bias, X2tot, t_stop, tau, perm, jumps = ctx.saved_tensors
         t_end, has_stop, xmax, has_jumps = ctx.meta
+        lib = kernels_for(t_in, wcat, leak, bias, gv)
+        if lib is not None:
+            return _kernel_backward(ctx, lib, gv, t_in, wcat, leak, bias, X2tot, t_stop if has_stop else None, tau,
+                                    perm, jumps if has_jumps else None, t_end)
         sw = _Sweep(t_in, wcat, leak, bias, t_end, t_stop if has_stop else None, tag="exact.bwd", xmax=xmax,
                     sort=(tau, perm), jumps=jumps if has_jumps else None)
         B, N, O, buf = sw.B, sw.N, sw.O, sw.buf
@@ -557,8 +570,12 @@ def ttfs_exact(t_in, weight, e_pos, e_neg, t_max, leak=0.0, bias=0.0):
     t_max = float(t_max)
     with torch.no_grad():
         wcat = weight_cat(weight, e_pos, e_neg)
-        sw = _Sweep(t_in, wcat, as_param(leak, t_in), as_param(bias, t_in), t_max, tag="exact.search")
-        t_star, fired, rate = _first_crossing(sw)
+        leak_t, bias_t = as_param(leak, t_in), as_param(bias, t_in)
+        lib = kernels_for(t_in, wcat, leak_t, bias_t)
+        if lib is not None:
+            t_star, fired, rate = _kernel_first_crossing(lib, t_in, wcat, leak_t, bias_t, t_max)
+        else:
+            t_star, fired, rate = _first_crossing(_Sweep(t_in, wcat, leak_t, bias_t, t_max, tag="exact.search"))
     v_at = membrane_exact(t_in, weight, e_pos, e_neg, t_max, leak, bias, t_stop=t_star)
     return spike_time_from_membrane(t_star, fired, v_at, rate, t_max), fired
 
@@ -585,4 +602,146 @@ def _first_crossing(sw):
             rate[b, o] = g[b, o] - f[b, o]
             fired[b, o] = True
         v = v_new
+    return t_star, fired, rate
+
+
+# ------------------------------------------------------------------------ compiled path
+# The sweep above in compiled code (circuitnet.solve.kernels), neuron-parallel within each sample:
+# per interval it adds the arriving input's [beta w | w] row and updates the membrane (forward) or
+# the adjoint sums (backward) in one pass over the neurons, where the torch path needs about twenty
+# whole-tensor operations.  phi1 and rho: since beta w >= 0, f never exceeds F = max_i (leak_i +
+# sum_j beta_ij w_ij), and an interval whose F d lies within the reach of fixed series degrees
+# (float32: phi1 3, rho 1; float64: 5, 2) takes them in one fused pass; any other interval takes
+# relax's and rho_of's branch for its own largest f d, as the torch path does.  The sort is a radix
+# sort (ties in input order).  Same formulas, saved tensors and outputs: results agree with the torch
+# path to rounding (tests/test_speed_paths.py).
+_TABLES = {}
+
+
+def _tables(dtype):
+    """Series coefficients and reaches for the compiled kernels (layout: kernels._CPP_SOURCE, TAB_*)."""
+    t = _TABLES.get(dtype)
+    if t is None:
+        rphi, rpsi, rrho = _REACH[dtype]
+        vals = [*_PHI, *_PSI, *_RHO_S, *rphi, *rpsi, *rrho, TINY, LOG2E]
+        assert len(vals) == 39
+        t = _TABLES[dtype] = torch.tensor(vals, dtype=torch.float64)
+    return t
+
+
+def _kernel_sort(lib, t_in, t_end):
+    """(tau, perm): each sample's times clamped to [0, t_end], ascending, and their input indices."""
+    B, N = t_in.shape
+    t = t_in.contiguous()
+    tau, perm = torch.empty_like(t), torch.empty(B, N, dtype=torch.int64)
+    fn = getattr(lib, "sort_rows" + suffix(t.dtype))
+    check_codes(run_parallel([(lambda b0=b0, b1=b1: fn(N, b0, b1, ptr(t), float(t_end), ptr(tau), ptr(perm)))
+                         for b0, b1 in split_range(B, kernel_threads(30 * B * N), 1)]))
+    return tau, perm
+
+
+def _kernel_operands(wcat, leak, bias, jumps):
+    """(wext, leak [O], bias [O], qext, F) for the kernels: wext [N + 1, 2 out] as _Sweep builds it, F an
+    upper bound of f (all inputs on)."""
+    O = wcat.shape[0] // 2
+    wext = torch.cat([wcat.new_zeros(1, 2 * O), wcat.t()], 0)
+    lk = leak.expand(O).contiguous()
+    bs = bias.expand(O).contiguous()
+    qext = None if jumps is None else torch.cat([jumps.new_zeros(1, O), jumps.t()], 0)
+    F = float((wext[:, :O].sum(0) + lk).max()) * 1.001 if O else 0.0
+    return wext, lk, bs, qext, F
+
+
+def _kernel_forward(ctx, lib, t_in, wcat, leak, bias, t_end, t_stop, jumps):
+    """_MembraneExact.forward in compiled code."""
+    B, N = t_in.shape
+    O = wcat.shape[0] // 2
+    dt = t_in.dtype
+    tau, perm = _kernel_sort(lib, t_in, t_end)
+    wext, lk, bs, qext, F = _kernel_operands(wcat, leak, bias, jumps)
+    ts = None if t_stop is None else t_stop.contiguous()
+    v = t_in.new_empty(B, O)
+    X = None if ts is None else t_in.new_empty(B, O)
+    fn, tab = getattr(lib, "exact_fwd" + suffix(dt)), _tables(dt)
+    parts = split_range(O, kernel_threads(B * N * O))
+    works = [scratch(f"exact.kfwd{i}", (3 * (o1 - o0),), dt) for i, (o0, o1) in enumerate(parts)]
+    check_codes(run_parallel([
+        (lambda o0=o0, o1=o1, wk=wk: fn(B, N, O, o0, o1, ptr(tau), ptr(perm), ptr(wext), ptr(lk), ptr(bs),
+                                        float(t_end), F, ptr(ts), ptr(qext), ptr(tab), ptr(v), ptr(X),
+                                        None, None, None, None, None, None, ptr(wk)))
+        for (o0, o1), wk in zip(parts, works)]))
+    if any(ctx.needs_input_grad):
+        if X is None:  # X = -int_0^T f dt = -(leak T + sum_j beta w_j (T - t_j))
+            X = torch.mm(t_end - t_in.clamp(0.0, t_end), wcat[:O].t()).add_(leak * t_end).neg_()
+        X2 = X.mul_(LOG2E)
+    else:
+        X2 = v[:0]
+    ctx.save_for_backward(t_in, wcat, leak, bias, X2, t_stop if t_stop is not None else v[:0], tau, perm,
+                          jumps if jumps is not None else v[:0])
+    ctx.meta = (t_end, t_stop is not None, None, jumps is not None)
+    return v
+
+
+def _kernel_backward(ctx, lib, gv, t_in, wcat, leak, bias, X2tot, t_stop, tau, perm, jumps, t_end):
+    """_MembraneExact.backward in compiled code (same sums, formulas and outputs)."""
+    if torch.is_grad_enabled():  # create_graph=True: the torch path cannot do it either (out= ops)
+        raise RuntimeError("method 'exact' has no double backward (create_graph=True)")
+    B, N = t_in.shape
+    O = wcat.shape[0] // 2
+    dt = t_in.dtype
+    need_t = ctx.needs_input_grad[0]
+    wext, lk, bs, qext, F = _kernel_operands(wcat, leak, bias, jumps)
+    gv = gv.contiguous()
+    X2tot = X2tot.contiguous()
+    ts = None if t_stop is None else t_stop.contiguous()
+    gw = gv.new_zeros(N + 1, 2 * O)
+    Pfin = gv.new_empty(B, 2 * O)
+    gq = gv.new_zeros(N + 1, O) if jumps is not None and ctx.needs_input_grad[6] else None
+    fn, tab = getattr(lib, "exact_bwd" + suffix(dt)), _tables(dt)
+    parts = split_range(O, kernel_threads(3 * B * N * O))
+    works = [scratch(f"exact.kbwd{i}", (14 * (o1 - o0),), dt) for i, (o0, o1) in enumerate(parts)]
+    gts = [gv.new_zeros(B, N) if need_t else None for _ in parts]
+    check_codes(run_parallel([
+        (lambda o0=o0, o1=o1, wk=wk, gt=gt: fn(B, N, O, o0, o1, ptr(tau), ptr(perm), ptr(wext), ptr(lk),
+                                               ptr(bs), float(t_end), F, ptr(ts), ptr(qext), ptr(tab),
+                                               ptr(X2tot), ptr(gv), ptr(gw), ptr(Pfin), ptr(gt), ptr(gq),
+                                               ptr(wk)))
+        for (o0, o1), wk, gt in zip(parts, works, gts)]))
+    tot = Pfin.sum(0)
+    g_rows = (tot - gw[1:]).t()  # [2 out, N]: sum over the intervals after each input's arrival
+    g_wcat = torch.cat([-g_rows[:O], g_rows[O:]], 0)
+    g_t = None
+    if need_t:
+        g_t = gts[0]
+        for x in gts[1:]:
+            g_t += x
+        g_t = g_t * ((t_in >= 0) & (t_in <= t_end))
+    g_leak = (-tot[:O]).sum_to_size(leak.shape) if ctx.needs_input_grad[2] else None
+    g_bias = tot[O:].sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
+    g_jumps = gq[1:].t() if gq is not None else None
+    return g_t, g_wcat, g_leak, g_bias, None, None, g_jumps
+
+
+def _kernel_first_crossing(lib, t_in, wcat, leak, bias, t_end):
+    """_first_crossing in compiled code: the sweep records each neuron's first crossing interval
+    (start membrane, f, g, start, length); crossing_time is then evaluated as there."""
+    B, N = t_in.shape
+    O = wcat.shape[0] // 2
+    dt = t_in.dtype
+    tau, perm = _kernel_sort(lib, t_in, t_end)
+    wext, lk, bs, _, F = _kernel_operands(wcat, leak, bias, None)
+    khit = torch.empty(B, O, dtype=torch.int64)
+    v0, f0, g0, lo0, d0 = (t_in.new_zeros(B, O) for _ in range(5))
+    fn, tab = getattr(lib, "exact_fwd" + suffix(dt)), _tables(dt)
+    parts = split_range(O, kernel_threads(B * N * O))
+    works = [scratch(f"exact.kfwd{i}", (3 * (o1 - o0),), dt) for i, (o0, o1) in enumerate(parts)]
+    check_codes(run_parallel([
+        (lambda o0=o0, o1=o1, wk=wk: fn(B, N, O, o0, o1, ptr(tau), ptr(perm), ptr(wext), ptr(lk), ptr(bs),
+                                        float(t_end), F, None, None, ptr(tab), None, None, ptr(khit),
+                                        ptr(v0), ptr(f0), ptr(g0), ptr(lo0), ptr(d0), ptr(wk)))
+        for (o0, o1), wk in zip(parts, works)]))
+    fired = khit >= 0
+    tau_x = torch.minimum(crossing_time(v0, f0, g0), d0)
+    t_star = torch.where(fired, lo0 + tau_x, torch.full_like(v0, t_end))
+    rate = torch.where(fired, g0 - f0, torch.ones_like(v0))
     return t_star, fired, rate
