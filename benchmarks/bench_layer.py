@@ -15,13 +15,13 @@ Memory, three numbers per method:
   saved   the bytes autograd keeps between forward and backward: the sum of the sizes of all
           tensors packed by torch.autograd.graph.saved_tensors_hooks during the forward pass
           (saved inputs and weights included);
-  scratch the reusable per-thread work buffers the solver keeps (exact.scratch), measured after
+  scratch the reusable per-thread work buffers the solver keeps (kernels.scratch), measured after
           release_scratch() and one forward + backward;
   peak    the largest growth of resident memory (Linux VmHWM) over one forward + backward in a
           fresh process, after the inputs are made and the compiled kernels loaded: saved,
           scratch and every temporary together (--no-peak leaves it out).
 
-Methods "exact" and "dstd" run their compiled kernels (circuitnet.solve.kernels) where they build;
+Methods "exact" and "dstd" run their compiled kernels (circuitnet.solve.compiled) where they build;
 CIRCUITNET_KERNELS=0 measures their pure-torch path instead, and --torch-path adds rows for it
 (exact and dstd M=10) to the same run.
 
@@ -39,7 +39,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from circuitnet.solve.exact import rc_spike_exact, release_scratch, scratch_bytes  # noqa: E402
+from circuitnet.solve.exact import rc_spike_exact  # noqa: E402
+from circuitnet.solve.kernels import release_scratch, scratch_bytes  # noqa: E402
 from circuitnet.solve.dstd import rc_spike_dstd  # noqa: E402
 
 B, N_IN, N_OUT = 256, 784, 400
@@ -80,7 +81,7 @@ def _path_of(fn):
     if not getattr(fn, "torch_path", False):
         yield
         return
-    from circuitnet.solve.kernels import set_compiled_kernels
+    from circuitnet.solve.compiled import set_compiled_kernels
     prev = set_compiled_kernels(False)
     try:
         yield
@@ -138,7 +139,7 @@ def _peak_child(name):
     t_in, w = make_inputs()
     x = (1 - t_in.detach()).requires_grad_()
     try:
-        from circuitnet.solve.kernels import compiled_kernels
+        from circuitnet.solve.compiled import compiled_kernels
         compiled_kernels()  # load the library outside the measurement
     except ImportError:
         pass

@@ -46,9 +46,9 @@ def machine():
     except OSError:
         pass
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    probe = ("import torch, json; from circuitnet.solve import kernels; lib = kernels.compiled_kernels(); "
+    probe = ("import torch, json; from circuitnet.solve import compiled as kernels; lib = kernels.compiled_kernels(); "
              "print(json.dumps(dict(torch=torch.__version__, kernels=lib is not None, "
-             "error=kernels._STATE['error'])))")
+             "error=kernels.build_error())))")
     info = json.loads(subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
                                      check=True).stdout.splitlines()[-1])
     cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
@@ -94,7 +94,7 @@ def layer_section(res):
            "interleave every method with the clip-activation ANN layer `clamp(x @ W.T, 0, 1)` of the same shapes;",
            "the ratio to that ANN layer is the number to compare across machines. Memory: *saved* is what",
            "autograd keeps between forward and backward, *scratch* the reusable work buffers the solver holds",
-           "(`exact.scratch`), *peak* the growth of resident memory over one forward + backward in a fresh",
+           "(`kernels.scratch`), *peak* the growth of resident memory over one forward + backward in a fresh",
            "process (saved, scratch and every temporary together; Linux VmHWM).", "",
            f"`{res['command']}`", "",
            "| method | time [ms] | / ANN | saved [MB] | scratch [MB] | peak [MB] |", "|---|---|---|---|---|---|"]
@@ -111,7 +111,7 @@ def layer_section(res):
             "conductance sums f and g and relaxes the membrane exactly, v <- v + d phi1(f d) (g - f v); the",
             "analytic backward is a second forward-order sweep (adjoint lam = 2^Y dL/dv(T) from a running log2",
             "sum), so nothing of size [batch, inputs, neurons] is formed. The sweep runs in compiled code",
-            "(`circuitnet/solve/kernels.py`: a small C++ library built with the system compiler at first use,",
+            "(`circuitnet/solve/compiled.py` and `compiled.cpp`: a small C++ library built with the system compiler at first use,",
             "cached under `~/.cache/circuitnet`, called through ctypes): one fused pass over the neurons per",
             "interval, vectorised across neurons, with the series branch of phi1 and psi/phi1 chosen from a bound",
             "on f d (f never decreases: beta w >= 0), and a radix sort. Its pure-torch path (about twenty",

@@ -2,7 +2,7 @@
 
 The loss is cross-entropy + gamma1 sum_i (t_i - t_ref)^2 over the output neurons (docs/paper.md section 6).
 An RC-Spike output spikes at t = clip(u, 0, 1), u the firing phase's unclipped crossing time
-(circuitnet.solve.exact.firing_time; ideal ramp u = 1 - v(1)).  An output whose v(1) <= 0 never
+(circuitnet.solve.kernels.firing_time; ideal ramp u = 1 - v(1)).  An output whose v(1) <= 0 never
 reaches threshold: t = 1 and d t / d w = 0, so a penalty on t cannot bring it back.  At large |E|
 cross-entropy drives most outputs there and training stalls.  This experiment trains the MLP with
 the penalty on t ("clipped") and on u ("unclipped", circuitnet's default) at the circuit's own

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 import circuitnet as cn
-from circuitnet.solve.exact import firing_time, membrane_exact
+from circuitnet.solve.exact import membrane_exact
+from circuitnet.solve.kernels import firing_time
 from circuitnet.models import IrisNet, fit_current_scales, scale_weights_
 
 from . import iris_net

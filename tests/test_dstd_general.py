@@ -147,7 +147,7 @@ def test_general_dstd_on_a_ttfs_shaped_circuit_agrees_with_the_affine_ttfs_dstd(
 
 def test_unclipped_time_of_ode_matches_the_affine_closed_form():
     """ode with clip=False on the paper's circuits (ramp and discharger) reproduces
-    exact.firing_time: below 0 (threshold passed while accumulating), above 1
+    kernels.firing_time: below 0 (threshold passed while accumulating), above 1
     (late) and inf in the same places; its gradient is the float64 finite difference."""
     g = torch.Generator().manual_seed(5)
     t = torch.rand(6, 32, generator=g, dtype=F64)

@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from strategies import edge_layers
 from closed_form import DISCHARGER, E_NEG, E_POS, membrane_at, rc_spike_reference, ttfs_reference
-from circuitnet.solve.exact import (check_layer, crossing_time, fire_phase, firing_time, membrane_exact, psi_of,
-                                     rc_spike_exact, relax, rho_of, ttfs_exact)
+from circuitnet.solve.exact import membrane_exact, rc_spike_exact, ttfs_exact
+from circuitnet.solve.kernels import check_layer, crossing_time, fire_phase, firing_time, psi_of, relax, rho_of
 
 F64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""The compiled kernels of methods "exact" and "dstd" (circuitnet.solve.kernels) against their
+"""The compiled kernels of methods "exact" and "dstd" (circuitnet.solve.compiled) against their
 pure-torch paths, and both against golden values of the implementation before the kernels existed:
 spike times and every gradient (input times, weights, per-synapse reversal potentials, per-neuron
 leak and bias, charge packets; RC-Spike and TTFS) to 1e-12 in float64.
@@ -15,7 +15,7 @@ import torch
 
 from circuitnet.solve import dstd as dstd_mod
 from circuitnet.solve import exact as exact_mod
-from circuitnet.solve import kernels
+from circuitnet.solve import compiled as kernels
 from circuitnet.solve.dstd import membrane_dstd, rc_spike_dstd, ttfs_dstd
 from circuitnet.solve.exact import membrane_exact, rc_spike_exact, ttfs_exact
 from closed_form import DISCHARGER, E_NEG, E_POS
@@ -279,7 +279,7 @@ def test_kernels_build_where_a_compiler_exists():
         pytest.skip("no C++ compiler: the solvers keep to their pure-torch path")
     if os.environ.get("CIRCUITNET_KERNELS") == "0":
         pytest.skip("compiled kernels disabled by CIRCUITNET_KERNELS=0")
-    assert HAVE_KERNELS, kernels._STATE["error"]
+    assert HAVE_KERNELS, kernels.build_error()
 
 
 def test_a_failed_build_warns_and_leaves_the_torch_path(tmp_path):
@@ -291,7 +291,7 @@ def test_a_failed_build_warns_and_leaves_the_torch_path(tmp_path):
             "with warnings.catch_warnings(record=True) as rec:\n"
             "    warnings.simplefilter('always')\n"
             "    a = rc_spike_exact(t, w, 2.8, -1.53); b = rc_spike_exact(t, w, 2.8, -1.53)\n"
-            "from circuitnet.solve import kernels\n"
+            "from circuitnet.solve import compiled as kernels\n"
             "assert kernels.compiled_kernels() is None and torch.equal(a, b)\n"
             "print(sum('compiled kernels unavailable' in str(r.message) for r in rec))\n")
     env = dict(os.environ, CXX="false", CIRCUITNET_KERNEL_CACHE=str(tmp_path), TMPDIR=str(tmp_path))

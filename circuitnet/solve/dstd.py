@@ -28,7 +28,7 @@ and grows with the mixed-sign conductance sum_j |w_ij| / |E|.
 
 Performance: S is 0 before an input's grid interval, a ramp inside it and 1 after, so the three
 products with it (f~, g~ forward; the weight and input gradients backward) need a few rows per input,
-not M: compiled kernels (circuitnet.solve.kernels, _kernel_spread / _kernel_gather) sum them, and the
+not M: compiled kernels (circuitnet.solve.compiled, _kernel_spread / _kernel_gather) sum them, and the
 pure-torch path (no compiler, or CIRCUITNET_KERNELS=0) does one GEMM [B M, in] x [in, 2 out] forward
 and two backward (the second skipped when t_in needs no gradient) with S in a reused scratch buffer;
 both agree to rounding (tests/test_speed_paths.py).  The element-wise work is a few passes over
@@ -37,9 +37,9 @@ both agree to rounding (tests/test_speed_paths.py).  The element-wise work is a 
 """
 import torch
 
-from .exact import (LOG2E, as_param, check_layer, crossing_time, fire_phase, relax, relax_grads, rho_of,
-                    scratch, spike_time_from_membrane, weight_cat)
-from .kernels import check_codes, kernel_threads, kernels_for, ptr, run_parallel, split_range, suffix
+from .compiled import check_codes, kernel_threads, kernels_for, ptr, run_parallel, split_range, suffix
+from .kernels import (LOG2E, as_param, check_layer, crossing_time, fire_phase, relax, relax_grads, rho_of,
+                      scratch, spike_time_from_membrane, weight_cat)
 
 _TINY_LEN = 1e-30
 
@@ -87,7 +87,7 @@ def _kernel_grid(t_in, lo, hi):
 
 
 def _kernel_spread(lib, t_in, wcat, lo, hi):
-    """FG = S @ wcat^T [B, M, C] by the compiled sparse hat kernel (kernels._CPP_SOURCE, dstd_fwd)."""
+    """FG = S @ wcat^T [B, M, C] by the compiled sparse hat kernel (compiled.cpp, dstd_fwd)."""
     B, N = t_in.shape
     M, C = lo.shape[1], wcat.shape[0]
     t = t_in.contiguous()
@@ -243,7 +243,7 @@ def rc_spike_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, leak=0.0, bias=
     Same output convention as affine.rc_spike_exact: v~(1) from the grid, then the firing phase
     dv/dt = fire_g - fire_f v (ideal ramp: t = clip(1 - v~(1), 0, 1)).  offset: see module docstring
     (float or [batch] tensor in [0, 1/steps); draw it uniformly per mini-batch in training).
-    clip=False: the unclipped ``exact.firing_time``. ``jumps``, ``fire_jump``: charge packets, as
+    clip=False: the unclipped ``kernels.firing_time``. ``jumps``, ``fire_jump``: charge packets, as
     for rc_spike_exact (membrane_dstd spreads them over the grid).
     """
     v1 = membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset, 1.0, leak, bias, jumps=jumps)

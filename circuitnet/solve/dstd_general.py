@@ -51,9 +51,8 @@ import torch
 
 from ..drive import Drive
 from ..inputs import check_layer_inputs
-from .exact import scratch, spike_time_from_membrane
 from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad
-from .kernels import check_steps, polish, rk2_step
+from .kernels import check_steps, polish, rk2_step, scratch, spike_time_from_membrane
 from .schedule import Schedule
 from .unclipped import unclip
 

@@ -15,7 +15,7 @@ v to threshold (normalised units):
 F_b is frozen at the boundary (autonomous in v, time switches evaluated just inside the phase);
 the integral is 4-point Gauss-Legendre in v; u = +inf where F_b <= 0 at v_b, at 1 or at a node
 (threshold unreachable along the path).  For the affine RC-Spike firing phase dv/dtau = g - f v,
-u is ``exact.firing_time`` (exact for the ideal ramp g = 1, f = 0, to about 1e-6 for the
+u is ``kernels.firing_time`` (exact for the ideal ramp g = 1, f = 0, to about 1e-6 for the
 paper's discharger).  Neurons that fire inside the window keep their spike time, so u is
 continuous across both clips.  Gradients (autograd) flow through v_b, the weights of the arrived
 inputs and the circuit constants.
