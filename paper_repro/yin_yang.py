@@ -13,8 +13,10 @@ a linear classifier 64.3 %.
 """
 from .classify_run import run_experiment
 
-DEFAULTS = dict(arch="mlp", hidden=(120,), classes=3, epochs=100, lr=2e-3, batch=32, sigma_spike=0.0,
-                eval_batch=1000, noise_draws=1, augment_with=None)
+# the recipe validation chose (seed 0, 200 epochs; final validation accuracy): lr 3e-3 with cosine annealing
+# 97.8 %, against 96.4-96.9 % for lr 1e-3 / 3e-3 constant, 1e-3 cosine and two weight averages (EMA)
+DEFAULTS = dict(arch="mlp", hidden=(120,), classes=3, epochs=200, lr=3e-3, schedule="cosine", batch=32,
+                sigma_spike=0.0, eval_batch=1000, noise_draws=1, augment_with=None)
 QUICK = dict(epochs=2, train_limit=256, test_limit=128)
 
 

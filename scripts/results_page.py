@@ -371,6 +371,33 @@ def _nonaffine(r):
     return setup, ours, "A circuit of our own: not in the paper."
 
 
+YY_SEEDS = [f"yin-yang-seed{s}" for s in range(5)]
+YY_GRID = {"yin-yang-val-lr1e-3": "--lr 1e-3 --schedule constant", "yin-yang-val-lr3e-3": "--lr 3e-3 --schedule constant",
+           "yin-yang-val-lr1e-3-cosine": "--lr 1e-3", "yin-yang-val-ema0.99": "--lr 1e-3 --schedule constant --ema 0.99",
+           "yin-yang-val-ema0.999": "--lr 3e-3 --schedule constant --ema 0.999"}
+
+
+def _yin_yang(r):
+    rs = [r[n] for n in YY_SEEDS]
+    cfg = rs[0].config
+    tests = [x["test_accuracy"] for x in rs]
+    mean = sum(tests) / len(tests)
+    grid = {n: r[n]["val_accuracy"] for n in YY_GRID}
+    check(all(rs[0]["val_accuracy"] > v for v in grid.values()), "validation chose the seed-0 recipe")
+    setup = (f"The data set generated from its published definition ({rs[0]['train_samples']} / "
+             f"{rs[0]['val_samples']} / {rs[0]['test_samples']} samples, seeds 42 / 41 / 40), a 5-"
+             f"{cfg['hidden'][0]}-{cfg['classes']} network of the paper's RC-Spike circuit, {cfg['epochs']} epochs, "
+             f"Adam lr {g(cfg['lr'])} with cosine annealing, chosen on the validation set at seed 0 (final "
+             f"validation accuracy {pct(rs[0]['val_accuracy'])} against "
+             f"{joined(sorted(grid.values()), lambda v: num(100 * v))} % for the other recipes).")
+    ours = (f"test accuracy over {len(rs)} seeds **{pct(mean)}** ("
+            + " / ".join(pct(t) for t in tests) + f" at seeds {', '.join(str(x['seed']) for x in rs)}); "
+            f"validation {joined(x['val_accuracy'] for x in rs)}; "
+            f"{num(rs[0]['time_per_epoch_s'], 1)} s per epoch on one core.")
+    return setup, ours, ("not in the paper; BrainScaleS-2's two-node LIF (fastAndDeep v1.0.0), run on a machine "
+                         "of this kind: 95.9 % test after 300 epochs; an ANN 4-120-3: 98.7 %.")
+
+
 ENTRIES = [
     dict(heading="Iris", body=_iris, runs=[("iris", "python -m paper_repro iris")]),
     dict(heading="Iris in SPICE", body=_spice_iris, runs=[("spice-iris", "python -m paper_repro spice-iris")]),
@@ -405,6 +432,8 @@ ENTRIES = [
     dict(heading="A trained layer in SPICE", body=_spice_layer,
          runs=[("spice-layer", "python -m paper_repro spice-layer --nominal runs/val-wd0.3")]),
     dict(heading="Chips in SPICE", body=_spice_chips, runs=[("spice-chips", "python -m paper_repro spice-chips")]),
+    dict(heading="Yin-Yang", body=_yin_yang,
+         runs=[(n, f"python -m paper_repro yin-yang --seed {k}") for k, n in enumerate(YY_SEEDS)]),
     dict(heading="A non-affine circuit", body=_nonaffine,
          runs=[("fmnist-nonaffine", "python -m paper_repro fmnist-mlp --circuit circuitnet.circuits:rc_spike_quadratic "
                                     "--epochs 20"),
@@ -419,6 +448,7 @@ OTHER = {
     "noise-0.04-val-g0.02": "python -m paper_repro noise --schedule cosine --lr 2e-4 --gamma1 0.02 --ema 0.9995 "
                             "--weight-decay 0.3 --val 5000 --sigmas 0.04",
     "noise-val-e7.4": f"{NOISE_E74} --sigmas 0 0.04 --epochs 36",
+    **{n: f"python -m paper_repro yin-yang {opts}" for n, opts in YY_GRID.items()},
 }
 
 
