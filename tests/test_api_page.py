@@ -1,5 +1,5 @@
-"""docs/api.md lists every public name (the __all__ of circuitnet, circuitnet.solve, circuitnet.spice
-and circuitnet.models) with the first sentence of its docstring, as :func:`render` writes it.
+"""docs/api.md lists every public name (the __all__ of circuitnet, circuitnet.solve, circuitnet.spice,
+circuitnet.chip and circuitnet.models) with the first sentence of its docstring, as :func:`render` writes it.
 Regenerate after changing the API: python tests/test_api_page.py"""
 import importlib
 import inspect
@@ -9,7 +9,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "api.md"
-PACKAGES = ("circuitnet", "circuitnet.solve", "circuitnet.spice", "circuitnet.models")
+PACKAGES = ("circuitnet", "circuitnet.solve", "circuitnet.spice", "circuitnet.chip", "circuitnet.models")
 
 # A period after these does not end a sentence ("e.g. the paper's", "cf. Table 2", "Eq. 3"); "etc." ends
 # one unless a lower-case word follows. Nor does an ellipsis; a decimal point ("0.5") is never followed by a space.
