@@ -306,7 +306,7 @@ def test_torch_path_is_taken_when_disabled(monkeypatch):
     with torch_path():
         assert kernels.compiled_kernels() is None
         monkeypatch.setattr(exact_mod, "_kernel_forward", None)        # would fail if called
-        monkeypatch.setattr(dstd_mod, "_kernel_spread", None)
+        monkeypatch.setattr(dstd_mod, "hat_spread", None)
         t, w = layer(3)
         rc_spike_exact(t, w, E_POS, E_NEG)
         rc_spike_dstd(t, w, E_POS, E_NEG, 5)
@@ -457,3 +457,34 @@ def test_empty_shapes():
             with torch_path():
                 ref = fn(t, w)
             assert torch.equal(fn(t, w), ref)
+
+
+@needs_kernels
+@pytest.mark.parametrize("circuit", ["quadratic", "user"])
+def test_the_general_dstd_path_takes_the_sparse_hat_kernel_to_rounding(circuit):
+    """DSTD's general path (circuitnet.solve.dstd_general) averages the drive by the same hat kernel: its
+    compiled sparse sums against the dense GEMMs (torch path), spike times and gradients, with a grid that
+    holds a switching time (the user circuit's clock edge) and charge packets."""
+    import circuitnet as cn
+    from circuitnet.solve import spike_times
+    if circuit == "quadratic":
+        c = cn.circuits.rc_spike_quadratic()
+    else:
+        gate = cn.NMOS("dis", I="130n", lam="0.177")
+        c = cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), cn.Leak("leak", G="20n", V_to="1.3"),
+                              cn.CapacitiveCoupling("kick", C="5f", swing="-0.4", rise="20n", at="300n"), gate,
+                              cn.GateCharge(gate, q="2f")],
+                             cn.Synapse(cn.NMOS("pos", lam="0.41"), cn.PMOS("neg", lam="0.75")),
+                             [cn.Phase("accumulate", "1u", active=["leak"], synapses=True),
+                              cn.Phase("fire", "1u", active=["leak", "kick", "dis"], comparator=True)],
+                             reset_level="1.3", threshold="0.428")
+    t, w = layer(11, B=4, N=12, O=5)
+    out = []
+    for disabled in (False, True):
+        with torch_path(disabled):
+            tq, wq = t.clone().requires_grad_(), w.clone().requires_grad_()
+            ts = spike_times(c, tq, wq, method="dstd", steps=7, offset=0.03)[0]
+            ts.sum().backward()
+            out.append((ts.detach(), tq.grad, wq.grad))
+    for a, b in zip(*out):
+        assert_close(a, b, 1e-12)

@@ -28,7 +28,7 @@ and grows with the mixed-sign conductance sum_j |w_ij| / |E|.
 
 Performance: S is 0 before an input's grid interval, a ramp inside it and 1 after, so the three
 products with it (f~, g~ forward; the weight and input gradients backward) need a few rows per input,
-not M: compiled kernels (circuitnet.solve.compiled, _kernel_spread / _kernel_gather) sum them, and the
+not M: compiled kernels (circuitnet.solve.compiled, hat_spread / hat_gather) sum them, and the
 pure-torch path (no compiler, or CIRCUITNET_KERNELS=0) does one GEMM [B M, in] x [in, 2 out] forward
 and two backward (the second skipped when t_in needs no gradient) with S in a reused scratch buffer;
 both agree to rounding (tests/test_speed_paths.py).  The element-wise work is a few passes over
@@ -86,7 +86,7 @@ def _kernel_grid(t_in, lo, hi):
     return hi.contiguous(), inv, int(hi.shape[0] == t_in.shape[0] and t_in.shape[0] != 1)
 
 
-def _kernel_spread(lib, t_in, wcat, lo, hi):
+def hat_spread(lib, t_in, wcat, lo, hi):
     """FG = S @ wcat^T [B, M, C] by the compiled sparse hat kernel (compiled.cpp, dstd_fwd)."""
     B, N = t_in.shape
     M, C = lo.shape[1], wcat.shape[0]
@@ -101,7 +101,7 @@ def _kernel_spread(lib, t_in, wcat, lo, hi):
     return FG
 
 
-def _kernel_gather(lib, t_in, wcat, lo, hi, dFG, need_w, need_t):
+def hat_gather(lib, t_in, wcat, lo, hi, dFG, need_w, need_t):
     """(dL/dwcat = dFG^T S, dL/dt) by the compiled sparse hat kernel (dstd_bwd); either may be None."""
     B, N = t_in.shape
     M, C = lo.shape[1], wcat.shape[0]
@@ -149,7 +149,7 @@ class _MembraneDSTD(torch.autograd.Function):
         dev = t_in.device
         lib = kernels_for(t_in, wcat, lo, hi)
         if lib is not None:
-            FG = _kernel_spread(lib, t_in, wcat, lo, hi)
+            FG = hat_spread(lib, t_in, wcat, lo, hi)
         else:
             S = dstd_kernel(t_in, lo, hi, scratch("dstd.S", (B, M, N), t_in.dtype, dev))
             FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, wcat.shape[0])
@@ -201,7 +201,7 @@ class _MembraneDSTD(torch.autograd.Function):
             torch.sub(lam[:, :M], lam[:, 1:], out=dFG[..., 2 * O:])
         lib = kernels_for(t_in, wcat, lo, hi, dFG)
         if lib is not None:
-            g_wcat, g_t = _kernel_gather(lib, t_in, wcat, lo, hi, dFG, ctx.needs_input_grad[1], ctx.needs_input_grad[0])
+            g_wcat, g_t = hat_gather(lib, t_in, wcat, lo, hi, dFG, ctx.needs_input_grad[1], ctx.needs_input_grad[0])
         else:
             S = dstd_kernel(t_in, lo, hi, buf("S", B, M, N))
             dFG2 = dFG.view(B * M, wcat.shape[0])
@@ -283,7 +283,7 @@ def _first_crossing_dstd(t_in, wcat, leak, bias, lo, hi, t_max):
     M = lo.shape[1]
     lib = kernels_for(t_in, wcat, lo, hi)
     if lib is not None:
-        FG = _kernel_spread(lib, t_in, wcat, lo, hi)
+        FG = hat_spread(lib, t_in, wcat, lo, hi)
     else:
         S = dstd_kernel(t_in, lo, hi)
         FG = torch.mm(S.view(B * M, N), wcat.t()).view(B, M, 2 * O)

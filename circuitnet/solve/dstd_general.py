@@ -17,7 +17,8 @@ Scheme (DSTD generalised; :mod:`circuitnet.solve.dstd` is its affine special cas
   with the hat/fraction kernel S_jm = clamp((hi_m - t_j)/L_m, 0, 1) of ``dstd.dstd_kernel``, comes
   from one GEMM [B K, J] x [J, 2 I] for all samples, intervals and neurons (K = M + breakpoints),
   piecewise linear in t_j and so differentiable in the input times (custom backward: two GEMMs,
-  S recomputed, nothing of size [B, K, J] saved).
+  S recomputed, nothing of size [B, K, J] saved); where the compiled kernels serve, the sparse sums of
+  solve.dstd instead (S is 0, a ramp, then 1: a few rows per input).
 * Step. One explicit-midpoint (RK2) step of the compiled dynamics with the constant drive
   (P~_m, N~_m) per interval: v <- v + L F(v + L/2 F(v, s), s + L/2), time switches evaluated at
   the interval middle (``tsw``).
@@ -51,7 +52,8 @@ import torch
 
 from ..drive import Drive
 from ..inputs import check_layer_inputs
-from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad
+from .compiled import kernels_for
+from .dstd import dstd_grid, dstd_kernel, dstd_kernel_input_grad, hat_gather, hat_spread
 from .kernels import check_steps, polish, rk2_step, scratch, spike_time_from_membrane
 from .schedule import Schedule
 from .unclipped import unclip
@@ -62,15 +64,19 @@ class AveragedDrive(torch.autograd.Function):
 
     Backward: dL/dwcat = dPN^T S (dL/dW_ij: its relu row where W_ij >= 0, else its min row),
     dL/dS = dPN wcat,  dL/dt_j = -sum_m dL/dS_jm [0 < S_jm < 1] / L_m  (S recomputed into a scratch
-    buffer)."""
+    buffer). Where the compiled kernels serve, the products are the sparse sums of solve.dstd (S is 0,
+    a ramp, then 1: a few rows per input), not the three GEMMs."""
 
     @staticmethod
     def forward(ctx, t_in, weight, lo, hi, jumps):
         B, J = t_in.shape
         K = lo.shape[1]
-        S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
         wcat = torch.cat([weight.clamp(min=0), weight.clamp(max=0)] + ([] if jumps is None else [jumps]), 0)
         ctx.save_for_backward(t_in, weight, wcat, lo, hi)
+        lib = kernels_for(t_in, wcat, lo, hi)
+        if lib is not None:
+            return hat_spread(lib, t_in, wcat, lo, hi)
+        S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
         return torch.mm(S.view(B * K, J), wcat.t()).view(B, K, wcat.shape[0])
 
     @staticmethod
@@ -78,6 +84,13 @@ class AveragedDrive(torch.autograd.Function):
         t_in, weight, wcat, lo, hi = ctx.saved_tensors
         B, J = t_in.shape
         I, K = weight.shape[0], lo.shape[1]
+        need_cat = ctx.needs_input_grad[1] or ctx.needs_input_grad[4]
+        lib = kernels_for(t_in, wcat, lo, hi, gpn)
+        if lib is not None:
+            g_cat, g_t = hat_gather(lib, t_in, wcat, lo, hi, gpn, need_cat, ctx.needs_input_grad[0])
+            g_w = None if g_cat is None else torch.where(weight >= 0, g_cat[:I], g_cat[I:2 * I])
+            g_j = g_cat[2 * I:] if g_cat is not None and ctx.needs_input_grad[4] else None
+            return g_t, g_w, None, None, g_j
         S = dstd_kernel(t_in, lo, hi, scratch("dstdg.S", (B, K, J), t_in.dtype, t_in.device))
         g2 = gpn.reshape(B * K, -1)
         g_w = g_j = None
