@@ -288,11 +288,12 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
         for k in reversed(range(times.shape[1])):
             s1 = times[:, k:k + 1]
             s0 = times[:, k - 1:k] if k > 0 else torch.zeros_like(s1)
-            grid = None if idx is None else idx[:, k:k + 1] == J
-            for tau in sched.interior(pi):              # back across the jumps at this edge
-                hit = (s1 == tau) if grid is None else (s1 == tau) & grid
-                lam_at[(pi, tau)] = lam_at.get((pi, tau), 0.0) + lam * hit.to(lam.dtype)
-            v = sched.at(pi, v, s1, grid, sign=-1.0)
+            if sched.interior(pi):                      # back across the jumps at this edge
+                grid = None if idx is None else idx[:, k:k + 1] == J
+                for tau in sched.interior(pi):
+                    hit = (s1 == tau) if grid is None else (s1 == tau) & grid
+                    lam_at[(pi, tau)] = lam_at.get((pi, tau), 0.0) + lam * hit.to(lam.dtype)
+                v = sched.at(pi, v, s1, grid, sign=-1.0)
             if idx is not None:
                 j = idx[:, k]
                 col = wall[j]
@@ -319,9 +320,8 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
             if start.any():                     # the adjoints that start in this interval
                 v = torch.where(start, v_seed, v)
                 lam = torch.where(start, G, lam)
-            active = T > s0
-            e = torch.where(active, torch.minimum(T, s1), s1.expand_as(T))
-            h = torch.where(active, e - s0, torch.zeros_like(e))
+            e = torch.maximum(torch.minimum(T, s1), s0)   # the adjoint not started (T <= s0): e = s0, h = 0
+            h = e - s0
             y = [v, lam] + (acc_w if sw else []) + acc_c
             y = _rk4_back(ph, y, e, h, 0.5 * (s0 + s1), drive, c, sw, nc)
             v, lam = y[0], y[1]
