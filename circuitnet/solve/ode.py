@@ -200,15 +200,22 @@ def _adjoint_rates(ph, v, lam, s, tsw, drive, c, need_w, need_c, a=None):
     return rates
 
 
-def _rk4_back(ph, y, e, h, tsw, drive, c, need_w, need_c):
-    """One RK4 step of the adjoint system backward in time, from e to e - h (h >= 0 per neuron)."""
+def _shapes(ph, c, like, need_w):
+    """(p0, p1, n0, n1): k_pos = p0 + p1 v and k_neg = n0 + n1 v of a linear synapse phase (constant over
+    the phase: no time switch), for the adjoint's weight integrals; () where they are not needed."""
+    if not (_linear(ph) and ph.synapses and need_w and not ph.weight_dependent):
+        return ()
+    z = like.new_zeros(())
+    return (ph.k_pos(z, z, z, c), ph.dk_pos_dv(z, z, z, c), ph.k_neg(z, z, z, c), ph.dk_neg_dv(z, z, z, c))
+
+
+def _rk4_back(ph, y, e, h, tsw, drive, c, need_w, need_c, shapes=()):
+    """One RK4 step of the adjoint system backward in time, from e to e - h (h >= 0 per neuron);
+    ``shapes``: :func:`_shapes` of the phase."""
     a = None
     if _linear(ph):
         zero = y[0].new_zeros(())
-        a = (ph.rhs(zero, e, tsw, drive, c), ph.rhs_dv(zero, e, tsw, drive, c))
-        if ph.synapses and need_w and not ph.weight_dependent:
-            a += (ph.k_pos(zero, e, tsw, c), ph.dk_pos_dv(zero, e, tsw, c),
-                  ph.k_neg(zero, e, tsw, c), ph.dk_neg_dv(zero, e, tsw, c))
+        a = (ph.rhs(zero, e, tsw, drive, c), ph.rhs_dv(zero, e, tsw, drive, c)) + tuple(shapes)
 
     def rates(yy, t):
         return _adjoint_rates(ph, yy[0], yy[1], t, tsw, drive, c, need_w, need_c, a)
@@ -276,6 +283,7 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
         acc_c = [torch.zeros_like(G) for _ in nc]
         T = torch.where(seeded & (phase_of == pi), t_loc, torch.where(seeded & (phase_of > pi), inf, -inf))
         sw = ph.synapses and need_w
+        shapes = _shapes(ph, c, G, sw)
         dur = ph.duration
         for tau, _ in sched.jumps[pi]:                  # back across the jumps at the phase end
             if tau == dur and tau > 0.0:
@@ -323,7 +331,7 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
             e = torch.maximum(torch.minimum(T, s1), s0)   # the adjoint not started (T <= s0): e = s0, h = 0
             h = e - s0
             y = [v, lam] + (acc_w if sw else []) + acc_c
-            y = _rk4_back(ph, y, e, h, 0.5 * (s0 + s1), drive, c, sw, nc)
+            y = _rk4_back(ph, y, e, h, 0.5 * (s0 + s1), drive, c, sw, nc, shapes)
             v, lam = y[0], y[1]
             if sw:
                 acc_w = y[2:4]
