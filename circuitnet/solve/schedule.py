@@ -62,7 +62,7 @@ class Schedule:
     of phase k, a list of (tau, dv) sorted by tau; ``input_jumps`` [I, J] or None."""
 
     def __init__(self, cc, t_in, weight, params=None):
-        self.cc, self.timeline = cc, cc.timeline
+        self.cc = cc
         self.params = cc.params(t_in.dtype, t_in.device, **(params or {}))
         self.consts = [ph.prepare(self.params, t_in) for ph in cc.phases]
         self.input_jumps = cc.synapse_jumps(self.params, weight)
@@ -114,10 +114,6 @@ class Schedule:
                 step = hit.to(v.dtype) * dv
                 v = v + step if sign > 0 else v - step
         return v
-
-    @property
-    def has_jumps(self):
-        return any(self.jumps)
 
     # ------------------------------------------------------------------ as autograd inputs
     def tensors(self):
