@@ -135,3 +135,12 @@ def test_calibrate_on_a_circuit_exact_cannot_solve_names_method():
     d = V.draw(c, 3, 2, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="calibrate: method 'exact'.*take method=, e.g. method='ode'"):
         calibrate(ModelBench(c, d), [Trim("V_th", bits=4, span="40m")])
+
+
+def test_a_programmer_says_it_once_over_many_chips():
+    c = V.with_uniform_mismatch(cn.circuits.rc_spike(), current=0.2)
+    prog = WeightProgrammer(bits=1, dac_range="1m")
+    with pytest.warns(UserWarning) as record:
+        for k in range(5):
+            prog.program(V.draw(c, 20, 30, torch.Generator().manual_seed(k)), torch.Generator().manual_seed(0))
+    assert sum("lie beyond" in str(w.message) for w in record) == 2          # the positive and the negative device

@@ -94,9 +94,12 @@ class WeightProgrammer:
         return gain * torch.exp(step * code)
 
     def _warn_out_of_reach(self, log_g, device):
-        """A warning where more than 1 % of the devices lie beyond the DAC's reach (their excess stays)."""
+        """A warning (once per programmer and device polarity: Monte-Carlo loops program many chips) where
+        more than 1 % of the devices lie beyond the DAC's reach (their excess stays)."""
+        warned = self.__dict__.setdefault("_warned", set())
         beyond = (log_g.abs() > self.reach(device)).double().mean().item()
-        if beyond > 0.01:
+        if beyond > 0.01 and device not in warned:
+            warned.add(device)
             sd = log_g.std().item() if log_g.numel() > 1 else log_g.abs().max().item()
             need = 2 * 3 * sd / self.gm_over_id[device]
             warnings.warn(f"{self!r}: its DAC corrects |ln g| <= {self.reach(device):.3g} on the "
