@@ -131,13 +131,12 @@ def forward_pass(sched, t_in, weight, dt, step, locate, v0=None, record=None):
             if record is not None:
                 record.append((tl.starts[pi] + s1, v1))
             if ph.comparator:
-                cross = tl.crossed(v1, done)
-                if cross.any():                 # most intervals see no crossing: skip the bookkeeping
-                    for key, val in (("v0", v), ("v1", v1), ("s", s0), ("h", h), ("tsw", tsw)):
-                        at[key] = torch.where(cross, val, at[key])
-                    at["drive"] = drive.where(cross, at["drive"])
-                    phase_of = torch.where(cross, torch.full_like(phase_of, pi), phase_of)
-                    done |= cross
+                cross = tl.crossed(v1, done)    # no host sync per step: the bookkeeping is masked
+                for key, val in (("v0", v), ("v1", v1), ("s", s0), ("h", h), ("tsw", tsw)):
+                    at[key] = torch.where(cross, val, at[key])
+                at["drive"] = drive.where(cross, at["drive"])
+                phase_of = torch.where(cross, pi, phase_of)
+                done |= cross
             v, s0 = v1, s1
             if idx is not None:
                 drive = drive + _rows(columns, idx[:, k])
@@ -324,10 +323,9 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
                         jump = jump + ph.rhs(v_after, s1, s1, before, c) - ph.rhs(v, s1, s1, before, c)
                     gt.scatter_add_(1, j[:, None], -(lam * jump).sum(1, keepdim=True))
                 drive = drive - _rows(columns, j)
-            start = (T > s0) & (T <= s1)
-            if start.any():                     # the adjoints that start in this interval
-                v = torch.where(start, v_seed, v)
-                lam = torch.where(start, G, lam)
+            start = (T > s0) & (T <= s1)        # the adjoints that start in this interval
+            v = torch.where(start, v_seed, v)
+            lam = torch.where(start, G, lam)
             e = torch.maximum(torch.minimum(T, s1), s0)   # the adjoint not started (T <= s0): e = s0, h = 0
             h = e - s0
             y = [v, lam] + (acc_w if sw else []) + acc_c
