@@ -106,6 +106,12 @@ def test_methods_without_per_synapse_shapes_refuse_clearly():
         spike_times(circuit(), t, w, method="torchdiffeq")
     with pytest.raises(ValueError, match="clip=False on a circuit whose synapse shapes depend on the weight"):
         spike_times(circuit(), t, w, method="ode", clip=False)
+    lam1 = torch.tensor(LAM["pos"][1], dtype=D, requires_grad=True)     # read by the synapse shapes
+    with pytest.raises(ValueError, match="parameters are not available from method 'ode'"):
+        spike_times(circuit(), t, w, method="ode", params={"pos_lam1": lam1})
+    dis = torch.tensor(140e-9, dtype=D, requires_grad=True)           # the firing phase's only: allowed
+    spike_times(circuit(), t, w, method="ode", params={"dis_I": dis})[0].sum().backward()
+    assert dis.grad is not None and dis.grad.abs() > 0
     with pytest.raises(ValueError, match="e_pos per synapse must have the weight's shape"):
         rc_spike_exact(t, w, torch.full((3, 3), 2.8, dtype=D), -1.5)
     with pytest.raises(ValueError, match="e_neg must be < 0"):

@@ -182,9 +182,9 @@ class ODE(Method):
             if not clip:
                 raise ValueError("clip=False on a circuit whose synapse shapes depend on the weight (FittedNMOS/"
                                  "FittedPMOS): use method 'exact' or 'dstd' for the unclipped time")
+            tracked = [n for n, x in (params or {}).items() if torch.is_tensor(x) and x.requires_grad]
             syn = compiled.phases[compiled.synapse_phase]
-            read = {str(x) for e in syn.const_exprs for x in e.free_symbols}      # what the synapse phase reads
-            if any(torch.is_tensor(x) and x.requires_grad and n in read for n, x in (params or {}).items()):
+            if tracked and set(tracked) & {str(x) for e in syn.const_exprs for x in e.free_symbols}:
                 raise ValueError("gradients with respect to the circuit's parameters are not available from method "
                                  "'ode' when the synapse shapes depend on the weight; use 'exact' or 'dstd'")
         return ode_spike_times(compiled, t_in, weight, params=params, dt=self.dt, polish=self.polish, clip=clip)
