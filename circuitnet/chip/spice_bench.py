@@ -6,7 +6,7 @@ the result.
   at the reset level V0), by one ngspice operating point of all of them: the chip's current
   measurement.
 * :func:`program`: program-and-verify of every crossbar device a weight selects, through the
-  programmer's gate DAC (circuitnet.programming.WeightProgrammer.verify, the same loop as the model's):
+  programmer's gate DAC (circuitnet.chip.WeightProgrammer.verify, the same loop as the model's):
   measure, correct the code by round(-ln(I / I_target) / step), ``iterations`` times. The code moves
   the gate by code x lsb volts, up for an nfet, down for a pfet (both raise the current).
 * :class:`SpiceBench`: the bench circuitnet.chip.calibrate measures per-neuron trims on, from spike
@@ -98,7 +98,7 @@ def program(circuit, chip, weight, programmer, generator=None, technology=None):
     ``weight`` [out, in]: program-and-verify against the devices' currents measured in ngspice
     (module docstring); measurement noise from ``generator``."""
     if not isinstance(programmer, WeightProgrammer):
-        raise ValueError(f"program: expected a circuitnet.programming.WeightProgrammer, got {programmer!r}")
+        raise ValueError(f"program: expected a circuitnet.chip.WeightProgrammer, got {programmer!r}")
     w = _check(chip, weight)
     positive = torch.as_tensor(w > 0)
     sign = torch.where(positive, 1.0, -1.0).double()                 # gate moves up (nfet), down (pfet)
