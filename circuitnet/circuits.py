@@ -2,7 +2,8 @@
 import math
 
 from .neuron import NeuronCircuit, Phase, Synapse
-from .elements import NMOS, PMOS, Capacitor, NMOSQuadratic, PMOSQuadratic, ResetNoise, ShotNoise
+from .elements import NMOS, PMOS, Capacitor, Leak, NMOSQuadratic, PMOSQuadratic, ResetNoise, ShotNoise, Transconductor
+from .nodes import ChargeSynapse, MultiNodeCircuit
 from .units import parse_value
 
 # Table 2 of the paper (sky130, post-layout).
@@ -119,3 +120,28 @@ def rc_spike_quadratic(lam2_n=-0.2, lam2_p=-0.2, firing="ideal", noise=False, e_
     pos = NMOSQuadratic("pos", lam=p["lam_n"], lam2=parse_value(lam2_n, "lam2_n"))
     neg = PMOSQuadratic("neg", lam=p["lam_p"], lam2=parse_value(lam2_p, "lam2_p"))
     return rc_spike_cycle(p, pos, neg, firing, noise)
+
+
+def lif_current_synapse(tau_s="6u", tau_m="12u", C_syn="1p", C_mem="2p", rest="0.6", threshold="0.8", window=None,
+                        time_unit=None):
+    """The leaky integrate-and-fire neuron with an exponential current synapse (BrainScaleS-2's
+    time-to-first-spike neuron, Goeltz et al. 2021), as two nodes in physical units:
+
+        C_syn dV_syn/dt = G_syn (rest - V_syn) + Q_j delta(t - t_j)        tau_s = C_syn / G_syn
+        C_mem dV_mem/dt = G_mem (rest - V_mem) + gm (V_syn - rest)         tau_m = C_mem / G_mem
+
+    with gm = G_mem (a weight of 1 lifts the synaptic node by one swing, threshold - rest, and the
+    membrane then follows V = sum_j w_j / C tau_m tau_s / (tau_m - tau_s) (e^-(t - t_j)/tau_m -
+    e^-(t - t_j)/tau_s) in units of that swing, C = tau_m / T). Defaults: the chip's tau_s = 6 us and
+    tau_m = 12 us, time unit tau_s, window (inputs and comparator) 4 time units."""
+    tau_s, tau_m = parse_value(tau_s, "tau_s"), parse_value(tau_m, "tau_m")
+    C_syn, C_mem = parse_value(C_syn, "C_syn"), parse_value(C_mem, "C_mem")
+    T = parse_value(time_unit, "time_unit") if time_unit is not None else tau_s
+    window = parse_value(window, "window") if window is not None else 4 * T
+    G_mem = C_mem / tau_m
+    return MultiNodeCircuit(
+        nodes={"syn": rest, "mem": rest},
+        elements=[Capacitor("C_syn", C=C_syn, node="syn"), Leak("G_syn", G=C_syn / tau_s, V_to=rest, node="syn"),
+                  Capacitor("C_mem", C=C_mem, node="mem"), Leak("G_mem", G=G_mem, V_to=rest, node="mem"),
+                  Transconductor("gm", gm=G_mem, V_ref=rest, node="mem", control="syn")],
+        synapse=ChargeSynapse("syn"), comparator="mem", threshold=threshold, window=window, time_unit=T)

@@ -24,126 +24,16 @@ from typing import Callable, Optional
 
 import sympy as sp
 import torch
-from sympy.printing.str import StrPrinter
 
+from .codegen import TorchPrinter, codegen
+from .compile_nodes import CompiledNodes
 from .drive import synapse_weights
 from .neuron import NeuronCircuit, tau_sym, v_sym, w_sym
+from .nodes import MultiNodeCircuit
 from .timeline import Timeline
 
 tsw_sym = sp.Symbol("tsw", real=True)
 _DYNAMIC = {v_sym, tau_sym, tsw_sym, w_sym}
-
-_FUNCS = {"exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "Abs": "torch.abs",
-          "sin": "torch.sin", "cos": "torch.cos", "tan": "torch.tan", "tanh": "torch.tanh",
-          "sinh": "torch.sinh", "cosh": "torch.cosh", "sign": "torch.sign", "atan": "torch.atan",
-          "erf": "torch.erf", "floor": "torch.floor", "ceiling": "torch.ceil"}
-
-
-def _t(x, like):
-    return x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=like.dtype, device=like.device)
-
-
-def _heaviside(x, h0):
-    return torch.where(x > 0, 1.0, torch.where(x < 0, 0.0, h0)).to(x.dtype)
-
-
-def _max(a, *rest):
-    for b in rest:
-        a = torch.maximum(_t(a, b) if isinstance(b, torch.Tensor) else a, _t(b, a))
-    return a
-
-
-def _min(a, *rest):
-    for b in rest:
-        a = torch.minimum(_t(a, b) if isinstance(b, torch.Tensor) else a, _t(b, a))
-    return a
-
-
-_NAMESPACE = {"torch": torch, "_t": _t, "_heaviside": _heaviside, "_max": _max, "_min": _min,
-              "inf": float("inf"), "nan": float("nan")}
-
-
-class TorchPrinter(StrPrinter):
-    """Prints a sympy expression as torch code. Symbols are printed by ``names``; numbers as floats."""
-
-    def __init__(self, names):
-        super().__init__()
-        self.names = names
-
-    def _print(self, expr, **kwargs):
-        if isinstance(expr, sp.Expr) and expr.is_number and not expr.has(sp.zoo, sp.nan):
-            return repr(float(expr))
-        return super()._print(expr, **kwargs)
-
-    def _print_Symbol(self, expr):
-        if expr not in self.names:
-            raise ValueError(f"cannot compile symbol {expr} (not a parameter or state of the circuit)")
-        return self.names[expr]
-
-    def _print_Pow(self, expr, rational=False):
-        b, e = self._print(expr.base), expr.exp
-        if e == sp.S.Half:
-            return f"torch.sqrt({b})"
-        if e == -1:
-            return f"(1.0/({b}))"
-        return f"(({b})**({self._print(e)}))"
-
-    def _print_Function(self, expr):
-        name = type(expr).__name__
-        if name not in _FUNCS:
-            raise ValueError(f"cannot compile function {name} to torch; supported: "
-                             f"{sorted(_FUNCS) + ['Heaviside', 'Max', 'Min', 'Piecewise']}")
-        return f"{_FUNCS[name]}({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_Heaviside(self, expr):
-        h0 = expr.args[1] if len(expr.args) > 1 else sp.S.Half
-        return f"_heaviside({self._print(expr.args[0])}, {float(h0)!r})"
-
-    def _print_DiracDelta(self, expr):
-        return "0.0"      # derivative of a switch: no contribution between switching times
-
-    def _print_Max(self, expr):
-        return f"_max({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_Min(self, expr):
-        return f"_min({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_Piecewise(self, expr):
-        out = None
-        for value, cond in reversed(expr.args):
-            v = self._print(value)
-            if cond == sp.true:
-                out = v
-            else:
-                out = f"torch.where({self._print(cond)}, {v}, {out if out is not None else 'nan'})"
-        return out
-
-    def _print_Relational(self, expr):
-        return f"({self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)})"
-
-    def _print_BooleanTrue(self, expr):
-        return "True"
-
-    def _print_And(self, expr):
-        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Or(self, expr):
-        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
-
-
-def codegen(name, expr, args, names, like="v"):
-    """A torch function ``name(*args)`` returning sympy ``expr`` printed by :class:`TorchPrinter`
-    (``names``: symbol -> code), as a tensor like the argument named ``like``. Functions whose
-    arguments include ``v`` also take ``w=1.0`` (|weight|, for weight-dependent synapse shapes)."""
-    body = TorchPrinter(names).doprint(expr)
-    sig = ", ".join(args) + (", w=1.0" if "v" in args else "")
-    src = f"def {name}({sig}):\n    return _t({body}, {like})\n"
-    ns = dict(_NAMESPACE)
-    exec(compile(src, f"<circuitnet:{name}>", "exec"), ns)
-    fn = ns[name]
-    fn.source = src
-    return fn
-
 
 class _Hoister:
     """Replace maximal parameter-only subtrees by constants c_k (computed once per solve)."""
@@ -340,6 +230,7 @@ class CompiledCircuit:
         self.capacitance = codegen("capacitance", circuit.capacitance, ("p", "like"), names, like="like")
         self.swing = codegen("swing", circuit.swing, ("p", "like"), names, like="like")
         self._packets(circuit, names)
+        self.several_nodes = False
         self.has_noise = bool(circuit.initial_variance != 0) or any(
             any(e != 0 for e in (p.exprs["noise"], p.exprs["noise_pos"], p.exprs["noise_neg"])) for p in self.phases)
 
@@ -387,6 +278,11 @@ class CompiledCircuit:
         return self.timeline.synapse_phase
 
     @property
+    def integrates_while_firing(self):
+        """True for a time-to-first-spike circuit (the comparator listens while the synapses conduct)."""
+        return self.phases[self.synapse_phase].comparator
+
+    @property
     def parameter_names(self):
         return sorted(self.defaults)
 
@@ -431,12 +327,13 @@ _CACHE = weakref.WeakKeyDictionary()
 
 
 def compile_circuit(circuit):
-    """Compile a :class:`~circuitnet.neuron.NeuronCircuit` to torch (see :class:`CompiledCircuit`).
-    The result is cached per circuit object; a CompiledCircuit is returned as is."""
-    if isinstance(circuit, CompiledCircuit):
+    """Compile a :class:`~circuitnet.neuron.NeuronCircuit` to torch (see :class:`CompiledCircuit`), or a
+    :class:`~circuitnet.nodes.MultiNodeCircuit` (:class:`~circuitnet.compile_nodes.CompiledNodes`).
+    The result is cached per circuit object; a compiled circuit is returned as is."""
+    if isinstance(circuit, (CompiledCircuit, CompiledNodes)):
         return circuit
-    if not isinstance(circuit, NeuronCircuit):
-        raise ValueError(f"expected a NeuronCircuit or CompiledCircuit, got {type(circuit).__name__}")
+    if not isinstance(circuit, (NeuronCircuit, MultiNodeCircuit)):
+        raise ValueError(f"expected a NeuronCircuit, MultiNodeCircuit or a compiled circuit, got {type(circuit).__name__}")
     if circuit not in _CACHE:
-        _CACHE[circuit] = CompiledCircuit(circuit)
+        _CACHE[circuit] = (CompiledCircuit if isinstance(circuit, NeuronCircuit) else CompiledNodes)(circuit)
     return _CACHE[circuit]

@@ -30,13 +30,30 @@ from .units import K_B, Q_E, parse_value
 
 
 class Node:
-    """Symbols of the membrane node an element is attached to."""
+    """Symbols of the node an element is attached to. In a several-node circuit (circuitnet.nodes) V is
+    the voltage across the element (V_a - V_b between two nodes), V0 its value at reset, and Vc the
+    voltage of the element's ``control`` node (absent where it has none)."""
 
-    def __init__(self):
-        self.V = sp.Symbol("V", real=True)        # membrane voltage, V
+    def __init__(self, V="V", V0="V0", Vc=None):
+        self.V = sp.Symbol(V, real=True)          # node voltage, V
         self.t = sp.Symbol("t", real=True)        # time since the start of the phase, s
-        self.V0 = sp.Symbol("V0", real=True)      # reset level, V
+        self.V0 = sp.Symbol(V0, real=True) if isinstance(V0, str) else sp.sympify(V0)   # reset level, V
         self.T_K = sp.Symbol("T_K", positive=True)  # temperature, K
+        if Vc is not None:
+            self.Vc = sp.Symbol(Vc, real=True)    # control node voltage, V
+
+
+def _terminals(name, node):
+    """An element's placement in a several-node circuit (circuitnet.nodes): ``node="mem"`` (between the
+    node and a fixed potential) or ``node=("a", "b")`` (between two nodes), as a tuple; None: not placed."""
+    if node is None:
+        return None
+    nodes = (node,) if isinstance(node, str) else tuple(node) if isinstance(node, (tuple, list)) else None
+    if not nodes or len(nodes) > 2 or not all(isinstance(n, str) and n.isidentifier() for n in nodes):
+        raise ValueError(f"element {name!r}: node must be a node name or a pair of node names, got {node!r}")
+    if len(nodes) == 2 and nodes[0] == nodes[1]:
+        raise ValueError(f"element {name!r}: both terminals on node {nodes[0]!r}")
+    return nodes
 
 
 class Element:
@@ -50,10 +67,14 @@ class Element:
     nonnegative = ()         # parameters that must be >= 0
     weight_parameter = None  # the parameter a synapse weight sets, when used as a synapse device
 
-    def __init__(self, name, silicon=None, mismatch=None, **values):
+    def __init__(self, name, silicon=None, mismatch=None, node=None, control=None, **values):
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"{type(self).__name__}: element name must be an identifier, got {name!r}")
         self.name = name
+        self.terminals = _terminals(name, node)   # (node,) or (node, other node); None: the one membrane node
+        if control is not None and not (isinstance(control, str) and control.isidentifier()):
+            raise ValueError(f"element {name!r}: control must be a node name, got {control!r}")
+        self.control = control     # the node whose voltage the current depends on (node.Vc), or None
         self.mismatch = self.check_mismatch(mismatch)   # device-to-device spreads (circuitnet.variation), or None
         if silicon is not None and not isinstance(silicon, Mosfet):
             raise ValueError(f"element {name!r}: silicon must be a circuitnet.silicon.Mosfet or None, got {silicon!r}")
@@ -254,6 +275,18 @@ class CapacitiveCoupling(Element):
     def current(self, node):
         window = sp.Heaviside(node.t - self.at) - sp.Heaviside(node.t - self.at - self.rise)
         return self.C * self.swing / self.rise * window
+
+
+class Transconductor(Element):
+    """Voltage-controlled current source: i_in = gm (V_c - V_ref) into its node, V_c the voltage of its
+    ``control`` node (a several-node circuit, circuitnet.nodes), gm (S), V_ref (V)."""
+    parameters = ("gm", "V_ref")
+    defaults = {"V_ref": 0.0}
+
+    def current(self, node):
+        if not hasattr(node, "Vc"):
+            raise ValueError(f"Transconductor {self.name!r}: needs control=<node name> in a several-node circuit")
+        return self.gm * (node.Vc - self.V_ref)
 
 
 class GateCharge(Element):

@@ -180,6 +180,9 @@ class NeuronCircuit:
             if e.name in seen:
                 raise ValueError(f"NeuronCircuit: two elements are named {e.name!r}")
             seen.add(e.name)
+            if e.terminals is not None or e.control is not None:
+                raise ValueError(f"element {e.name!r} is placed with node=/control=, but a NeuronCircuit has one "
+                                 f"membrane node: declare several nodes with circuitnet.MultiNodeCircuit")
         self.by_name = {e.name: e for e in self.all_elements}
 
     def _check_noise_sources(self):

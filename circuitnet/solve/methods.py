@@ -39,7 +39,18 @@ class Method:
 
     def unsupported(self, compiled):
         """Why this method cannot solve the compiled circuit, or None when it can."""
+        if getattr(compiled, "several_nodes", False):
+            return self.nodes_error(compiled)
+        return self.circuit_error(compiled)
+
+    def circuit_error(self, compiled):
+        """Why this method cannot solve the compiled one-node circuit, or None."""
         return None
+
+    def nodes_error(self, compiled):
+        """Why this method cannot solve the compiled several-node circuit (circuitnet.nodes), or None."""
+        return (f"method {self.name!r} solves one-node circuits (NeuronCircuit) only; a several-node circuit "
+                f"(MultiNodeCircuit) runs with 'ode', 'torchdiffeq' or, for the two-node LIF, 'exact'")
 
     def supports(self, compiled):
         return self.unsupported(compiled) is None
@@ -80,6 +91,11 @@ def _check_unclipped(compiled, clip, name):
                          f"that does not fire has no spike time to extend (method {name!r})")
 
 
+def _check_nodes_clip(clip, name):
+    if not clip:
+        raise ValueError(f"clip=False (the unclipped firing time) is not defined for several-node circuits (method {name!r})")
+
+
 def _integer(x, what, low):
     if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < low:
         raise ValueError(f"{what} must be an integer >= {low}, got {x!r}")
@@ -95,10 +111,19 @@ class Exact(Method):
     name = "exact"
     unclipped = True
 
-    def unsupported(self, compiled):
+    def circuit_error(self, compiled):
         return closed_form_error(compiled, self.name)
 
+    def nodes_error(self, compiled):
+        from .nodes_exact import lif_constants
+        const = lif_constants(compiled, None, torch.zeros((), dtype=torch.float64))
+        return f"method 'exact': {const}" if isinstance(const, str) else None
+
     def solve(self, compiled, t_in, weight, params, clip, training):
+        if compiled.several_nodes:
+            from .nodes_exact import lif_spike_times
+            _check_nodes_clip(clip, self.name)
+            return lif_spike_times(compiled, t_in, weight, params)
         from .closed_form import closed_form_spike_times
         _check_unclipped(compiled, clip, self.name)
         return closed_form_spike_times(compiled, t_in, weight, params, clip=clip)
@@ -131,7 +156,7 @@ class DSTD(Method):
         """"closed form" or "general": the DSTD that runs on ``compiled``."""
         return "closed form" if closed_form_error(compiled, self.name) is None else "general"
 
-    def unsupported(self, compiled):
+    def circuit_error(self, compiled):
         if compiled.synapse_packets and compiled.phases[compiled.synapse_phase].comparator:
             return ("method 'dstd': charge packets (GateCharge) of the synapse devices while the comparator listens "
                     "(the TTFS shape) could cross the threshold inside a grid interval, which the grid does not "
@@ -176,7 +201,14 @@ class ODE(Method):
         check_dt(self.dt)
         _integer(self.polish, "polish", 0)
 
+    def nodes_error(self, compiled):
+        return None
+
     def solve(self, compiled, t_in, weight, params, clip, training):
+        if compiled.several_nodes:
+            from .nodes_ode import nodes_spike_times
+            _check_nodes_clip(clip, self.name)
+            return nodes_spike_times(compiled, t_in, weight, params, dt=self.dt, polish=self.polish)
         from .ode import ode_spike_times
         if compiled.weight_dependent:
             if not clip:
@@ -202,7 +234,7 @@ class SDE(Method):
         if self.record is not None and not isinstance(self.record, list):
             raise ValueError(f"record must be a list (it receives the trajectory) or None, got {type(self.record).__name__}")
 
-    def unsupported(self, compiled):
+    def circuit_error(self, compiled):
         if not compiled.has_noise:
             return ("method 'sde' needs a circuit that declares noise (ShotNoise, ThermalNoise, ResetNoise elements, "
                     "or cn.circuits.rc_spike(noise=True)); this one has none, so its spike times are deterministic: "
@@ -227,7 +259,7 @@ class TorchDiffEq(Method):
             raise ValueError(f"solver must be an adaptive Runge-Kutta solver of torchdiffeq {ADAPTIVE_SOLVERS} "
                              f"(they step onto jump_t), got {self.solver!r}")
 
-    def unsupported(self, compiled):
+    def circuit_error(self, compiled):
         if compiled.weight_dependent:
             return ("the circuit's synapse shapes depend on the weight (FittedNMOS/FittedPMOS): methods 'exact', "
                     "'dstd', 'ode', 'sde' and 'spice' take it, 'torchdiffeq' does not")
@@ -259,7 +291,7 @@ class Spice(Method):
         if self.record is not None and not isinstance(self.record, list):
             raise ValueError(f"record must be a list (it receives the waveforms) or None, got {type(self.record).__name__}")
 
-    def unsupported(self, compiled):
+    def circuit_error(self, compiled):
         from ..spice.runner import SpiceUnavailable, ngspice_path
         try:
             ngspice_path()

@@ -1,0 +1,226 @@
+"""A neuron circuit with several named nodes (sympy, physical units): a synaptic node that drives a
+membrane through a transconductor, nodes coupled by capacitors or conductances, ...
+
+Physical equations, nodes k = 1..n with voltages V_k and reset levels V0_k:
+
+    Cm dV/dt = I(V)            I_k = sum of the currents of the elements into node k (A)
+    Cm_kk = every capacitor on node k (to a fixed potential or to another node),
+    Cm_kl = -C_kl for a capacitor between nodes k and l (coupling)                   (F)
+
+An element sits on one node (``node="mem"``: between the node and a fixed potential) or between two
+(``node=("a", "b")``: its current i(V_a - V_b) flows into a and out of b). A controlled element's
+current depends on another node's voltage, its ``control`` (``node.Vc`` in its sympy current):
+``Transconductor(gm, node="mem", control="syn")`` is i = gm (V_syn - V_ref).
+
+Inputs: input spike j at t_j puts the charge Q_j = w_j Q_unit on the synapse node s
+(:class:`ChargeSynapse`), Q_unit = Cm_ss S with S = V_th - V0_c, so that on an uncoupled node a
+weight of 1 moves the node by one swing S towards the threshold's side:
+
+    V(t_j+) = V(t_j-) + Cm^-1 e_s Q_j
+
+Output: the comparator watches node c and the neuron spikes once, at the first t in [0, window]
+with V_c = V_th (every node starts at its reset level at t = 0; a neuron that never reaches it
+reports the window's end). Normalised with one swing S for every node and the time unit T:
+
+    x_k = (V_k - V0_k) / S,  tau = t / T
+    dx/dtau = f(x) = T / S Cm^-1 I(V0 + S x),      x(tau_j+) = x(tau_j-) + w_j u,  u = Cm^-1 e_s Cm_ss
+
+and the spike is the first tau with x_c = 1.
+"""
+import math
+
+import sympy as sp
+
+from .elements import CapacitiveCoupling, Element, GateCharge, Node, NoiseOf, ResetNoise
+from .units import parse_value
+
+_UNSUPPORTED = (GateCharge, CapacitiveCoupling, NoiseOf, ResetNoise)
+
+
+class ChargeSynapse:
+    """The synapse slot of a several-node circuit: each input spike injects the charge Q = w Q_unit
+    into ``node`` (Q_unit = that node's capacitance times the comparator's swing, C; see the module
+    docstring), positive weights towards the threshold's side. On silicon: a charge pump per input."""
+
+    def __init__(self, node):
+        if not (isinstance(node, str) and node.isidentifier()):
+            raise ValueError(f"ChargeSynapse: node must be a node name, got {node!r}")
+        self.node = node
+
+
+class MultiNodeCircuit:
+    """A neuron circuit with several nodes (see the module docstring for its equations).
+
+    nodes      : {name: reset level (V or SI string)}, in order; every node starts at its reset level.
+    elements   : Elements placed with ``node=`` (and ``control=`` for controlled ones).
+    synapse    : a :class:`ChargeSynapse` on one node.
+    comparator : the node the comparator watches; ``threshold`` (V) its threshold.
+    window     : how long inputs arrive and the comparator listens (s); ``time_unit`` (s, default the
+                 window) normalises time.
+    Everything is validated here; errors name the node or element at fault.
+    """
+
+    def __init__(self, nodes, elements, synapse, comparator, threshold, window, time_unit=None, temperature=300.0):
+        if not isinstance(nodes, dict) or not nodes:
+            raise ValueError(f"MultiNodeCircuit: nodes must be a dict {{name: reset level}}, got {nodes!r}")
+        for name in nodes:
+            if not (isinstance(name, str) and name.isidentifier()):
+                raise ValueError(f"MultiNodeCircuit: node names must be identifiers, got {name!r}")
+        self.node_names = tuple(nodes)
+        self.reset_levels = {k: parse_value(v, f"node {k!r} reset level") for k, v in nodes.items()}
+        self.elements = list(elements)
+        self._check_elements()
+        if not isinstance(synapse, ChargeSynapse):
+            raise ValueError(f"MultiNodeCircuit: synapse must be a ChargeSynapse(node=...), got {synapse!r} "
+                             f"(switched-current synapses are declared on a one-node NeuronCircuit)")
+        self.synapse = synapse
+        self.comparator = comparator
+        for what, n in (("synapse", synapse.node), ("comparator", comparator)):
+            if n not in self.node_names:
+                raise ValueError(f"MultiNodeCircuit: the {what} is on node {n!r}, which is not declared; "
+                                 f"nodes: {list(self.node_names)}")
+        self.threshold = parse_value(threshold, "threshold")
+        if self.threshold == self.reset_levels[comparator]:
+            raise ValueError(f"threshold equals node {comparator!r}'s reset level: the normalised voltage would be undefined")
+        self.window = parse_value(window, "window")
+        self.time_unit = parse_value(time_unit, "time_unit") if time_unit is not None else self.window
+        self.temperature = parse_value(temperature, "temperature")
+        for what, x in (("window", self.window), ("time_unit", self.time_unit), ("temperature", self.temperature)):
+            if not (x > 0 and math.isfinite(x)):
+                raise ValueError(f"MultiNodeCircuit: {what} must be finite and > 0, got {x!r}")
+        self._build()
+
+    # ---------------------------------------------------------------- validation
+    def _check_elements(self):
+        seen = set()
+        for e in self.elements:
+            if not isinstance(e, Element):
+                raise ValueError(f"MultiNodeCircuit: elements must be Element instances, got {e!r}")
+            if e.name in seen:
+                raise ValueError(f"MultiNodeCircuit: two elements are named {e.name!r}")
+            seen.add(e.name)
+            if isinstance(e, _UNSUPPORTED):
+                raise ValueError(f"element {e.name!r} ({type(e).__name__}): not supported in a several-node circuit yet "
+                                 f"(no method would simulate it); declare it on a one-node NeuronCircuit")
+            if e.terminals is None:
+                raise ValueError(f"element {e.name!r}: say where it sits, node='name' or node=('a', 'b'); "
+                                 f"nodes: {list(self.node_names)}")
+            for n in e.terminals + ((e.control,) if e.control else ()):
+                if n not in self.node_names:
+                    raise ValueError(f"element {e.name!r}: node {n!r} is not declared; nodes: {list(self.node_names)}")
+            if e.silicon is not None:
+                raise ValueError(f"element {e.name!r}: silicon= is not realised in a several-node circuit's netlist yet")
+
+    def _element_current(self, e, V, V0):
+        a = e.terminals[0]
+        node = Node(Vc="Vc" if e.control else None)
+        try:
+            expr = sp.sympify(e.current(node))
+        except (TypeError, AttributeError, sp.SympifyError) as err:
+            raise ValueError(f"element {e.name!r} ({type(e).__name__}): its current is not a sympy expression "
+                             f"({type(err).__name__}: {err}); write it with sympy functions") from err
+        if expr.has(node.t):
+            raise ValueError(f"element {e.name!r}: a current that depends on time is not supported in a several-node "
+                             f"circuit (it has no phases)")
+        if e.control is None and any(s.name == "Vc" for s in expr.free_symbols):
+            raise ValueError(f"element {e.name!r}: its current reads node.Vc but it has no control=<node>")
+        b = e.terminals[1] if len(e.terminals) == 2 else None
+        sub = {node.V: V[a] - (V[b] if b else 0), node.V0: V0[a] - (V0[b] if b else 0)}
+        if e.control:
+            sub[node.Vc] = V[e.control]
+        return expr.subs(sub), a, b
+
+    def _build(self):
+        names = self.node_names
+        n = len(names)
+        idx = {k: i for i, k in enumerate(names)}
+        V = {k: sp.Symbol(f"V_{k}", real=True) for k in names}
+        self.V0_symbols = {k: sp.Symbol(f"V0_{k}", real=True) for k in names}
+        self.V_th = sp.Symbol("V_th", real=True)
+        self.T_unit = sp.Symbol("T_unit", positive=True)
+        self.T_K = Node().T_K
+        self.values = {self.V0_symbols[k]: self.reset_levels[k] for k in names}
+        self.values.update({self.V_th: self.threshold, self.T_unit: self.time_unit, self.T_K: self.temperature})
+        for e in self.elements:
+            for p, x in e.values.items():
+                self.values[e.symbol(p)] = x
+            free = [p for p in e.parameters if p not in e.values]
+            if free:
+                raise ValueError(f"element {e.name!r} ({type(e).__name__}): parameter(s) {free} have no value")
+        Cm = sp.zeros(n, n)
+        I = sp.zeros(n, 1)
+        for e in self.elements:
+            c = sp.sympify(e.capacitance())
+            a, b = e.terminals[0], (e.terminals[1] if len(e.terminals) == 2 else None)
+            if c != 0:
+                Cm[idx[a], idx[a]] += c
+                if b:
+                    Cm[idx[b], idx[b]] += c
+                    Cm[idx[a], idx[b]] -= c
+                    Cm[idx[b], idx[a]] -= c
+            cur, a, b = self._element_current(e, V, self.V0_symbols)
+            if cur != 0:
+                I[idx[a]] += cur
+                if b:
+                    I[idx[b]] -= cur
+        for k in names:
+            if Cm[idx[k], idx[k]] == 0:
+                raise ValueError(f"MultiNodeCircuit: node {k!r} has no capacitance; add a Capacitor(node={k!r})")
+        det = float(Cm.subs(self.values).det())
+        if not det > 0:
+            raise ValueError("MultiNodeCircuit: the capacitance matrix is singular (a node coupled to the others "
+                             "only, with no capacitance to a fixed potential anywhere)")
+        self.capacitance_matrix = Cm
+        self.currents = I
+        c = names.index(self.comparator)
+        s = names.index(self.synapse.node)
+        self.comparator_index, self.synapse_index = c, s
+        self.swing = self.V_th - self.V0_symbols[self.comparator]
+        self.x_symbols = tuple(sp.Symbol(f"x_{k}", real=True) for k in names)
+        Cinv = Cm.inv()
+        at_x = {V[k]: self.V0_symbols[k] + self.swing * self.x_symbols[i] for i, k in enumerate(names)}
+        self.drift = [sp.simplify(e) for e in (self.T_unit / self.swing * Cinv * I.subs(at_x))]
+        self.jump = [sp.simplify(e) for e in (Cinv[:, s] * Cm[s, s])]
+        known = set(self.values) | set(self.x_symbols)
+        for expr in self.drift + self.jump:
+            unknown = expr.free_symbols - known
+            if unknown:
+                raise ValueError(f"MultiNodeCircuit: unknown symbol(s) {sorted(map(str, unknown))} in the circuit's "
+                                 f"equations; an element's current may read node.V, node.V0, node.Vc and its own parameters")
+
+    # ---------------------------------------------------------------- reading
+    @property
+    def parameter_symbols(self):
+        return sorted(self.values, key=lambda s: s.name)
+
+    def value(self, expr):
+        return float(sp.sympify(expr).subs(self.values))
+
+    def unit_charge(self):
+        """Q_unit (C): the charge of a weight of 1."""
+        s = self.synapse_index
+        return self.value(self.capacitance_matrix[s, s] * self.swing)
+
+    def equations(self):
+        """The normalised equations, as text (one line per node, then the input jump)."""
+        lines = [f"d{x}/dtau = {sp.simplify(f.subs(self.values).evalf(6))}" for x, f in zip(self.x_symbols, self.drift)]
+        lines.append("at an input spike: " + ", ".join(f"{x} += w * {self.value(u):.6g}"
+                                                       for x, u in zip(self.x_symbols, self.jump)))
+        return "\n".join(lines)
+
+    def summary(self):
+        """What the declaration implies: nodes, capacitances, the normalised equations, the weight unit."""
+        names = self.node_names
+        Cm = self.capacitance_matrix
+        lines = [f"MultiNodeCircuit: {len(names)} nodes {list(names)}; synapse (charge) on {self.synapse.node!r}, "
+                 f"comparator on {self.comparator!r} at {self.threshold:g} V",
+                 f"  time unit T = {self.time_unit:g} s, window {self.window:g} s = {self.window / self.time_unit:g} T",
+                 f"  swing S = V_th - V0 = {self.value(self.swing):g} V; weight unit Q_unit = {self.unit_charge():.4g} C"]
+        for i, k in enumerate(names):
+            lines.append(f"  node {k}: reset {self.reset_levels[k]:g} V, C = {self.value(Cm[i, i]):.4g} F")
+        lines.append("  noise: none declared (several-node circuits take no noise elements yet)")
+        lines += ["  " + l for l in self.equations().splitlines()]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"MultiNodeCircuit(nodes={list(self.node_names)}, elements={[e.name for e in self.elements]})"

@@ -1,0 +1,106 @@
+"""Closed-form first spike of the two-node LIF neuron with an exponential current synapse
+(circuitnet.circuits.lif_current_synapse; fastAndDeep's closed forms, Goeltz et al. 2021).
+
+Normalised, with the synapse node s and the comparator node c (x(0) = 0, x_s += w_j at t_j):
+
+    dx_s/dtau = -x_s / tau_s,   dx_c/dtau = -x_c / tau_m + k x_s
+    x_c(t) = k sum_j w_j tau_m tau_s / (tau_m - tau_s) (e^-(t - t_j)/tau_m - e^-(t - t_j)/tau_s)
+
+over the inputs before t (the causal set). For each prefix of the time-sorted inputs the upward
+crossing x_c = 1 is
+
+* tau_m = tau_s = tau: x_c = k sum_j w_j (t - t_j) e^-(t - t_j)/tau; with a1 = sum w_j e^(t_j/tau),
+  a2 = sum w_j t_j e^(t_j/tau), b = a2 / (a1 tau): t = tau (b - W0(-e^b / (k a1 tau))), none if the
+  argument is below -1/e or a1 <= 0;
+* tau_m = 2 tau_s: with y = e^(-t/tau_m), A = sum w_j e^(t_j/tau_m), B = sum w_j e^(t_j/tau_s),
+  c = 1 / (2 k tau_s): B y^2 - A y + c = 0, upward at y = 2c / (A - sqrt(A^2 - 4 B c)), t = -tau_m ln y;
+  none if the discriminant is negative;
+
+and the spike is the first candidate that lies between its prefix's last input and the next input
+(or the window's end). Times are measured from the sample's first input (exponents stay >= 0 and
+the sums are formed in float64). Gradients: autograd through the closed form (W0's derivative is
+analytic, circuitnet.solve.lambert_w).
+"""
+import torch
+
+from .lambert_w import lambert_w0
+
+RATIO_TOLERANCE = 1e-9
+
+
+def lif_constants(cc, params, like):
+    """(tau_s, tau_m, k, ratio) of a compiled circuit that is the two-node LIF neuron, or a string
+    saying why it is not (what the closed forms need)."""
+    if not getattr(cc, "several_nodes", False):
+        return "the Lambert-W closed forms are for the two-node LIF circuit (circuitnet.circuits.lif_current_synapse)"
+    if cc.n != 2 or not cc.affine:
+        return (f"the closed forms need two nodes with linear dynamics (the LIF with a current synapse); this circuit "
+                f"has {cc.n} node(s){'' if cc.affine else ' and non-linear currents'}")
+    s, c = cc.synapse, cc.comparator
+    if s == c:
+        return "the closed forms need the synapse and the comparator on different nodes"
+    p = cc.params(torch.float64, like.device, **(params or {}))
+    A, b = cc.linear(p, like.double())
+    u = cc.jump(p, like.double())
+    if (b.abs() > 0).any() or (A[..., s, c].abs() > 0).any() or (u[..., c].abs() > 0).any():
+        return ("the closed forms need the comparator's node to leave the synapse node alone (no coupling back, no "
+                "capacitor between them), no constant currents at rest and the charge on the synapse node only")
+    tau_s, tau_m, k = -1.0 / A[..., s, s], -1.0 / A[..., c, c], A[..., c, s] * u[..., s]
+    if not ((tau_s > 0).all() and (tau_m > 0).all() and (k > 0).all()):
+        return "the closed forms need both nodes to leak (tau > 0) and a positive weight to drive the membrane up"
+    ratio = tau_m / tau_s
+    for r in (1.0, 2.0):
+        if ((ratio - r).abs() <= RATIO_TOLERANCE * r).all():
+            return tau_s, tau_m, k, r
+    return (f"closed forms exist for tau_m = tau_s and tau_m = 2 tau_s; this circuit has tau_m / tau_s = "
+            f"{ratio.flatten()[0].item():.6g} (use method 'ode')")
+
+
+def lif_spike_times(cc, t_in, weight, params):
+    """(t_out [B, I], fired [B, I]) of the two-node LIF neuron by its closed form (module docstring)."""
+    const = lif_constants(cc, params, t_in)
+    if isinstance(const, str):
+        raise ValueError(const)
+    tau_s, tau_m, k, ratio = const
+    dtype = t_in.dtype
+    t_max = cc.timeline.t_max
+    B, J = t_in.shape
+    t = t_in.double()
+    arrives = torch.isfinite(t) & (t < t_max)
+    t = torch.where(arrives, t, torch.full_like(t, t_max))
+    ts, order = torch.sort(t, dim=1)                                   # [B, J]
+    origin = ts[:, :1]
+    s = (ts - origin)[:, None, :]                                      # [B, 1, J], >= 0
+    w = weight.double().t()[order].transpose(1, 2)                     # [B, I, J]
+    w = w * arrives.gather(1, order)[:, None, :]
+    nxt = torch.cat([ts[:, 1:], ts.new_full((B, 1), t_max)], 1)[:, None, :] - origin[:, None, :]
+    tau_s, tau_m, k = (x.double().reshape(-1, 1) if x.dim() else x.double() for x in (tau_s, tau_m, k))
+    if ratio == 1.0:
+        e = torch.exp(s / tau_s)
+        a1 = torch.cumsum(w * e, -1)
+        a2 = torch.cumsum(w * s * e, -1)
+        ok = a1 > 0
+        a1s = torch.where(ok, a1, torch.ones_like(a1))
+        b = a2 / (a1s * tau_s)
+        log_z = b - torch.log(k * a1s * tau_s)                         # ln(-z), z = -e^b / (k a1 tau)
+        ok = ok & (log_z <= -1.0)
+        cand = tau_s * (torch.where(ok, b, torch.zeros_like(b)) - lambert_w0(-torch.exp(torch.where(ok, log_z, -torch.ones_like(log_z) * 3))))
+    else:
+        A = torch.cumsum(w * torch.exp(s / tau_m), -1)
+        Bq = torch.cumsum(w * torch.exp(s / tau_s), -1)
+        c = 1.0 / (2.0 * k * tau_s)
+        disc = A * A - 4.0 * Bq * c
+        ok = disc >= 0
+        root = torch.sqrt(torch.where(ok, disc, torch.ones_like(disc)))
+        den = A - root
+        ok = ok & (den > 0)
+        y = 2.0 * c / torch.where(ok, den, torch.ones_like(den))
+        ok = ok & (y > 0)
+        cand = -tau_m * torch.log(torch.where(ok, y, torch.ones_like(y)))
+    last = s.expand_as(cand)
+    valid = ok & (cand >= last) & (cand < nxt.expand_as(cand)) & (cand + origin[:, None, :] <= t_max)
+    fired = valid.any(-1)
+    first = valid.double().argmax(-1, keepdim=True)
+    t_out = cand.gather(-1, first).squeeze(-1) + origin
+    t_out = torch.where(fired, t_out, torch.full_like(t_out, t_max))
+    return t_out.to(dtype), fired

@@ -1,0 +1,97 @@
+"""Spike times of a several-node circuit (circuitnet.nodes) by RK4 with events, differentiable.
+
+State x [B, I, n] (sample, neuron, node), x(0) = 0. Per sample the inputs are sorted; between two
+consecutive input times (and from the last one to the window's end t_max) the interval is cut into
+the same number m of RK4 steps for every sample of the batch (m = ceil(longest interval / dt), so
+no step is longer than dt and every input time is a step edge):
+
+    x_{i+1} = RK4(f, x_i, h)          f(x) = dx/dtau (circuitnet.compile_nodes)
+    x(t_j+) = x(t_j-) + w_j u          at input j (u: the charge synapse's jump)
+
+The comparator's node c crosses threshold in the first step with x_c >= 1 at its end (or at an
+input whose jump carries x_c to 1: it fires at the input's time). The crossing inside that step is
+polished by Newton's method on the RK4 step of variable length s from the step's start,
+
+    g(s) = RK4(f, x_i, s)_c - 1,   g'(s) ~ f(RK4(f, x_i, s))_c,
+
+and its last iteration is taken differentiably: the spike time's gradient is the implicit one,
+-dg/dtheta / g', with dg/dtheta by autograd through every step before it (the discretised
+trajectory: memory grows with the number of steps; no adjoint yet).
+"""
+import math
+
+import torch
+
+
+def _rk4(f, x, h):
+    k1 = f(x)
+    k2 = f(x + 0.5 * h * k1)
+    k3 = f(x + 0.5 * h * k2)
+    k4 = f(x + h * k3)
+    return x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
+def nodes_spike_times(cc, t_in, weight, params, dt, polish):
+    """(t_out [B, I], fired [B, I]) of a compiled several-node circuit (module docstring)."""
+    B, J = t_in.shape
+    I, n, c = weight.shape[0], cc.n, cc.comparator
+    t_max = cc.timeline.t_max
+    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    f = lambda x: cc.drift(x, p)
+    like = t_in.new_zeros(())
+    u = cc.jump(p, like)                                                       # [n] or [I, n]
+    arrives = torch.isfinite(t_in) & (t_in < t_max)
+    t = torch.where(arrives, t_in, torch.full_like(t_in, t_max))
+    ts, order = torch.sort(t, dim=1)                                            # [B, J]
+    w = weight.t()[order] * arrives.gather(1, order)[..., None]               # [B, J, I]
+    edges = torch.cat([ts.new_zeros(B, 1), ts, ts.new_full((B, 1), t_max)], 1)   # [B, J + 2]
+    lengths = edges[:, 1:] - edges[:, :-1]                                      # [B, J + 1]
+    steps = [int(math.ceil(x / dt - 1e-9)) for x in lengths.detach().max(0).values.tolist()]
+    x = t_in.new_zeros(B, I, n)
+    done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
+    at_jump = torch.zeros_like(done)
+    t_jump = t_in.new_zeros(B, I)
+    x0 = x.clone()
+    t0 = t_in.new_zeros(B, I)
+    h0 = t_in.new_ones(B, I)
+    for k in range(J + 1):
+        m = steps[k]
+        if m:
+            h = (lengths[:, k] / m)[:, None, None]                              # [B, 1, 1]
+            start = edges[:, k][:, None]
+            for i in range(m):
+                x1 = _rk4(f, x, h)
+                new = (~done) & (x1[..., c] >= 1)
+                x0 = torch.where(new[..., None], x, x0)
+                t0 = torch.where(new, start + i * h[..., 0], t0)
+                h0 = torch.where(new, h[..., 0].expand_as(t0), h0)
+                done = done | new
+                x = x1
+        if k < J:
+            x = x + w[:, k, :, None] * u
+            hit = (~done) & (x[..., c] >= 1)
+            at_jump = at_jump | hit
+            t_jump = torch.where(hit, ts[:, k][:, None].expand_as(t_jump), t_jump)
+            done = done | hit
+    s = _polish(f, x0, h0, c, polish)
+    t_out = torch.where(at_jump, t_jump, t0 + s)
+    return torch.where(done, t_out, torch.full_like(t_out, t_max)), done
+
+
+def _polish(f, x0, h0, c, iterations):
+    """s in [0, h0] with RK4(f, x0, s)_c = 1, by Newton from the linear guess; the last step is
+    differentiable (the implicit-function gradient)."""
+    x0e = x0
+    with torch.no_grad():
+        x0d, hd = x0.detach(), h0.detach()
+        x1 = _rk4(f, x0d, hd[..., None])
+        g0, g1 = x0d[..., c] - 1, x1[..., c] - 1
+        s = torch.minimum(torch.where(g1 > g0, hd * (-g0) / (g1 - g0).clamp(min=1e-300), hd).clamp(min=0), hd)
+        for _ in range(iterations):
+            xs = _rk4(f, x0d, s[..., None])
+            slope = f(xs)[..., c]
+            step = (xs[..., c] - 1) / torch.where(slope.abs() > 0, slope, torch.ones_like(slope))
+            s = (s - step).clamp(min=torch.zeros_like(hd), max=hd)
+    xs = _rk4(f, x0e, s[..., None])
+    slope = f(xs)[..., c].detach()
+    return s - (xs[..., c] - 1) / torch.where(slope.abs() > 0, slope, torch.ones_like(slope))
