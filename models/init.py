@@ -7,6 +7,7 @@ circuit fires 47 / 43 / 33 % of the MLP's neurons under He init, a saturating cu
 
     firing_fractions(net, t_in)        # per spiking layer: fraction of (sample, neuron) that fire
     init_firing_(net, t_in, 0.5)       # shift each layer's weights so that half of them fire
+    bump_silent_(net, times, 0.005)    # while training: raise the weights of neurons that went silent
 
 ``init_firing_`` treats the layers in order; for layer k it adds one common offset m to all its
 weights, w <- w + m, with m found by bisection so that the fraction of its neurons firing on the
@@ -105,3 +106,26 @@ def init_firing_(net, t_in, target=0.5, iterations=30):
     finally:
         net.train(mode)
     return dict(before=before, after=firing_fractions(net, t_in), offsets=offsets)
+
+
+def bump_silent_(net, times, value, hidden_limit=0.3):
+    """Weight bumping (fastAndDeep, Goeltz et al. 2021): revive neurons that stopped firing.
+
+    A time-to-first-spike neuron that never reaches threshold reports t_max with zero gradient, and a
+    training step that pushes the wrong classes' outputs later can silence a whole layer for good.
+    Bottom up, the first spiking layer with too many silent (sample, neuron) pairs on a batch (more
+    than ``hidden_limit`` in a hidden layer; any in the output layer) gets ``value`` added to every
+    incoming weight of each of its neurons that stayed silent on some sample of the batch.
+    ``times``: the layers' output times of that batch (``net(t_in, all_times=True)[1]``).
+    Returns the index of the bumped layer, or None."""
+    layers = _spiking(net)
+    if len(times) != len(layers):
+        raise ValueError(f"bump_silent_: {len(times)} layers of times for {len(layers)} spiking layers")
+    with torch.no_grad():
+        for k, (layer, t) in enumerate(zip(layers, times)):
+            silent = (t.detach() >= layer.t_max).flatten(1)
+            limit = 0.0 if k == len(layers) - 1 else hidden_limit
+            if silent.double().mean().item() > limit:
+                layer.weight[silent.any(0)] += value
+                return k
+    return None

@@ -56,7 +56,7 @@ class _SpikeLayer(nn.Module):
         if self.circuit_noise and not cc.has_noise:
             raise ValueError("circuit_noise=True needs a circuit that declares noise (ShotNoise, ThermalNoise, "
                              "ResetNoise; cn.circuits.rc_spike(noise=True))")
-        if cc.phases[cc.synapse_phase].comparator != (self.kind == "ttfs"):    # TTFS: fires while integrating
+        if cc.integrates_while_firing != (self.kind == "ttfs"):    # TTFS: fires while integrating
             want, got = (("an RC-Spike", "a TTFS"), ("a TTFS", "an RC-Spike"))[self.kind == "ttfs"]
             swap = ("TTFS", "RCSpike") if self.kind == "ttfs" else ("RCSpike", "TTFS")
             raise ValueError(f"{type(self).__name__} needs {want} circuit (comparator "

@@ -96,6 +96,11 @@ OPTIONS = {
                                             help="decoupled (AdamW) weight decay: w <- w (1 - lr WD) every step")),
     "--gamma1": ("gamma1", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"),
                                 help="weight of the temporal penalty gamma1 sum_i (t_i - t_ref)^2")),
+    "--tau-soft": ("tau_soft", dict(type=_number(float, lambda x: x > 0, "a number > 0"),
+                                    help="temperature of the output softmax(-t / tau_soft) (normalised time)")),
+    "--bump": ("bump", dict(type=_number(float, lambda x: x > 0, "a number > 0"),
+                            help="weight bumping: add BUMP to the weights of neurons that went silent on a batch "
+                                 "(models.bump_silent_; time-to-first-spike circuits, with --gamma1 0)")),
     "--t-ref": ("t_ref", dict(type=_number(float, lambda x: 0 < x <= 1, "a time in (0, 1]"),
                               help="target output time t_ref of the temporal penalty")),
     "--augment": ("augment", dict(action=argparse.BooleanOptionalAction,

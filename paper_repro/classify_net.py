@@ -5,6 +5,7 @@ import importlib
 
 import circuitnet as cn
 from circuitnet import solve
+from circuitnet.compile import compile_circuit
 from circuitnet.models import encode, mlp, vgg7
 
 
@@ -32,8 +33,8 @@ def load_circuit(spec):
         c = fn()
     except TypeError as e:
         raise ValueError(f"--circuit {spec!r}: must be callable without arguments ({e})") from None
-    if not isinstance(c, cn.NeuronCircuit):
-        raise ValueError(f"--circuit {spec!r}: returned {type(c).__name__}, not a NeuronCircuit")
+    if not isinstance(c, (cn.NeuronCircuit, cn.MultiNodeCircuit)):
+        raise ValueError(f"--circuit {spec!r}: returned {type(c).__name__}, not a NeuronCircuit or MultiNodeCircuit")
     return c
 
 
@@ -48,16 +49,22 @@ def library_circuits():
 
 
 def training_method(cfg):
-    """The DSTD that trains: cfg["steps"] intervals, the random offset per mini-batch or none ("fixed")."""
-    return solve.DSTD(steps=cfg["steps"], offset="random" if cfg["offset"] == "random" else 0.0)
+    """The DSTD that trains: cfg["steps"] intervals, the random offset per mini-batch or none ("fixed");
+    on a circuit DSTD does not run (several nodes), the closed form where it exists, else ode."""
+    m = solve.DSTD(steps=cfg["steps"], offset="random" if cfg["offset"] == "random" else 0.0)
+    cc = compile_circuit(circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]))
+    if m.supports(cc):
+        return m
+    return solve.Exact() if solve.Exact().supports(cc) else solve.ODE()
 
 
 def build(cfg, in_shape, classes=None):
     """The network of cfg["arch"] for inputs of shape in_shape = (C, H, W) and ``classes`` outputs (default
     cfg's "classes", else 10), trained by ``training_method``."""
     classes = cfg.get("classes", 10) if classes is None else classes
-    kw = dict(circuit=circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]), method=training_method(cfg),
-              sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"])
+    c = circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"])
+    kw = dict(circuit=c, method=training_method(cfg), sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"],
+              kind="ttfs" if compile_circuit(c).integrates_while_firing else "rc_spike")
     C, H, W = in_shape
     if cfg["arch"] == "mlp":
         hidden = [max(1, round(h * cfg["width"])) for h in cfg["hidden"]]

@@ -40,13 +40,14 @@ def run_experiment(args, experiment, dataset, defaults, quick):
         best = max(hist, key=lambda h: h["val_acc"])
         val = dict(val_accuracy=hist[-1]["val_acc"], val_samples=len(data.y_val), best_val_epoch=best["epoch"],
                    best_val_accuracy=best["val_acc"], test_accuracy_at_best_val=best["test_acc"])
+    reversals = dict(e_pos=c.e_pos, e_neg=c.e_neg) if hasattr(c, "e_pos") else {}   # a one-node circuit's E
     out = write_results(args.out, experiment, args.seed, cfg, started, resumed_s=res["resumed_s"], **val,
                         test_accuracy=res["test_accuracy"], best_test_accuracy=max(h["test_acc"] for h in hist),
                         test_accuracy_sigma0=clean, test_accuracy_noise_mean=sum(draws) / len(draws),
                         test_accuracy_noise_draws=draws,
                         epochs=len(hist), time_per_epoch_s=res["time_per_epoch_s"],
                         train_samples=len(data.y_train), test_samples=len(data.y_test),
-                        parameters=sum(p.numel() for p in net.parameters()), e_pos=c.e_pos, e_neg=c.e_neg,
+                        parameters=sum(p.numel() for p in net.parameters()), **reversals,
                         evaluation=evaluation_label(cfg),
                         device=str(rt.device), world_size=rt.world, history=hist)
     if val:
@@ -57,7 +58,8 @@ def run_experiment(args, experiment, dataset, defaults, quick):
           f"(noise-free inference {100 * clean:.2f} %; mean over {len(draws)} draws of the spike-time noise "
           f"{100 * out['test_accuracy_noise_mean']:.2f} %) "
           f"({out['time_per_epoch_s']:.1f} s per epoch: training {hist[-1]['train_s']:.1f} s, "
-          f"evaluation {hist[-1]['eval_s']:.1f} s), E_pos = {_num(c.e_pos)}, E_neg = {_num(c.e_neg)}")
+          f"evaluation {hist[-1]['eval_s']:.1f} s)"
+          + (f", E_pos = {_num(c.e_pos)}, E_neg = {_num(c.e_neg)}" if reversals else ""))
     return out
 
 

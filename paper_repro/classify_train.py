@@ -8,7 +8,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from circuitnet.models import firing_fractions, init_firing_, spike_cross_entropy, temporal_penalty
+from circuitnet.models import bump_silent_, firing_fractions, init_firing_, spike_cross_entropy, temporal_penalty
 
 from .classify_config import CFG
 from .classify_eval import accuracy
@@ -20,7 +20,7 @@ from .train import bars, check_config, check_ema, check_weight_decay, done_epoch
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
                "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment",
-               "train_limit", "val", "circuit", "circuit_parameters", "init")
+               "train_limit", "val", "circuit", "circuit_parameters", "init", "bump")
 INIT_SAMPLES = 256       # training images that the data-dependent initialisation and the firing report see
 SILENT = 0.1             # a layer where fewer neurons fire at initialisation is reported as mostly silent
 
@@ -56,6 +56,13 @@ def _check_config(path, cfg):
 def training_loss(model, cfg, x, y):
     """(loss, output times) of a batch: cross-entropy of softmax(-t/tau_soft) + gamma1 sum_i (u_i - t_ref)^2,
     the penalty on the unclipped firing times u (or on t, cfg penalty_on="clipped")."""
+    if cfg["gamma1"] == 0:            # no penalty: no unclipped times needed (circuits without them train too)
+        t_out, times = model(inputs(cfg, x), all_times=True)
+        if cfg["bump"]:               # weight bumping, applied before the next batch (models.bump_silent_)
+            model.pending_bump = [t.detach() for t in times]
+        return spike_cross_entropy(t_out, y, cfg["tau_soft"]), t_out
+    if cfg["bump"]:
+        raise ValueError("--bump (weight bumping) is for training without the temporal penalty (--gamma1 0)")
     t_out, u = model(inputs(cfg, x), unclipped=True)
     on = {"unclipped": u, "clipped": t_out}[cfg["penalty_on"]]
     return spike_cross_entropy(t_out, y, cfg["tau_soft"]) + temporal_penalty(on, cfg["t_ref"], cfg["gamma1"]), t_out
@@ -119,6 +126,10 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
             yield x, data.y_train[j].to(rt.device, non_blocking=True)
 
     def loss_fn(m, x, y):
+        pending = getattr(m, "pending_bump", None)
+        if pending is not None:
+            bump_silent_(net, pending, cfg["bump"])
+            m.pending_bump = None
         loss, t_out = training_loss(m, cfg, x, y)
         counts["correct"] = counts["correct"] + (t_out.detach().argmin(1) == y).sum()   # on the device: no sync
         counts["seen"] += len(y)
