@@ -4,11 +4,11 @@
 
 Each script of benchmarks/ runs in a process of its own (OMP_NUM_THREADS=1; the scripts set one torch
 thread) and hands back its results with --json: bench_layer (one 784 -> 400 layer against the clip-ANN
-layer), bench_general (non-affine DSTD), bench_ode (ode against torchdiffeq) and, where ngspice is
+layer), bench_general (non-affine DSTD), bench_ode (ode against torchdiffeq), bench_nodes (several-node circuits: a Yin-Yang epoch) and, where ngspice is
 installed, bench_spice (cost of method "spice").  The page gets the machine (CPU model and cores from
 /proc/cpuinfo), the torch version, the threads, the date and the tables, with the prose that explains
 them.  --quick: fewer repetitions and smaller ode/spice cases (a smoke run: about a minute);
---skip: leave out benchmarks by name (layer, general, ode, spice); --print: echo each script's output;
+--skip: leave out benchmarks by name (layer, general, ode, nodes, spice); --print: echo each script's output;
 --save FILE keeps the collected results (JSON), --load FILE writes the page from them without running.
 """
 import argparse
@@ -29,6 +29,7 @@ RUNS = {  # name: (script, full arguments, --quick arguments)
     "layer": ("bench_layer.py", ["--reps", "9", "--torch-path"], ["--reps", "3", "--torch-path"]),
     "general": ("bench_general.py", ["--reps", "7", "--ode-reps", "1"], ["--reps", "3", "--ode-reps", "1"]),
     "ode": ("bench_ode.py", [], ["--large-batch", "4", "--small-batch", "8", "--repeats", "2"]),
+    "nodes": ("bench_nodes.py", ["--reps", "3"], ["--reps", "1"]),
     "spice": ("bench_spice.py", ["--fan-in", "4", "16", "32", "64", "128", "--neurons", "2"],
               ["--fan-in", "4", "16", "--neurons", "1"]),
 }
@@ -177,6 +178,23 @@ def ode_section(res):
     return out
 
 
+def nodes_section(res):
+    e = res["epoch_s"]
+    out = ["## Several nodes: `benchmarks/bench_nodes.py`", "",
+           "One Yin-Yang training epoch (5,000 samples, then a validation pass over 1,000) of the 5 -> 120 -> 3",
+           "network of two-node LIF neurons (`circuitnet.circuits.lif_current_synapse`, tau_m = 2 tau_s) trained",
+           "by its closed form (method \"exact\"), float32, Adam, CPU seconds on one thread; fastAndDeep v1.0.0",
+           "(the published implementation of this neuron, tau_m = tau_s, batch 150) measured on a machine of this",
+           "kind: 3.56 s per epoch. Then one batch of 150, forward + backward, by \"exact\" and by \"ode\"",
+           "(dt = 1/64) against a ReLU MLP of the same shapes.", "",
+           f"`{res['command']}`", "",
+           "| epoch, batch 32 [s] | epoch, batch 150 [s] | fastAndDeep, batch 150 [s] | exact / ANN (batch 150) | ode / ANN |",
+           "|---|---|---|---|---|",
+           f"| {e['32']:.2f} | {e['150']:.2f} | {res['fastandeep_epoch_s']:.2f} | {res['ratios']['exact']:.0f}x | "
+           f"{res['ratios']['ode']:.0f}x |"]
+    return out
+
+
 def spice_section(res):
     if res is None:
         return ["## SPICE: `benchmarks/bench_spice.py`", "", "Not run: ngspice is not installed on this machine."]
@@ -213,6 +231,8 @@ def page(info, results, quick):
         sections.append(general_section(results["general"]))
     if "ode" in results:
         sections.append(ode_section(results["ode"]))
+    if "nodes" in results:
+        sections.append(nodes_section(results["nodes"]))
     if "spice" in results:
         sections.append(spice_section(results["spice"]))
     for s in sections:

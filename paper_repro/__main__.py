@@ -101,6 +101,9 @@ OPTIONS = {
     "--bump": ("bump", dict(type=_number(float, lambda x: x > 0, "a number > 0"),
                             help="weight bumping: add BUMP to the weights of neurons that went silent on a batch "
                                  "(models.bump_silent_; time-to-first-spike circuits, with --gamma1 0)")),
+    "--clip": ("clip", dict(type=_number(float, lambda x: x > 0, "a number > 0"), metavar="NORM",
+                            help="clip each step's gradient norm to NORM (a neuron grazing its threshold has a "
+                                 "near-infinite spike-time gradient)")),
     "--t-ref": ("t_ref", dict(type=_number(float, lambda x: 0 < x <= 1, "a time in (0, 1]"),
                               help="target output time t_ref of the temporal penalty")),
     "--augment": ("augment", dict(action=argparse.BooleanOptionalAction,

@@ -20,7 +20,7 @@ from .train import bars, check_config, check_ema, check_weight_decay, done_epoch
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
                "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment",
-               "train_limit", "val", "circuit", "circuit_parameters", "init", "bump")
+               "train_limit", "val", "circuit", "circuit_parameters", "init", "bump", "clip")
 INIT_SAMPLES = 256       # training images that the data-dependent initialisation and the firing report see
 SILENT = 0.1             # a layer where fewer neurons fire at initialisation is reported as mostly silent
 
@@ -147,7 +147,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
                     eval_s=round(time.time() - t0, 3))
 
     history = fit(model, batches, loss_fn, cfg["epochs"], cfg["lr"], ckpt=ckpt, evaluate=evaluate, desc=desc,
-                  quiet=quiet, schedule=cfg["schedule"], ema=cfg["ema"], weight_decay=cfg["weight_decay"])
+                  quiet=quiet, schedule=cfg["schedule"], ema=cfg["ema"], weight_decay=cfg["weight_decay"],
+                  clip=cfg["clip"])
     net.eval()
     per_epoch = [h["train_s"] + h["eval_s"] for h in history]
     return dict(net=net, history=history, test_accuracy=history[-1]["test_acc"] if history else float("nan"),

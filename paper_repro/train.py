@@ -94,11 +94,14 @@ def ema_decay(decay, step):
 
 
 def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="train", quiet=False,
-        schedule="constant", ema=0.0, weight_decay=0.0):
+        schedule="constant", ema=0.0, weight_decay=0.0, clip=None):
     """Adam on loss_fn(model, *batch) for ``epochs`` epochs; ``batches()`` yields mini-batches;
     the learning rate of each epoch is ``epoch_lr(lr, epoch, epochs, schedule)``.
 
     weight_decay: decoupled (AdamW) decay, w <- w (1 - lr weight_decay) before each Adam step; 0 is plain Adam.
+
+    clip: None (off) or the largest gradient norm of a step (torch.nn.utils.clip_grad_norm_): a
+    time-to-first-spike neuron that grazes its threshold has a near-infinite spike-time gradient.
 
     ema: 0 (off) or a decay d in (0, 1): an exponential moving average of the weights,
     a <- d_n a + (1 - d_n) w after optimiser step n with d_n = ema_decay(d, n), is what evaluate()
@@ -156,6 +159,8 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch}")
                 loss.backward()
+                if clip:
+                    torch.nn.utils.clip_grad_norm_(params, clip)
                 opt.step()
                 steps += 1
                 if ema:

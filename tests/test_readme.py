@@ -21,7 +21,7 @@ def _run(marker, scope=None):
 
 def test_every_python_snippet_is_checked_here():
     markers = ("cn.NeuronCircuit(", "models.RCSpikeLinear(", "models.monte_carlo(net.eval()",
-               "class SaturatingNMOS")
+               "class SaturatingNMOS", "cn.MultiNodeCircuit(")
     assert len(BLOCKS) == len(markers) and all(any(m in b for b in BLOCKS) for m in markers), \
         "a README python snippet was added or changed: give it a test below"
 
@@ -77,3 +77,17 @@ def test_robustness_doc_example_declares_what_it_says():
     assert scope["pos"].mismatch.spreads == {"I": 0.29}
     assert abs(scope["m"].spreads["I"] - 0.3226) < 1e-3
     assert scope["circuit"].threshold_offset == 3e-3
+
+
+def test_readme_several_nodes_example_runs_and_differentiates():
+    scope = _run("cn.MultiNodeCircuit(")
+    t, fired, t_exact, w = scope["t"], scope["fired"], scope["t_exact"], scope["w"]
+    assert fired.float().mean() > 0.5 and t.shape == (8, 4)
+    t.sum().backward()
+    assert torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
+    # the coupling capacitor matters (and takes the circuit out of the closed form), but only a little
+    c = compile_circuit(scope["circuit"])
+    assert not cn.solve.Exact().supports(c) and cn.solve.Exact().supports(compile_circuit(scope["lif"]))
+    both = fired & (t_exact < 4)
+    assert 0 < (t - t_exact)[both].abs().max() < 0.5
+    assert cn.solve.spike_times(scope["lif"], scope["t_in"], w.detach(), method="ode")[0].sub(t_exact).abs().max() < 1e-6

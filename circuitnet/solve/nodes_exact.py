@@ -79,22 +79,26 @@ def lif_spike_times(cc, t_in, weight, params):
         e = torch.exp(s / tau_s)
         a1 = torch.cumsum(w * e, -1)
         a2 = torch.cumsum(w * s * e, -1)
-        ok = a1 > 0
-        a1s = torch.where(ok, a1, torch.ones_like(a1))
-        b = a2 / (a1s * tau_s)
-        log_z = b - torch.log(k * a1s * tau_s)                         # ln(-z), z = -e^b / (k a1 tau)
-        ok = ok & (log_z <= -1.0)
-        cand = tau_s * (torch.where(ok, b, torch.zeros_like(b)) - lambert_w0(-torch.exp(torch.where(ok, log_z, -torch.ones_like(log_z) * 3))))
+        with torch.no_grad():                       # where a crossing exists: a1 > 0 and W0's argument >= -1/e
+            ok = a1 > 0
+            log_z = a2 / torch.where(ok, a1, torch.ones_like(a1)) / tau_s - torch.log(k * a1.clamp(min=1e-300) * tau_s)
+            ok = ok & (log_z <= -1.0)
+        a1 = torch.where(ok, a1, torch.ones_like(a1))    # inputs replaced before any division: no inf * 0 gradients
+        a2 = torch.where(ok, a2, torch.zeros_like(a2))
+        b = a2 / (a1 * tau_s)
+        log_z = torch.where(ok, b - torch.log(k * a1 * tau_s), torch.full_like(b, -3.0)).clamp(max=-1.0 - 1e-15)
+        cand = tau_s * (b - lambert_w0(-torch.exp(log_z)))   # ln(-z) < -1: W0 stays off its branch point
     else:
         A = torch.cumsum(w * torch.exp(s / tau_m), -1)
         Bq = torch.cumsum(w * torch.exp(s / tau_s), -1)
         c = 1.0 / (2.0 * k * tau_s)
-        disc = A * A - 4.0 * Bq * c
-        ok = disc >= 0
-        root = torch.sqrt(torch.where(ok, disc, torch.ones_like(disc)))
-        den = A - root
-        ok = ok & (den > 0)
-        y = 2.0 * c / torch.where(ok, den, torch.ones_like(den))
+        with torch.no_grad():                       # where the upward root exists
+            disc = A * A - 4.0 * Bq * c
+            ok = (disc >= 0) & (A - torch.sqrt(disc.clamp(min=0)) > 0)
+        A = torch.where(ok, A, torch.ones_like(A))            # a harmless root (disc 1/2) where none exists
+        Bq = torch.where(ok, Bq, 0.125 / c * torch.ones_like(Bq))
+        root = torch.sqrt((A * A - 4.0 * Bq * c).clamp(min=1e-300))
+        y = 2.0 * c / (A - root).clamp(min=1e-300)
         ok = ok & (y > 0)
         cand = -tau_m * torch.log(torch.where(ok, y, torch.ones_like(y)))
     last = s.expand_as(cand)
