@@ -179,8 +179,8 @@ class MultiNodeCircuit:
         self.x_symbols = tuple(sp.Symbol(f"x_{k}", real=True) for k in names)
         Cinv = Cm.inv()
         at_x = {V[k]: self.V0_symbols[k] + self.swing * self.x_symbols[i] for i, k in enumerate(names)}
-        self.drift = [sp.simplify(e) for e in (self.T_unit / self.swing * Cinv * I.subs(at_x))]
-        self.jump = [sp.simplify(e) for e in (Cinv[:, s] * Cm[s, s])]
+        self.drift = list(self.T_unit / self.swing * Cinv * I.subs(at_x))     # no simplify: seconds to minutes
+        self.jump = list(Cinv[:, s] * Cm[s, s])                               # on tanh/exp currents, no gain
         known = set(self.values) | set(self.x_symbols)
         for expr in self.drift + self.jump:
             unknown = expr.free_symbols - known
@@ -203,7 +203,7 @@ class MultiNodeCircuit:
 
     def equations(self):
         """The normalised equations, as text (one line per node, then the input jump)."""
-        lines = [f"d{x}/dtau = {sp.simplify(f.subs(self.values).evalf(6))}" for x, f in zip(self.x_symbols, self.drift)]
+        lines = [f"d{x}/dtau = {sp.expand(f.subs(self.values)).evalf(6)}" for x, f in zip(self.x_symbols, self.drift)]
         lines.append("at an input spike: " + ", ".join(f"{x} += w * {self.value(u):.6g}"
                                                        for x, u in zip(self.x_symbols, self.jump)))
         return "\n".join(lines)

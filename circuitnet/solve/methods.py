@@ -50,7 +50,7 @@ class Method:
     def nodes_error(self, compiled):
         """Why this method cannot solve the compiled several-node circuit (circuitnet.nodes), or None."""
         return (f"method {self.name!r} solves one-node circuits (NeuronCircuit) only; a several-node circuit "
-                f"(MultiNodeCircuit) runs with 'ode', 'torchdiffeq' or, for the two-node LIF, 'exact'")
+                f"(MultiNodeCircuit) runs with 'ode', 'dstd', 'torchdiffeq', 'spice' or, for the two-node LIF, 'exact'")
 
     def supports(self, compiled):
         return self.unsupported(compiled) is None
@@ -153,7 +153,9 @@ class DSTD(Method):
             raise ValueError(f"step must be one of {sorted(STEPS)} or None (rk2), got {self.step!r}")
 
     def path(self, compiled):
-        """"closed form" or "general": the DSTD that runs on ``compiled``."""
+        """"closed form" or "general": the DSTD that runs on ``compiled`` (a several-node circuit: general)."""
+        if compiled.several_nodes:
+            return "general"
         return "closed form" if closed_form_error(compiled, self.name) is None else "general"
 
     def circuit_error(self, compiled):
@@ -170,6 +172,9 @@ class DSTD(Method):
                     f"it does not fit the closed form ({closed_form_error(compiled, self.name)}); use method 'ode'")
         return None
 
+    def nodes_error(self, compiled):
+        return None
+
     def grid_offset(self, compiled, t_in, training):
         """The offset of this call (a draw from torch's global generator where offset is "random" in training)."""
         if self.offset != "random":
@@ -182,6 +187,11 @@ class DSTD(Method):
 
     def solve(self, compiled, t_in, weight, params, clip, training):
         offset = self.grid_offset(compiled, t_in, training)
+        if compiled.several_nodes:
+            from .nodes_dstd import nodes_dstd_spike_times
+            _check_nodes_clip(clip, self.name)
+            return nodes_dstd_spike_times(compiled, t_in, weight, params, steps=self.steps, offset=offset,
+                                          step=self.step or "rk2")
         if self.path(compiled) == "general":
             from .dstd_general import general_dstd
             return general_dstd(compiled, t_in, weight, params=params, steps=self.steps, offset=offset, clip=clip,
@@ -268,7 +278,14 @@ class TorchDiffEq(Method):
                     "listens (the TTFS shape) are not followed by its event search; use method 'ode'")
         return None
 
+    def nodes_error(self, compiled):
+        return None
+
     def solve(self, compiled, t_in, weight, params, clip, training):
+        if compiled.several_nodes:
+            from .nodes_torchdiffeq import nodes_torchdiffeq_spike_times
+            _check_nodes_clip(clip, self.name)
+            return nodes_torchdiffeq_spike_times(compiled, t_in, weight, params, **self.options)
         from .torchdiffeq_ref import torchdiffeq_spike_times
         return torchdiffeq_spike_times(compiled, t_in, weight, params=params, **self.options)
 
@@ -299,6 +316,13 @@ class Spice(Method):
             return f"method 'spice': {err}"
         return None
 
+    def nodes_error(self, compiled):
+        """A several-node circuit runs as behavioural sources (circuitnet.spice.nodes_netlist): no chip."""
+        if self.chip is not None:
+            return ("method 'spice': a several-node circuit has no realised devices, so no drawn chip (chip=) "
+                    "applies to it; leave chip out")
+        return self.circuit_error(compiled)
+
     def check(self, compiled):
         """SpiceUnavailable (with the install command) where ngspice is missing, as every spice entry raises."""
         from ..spice.runner import ngspice_path
@@ -313,6 +337,8 @@ class Spice(Method):
                           "(circuitnet.solve.jitter) simulates it", stacklevel=3)
         if params:
             raise ValueError("method 'spice' simulates the declared circuit; params overrides do not apply")
+        if compiled.several_nodes:
+            _check_nodes_clip(clip, self.name)
         return spice_spike_times(compiled.circuit, t_in, weight, **self.options)
 
 

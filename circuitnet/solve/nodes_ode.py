@@ -23,12 +23,33 @@ import math
 import torch
 
 
-def _rk4(f, x, h):
+def rk4(f, x, h):
+    """Classical RK4 step of the autonomous dx/dtau = f(x): x + h/6 (k1 + 2 k2 + 2 k3 + k4)."""
     k1 = f(x)
     k2 = f(x + 0.5 * h * k1)
     k3 = f(x + 0.5 * h * k2)
     k4 = f(x + h * k3)
     return x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
+def rk2(f, x, h):
+    """Explicit midpoint step: x + h f(x + h/2 f(x))."""
+    return x + h * f(x + 0.5 * h * f(x))
+
+
+NODE_STEPS = {"rk2": rk2, "rk4": rk4}
+CEILING = 2.0     # the comparator's node as the drift reads it, at most: one swing past threshold
+
+
+def guarded_drift(cc, p):
+    """f(x) = dx/dtau with the comparator's node read at most at CEILING. What a neuron does after it
+    fired never matters; a current that explodes past threshold (positive feedback) then cannot
+    overflow a step, whose inf or NaN would reach the gradients through autograd (0 * inf)."""
+    c = cc.comparator
+
+    def f(x):
+        return cc.drift(torch.cat([x[..., :c], x[..., c:c + 1].clamp(max=CEILING), x[..., c + 1:]], -1), p)
+    return f
 
 
 def nodes_spike_times(cc, t_in, weight, params, dt, polish):
@@ -37,7 +58,7 @@ def nodes_spike_times(cc, t_in, weight, params, dt, polish):
     I, n, c = weight.shape[0], cc.n, cc.comparator
     t_max = cc.timeline.t_max
     p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-    f = lambda x: cc.drift(x, p)
+    f = guarded_drift(cc, p)
     like = t_in.new_zeros(())
     u = cc.jump(p, like)                                                       # [n] or [I, n]
     arrives = torch.isfinite(t_in) & (t_in < t_max)
@@ -53,45 +74,52 @@ def nodes_spike_times(cc, t_in, weight, params, dt, polish):
     t_jump = t_in.new_zeros(B, I)
     x0 = x.clone()
     t0 = t_in.new_zeros(B, I)
-    h0 = t_in.new_ones(B, I)
+    h0 = t_in.new_zeros(B, I)         # no crossing step: polish sees a step of length 0 (finite, discarded)
     for k in range(J + 1):
         m = steps[k]
         if m:
             h = (lengths[:, k] / m)[:, None, None]                              # [B, 1, 1]
             start = edges[:, k][:, None]
             for i in range(m):
-                x1 = _rk4(f, x, h)
-                new = (~done) & (x1[..., c] >= 1)
+                x1 = rk4(f, x, h)
+                new = (~done) & ~(x1[..., c] < 1)            # a step that overflowed (NaN) crossed too
                 x0 = torch.where(new[..., None], x, x0)
                 t0 = torch.where(new, start + i * h[..., 0], t0)
                 h0 = torch.where(new, h[..., 0].expand_as(t0), h0)
                 done = done | new
-                x = x1
+                x = torch.where(done[..., None], x, x1)      # a neuron that fired stops: its state is not needed
         if k < J:
             x = x + w[:, k, :, None] * u
             hit = (~done) & (x[..., c] >= 1)
             at_jump = at_jump | hit
             t_jump = torch.where(hit, ts[:, k][:, None].expand_as(t_jump), t_jump)
             done = done | hit
-    s = _polish(f, x0, h0, c, polish)
+    s = polish_crossing(f, x0, h0, c, polish)
     t_out = torch.where(at_jump, t_jump, t0 + s)
     return torch.where(done, t_out, torch.full_like(t_out, t_max)), done
 
 
-def _polish(f, x0, h0, c, iterations):
-    """s in [0, h0] with RK4(f, x0, s)_c = 1, by Newton from the linear guess; the last step is
-    differentiable (the implicit-function gradient)."""
-    x0e = x0
+def polish_crossing(f, x0, h0, c, iterations, step=rk4):
+    """s in [0, h0] with step(f, x0, s)_c = 1: Newton from the linear guess, kept inside the bracket
+    [lo, hi] of the crossing (bisection where a Newton step leaves it or the step overflows), then one
+    last Newton step taken differentiably (the implicit-function gradient, -dg/dtheta / g')."""
     with torch.no_grad():
         x0d, hd = x0.detach(), h0.detach()
-        x1 = _rk4(f, x0d, hd[..., None])
-        g0, g1 = x0d[..., c] - 1, x1[..., c] - 1
-        s = torch.minimum(torch.where(g1 > g0, hd * (-g0) / (g1 - g0).clamp(min=1e-300), hd).clamp(min=0), hd)
-        for _ in range(iterations):
-            xs = _rk4(f, x0d, s[..., None])
+        g0 = x0d[..., c] - 1
+        g1 = step(f, x0d, hd[..., None])[..., c] - 1
+        lo, hi = torch.zeros_like(hd), hd.clone()
+        finite = torch.isfinite(g1)
+        s = torch.where(finite & (g1 > g0), hd * (-g0) / torch.where(finite, g1 - g0, 1.0).clamp(min=1e-300), 0.5 * hd)
+        s = torch.minimum(s.clamp(min=0), hd)
+        for _ in range(iterations + 20):
+            xs = step(f, x0d, s[..., None])
+            g = xs[..., c] - 1
+            below = g < 0                                   # NaN (an overflowed step) counts as above
+            lo, hi = torch.where(below, s, lo), torch.where(below, hi, s)
             slope = f(xs)[..., c]
-            step = (xs[..., c] - 1) / torch.where(slope.abs() > 0, slope, torch.ones_like(slope))
-            s = (s - step).clamp(min=torch.zeros_like(hd), max=hd)
-    xs = _rk4(f, x0e, s[..., None])
+            newton = s - g / torch.where(slope.abs() > 0, slope, torch.ones_like(slope))
+            inside = torch.isfinite(newton) & (newton > lo) & (newton < hi)
+            s = torch.where(inside, newton, 0.5 * (lo + hi))
+    xs = step(f, x0, s[..., None])
     slope = f(xs)[..., c].detach()
     return s - (xs[..., c] - 1) / torch.where(slope.abs() > 0, slope, torch.ones_like(slope))

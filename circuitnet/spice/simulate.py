@@ -19,8 +19,10 @@ import torch
 
 from ..compile import compile_circuit
 from ..inputs import check_layer_inputs
+from ..nodes import MultiNodeCircuit
 from .extract import device_table
 from .netlist import LayerNetlist
+from .nodes_netlist import nodes_spike_times
 from .runner import SpiceUnavailable, run_many
 
 MAX_STEP = 10e-9      # s: transient step bound; 2 ns moves spike times by < 0.07 ns (measured), at 3x the cost
@@ -80,8 +82,18 @@ def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices
     """See the module docstring. technology: default ``circuit.technology``; edge: gate edge (s);
     record: a list that receives (time [n_t] in s, V [n_t, samples, neurons] in volts) per netlist run
     (in the order samples, then groups of neurons); chip: a circuitnet.spice.chip.LayerChip of the
-    weight's shape, the drawn (programmed, trimmed) devices and comparators the layer runs on."""
+    weight's shape, the drawn (programmed, trimmed) devices and comparators the layer runs on.
+    A several-node circuit (circuitnet.nodes.MultiNodeCircuit) runs as behavioural sources
+    (circuitnet.spice.nodes_netlist; no technology, no chip; record: its comparator nodes)."""
     check_layer_inputs(t_in, weight)
+    if isinstance(circuit, MultiNodeCircuit):
+        if chip is not None:
+            raise ValueError("method 'spice': a several-node circuit has no realised devices to draw a chip of; "
+                             "leave chip out")
+        t_out, fired = nodes_spike_times(circuit, t_in.detach().cpu().double().numpy(),
+                                         weight.detach().cpu().double().numpy(), edge=edge,
+                                         devices_per_run=devices_per_run, workers=workers, record=record)
+        return _measured(t_out, fired, t_in, weight)
     tech = technology if technology is not None else getattr(circuit, "technology", None)
     if chip is not None:
         if tuple(chip.shape) != tuple(weight.shape):
@@ -119,6 +131,11 @@ def spice_spike_times(circuit, t_in, weight, technology=None, edge=1e-9, devices
         t_out[s:s + nb, i0:i0 + ni], fired[s:s + nb, i0:i0 + ni] = t.reshape(nb, ni), f.reshape(nb, ni)
         if record is not None:
             record.append((res["scale"], V.reshape(-1, nb, ni)))
+    return _measured(t_out, fired, t_in, weight)
+
+
+def _measured(t_out, fired, t_in, weight):
+    """numpy spike times and flags as tensors like t_in, joined to its graph (_Measured)."""
     out = torch.as_tensor(t_out, dtype=t_in.dtype, device=t_in.device)
     if t_in.requires_grad or weight.requires_grad:
         out = _Measured.apply(out, t_in, weight)
