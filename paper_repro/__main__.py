@@ -99,8 +99,9 @@ OPTIONS = {
     "--tau-soft": ("tau_soft", dict(type=_number(float, lambda x: x > 0, "a number > 0"),
                                     help="temperature of the output softmax(-t / tau_soft) (normalised time)")),
     "--bump": ("bump", dict(type=_number(float, lambda x: x > 0, "a number > 0"),
-                            help="weight bumping: add BUMP to the weights of neurons that went silent on a batch "
-                                 "(models.bump_silent_; time-to-first-spike circuits, with --gamma1 0)")),
+                            help="weight bumping: add BUMP (scaled like the learning rate by --schedule) to the "
+                                 "weights of neurons that went silent on a batch (models.bump_silent_; time-to-first-"
+                                 "spike circuits, with --gamma1 0)")),
     "--clip": ("clip", dict(type=_number(float, lambda x: x > 0, "a number > 0"), metavar="NORM",
                             help="clip each step's gradient norm to NORM (a neuron grazing its threshold has a "
                                  "near-infinite spike-time gradient)")),

@@ -15,7 +15,7 @@ from .classify_eval import accuracy
 from .classify_net import build, inputs
 from .common import seed_everything
 from .data import augment
-from .train import bars, check_config, check_ema, check_weight_decay, done_epochs, fit
+from .train import bars, check_config, check_ema, check_weight_decay, done_epochs, epoch_lr, fit
 
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
@@ -127,8 +127,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
 
     def loss_fn(m, x, y):
         pending = getattr(m, "pending_bump", None)
-        if pending is not None:
-            bump_silent_(net, pending, cfg["bump"])
+        if pending is not None:     # the bump follows the learning-rate schedule: none once learning stops
+            bump_silent_(net, pending, epoch_lr(cfg["bump"], epoch[0] - 1, cfg["epochs"], cfg["schedule"]))
             m.pending_bump = None
         loss, t_out = training_loss(m, cfg, x, y)
         counts["correct"] = counts["correct"] + (t_out.detach().argmin(1) == y).sum()   # on the device: no sync
