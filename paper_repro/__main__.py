@@ -34,6 +34,8 @@ EXPERIMENTS = {
                    "DAC bits and iterations, neuron trims, device area",
     "yin-yang": "the Yin-Yang data set (generated), a 5-120-3 time-to-first-spike network of the circuit; recipe "
                 "chosen on its validation set",
+    "yin-yang-spice": "the output layer of a trained Yin-Yang network (--nominal) in ngspice, driven by the model's "
+                      "hidden spike times: class agreement with the model",
 }
 
 
@@ -122,7 +124,8 @@ TRAINING = tuple(OPTIONS)
 OPTIONS.update({
     "--chips": ("chips", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
                               help="Monte-Carlo chips per point")),
-    "--nominal": ("nominal", dict(metavar="DIR", help="a finished fmnist-mlp run: the nominal network")),
+    "--nominal": ("nominal", dict(metavar="DIR", help="a finished run: the nominal network (fmnist-mlp; for "
+                                                   "yin-yang-spice a yin-yang run)")),
     "--aware": ("aware", dict(metavar="DIR", nargs="+", help="finished fmnist-mlp runs trained with --mismatch sky130: "
                                                              "the network trained for the chip as drawn (of several, "
                                                              "the best on validation chips)")),
@@ -140,6 +143,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "robustness": ("--epochs", "--chips", "--nominal", "--data"),
     "chip-budget": ("--chips", "--nominal", "--aware", "--data"),
     "spice-layer": ("--nominal", "--data"),
+    "yin-yang-spice": ("--nominal",),
     "spice-chips": ("--chips",),
     "yin-yang": tuple(o for o in TRAINING if o not in ("--data", "--val", "--augment", "--width", "--mismatch")),
 }

@@ -1,5 +1,6 @@
 """Results kept in OUT as they are computed, so that an interrupted run resumes point by point
 (robustness, chip-budget, spice-layer, spice-chips)."""
+import hashlib
 import json
 import os
 
@@ -17,3 +18,11 @@ def cached(path, key, compute):
         json.dump(dict(key=key, value=value), f)
     os.replace(path + ".tmp", path)
     return value
+
+
+def digest(*arrays):
+    """A short hex digest of tensors' float64 values (a cache key that changes with the inputs)."""
+    h = hashlib.sha1()
+    for a in arrays:
+        h.update(a.detach().double().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -24,7 +24,7 @@ from .classify_config import CFG
 from .classify_eval import evaluation
 from .classify_net import build, training_method
 
-IN_SHAPE = {"fmnist-mlp": (1, 28, 28), "fmnist-cnn": (1, 28, 28), "cifar10": (3, 32, 32)}
+IN_SHAPE = {"fmnist-mlp": (1, 28, 28), "fmnist-cnn": (1, 28, 28), "cifar10": (3, 32, 32), "yin-yang": (1, 1, 5)}
 
 
 def _results(path):
@@ -76,7 +76,7 @@ def load_run(path, seed=None, name="pnn"):
     cfg = dict(CFG, **res["config"])
     cfg["hidden"] = tuple(cfg["hidden"])
     state = _checkpoint(os.path.join(path, "model.pt"))
-    net = build(cfg, IN_SHAPE[experiment], classes=10)
+    net = build(cfg, IN_SHAPE[experiment], classes=cfg.get("classes", 10))
     net.load_state_dict(state["model"])
     if state.get("ema") is not None:
         with torch.no_grad():

@@ -15,7 +15,6 @@ images, driven by the pixels' spike times, SPICE against the realised model.
 Each SPICE run is kept in OUT (spice_layer_K.json, spice_first_K.json) under a key that holds a
 digest of its inputs and weights, and reused, so a long run resumes image by image.
 """
-import hashlib
 import os
 import time
 
@@ -25,7 +24,7 @@ import torch
 import circuitnet as cn
 from circuitnet.solve import Spice, spike_times
 
-from .cache import cached
+from .cache import cached, digest
 from .classify_data import load_data
 from .classify_net import inputs
 from .common import configured, write_results
@@ -41,14 +40,6 @@ def hidden_times(net, cfg, x):
     with torch.no_grad():
         times = net(inputs(cfg, x), all_times=True)[1]
     return times[-2], times[-1]
-
-
-def digest(*arrays):
-    """A short hex digest of tensors' float64 values (a cache key that changes with the inputs)."""
-    h = hashlib.sha1()
-    for a in arrays:
-        h.update(a.detach().double().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def spice_rows(out, stem, t_in, w, key, workers, label):

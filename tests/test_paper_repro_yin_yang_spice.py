@@ -1,0 +1,24 @@
+"""paper_repro: Yin-Yang on the two-node LIF circuit (yin-yang --circuit ...lif_current_synapse), and its
+output layer in ngspice (experiment yin-yang-spice): --quick mode."""
+import pytest
+
+from paper_repro_support import quick_mode, run_quick
+
+LIF = ("--circuit", "circuitnet.circuits:lif_current_synapse", "--gamma1", "0", "--bump", "0.005", "--clip", "1",
+       "--tau-soft", "0.2")
+
+
+def test_the_two_node_circuit_trains_and_its_output_layer_runs_in_spice(tmp_path):
+    trained = tmp_path / "lif"
+    res = quick_mode("yin-yang", trained, *LIF)
+    assert res["config"]["circuit"] == "circuitnet.circuits:lif_current_synapse" and "e_pos" not in res
+    assert res["evaluation"] == "exact" and all(h["loss"] < 10 for h in res["history"])    # trained by its closed form
+    out = quick_mode("yin-yang-spice", tmp_path / "spice", "--nominal", str(trained))["output_layer"]
+    assert out["samples"] == 20 and out["fan_in"] == 120 and out["class_agreement"] == 1.0
+    assert out["firing_agreement"] == 1.0 and out["rmse_ns"] < 0.05 and out["max_abs_ns"] < 0.1
+    assert out["accuracy_spice"] == out["accuracy_model"]
+
+
+def test_bumping_needs_training_without_the_penalty(tmp_path):
+    with pytest.raises(ValueError, match="--gamma1 0"):
+        run_quick("yin-yang", tmp_path, "--circuit", "circuitnet.circuits:lif_current_synapse", "--bump", "0.005")
