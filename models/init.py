@@ -108,13 +108,15 @@ def init_firing_(net, t_in, target=0.5, iterations=30):
     return dict(before=before, after=firing_fractions(net, t_in), offsets=offsets)
 
 
-def bump_silent_(net, times, value, hidden_limit=0.3):
+def bump_silent_(net, times, value, hidden_limit=0.1):
     """Weight bumping (fastAndDeep, Goeltz et al. 2021): revive neurons that stopped firing.
 
     A time-to-first-spike neuron that never reaches threshold reports t_max with zero gradient, and a
     training step that pushes the wrong classes' outputs later can silence a whole layer for good.
     Bottom up, the first spiking layer with too many silent (sample, neuron) pairs on a batch (more
-    than ``hidden_limit`` in a hidden layer; any in the output layer) gets ``value`` added to every
+    than ``hidden_limit`` in a hidden layer, fastAndDeep's 0.3 and here 0.1, which Yin-Yang's validation
+    set preferred for the two-node LIF network: 93.2 % against 90.6 % after 60 epochs, mean of two seeds;
+    any in the output layer) gets ``value`` added to every
     incoming weight of each of its neurons that stayed silent on some sample of the batch.
     ``times``: the layers' output times of that batch (``net(t_in, all_times=True)[1]``).
     Returns the index of the bumped layer, or None."""

@@ -49,13 +49,14 @@ def library_circuits():
 
 
 def training_method(cfg):
-    """The DSTD that trains: cfg["steps"] intervals, the random offset per mini-batch or none ("fixed");
-    on a circuit DSTD does not run (several nodes), the closed form where it exists, else ode."""
+    """The DSTD that trains: cfg["steps"] intervals, the random offset per mini-batch or none ("fixed").
+    A several-node circuit trains by its closed form where it has one (its DSTD spreads each input's
+    charge over a grid interval: first order in 1 / steps), else by that DSTD."""
     m = solve.DSTD(steps=cfg["steps"], offset="random" if cfg["offset"] == "random" else 0.0)
     cc = compile_circuit(circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"]))
-    if m.supports(cc):
-        return m
-    return solve.Exact() if solve.Exact().supports(cc) else solve.ODE()
+    if cc.several_nodes and solve.Exact().supports(cc):
+        return solve.Exact()
+    return m
 
 
 def build(cfg, in_shape, classes=None):

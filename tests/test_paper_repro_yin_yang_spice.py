@@ -22,3 +22,12 @@ def test_the_two_node_circuit_trains_and_its_output_layer_runs_in_spice(tmp_path
 def test_bumping_needs_training_without_the_penalty(tmp_path):
     with pytest.raises(ValueError, match="--gamma1 0"):
         run_quick("yin-yang", tmp_path, "--circuit", "circuitnet.circuits:lif_current_synapse", "--bump", "0.005")
+
+
+def test_a_several_node_circuit_trains_by_its_closed_form():
+    from circuitnet import solve
+    from paper_repro.classify_config import CFG
+    from paper_repro.classify_net import training_method
+    lif = dict(CFG, circuit="circuitnet.circuits:lif_current_synapse")
+    assert isinstance(training_method(lif), solve.Exact)        # not DSTD's spread charge (first order in 1 / steps)
+    assert isinstance(training_method(dict(CFG)), solve.DSTD)    # the paper's circuit: the paper's DSTD
