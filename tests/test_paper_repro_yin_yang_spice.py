@@ -1,6 +1,7 @@
 """paper_repro: Yin-Yang on the two-node LIF circuit (yin-yang --circuit ...lif_current_synapse), and its
 output layer in ngspice (experiment yin-yang-spice): --quick mode."""
 import pytest
+import torch
 
 from paper_repro_support import quick_mode, run_quick
 
@@ -13,9 +14,17 @@ def test_the_two_node_circuit_trains_and_its_output_layer_runs_in_spice(tmp_path
     res = quick_mode("yin-yang", trained, *LIF)
     assert res["config"]["circuit"] == "circuitnet.circuits:lif_current_synapse" and "e_pos" not in res
     assert res["evaluation"] == "exact" and all(h["loss"] < 10 for h in res["history"])    # trained by its closed form
+    # two small epochs leave the output layer silent on the test set; raise its weights so that its
+    # neurons fire at different times and SPICE has spike times and classes to agree on
+    state = torch.load(trained / "model.pt", weights_only=False)
+    g = torch.Generator().manual_seed(0)
+    w = state["model"]["layers.1.weight"]
+    state["model"]["layers.1.weight"] = w + 0.15 + 0.1 * torch.randn(w.shape, generator=g, dtype=w.dtype)
+    torch.save(state, trained / "model.pt")
     out = quick_mode("yin-yang-spice", tmp_path / "spice", "--nominal", str(trained))["output_layer"]
     assert out["samples"] == 20 and out["fan_in"] == 120 and out["class_agreement"] == 1.0
-    assert out["firing_agreement"] == 1.0 and out["rmse_ns"] < 0.05 and out["max_abs_ns"] < 0.1
+    assert out["compared"] >= 30 and out["firing_agreement"] == 1.0
+    assert out["rmse_ns"] < 0.05 and out["max_abs_ns"] < 0.1
     assert out["accuracy_spice"] == out["accuracy_model"]
 
 
