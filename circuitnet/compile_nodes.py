@@ -8,6 +8,12 @@
 of x [B, I, n]). ``linear(p)`` gives (A, b) with f(x) = A x + b where f is affine in x (None
 otherwise): what the closed forms recognise. The comparator's node is ``comparator``, the synapse's
 ``synapse``; the ``timeline`` is one phase in which inputs arrive and the comparator listens.
+
+Declared noise (``has_noise``; simulated by method "sde", circuitnet.solve.nodes_sde):
+
+    diffusion(x, p)       -> G [..., n, E]           dx = f dtau + G dW (columns g_e, one per noise element)
+    reset_covariance(p, like) -> Sigma0 [n, n] or None   x(0) ~ Normal(0, Sigma0) (kT/C, ResetNoise)
+    reset_cholesky(p, like)   -> L [n, n] or None        Sigma0 = L L^T
 """
 import sympy as sp
 import torch
@@ -30,7 +36,6 @@ class CompiledNodes:
     """A several-node circuit's normalised dynamics as torch functions (see the module docstring)."""
     several_nodes = True
     integrates_while_firing = True      # inputs arrive while the comparator listens (time-to-first-spike)
-    has_noise = False
     weight_dependent = False
     has_packets = False
 
@@ -52,6 +57,15 @@ class CompiledNodes:
             zero = {x: 0 for x in xs}
             self._A = _stack_fn("A", list(J), names, ("p", "like"))
             self._b = _stack_fn("b", [e.subs(zero) for e in circuit.drift], names, ("p", "like"))
+        self.noise_names = tuple(e.name for e in circuit.noise_elements)
+        self.E = len(self.noise_names)
+        self.has_noise = circuit.has_noise
+        if self.E:
+            self._rates = _stack_fn("noise_rates", circuit.noise_rates, names, ("x", "p", "like"))
+            dirs = [circuit.noise_directions[e][i] for i in range(self.n) for e in range(self.E)]
+            self._dirs = _stack_fn("noise_directions", dirs, names, ("p", "like"))
+        if circuit.reset_covariance is not None:
+            self._sigma0 = _stack_fn("reset_covariance", list(circuit.reset_covariance), names, ("p", "like"))
         d = circuit.window / circuit.time_unit
         self.timeline = Timeline(durations=(d,), synapse_phase=0, comparator=(0,))
 
@@ -73,6 +87,37 @@ class CompiledNodes:
         if not self.affine:
             return None
         return self._A(p, like).unflatten(-1, (self.n, self.n)), self._b(p, like)
+
+    def noise_rates(self, x, p):
+        """T S_e(V) / (S C_aa)^2 [..., E] at state x: each noise element's normalised variance rate, C_aa the
+        capacitance of its source's (first) node a (circuitnet.nodes)."""
+        return self._rates(x, p, x[..., 0])
+
+    def noise_directions(self, p, like):
+        """C_aa Cm^-1 (e_a - e_b) [n, E] (or [..., n, E] with per-neuron parameters): g_e = sqrt(rate_e) direction_e."""
+        return self._dirs(p, like).unflatten(-1, (self.n, self.E))
+
+    def diffusion(self, x, p):
+        """G [..., n, E] at state x: column e is g_e = sqrt(T S_e) / S Cm^-1 (e_a - e_b) (normalised);
+        zero columns (and zero gradients) where S_e = 0. [..., n, 0] without noise elements."""
+        if not self.E:
+            return x.new_zeros(x.shape + (0,))
+        r = self.noise_rates(x, p)
+        pos = r > 0
+        amp = torch.where(pos, torch.sqrt(torch.where(pos, r, torch.ones_like(r))), torch.zeros_like(r))
+        G = amp[..., None, :] * self.noise_directions(p, x[..., 0])
+        return G.expand(torch.broadcast_shapes(G.shape, x.shape[:-1] + (self.n, self.E)))
+
+    def reset_covariance(self, p, like):
+        """Sigma0 = k_B T_K Cm^-1 / S^2 [n, n] (or [..., n, n]), or None without ResetNoise."""
+        if self.circuit.reset_covariance is None:
+            return None
+        return self._sigma0(p, like).unflatten(-1, (self.n, self.n))
+
+    def reset_cholesky(self, p, like):
+        """L with L L^T = Sigma0 (lower triangular), or None without ResetNoise."""
+        S = self.reset_covariance(p, like)
+        return None if S is None else torch.linalg.cholesky(S)
 
     # ---------------------------------------------------------------- as CompiledCircuit
     @property

@@ -26,15 +26,29 @@ reports the window's end). Normalised with one swing S for every node and the ti
     dx/dtau = f(x) = T / S Cm^-1 I(V0 + S x),      x(tau_j+) = x(tau_j-) + w_j u,  u = Cm^-1 e_s Cm_ss
 
 and the spike is the first tau with x_c = 1.
+
+Noise (simulated by method "sde"; the other methods follow the noiseless drift). A noise element
+e, ``ShotNoise(source)`` (S_e = q |i_source|) or ``ThermalNoise(source)`` (S_e = 2 k_B T_K G), is a
+white current of two-sided intensity S_e(V) (A^2 s) through its source's terminals: into node a and
+out of node b for a source between a and b, into its node for a source on one node. ``ResetNoise()``
+starts the nodes with the thermal-equilibrium kT/C fluctuations of the capacitor network:
+
+    Cm dV = I(V) dt + sum_e sqrt(S_e(V)) (e_a - e_b) dW_e(t),     Cov V(0) = V0 + k_B T_K Cm^-1
+
+normalised (Ito; dW_e independent Wiener processes in tau):
+
+    dx = f(x) dtau + sum_e g_e(x) dW_e,   g_e = sqrt(T S_e) / S * Cm^-1 (e_a - e_b)
+    x(0) ~ Normal(0, Sigma0),             Sigma0 = k_B T_K Cm^-1 / S^2
 """
 import math
 
 import sympy as sp
 
 from .elements import CapacitiveCoupling, Element, GateCharge, Node, NoiseOf, ResetNoise
-from .units import parse_value
+from .units import K_B, parse_value
 
-_UNSUPPORTED = (GateCharge, CapacitiveCoupling, NoiseOf, ResetNoise)
+_UNSUPPORTED = (GateCharge, CapacitiveCoupling)
+_NOISE = (NoiseOf, ResetNoise)
 
 
 class ChargeSynapse:
@@ -102,6 +116,13 @@ class MultiNodeCircuit:
             if isinstance(e, _UNSUPPORTED):
                 raise ValueError(f"element {e.name!r} ({type(e).__name__}): not supported in a several-node circuit yet "
                                  f"(no method would simulate it); declare it on a one-node NeuronCircuit")
+            if isinstance(e, NoiseOf):
+                if all(e.source is not d for d in self.elements):
+                    raise ValueError(f"{type(e).__name__} {e.name!r}: its source {e.source.name!r} is not an element of "
+                                     f"this circuit; add it, or remove the noise")
+                continue                  # it flows through its source's terminals, checked with the source
+            if isinstance(e, ResetNoise):
+                continue                  # the whole capacitor network's kT/C, on no node in particular
             if e.terminals is None:
                 raise ValueError(f"element {e.name!r}: say where it sits, node='name' or node=('a', 'b'); "
                                  f"nodes: {list(self.node_names)}")
@@ -111,16 +132,18 @@ class MultiNodeCircuit:
             if e.silicon is not None:
                 raise ValueError(f"element {e.name!r}: silicon= is not realised in a several-node circuit's netlist yet")
 
-    def _element_current(self, e, V, V0):
+    def _element_current(self, e, V, V0, what="current", of=None):
+        """(expression at the node voltages V, a, b) of element e's current (or, with what="noise", of a
+        noise element ``of``'s intensity, placed on its source e)."""
         a = e.terminals[0]
         node = Node(Vc="Vc" if e.control else None)
         try:
-            expr = sp.sympify(e.current(node))
+            expr = sp.sympify(e.current(node) if what == "current" else of.noise(node))
         except (TypeError, AttributeError, sp.SympifyError) as err:
             raise ValueError(f"element {e.name!r} ({type(e).__name__}): its current is not a sympy expression "
                              f"({type(err).__name__}: {err}); write it with sympy functions") from err
         if expr.has(node.t):
-            raise ValueError(f"element {e.name!r}: a current that depends on time is not supported in a several-node "
+            raise ValueError(f"element {(of or e).name!r}: a {what} that depends on time is not supported in a several-node "
                              f"circuit (it has no phases)")
         if e.control is None and any(s.name == "Vc" for s in expr.free_symbols):
             raise ValueError(f"element {e.name!r}: its current reads node.Vc but it has no control=<node>")
@@ -150,6 +173,8 @@ class MultiNodeCircuit:
         Cm = sp.zeros(n, n)
         I = sp.zeros(n, 1)
         for e in self.elements:
+            if isinstance(e, _NOISE):
+                continue
             c = sp.sympify(e.capacitance())
             a, b = e.terminals[0], (e.terminals[1] if len(e.terminals) == 2 else None)
             if c != 0:
@@ -181,8 +206,21 @@ class MultiNodeCircuit:
         at_x = {V[k]: self.V0_symbols[k] + self.swing * self.x_symbols[i] for i, k in enumerate(names)}
         self.drift = list(self.T_unit / self.swing * Cinv * I.subs(at_x))     # no simplify: seconds to minutes
         self.jump = list(Cinv[:, s] * Cm[s, s])                               # on tanh/exp currents, no gain
+        # noise (module docstring): g_e = sqrt(rate_e) direction_e, rate_e = T S_e / (S C_aa)^2 (per tau),
+        # direction_e = C_aa Cm^-1 (e_a - e_b), C_aa the source's first node's capacitance
+        self.noise_elements = [e for e in self.elements if isinstance(e, NoiseOf)]
+        self.noise_rates, self.noise_directions = [], []
+        for e in self.noise_elements:
+            S_e, a, b = self._element_current(e.source, V, self.V0_symbols, "noise", e)
+            C_ref = Cm[idx[a], idx[a]]        # rate and direction dimensionless (float32 keeps them)
+            self.noise_rates.append(self.T_unit * S_e.subs(at_x) / (self.swing * C_ref) ** 2)
+            d = C_ref * (Cinv[:, idx[a]] - (Cinv[:, idx[b]] if b else sp.zeros(n, 1)))
+            self.noise_directions.append(list(d))
+        self.reset_noise = [e for e in self.elements if isinstance(e, ResetNoise)]
+        self.reset_covariance = (K_B * self.T_K * Cinv / self.swing ** 2) if self.reset_noise else None
         known = set(self.values) | set(self.x_symbols)
-        for expr in self.drift + self.jump:
+        extra = self.noise_rates + [x for d in self.noise_directions for x in d]
+        for expr in self.drift + self.jump + extra:
             unknown = expr.free_symbols - known
             if unknown:
                 raise ValueError(f"MultiNodeCircuit: unknown symbol(s) {sorted(map(str, unknown))} in the circuit's "
@@ -218,9 +256,29 @@ class MultiNodeCircuit:
                  f"  swing S = V_th - V0 = {self.value(self.swing):g} V; weight unit Q_unit = {self.unit_charge():.4g} C"]
         for i, k in enumerate(names):
             lines.append(f"  node {k}: reset {self.reset_levels[k]:g} V, C = {self.value(Cm[i, i]):.4g} F")
-        lines.append("  noise: none declared (several-node circuits take no noise elements yet)")
+        lines += self._noise_lines()
         lines += ["  " + l for l in self.equations().splitlines()]
         return "\n".join(lines)
+
+    @property
+    def has_noise(self):
+        return bool(self.noise_elements or self.reset_noise)
+
+    def _noise_lines(self):
+        """summary(): each noise element, the nodes it flows between, and the kT/C rms per node."""
+        out = []
+        for e in self.noise_elements:
+            t = e.source.terminals
+            where = f"into {t[0]!r}, out of {t[1]!r}" if len(t) == 2 else f"into {t[0]!r}"
+            out.append(f"  {e.name}: {type(e).__name__} of {e.source.name!r}, {where} (method 'sde')")
+        if self.reset_noise:
+            Cinv = self.capacitance_matrix.inv()
+            rms = ", ".join(f"{k} {math.sqrt(self.value(K_B * self.T_K * Cinv[i, i])) * 1e3:.3g} mV"
+                            for i, k in enumerate(self.node_names))
+            out.append(f"  {self.reset_noise[0].name}: ResetNoise, kT/C of the capacitor network at t = 0, rms: {rms}")
+        if not out:
+            return ["  noise: none declared (method 'sde' needs ShotNoise, ThermalNoise or ResetNoise)"]
+        return ["  noise:"] + ["  " + l for l in out]
 
     def __repr__(self):
         return f"MultiNodeCircuit(nodes={list(self.node_names)}, elements={[e.name for e in self.elements]})"

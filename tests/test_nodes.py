@@ -83,8 +83,9 @@ def test_coupling_capacitor_enters_the_capacitance_matrix_and_the_jump():
      "threshold equals"),
     (lambda: cn.MultiNodeCircuit({"a": 0}, [cn.Capacitor("C", C="1p", node="a")],
                                  cn.Synapse(cn.PMOS("p"), cn.NMOS("n")), "a", 1, "1u"), "ChargeSynapse"),
-    (lambda: cn.MultiNodeCircuit({"a": 0}, [cn.Capacitor("C", C="1p", node="a"), cn.ResetNoise()],
-                                 cn.ChargeSynapse("a"), "a", 1, "1u"), "not supported in a several-node circuit"),
+    (lambda: cn.MultiNodeCircuit({"a": 0}, [cn.Capacitor("C", C="1p", node="a"),
+                                            cn.ThermalNoise(cn.Leak("G", G="1n", node="a"))],
+                                 cn.ChargeSynapse("a"), "a", 1, "1u"), "its source 'G' is not an element of this circuit"),
     (lambda: cn.MultiNodeCircuit({"a": 0}, [cn.Capacitor("C", C="1p", node="a"),
                                             cn.CapacitiveCoupling("k", C="1f", swing=1, rise="1n", node="a")],
                                  cn.ChargeSynapse("a"), "a", 1, "1u"), "not supported in a several-node circuit"),
@@ -231,7 +232,7 @@ def test_parameter_gradients_of_the_closed_form_and_ode_agree():
 def test_methods_that_do_not_take_several_nodes_say_so():
     c = lif()
     t_in, w = draw(4)
-    with pytest.raises(ValueError, match="one-node circuits"):
+    with pytest.raises(ValueError, match="needs a circuit that declares noise"):
         solve.spike_times(c, t_in, w, method="sde")
     with pytest.raises(ValueError, match="clip=False"):
         solve.spike_times(c, t_in, w, method="ode", clip=False)

@@ -412,3 +412,9 @@ def release_scratch():
 def scratch_bytes():
     """Bytes held by this thread's scratch buffers."""
     return sum(b.numel() * b.element_size() for b in getattr(_SCRATCH, "bufs", {}).values())
+
+
+def safe_sqrt(x):
+    """sqrt(max(x, 0)) with a zero (not NaN) gradient where x <= 0 (empty intervals, no noise)."""
+    pos = x > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))

@@ -50,7 +50,8 @@ class Method:
     def nodes_error(self, compiled):
         """Why this method cannot solve the compiled several-node circuit (circuitnet.nodes), or None."""
         return (f"method {self.name!r} solves one-node circuits (NeuronCircuit) only; a several-node circuit "
-                f"(MultiNodeCircuit) runs with 'ode', 'dstd', 'torchdiffeq', 'spice' or, for the two-node LIF, 'exact'")
+                f"(MultiNodeCircuit) runs with 'ode', 'dstd', 'torchdiffeq', 'spice', 'sde' (with declared noise) or, for "
+                f"the two-node LIF, 'exact'")
 
     def supports(self, compiled):
         return self.unsupported(compiled) is None
@@ -233,8 +234,9 @@ class ODE(Method):
 
 
 class SDE(Method):
-    """The declared noise simulated: drift-split Euler-Maruyama on the ode's schedule, seeded (solve.sde).
-    ``record``: a list that receives (time, v) after every step."""
+    """The declared noise simulated: drift-split Euler-Maruyama on the ode's schedule, seeded (solve.sde;
+    several-node circuits: solve.nodes_sde). ``record``: a list that receives (time, v) after every step
+    (several nodes: (time [B], x [B, I, n]), also at t = 0 and after every input)."""
     name = "sde"
     defaults = dict(dt=1 / 256, seed=0, record=None)
 
@@ -251,7 +253,15 @@ class SDE(Method):
                     "use method 'ode'")
         return None
 
+    def nodes_error(self, compiled):
+        return self.circuit_error(compiled)
+
     def solve(self, compiled, t_in, weight, params, clip, training):
+        if compiled.several_nodes:
+            from .nodes_sde import nodes_sde_spike_times
+            _check_nodes_clip(clip, self.name)
+            return nodes_sde_spike_times(compiled, t_in, weight, params=params, dt=self.dt, seed=self.seed,
+                                         record=self.record)
         from .sde import sde_spike_times
         return sde_spike_times(compiled, t_in, weight, params=params, dt=self.dt, seed=self.seed, record=self.record)
 

@@ -41,15 +41,17 @@ NODE_STEPS = {"rk2": rk2, "rk4": rk4}
 CEILING = 2.0     # the comparator's node as the drift reads it, at most: one swing past threshold
 
 
+def capped(cc, x):
+    """x with the comparator's node at most CEILING (what the drift and the noise read)."""
+    c = cc.comparator
+    return torch.cat([x[..., :c], x[..., c:c + 1].clamp(max=CEILING), x[..., c + 1:]], -1)
+
+
 def guarded_drift(cc, p):
     """f(x) = dx/dtau with the comparator's node read at most at CEILING. What a neuron does after it
     fired never matters; a current that explodes past threshold (positive feedback) then cannot
     overflow a step, whose inf or NaN would reach the gradients through autograd (0 * inf)."""
-    c = cc.comparator
-
-    def f(x):
-        return cc.drift(torch.cat([x[..., :c], x[..., c:c + 1].clamp(max=CEILING), x[..., c + 1:]], -1), p)
-    return f
+    return lambda x: cc.drift(capped(cc, x), p)
 
 
 def nodes_spike_times(cc, t_in, weight, params, dt, polish):

@@ -13,22 +13,16 @@ the interval where v reaches 1. Gradients are pathwise (autograd through the ste
 import torch
 
 from ..inputs import check_layer_inputs
-from .kernels import check_dt, interpolate, rk4_step
+from .kernels import check_dt, interpolate, rk4_step, safe_sqrt
 from .ode import forward_pass
 from .schedule import Schedule
-
-
-def _safe_sqrt(x):
-    """sqrt(max(x, 0)) with a zero (not NaN) gradient where x <= 0 (empty intervals, no noise)."""
-    pos = x > 0
-    return torch.where(pos, torch.sqrt(torch.where(pos, x, torch.ones_like(x))), torch.zeros_like(x))
 
 
 def _em_step(gen):
     def step(ph, v, s, h, tsw, drive, c):
         var = ph.noise_rate(v, s, tsw, drive, c)
         z = torch.randn(v.shape, generator=gen, dtype=v.dtype, device=v.device)
-        return rk4_step(ph, v, s, h, tsw, drive, c) + _safe_sqrt(var * h) * z
+        return rk4_step(ph, v, s, h, tsw, drive, c) + safe_sqrt(var * h) * z
     return step
 
 
