@@ -18,7 +18,7 @@ Declared noise (``has_noise``; simulated by method "sde", circuitnet.solve.nodes
 import sympy as sp
 import torch
 
-from .codegen import NAMESPACE, TorchPrinter
+from .codegen import NAMESPACE, TorchPrinter, codegen
 from .timeline import Timeline
 
 
@@ -66,6 +66,10 @@ class CompiledNodes:
             self._dirs = _stack_fn("noise_directions", dirs, names, ("p", "like"))
         if circuit.reset_covariance is not None:
             self._sigma0 = _stack_fn("reset_covariance", list(circuit.reset_covariance), names, ("p", "like"))
+        s_ = circuit.synapse_index
+        pnames = {sym: f"p[{sym.name!r}]" for sym in circuit.values}
+        self.capacitance = codegen("capacitance", circuit.capacitance_matrix[s_, s_], ("p", "like"), pnames, like="like")
+        self.swing = codegen("swing", circuit.swing, ("p", "like"), pnames, like="like")
         d = circuit.window / circuit.time_unit
         self.timeline = Timeline(durations=(d,), synapse_phase=0, comparator=(0,))
 

@@ -45,6 +45,7 @@ import math
 import sympy as sp
 
 from .elements import CapacitiveCoupling, Element, GateCharge, Node, NoiseOf, ResetNoise
+from .silicon import Mismatch
 from .units import K_B, parse_value
 
 _UNSUPPORTED = (GateCharge, CapacitiveCoupling)
@@ -54,12 +55,17 @@ _NOISE = (NoiseOf, ResetNoise)
 class ChargeSynapse:
     """The synapse slot of a several-node circuit: each input spike injects the charge Q = w Q_unit
     into ``node`` (Q_unit = that node's capacitance times the comparator's swing, C; see the module
-    docstring), positive weights towards the threshold's side. On silicon: a charge pump per input."""
+    docstring), positive weights towards the threshold's side. On silicon: a charge pump per input.
+    ``mismatch=Mismatch(Q=0.1)``: the relative spread of the charge a synapse delivers for a given
+    weight, one draw per synapse (circuitnet.variation)."""
 
-    def __init__(self, node):
+    def __init__(self, node, mismatch=None):
         if not (isinstance(node, str) and node.isidentifier()):
             raise ValueError(f"ChargeSynapse: node must be a node name, got {node!r}")
-        self.node = node
+        if mismatch is not None and (not isinstance(mismatch, Mismatch) or set(mismatch.spreads) - {"Q"}):
+            raise ValueError(f"ChargeSynapse: mismatch must be a circuitnet.Mismatch of its charge, Mismatch(Q=...), "
+                             f"got {mismatch!r}")
+        self.node, self.mismatch = node, mismatch
 
 
 class MultiNodeCircuit:
@@ -74,7 +80,11 @@ class MultiNodeCircuit:
     Everything is validated here; errors name the node or element at fault.
     """
 
-    def __init__(self, nodes, elements, synapse, comparator, threshold, window, time_unit=None, temperature=300.0):
+    def __init__(self, nodes, elements, synapse, comparator, threshold, window, time_unit=None, temperature=300.0,
+                 threshold_offset=0.0):
+        self.declared = dict(nodes=nodes, elements=elements, synapse=synapse, comparator=comparator, threshold=threshold,
+                             window=window, time_unit=time_unit, temperature=temperature,
+                             threshold_offset=threshold_offset)
         if not isinstance(nodes, dict) or not nodes:
             raise ValueError(f"MultiNodeCircuit: nodes must be a dict {{name: reset level}}, got {nodes!r}")
         for name in nodes:
@@ -102,7 +112,19 @@ class MultiNodeCircuit:
         for what, x in (("window", self.window), ("time_unit", self.time_unit), ("temperature", self.temperature)):
             if not (x > 0 and math.isfinite(x)):
                 raise ValueError(f"MultiNodeCircuit: {what} must be finite and > 0, got {x!r}")
+        self.threshold_offset = parse_value(threshold_offset, "threshold_offset")
+        if not (self.threshold_offset >= 0 and math.isfinite(self.threshold_offset)):
+            raise ValueError(f"threshold_offset (sd of the comparator offset, V) must be finite and >= 0, "
+                             f"got {threshold_offset!r}")
         self._build()
+
+    def replace(self, **changes):
+        """The same declaration with some arguments changed (e.g. ``elements=``, ``synapse=``)."""
+        return MultiNodeCircuit(**{**self.declared, **changes})
+
+    @property
+    def all_elements(self):
+        return list(self.elements)
 
     # ---------------------------------------------------------------- validation
     def _check_elements(self):

@@ -42,6 +42,7 @@ import torch
 
 from .compile import compile_circuit
 from .neuron import NeuronCircuit, Synapse
+from .nodes import ChargeSynapse, MultiNodeCircuit
 from .silicon import Mismatch
 
 
@@ -81,9 +82,16 @@ def _synapse_spread(device):
 
 
 def spreads(circuit):
-    """(synapse spreads (pos, neg), {per-neuron parameter name: spread}, threshold offset sd (V))."""
-    syn = (_synapse_spread(circuit.synapse.positive), _synapse_spread(circuit.synapse.negative))
-    devices = {id(circuit.synapse.positive), id(circuit.synapse.negative)}
+    """(synapse spreads (pos, neg), {per-neuron parameter name: spread}, threshold offset sd (V)). A
+    several-node circuit's charge synapse has one spread of its charge (``ChargeSynapse(mismatch=)``),
+    drawn for each synapse's positive and negative pump alike."""
+    if isinstance(circuit, MultiNodeCircuit):
+        m = circuit.synapse.mismatch
+        syn = (m.spreads.get("Q", 0.0),) * 2 if m is not None else (0.0, 0.0)
+        devices = set()
+    else:
+        syn = (_synapse_spread(circuit.synapse.positive), _synapse_spread(circuit.synapse.negative))
+        devices = {id(circuit.synapse.positive), id(circuit.synapse.negative)}
     neuron = {}
     for e in circuit.all_elements:
         if id(e) in devices or e.mismatch is None:
@@ -154,6 +162,8 @@ def with_mismatch(circuit, threshold_offset=None, **mismatch):
     :class:`Mismatch` (or None: no spread); ``threshold_offset`` (V) replaces the comparator's.
     The nominal model is unchanged; only the draws of :func:`draw` see the difference."""
     by_name = {e.name: e for e in circuit.all_elements}
+    if isinstance(circuit, MultiNodeCircuit):
+        return _with_node_mismatch(circuit, by_name, threshold_offset, mismatch)
     unknown = set(mismatch) - set(by_name)
     if unknown:
         raise ValueError(f"with_mismatch: no element(s) {sorted(unknown)} in the circuit; it has {sorted(by_name)}")
@@ -171,12 +181,36 @@ def with_mismatch(circuit, threshold_offset=None, **mismatch):
                          circuit.threshold_offset if threshold_offset is None else threshold_offset)
 
 
+def _with_node_mismatch(circuit, by_name, threshold_offset, mismatch):
+    """with_mismatch of a several-node circuit: "synapse" names its ChargeSynapse (Mismatch(Q=...))."""
+    unknown = set(mismatch) - set(by_name) - {"synapse"}
+    if unknown:
+        raise ValueError(f"with_mismatch: no element(s) {sorted(unknown)} in the circuit; it has {sorted(by_name)} "
+                         f"and 'synapse'")
+    copies = {}
+    for name, e in by_name.items():
+        copies[name] = copy.copy(e)
+        if name in mismatch:
+            copies[name].mismatch = e.check_mismatch(mismatch[name])
+    for e in copies.values():        # noise elements refer to their source element
+        if getattr(e, "source", None) is not None and e.source.name in copies:
+            e.source = copies[e.source.name]
+    syn = circuit.synapse
+    if "synapse" in mismatch:
+        syn = ChargeSynapse(syn.node, mismatch=mismatch["synapse"])
+    return circuit.replace(elements=[copies[e.name] for e in circuit.elements], synapse=syn,
+                           threshold_offset=circuit.threshold_offset if threshold_offset is None else threshold_offset)
+
+
 def with_uniform_mismatch(circuit, current=0.0, lam=0.0, capacitance=0.0, threshold_offset=0.0):
     """:func:`with_mismatch` with one spread per kind: ``current`` for every element with a current
     parameter ``I`` (discharger, current sources) and for the synapse devices' weight parameter, the
     one that programs their current (``I``, or ``G`` of a Resistive1T1R), ``lam`` for the CLM slope of those
     that are not synapse devices (a synapse device's lambda follows its current), ``capacitance`` for
     every capacitor (``C``), and the comparator offset ``threshold_offset`` (V)."""
+    if isinstance(circuit, MultiNodeCircuit):
+        raise ValueError("with_uniform_mismatch is for one-node circuits; declare a several-node circuit's spreads "
+                         "with mismatch= on its elements and ChargeSynapse(..., mismatch=), or with_mismatch")
     devices = {circuit.synapse.positive.name, circuit.synapse.negative.name}
     spec = {}
     for e in circuit.all_elements:

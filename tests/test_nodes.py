@@ -327,3 +327,54 @@ def test_a_step_that_overflows_past_threshold_still_fires(method):
     assert fired[0, 0] and 0 < t[0, 0] < 4
     t.sum().backward()
     assert torch.isfinite(w.grad).all()
+
+
+# ---------------------------------------------------------------- mismatch
+def test_a_mismatched_chip_of_the_lif_runs_in_every_method_and_keeps_its_charge():
+    from circuitnet.variation import draw as draw_chip, with_mismatch
+    chipped = with_mismatch(lif(), threshold_offset="5m", gm=cn.Mismatch(gm=0.1), synapse=cn.Mismatch(Q=0.1))
+    d = draw_chip(chipped, 5, 6, torch.Generator().manual_seed(3))
+    assert set(d.factors) == {"gm_gm"} and d.threshold is not None and d.gain_pos.std() > 0.03
+    t_in, w = draw(11, I=5)
+    te, fe = solve.spike_times(chipped, t_in, w, method="exact", deviation=d)
+    to, fo = solve.spike_times(chipped, t_in, w, deviation=d, **ODE)
+    tn, _ = solve.spike_times(chipped, t_in, w, method="exact")
+    assert torch.equal(fe, fo) and (te - to)[fe].abs().max() < 1e-9 and (te - tn).abs().max() > 1e-2
+    zero = draw_chip(with_mismatch(lif()), 5, 6, torch.Generator().manual_seed(3))      # nothing declared: nominal
+    assert torch.equal(solve.spike_times(lif(), t_in, w, method="exact", deviation=zero)[0], tn)
+
+
+def test_a_capacitor_spread_keeps_the_weight_a_physical_charge():
+    """A chip whose synaptic capacitor is f times nominal (its leak unchanged) is the circuit declared with
+    C_syn = f x 1 pF, driven by the same charges: weights w / f in that circuit's own unit."""
+    from circuitnet.variation import LayerDeviation, with_mismatch
+    f = 1.25
+    chipped = with_mismatch(lif(), C_syn=cn.Mismatch(C=0.1))
+    t_in, w = draw(12, I=3)
+    ones = torch.ones_like(w)
+    d = LayerDeviation(ones, ones, {"C_syn_C": torch.full((3,), f, dtype=torch.float64)}, None)
+    t_chip, _ = solve.spike_times(chipped, t_in, w, deviation=d, **ODE)
+    explicit = cn.MultiNodeCircuit(
+        nodes={"syn": "0.6", "mem": "0.6"},
+        elements=[cn.Capacitor("C_syn", C=f * 1e-12, node="syn"), cn.Leak("G_syn", G=1e-12 / 6e-6, V_to="0.6", node="syn"),
+                  cn.Capacitor("C_mem", C="2p", node="mem"), cn.Leak("G_mem", G=2e-12 / 12e-6, V_to="0.6", node="mem"),
+                  cn.Transconductor("gm", gm=2e-12 / 12e-6, V_ref="0.6", node="mem", control="syn")],
+        synapse=cn.ChargeSynapse("syn"), comparator="mem", threshold="0.8", window="24u", time_unit="6u")
+    t_explicit, _ = solve.spike_times(explicit, t_in, w / f, **ODE)
+    assert (t_chip - t_explicit).abs().max() < 1e-9
+    with pytest.raises(ValueError, match="tau_m / tau_s"):                # tau_s moved: no closed form on this chip
+        solve.spike_times(chipped, t_in, w, method="exact", deviation=d)
+
+
+def test_monte_carlo_chips_of_a_two_node_network():
+    from circuitnet import models
+    from circuitnet.variation import with_mismatch
+    circuit = with_mismatch(lif(), threshold_offset="2m", gm=cn.Mismatch(gm=0.05), synapse=cn.Mismatch(Q=0.05))
+    torch.manual_seed(0)
+    net = models.mlp((5, 8, 3), kind="ttfs", circuit=circuit, method="exact", sigma_spike=0.0).double()
+    t_in = models.encode(torch.rand(64, 5, dtype=torch.float64))
+    models.init_firing_(net, t_in, 0.7)
+    ref = net(t_in).argmin(1)
+    agree = lambda n: (n(t_in).argmin(1) == ref).double().mean().item()
+    mc = models.monte_carlo(net.eval(), agree, chips=4)
+    assert len(mc["accuracies"]) == 4 and 0.5 < mc["mean"] < 1.0 and mc["std"] > 0

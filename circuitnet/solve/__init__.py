@@ -43,9 +43,6 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, deviation=None
     compiled = compile_circuit(circuit)
     check_layer_inputs(t_in, weight, compiled.timeline.synapse_duration)
     if deviation is not None:
-        if compiled.several_nodes:
-            raise ValueError("a mismatch draw (deviation) is not applied to several-node circuits yet; pass "
-                             "params= with per-neuron parameter tensors [I] instead")
         if isinstance(m, Spice):
             raise ValueError("method 'spice' draws its own mismatch from the device models (Sky130(mismatch=True)); "
                              "a deviation drawn by circuitnet.variation does not apply")
