@@ -34,6 +34,8 @@ EXPERIMENTS = {
                    "DAC bits and iterations, neuron trims, device area",
     "yin-yang": "the Yin-Yang data set (generated), a 5-120-3 time-to-first-spike network of the circuit; recipe "
                 "chosen on its validation set",
+    "yin-yang-chips": "a trained Yin-Yang network of a several-node circuit (--nominal) on Monte-Carlo chips: "
+                      "accuracy as drawn and after per-neuron trims",
     "yin-yang-spice": "the output layer of a trained Yin-Yang network (--nominal) in ngspice, driven by the model's "
                       "hidden spike times: class agreement with the model",
 }
@@ -144,6 +146,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "chip-budget": ("--chips", "--nominal", "--aware", "--data"),
     "spice-layer": ("--nominal", "--data"),
     "yin-yang-spice": ("--nominal",),
+    "yin-yang-chips": ("--nominal", "--chips"),
     "spice-chips": ("--chips",),
     "yin-yang": tuple(o for o in TRAINING if o not in ("--data", "--val", "--augment", "--width", "--mismatch")),
 }

@@ -92,6 +92,7 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "yin-yang": (["test_accuracy", "val_accuracy", "best_val_epoch", "test_accuracy_at_best_val", "history"],
                  ["training_curves.png", "spike_raster.png"]),
     "yin-yang-spice": (["output_layer", "test_accuracy"], []),
+    "yin-yang-chips": (["nominal_accuracy", "drawn", "trimmed", "programmed_trimmed", "test_accuracy"], []),
 }
 
 
