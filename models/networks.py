@@ -106,17 +106,16 @@ class SpikeNet(nn.Module):
     def forward(self, t, all_times=False, unclipped=False):
         """Output spike times; all_times: also every spiking layer's times (after noise).
         unclipped=True returns (t_out, u) instead: t_out as usual (same noise draw) and the output
-        layer's unclipped firing times u before clip(u, 0, 1) and noise (RC-Spike output layer, any
-        circuit, methods exact, dstd and ode; circuitnet.solve.unclipped).  u keeps a gradient where t_out is
+        layer's unclipped firing times u before clip(u, 0, t_max) and noise (RC-Spike output layer, any
+        circuit, methods exact, dstd and ode, circuitnet.solve.unclipped; the two-node LIF by "exact",
+        t_max + the peak's deficit where it does not fire).  u keeps a gradient where t_out is
         clipped: an output that never reaches threshold (u > 1) can still be pulled back."""
         self._redraw()
         times, last = [], self.spiking_layers[-1]
         for layer in self.layers:
             if unclipped and layer is last:
-                if getattr(layer, "kind", None) != "rc_spike":
-                    raise ValueError("unclipped=True: the unclipped firing time needs an RC-Spike output layer")
-                u = layer.spikes(t, clip=False)[0]
-                t = u.clamp(0.0, 1.0)
+                u = layer.spikes(t, clip=False)[0]          # the method says where there is none
+                t = u.clamp(0.0, layer.t_max)
             else:
                 t = layer(t)
             if hasattr(layer, "spikes"):

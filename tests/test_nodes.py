@@ -378,3 +378,25 @@ def test_monte_carlo_chips_of_a_two_node_network():
     agree = lambda n: (n(t_in).argmin(1) == ref).double().mean().item()
     mc = models.monte_carlo(net.eval(), agree, chips=4)
     assert len(mc["accuracies"]) == 4 and 0.5 < mc["mean"] < 1.0 and mc["std"] > 0
+
+
+@pytest.mark.parametrize("tau_m", ["12u", "6u"])
+def test_unclipped_time_of_a_silent_neuron_is_its_peak_deficit(tau_m):
+    """clip=False (exact): a neuron that fires reports its spike time; one that does not reports
+    t_max + 1 - peak, with peak the largest x_c in the window: its weights divided by the peak make it
+    just reach threshold (a tangent), a hair less does not."""
+    c = lif(tau_m)
+    t_in, w = draw(13, B=16, I=8, scale=0.8, mean=0.6)
+    t, fired = solve.spike_times(c, t_in, w, method="exact")
+    u, _ = solve.spike_times(c, t_in, w, method="exact", clip=False)
+    assert 0.1 < fired.float().mean() < 0.9 and torch.equal(u[fired], t[fired]) and (u[~fired] > 4).all()
+    for b, i in (~fired).nonzero()[:6].tolist():
+        peak = 4 + 1 - u[b, i].item()
+        if peak <= 0.05:
+            continue
+        reach = solve.spike_times(c, t_in[b:b + 1], w[i:i + 1] / (peak * (1 - 1e-9)), method="exact")[1]
+        short = solve.spike_times(c, t_in[b:b + 1], w[i:i + 1] / (peak * (1 + 1e-6)), method="exact")[1]
+        assert reach.item() and not short.item()
+    wg = w.clone().requires_grad_()
+    solve.spike_times(c, t_in, wg, method="exact", clip=False)[0][~fired].sum().backward()
+    assert torch.isfinite(wg.grad).all() and (wg.grad[(~fired).any(0)] != 0).any()

@@ -123,8 +123,7 @@ class Exact(Method):
     def solve(self, compiled, t_in, weight, params, clip, training):
         if compiled.several_nodes:
             from .nodes_exact import lif_spike_times
-            _check_nodes_clip(clip, self.name)
-            return lif_spike_times(compiled, t_in, weight, params)
+            return lif_spike_times(compiled, t_in, weight, params, clip=clip)
         from .closed_form import closed_form_spike_times
         _check_unclipped(compiled, clip, self.name)
         return closed_form_spike_times(compiled, t_in, weight, params, clip=clip)

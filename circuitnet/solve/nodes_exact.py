@@ -56,8 +56,11 @@ def lif_constants(cc, params, like):
             f"{ratio.flatten()[0].item():.6g} (use method 'ode')")
 
 
-def lif_spike_times(cc, t_in, weight, params):
-    """(t_out [B, I], fired [B, I]) of the two-node LIF neuron by its closed form (module docstring)."""
+def lif_spike_times(cc, t_in, weight, params, clip=True):
+    """(t_out [B, I], fired [B, I]) of the two-node LIF neuron by its closed form (module docstring).
+    clip=False: a neuron that does not fire reports t_max + (1 - its membrane's peak in the window) (the
+    peak of x_c over every input interval, in closed form), so that its time keeps a gradient that
+    lifts it towards threshold; a neuron that fires reports its spike time either way."""
     const = lif_constants(cc, params, t_in)
     if isinstance(const, str):
         raise ValueError(const)
@@ -79,6 +82,7 @@ def lif_spike_times(cc, t_in, weight, params):
         e = torch.exp(s / tau_s)
         a1 = torch.cumsum(w * e, -1)
         a2 = torch.cumsum(w * s * e, -1)
+        sums = (a1, a2)
         with torch.no_grad():                       # where a crossing exists: a1 > 0 and W0's argument >= -1/e
             ok = a1 > 0
             log_z = a2 / torch.where(ok, a1, torch.ones_like(a1)) / tau_s - torch.log(k * a1.clamp(min=1e-300) * tau_s)
@@ -91,6 +95,7 @@ def lif_spike_times(cc, t_in, weight, params):
     else:
         A = torch.cumsum(w * torch.exp(s / tau_m), -1)
         Bq = torch.cumsum(w * torch.exp(s / tau_s), -1)
+        sums = (A, Bq)
         c = 1.0 / (2.0 * k * tau_s)
         with torch.no_grad():                       # where the upward root exists
             disc = A * A - 4.0 * Bq * c
@@ -106,5 +111,27 @@ def lif_spike_times(cc, t_in, weight, params):
     fired = valid.any(-1)
     first = valid.double().argmax(-1, keepdim=True)
     t_out = cand.gather(-1, first).squeeze(-1) + origin
-    t_out = torch.where(fired, t_out, torch.full_like(t_out, t_max))
+    if clip:
+        silent = torch.full_like(t_out, t_max)
+    else:
+        silent = t_max + 1.0 - _peak(ratio, sums, s.expand_as(cand), nxt.expand_as(cand), tau_s, tau_m, k)
+    t_out = torch.where(fired, t_out, silent)
     return t_out.to(dtype), fired
+
+
+def _peak(ratio, sums, lo, hi, tau_s, tau_m, k):
+    """max over the window of x_c: per input interval [lo, hi] (times from the first input) the largest of
+    x_c at its ends and at its stationary point, where that lies inside; [B, I]."""
+    if ratio == 1.0:
+        a1, a2 = sums
+        x = lambda t: k * torch.exp(-t / tau_s) * (t * a1 - a2)
+        pos = a1 > 0
+        inner = tau_s + a2 / torch.where(pos, a1, torch.ones_like(a1))
+    else:
+        A, Bq = sums
+        x = lambda t: 2.0 * k * tau_s * (A * torch.exp(-t / tau_m) - Bq * torch.exp(-2.0 * t / tau_m))
+        pos = (A > 0) & (Bq > 0)
+        inner = -tau_m * torch.log(torch.where(pos, A / (2.0 * torch.where(pos, Bq, torch.ones_like(Bq))),
+                                               torch.ones_like(A)))
+    inner = torch.minimum(torch.maximum(torch.where(pos, inner, lo), lo), hi)
+    return torch.stack([x(lo), x(hi), x(inner)], -1).amax(-1).amax(-1)
