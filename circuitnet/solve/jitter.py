@@ -52,6 +52,9 @@ def spike_jitter(cc, t_in, weight, params=None, steps=64):
     steps = check_steps(steps)
     if not cc.has_noise:
         raise ValueError("spike_jitter: the circuit declares no noise (ShotNoise, ThermalNoise, ResetNoise)")
+    if cc.several_nodes:
+        from .nodes_jitter import nodes_spike_jitter
+        return nodes_spike_jitter(cc, t_in, weight, params, steps)
     with torch.no_grad():
         sched = Schedule(cc, t_in, weight, params)
         consts, jumps = sched.consts, sched.input_jumps
