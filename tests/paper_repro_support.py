@@ -96,6 +96,11 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
 }
 
 
+# yin-yang on the two-node LIF, as README's row trains it
+LIF = ("--circuit", "circuitnet.circuits:lif_current_synapse", "--gamma1", "0", "--bump", "0.005", "--clip", "1",
+       "--tau-soft", "0.2")
+
+
 def run_quick(name, out, *extra):
     assert main([name, "--quick", "--out", str(out), *extra]) == 0
     with open(os.path.join(out, "results.json")) as f:

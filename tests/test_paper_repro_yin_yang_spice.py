@@ -3,10 +3,8 @@ output layer in ngspice (experiment yin-yang-spice): --quick mode."""
 import pytest
 import torch
 
-from paper_repro_support import quick_mode, run_quick
+from paper_repro_support import LIF, quick_mode, run_quick
 
-LIF = ("--circuit", "circuitnet.circuits:lif_current_synapse", "--gamma1", "0", "--bump", "0.005", "--clip", "1",
-       "--tau-soft", "0.2")
 
 
 def test_the_two_node_circuit_trains_and_its_output_layer_runs_in_spice(tmp_path):
@@ -40,20 +38,3 @@ def test_a_several_node_circuit_trains_by_its_closed_form():
     lif = dict(CFG, circuit="circuitnet.circuits:lif_current_synapse")
     assert isinstance(training_method(lif), solve.Exact)        # not DSTD's spread charge (first order in 1 / steps)
     assert isinstance(training_method(dict(CFG)), solve.DSTD)    # the paper's circuit: the paper's DSTD
-
-
-def test_chips_of_the_two_node_network_programmed_and_trimmed(tmp_path):
-    trained = tmp_path / "lif"
-    quick_mode("yin-yang", trained, *LIF, "--epochs", "6")
-    res = quick_mode("yin-yang-chips", tmp_path / "chips", "--nominal", str(trained))
-    assert res["samples"] == 50 and len(res["drawn"]["accuracies"]) == 2
-    for k in ("drawn", "trimmed", "programmed_trimmed"):
-        assert res[k]["min"] <= res[k]["p5"] <= res[k]["mean"] <= res[k]["max"]
-    assert res["config"]["charge"] == 0.1 and res["test_accuracy"] == res["programmed_trimmed"]["mean"]
-
-
-def test_chips_refuse_a_one_node_run(tmp_path):
-    trained = tmp_path / "rc"
-    quick_mode("yin-yang", trained)
-    with pytest.raises(SystemExit, match="one-node circuit"):
-        run_quick("yin-yang-chips", tmp_path / "chips", "--nominal", str(trained))
