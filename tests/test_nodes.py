@@ -243,7 +243,7 @@ def test_methods_that_do_not_take_several_nodes_say_so():
     assert "ode: yes" in text and "exact: yes" in text and "dstd: yes (general path)" in text and "sde: no" in text
 
 
-def test_exact_refuses_coupled_nodes_and_ode_runs_them():
+def test_exact_refuses_coupled_nodes_and_ode_and_dstd_run_them():
     c = cn.MultiNodeCircuit(
         nodes={"syn": 0.6, "mem": 0.6},
         elements=[cn.Capacitor("Cs", C="1p", node="syn"), cn.Leak("Gs", G=1e-12 / 6e-6, V_to=0.6, node="syn"),
@@ -258,6 +258,13 @@ def test_exact_refuses_coupled_nodes_and_ode_runs_them():
     t2, f2 = solve.spike_times(c, t_in, w, method="ode", dt=1 / 256)
     assert torch.equal(f1, f2) and f1.float().mean() > 0.5
     assert (t1 - t2)[f1].abs().max() < 1e-7
+    errors = []                              # DSTD converges to ode on the coupled circuit as its steps grow
+    for M in (10, 40, 160):
+        td, fd = solve.spike_times(c, t_in, w, method="dstd", steps=M, offset=0.0)
+        assert torch.equal(fd, f2)
+        errors.append((td - t2)[f2].abs().max().item())
+    # first order in 1 / steps: the coupling carries part of each spread jump onto the comparator's node
+    assert errors[0] > 3 * errors[1] > 9 * errors[2] and errors[2] < 0.02, errors
 
 
 def test_per_neuron_parameters_act_per_neuron():
