@@ -8,7 +8,7 @@ import torch
 import circuitnet as cn
 from circuitnet.compile import compile_circuit
 from circuitnet.solve import Spice, spike_times
-from circuitnet.spice.nodes_netlist import ngspice_expression
+from circuitnet.spice.netlist import ngspice_expression
 from circuitnet.spice.runner import SpiceUnavailable, ngspice_path
 
 try:

@@ -47,11 +47,13 @@ IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) ele
 TIME_GRID = 1e-12     # s, every PWL corner on this grid (an input moves by at most 0.5 ps)
 
 
-class _SpicePrinter(StrPrinter):
-    """sympy -> ngspice B-source expression (V -> V(node), t -> local phase time)."""
+class NgspicePrinter(StrPrinter):
+    """sympy -> ngspice B-source expression; ``names`` maps the free symbols (node voltages, the local
+    phase time) to text. ngspice's pow(x, y) is |x|^y: odd integer powers print as pwr (sign kept)."""
 
-    _FUNCS = {"exp": "exp", "log": "ln", "sqrt": "sqrt", "Abs": "abs", "sin": "sin", "cos": "cos",
-              "tan": "tan", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "atan": "atan"}
+    FUNCTIONS = {"exp": "exp", "log": "ln", "Abs": "abs", "sin": "sin", "cos": "cos", "tan": "tan",
+                 "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "atan": "atan", "sign": "sgn", "Max": "max",
+                 "Min": "min"}
 
     def __init__(self, names):
         super().__init__()
@@ -63,20 +65,36 @@ class _SpicePrinter(StrPrinter):
         return super()._print(expr, **kw)
 
     def _print_Symbol(self, expr):
+        if expr not in self.names:
+            raise ValueError(f"symbol {expr} has no value and is no node voltage: cannot write it into a netlist")
         return self.names[expr]
 
     def _print_Pow(self, expr, rational=False):
-        return f"pow({self._print(expr.base)},{self._print(expr.exp)})"
-
-    def _print_Heaviside(self, expr):
-        return f"u({self._print(expr.args[0])})"
+        base, e = self._print(expr.base), expr.exp
+        if e == sp.Rational(1, 2):
+            return f"sqrt({base})"
+        if e == sp.Rational(-1, 2):
+            return f"(1/sqrt({base}))"
+        if e.is_Integer:
+            return f"{'pwr' if int(e) % 2 else 'pow'}({base},{int(e)})"
+        return f"pow({base},{self._print(e)})"
 
     def _print_Function(self, expr):
         name = type(expr).__name__
-        if name not in self._FUNCS:
-            raise ValueError(f"cannot write function {name} into a SPICE behavioural source; "
-                             f"supported: {sorted(self._FUNCS) + ['Heaviside']}")
-        return f"{self._FUNCS[name]}({', '.join(self._print(a) for a in expr.args)})"
+        if name not in self.FUNCTIONS:
+            raise ValueError(f"cannot write function {name} into an ngspice behavioural source; "
+                             f"supported: {sorted(self.FUNCTIONS) + ['Heaviside']} and powers")
+        return f"{self.FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
+
+    _print_Max = _print_Min = _print_Function
+
+    def _print_Heaviside(self, expr):          # sympy's second argument (H at 0) has no ngspice twin
+        return f"u({self._print(expr.args[0])})"
+
+
+def ngspice_expression(expr, names):
+    """The sympy expression ``expr`` (numbers and the symbols of ``names`` only) as ngspice B-source text."""
+    return NgspicePrinter(names).doprint(sp.sympify(expr))
 
 
 def _pwl(points):
@@ -177,7 +195,7 @@ class LayerNetlist:
             names = {n.V: "V(__NODE__)", n.t: f"(TIME-{start:.15g})"}
             if wp is not None:
                 names[wp] = "(__W__)"
-            cache[key] = None if expr == 0 else _SpicePrinter(names).doprint(expr)
+            cache[key] = None if expr == 0 else ngspice_expression(expr, names)
         return cache[key]
 
     def device_current(self, element, weight=None):

@@ -52,8 +52,8 @@ every pulse delivered by t_j).
 """
 import numpy as np
 import sympy as sp
-from sympy.printing.str import StrPrinter
 
+from .netlist import ngspice_expression
 from .runner import run_many
 
 RELTOL = 1e-8                 # ngspice's relative tolerance (1e-9: "timestep too small")
@@ -64,52 +64,6 @@ TRTOL = 1                     # ngspice's truncation-error factor (default 7: 3x
 MAX_STEPS_PER_UNIT = 2000     # the largest time step is time_unit / this (3 ns on a 6 us unit)
 PWL_GRID = 1e-12              # s: PWL corners on this grid, or on edge / MIN_GRID_PER_EDGE where finer
 MIN_GRID_PER_EDGE = 100
-
-
-class NgspicePrinter(StrPrinter):
-    """sympy -> ngspice B-source expression; ``names`` maps the free symbols (node voltages) to text."""
-
-    FUNCTIONS = {"exp": "exp", "log": "ln", "Abs": "abs", "sin": "sin", "cos": "cos", "tan": "tan",
-                 "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "atan": "atan", "sign": "sgn", "Heaviside": "u",
-                 "Max": "max", "Min": "min"}
-
-    def __init__(self, names):
-        super().__init__()
-        self.names = names
-
-    def _print(self, expr, **kw):
-        if isinstance(expr, sp.Expr) and expr.is_number:
-            return f"({float(expr)!r})"
-        return super()._print(expr, **kw)
-
-    def _print_Symbol(self, expr):
-        if expr not in self.names:
-            raise ValueError(f"symbol {expr} has no value and is no node voltage: cannot write it into a netlist")
-        return self.names[expr]
-
-    def _print_Pow(self, expr, rational=False):
-        base, e = self._print(expr.base), expr.exp
-        if e == sp.Rational(1, 2):
-            return f"sqrt({base})"
-        if e == sp.Rational(-1, 2):
-            return f"(1/sqrt({base}))"
-        if e.is_Integer:
-            return f"{'pwr' if int(e) % 2 else 'pow'}({base},{int(e)})"
-        return f"pow({base},{self._print(e)})"
-
-    def _print_Function(self, expr):
-        name = type(expr).__name__
-        if name not in self.FUNCTIONS:
-            raise ValueError(f"cannot write function {name} into an ngspice behavioural source; "
-                             f"supported: {sorted(self.FUNCTIONS)} and powers")
-        return f"{self.FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
-
-    _print_Max = _print_Min = _print_Function
-
-
-def ngspice_expression(expr, names):
-    """The sympy expression ``expr`` (numbers and the symbols of ``names`` only) as ngspice B-source text."""
-    return NgspicePrinter(names).doprint(sp.sympify(expr))
 
 
 class NodesNetlist:
