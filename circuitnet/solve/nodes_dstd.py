@@ -20,6 +20,19 @@ import torch
 from .nodes_ode import NODE_STEPS, guarded_drift, polish_crossing
 
 
+def hat_weights(t, arrives, edges, m):
+    """S [B, J]: the share of each input's jump that lands on grid edge m (module docstring): (t_j - T_m-1) /
+    L for an input in the interval ending there, (T_m+1 - t_j) / L for one in the interval starting there."""
+    S = torch.zeros_like(t)
+    if m:
+        a, b = edges[m - 1], edges[m]
+        S = S + torch.where(arrives & (t >= a) & (t < b), (t - a) / (b - a), torch.zeros_like(t))
+    if m + 1 < len(edges):
+        a, b = edges[m], edges[m + 1]
+        S = S + torch.where(arrives & (t >= a) & (t < b), (b - t) / (b - a), torch.zeros_like(t))
+    return S
+
+
 def nodes_dstd_spike_times(cc, t_in, weight, params, steps, offset, step="rk4", polish=6):
     """(t_out [B, I], fired [B, I]) of a compiled several-node circuit on DSTD's grid (module docstring)."""
     B, J = t_in.shape
@@ -41,14 +54,7 @@ def nodes_dstd_spike_times(cc, t_in, weight, params, steps, offset, step="rk4", 
     t_jump = t_in.new_zeros(B, I)
     x0, t0, h0 = x.clone(), t_in.new_zeros(B, I), t_in.new_zeros(B, I)
     for m, edge in enumerate(edges):
-        before = (t - edges[m - 1]) / (edge - edges[m - 1]) if m else None      # inputs in the interval ending here
-        after = (edges[m + 1] - t) / (edges[m + 1] - edge) if m + 1 < len(edges) else None
-        S = torch.zeros_like(t)
-        if before is not None:
-            S = S + torch.where(arrives & (t >= edges[m - 1]) & (t < edge), before, torch.zeros_like(t))
-        if after is not None:
-            S = S + torch.where(arrives & (t >= edge) & (t < edges[m + 1]), after, torch.zeros_like(t))
-        x = x + (S @ weight.t())[..., None] * u
+        x = x + (hat_weights(t, arrives, edges, m) @ weight.t())[..., None] * u
         hit = (~done) & (x[..., c] >= 1)
         at_jump, done = at_jump | hit, done | hit
         t_jump = torch.where(hit, torch.full_like(t_jump, edge), t_jump)

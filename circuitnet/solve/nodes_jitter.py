@@ -18,6 +18,7 @@ amplitude (a layer adds sigma_t z to its spike times).
 """
 import torch
 
+from .nodes_dstd import hat_weights
 from .nodes_ode import guarded_drift
 
 
@@ -45,14 +46,7 @@ def nodes_spike_jitter(cc, t_in, weight, params=None, steps=64):
             return f(m), Jm @ cov + cov @ Jm.transpose(-1, -2) + G @ G.transpose(-1, -2)
 
         for k, edge in enumerate(edges):
-            S = torch.zeros_like(t)
-            if k:
-                a = edges[k - 1]
-                S = S + torch.where(arrives & (t >= a) & (t < edge), (t - a) / (edge - a), torch.zeros_like(t))
-            if k < steps:
-                b = edges[k + 1]
-                S = S + torch.where(arrives & (t >= edge) & (t < b), (b - t) / (b - edge), torch.zeros_like(t))
-            m = m + (S @ weight.t())[..., None] * u
+            m = m + (hat_weights(t, arrives, edges, k) @ weight.t())[..., None] * u
             hit = (~done) & (m[..., c] >= 1)                 # fired by a jump: at the edge, no jitter here
             t_out = torch.where(hit, torch.full_like(t_out, edge), t_out)
             done = done | hit

@@ -54,6 +54,30 @@ def guarded_drift(cc, p):
     return lambda x: cc.drift(capped(cc, x), p)
 
 
+def input_intervals(t_in, weight, t_max, dt):
+    """The per-sample schedule of the inputs: (ts [B, J] sorted input times (t_max where one never
+    arrives), w [B, J, I] the weights in that order (0 where none arrives), edges [B, J + 2] (0, ts,
+    t_max), lengths [B, J + 1] of the intervals between them, steps [J + 1]: the common number of
+    steps per interval, ceil(longest / dt))."""
+    B = t_in.shape[0]
+    arrives = torch.isfinite(t_in) & (t_in < t_max)
+    ts, order = torch.sort(torch.where(arrives, t_in, torch.full_like(t_in, t_max)), dim=1)
+    w = weight.t()[order] * arrives.gather(1, order)[..., None]
+    edges = torch.cat([ts.new_zeros(B, 1), ts, ts.new_full((B, 1), t_max)], 1)
+    lengths = edges[:, 1:] - edges[:, :-1]
+    steps = [int(math.ceil(x / dt - 1e-9)) for x in lengths.detach().max(0).values.tolist()]
+    return ts, w, edges, lengths, steps
+
+
+def input_jump(x, w_k, u, c, t_k, done, at_jump, t_jump):
+    """x after an input's jump w_k u (w_k [B, I]) at times t_k [B], and the jump rule: a neuron not
+    done yet that the jump carries to x_c >= 1 fires at t_k. Returns (x, done, at_jump, t_jump)."""
+    x = x + w_k[..., None] * u
+    hit = (~done) & (x[..., c] >= 1)
+    t_jump = torch.where(hit, t_k[:, None].expand_as(t_jump), t_jump)
+    return x, done | hit, at_jump | hit, t_jump
+
+
 def nodes_spike_times(cc, t_in, weight, params, dt, polish):
     """(t_out [B, I], fired [B, I]) of a compiled several-node circuit (module docstring)."""
     B, J = t_in.shape
@@ -63,13 +87,7 @@ def nodes_spike_times(cc, t_in, weight, params, dt, polish):
     f = guarded_drift(cc, p)
     like = t_in.new_zeros(())
     u = cc.jump(p, like)                                                       # [n] or [I, n]
-    arrives = torch.isfinite(t_in) & (t_in < t_max)
-    t = torch.where(arrives, t_in, torch.full_like(t_in, t_max))
-    ts, order = torch.sort(t, dim=1)                                            # [B, J]
-    w = weight.t()[order] * arrives.gather(1, order)[..., None]               # [B, J, I]
-    edges = torch.cat([ts.new_zeros(B, 1), ts, ts.new_full((B, 1), t_max)], 1)   # [B, J + 2]
-    lengths = edges[:, 1:] - edges[:, :-1]                                      # [B, J + 1]
-    steps = [int(math.ceil(x / dt - 1e-9)) for x in lengths.detach().max(0).values.tolist()]
+    ts, w, edges, lengths, steps = input_intervals(t_in, weight, t_max, dt)
     x = t_in.new_zeros(B, I, n)
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)
     at_jump = torch.zeros_like(done)
@@ -91,11 +109,7 @@ def nodes_spike_times(cc, t_in, weight, params, dt, polish):
                 done = done | new
                 x = torch.where(done[..., None], x, x1)      # a neuron that fired stops: its state is not needed
         if k < J:
-            x = x + w[:, k, :, None] * u
-            hit = (~done) & (x[..., c] >= 1)
-            at_jump = at_jump | hit
-            t_jump = torch.where(hit, ts[:, k][:, None].expand_as(t_jump), t_jump)
-            done = done | hit
+            x, done, at_jump, t_jump = input_jump(x, w[:, k], u, c, ts[:, k], done, at_jump, t_jump)
     s = polish_crossing(f, x0, h0, c, polish)
     t_out = torch.where(at_jump, t_jump, t0 + s)
     return torch.where(done, t_out, torch.full_like(t_out, t_max)), done

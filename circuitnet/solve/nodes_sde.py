@@ -17,13 +17,12 @@ end has x_c >= 1 (or an input whose jump carries x_c to 1: its time), located in
 linear interpolation of x_c between the step's ends. Gradients are pathwise (autograd through the
 steps, the noise held fixed).
 """
-import math
 
 import torch
 
 from ..inputs import check_layer_inputs
 from .kernels import check_dt, safe_sqrt
-from .nodes_ode import capped, guarded_drift, rk4
+from .nodes_ode import capped, guarded_drift, input_intervals, input_jump, rk4
 
 
 def initial_state(cc, p, shape, gen, like):
@@ -51,13 +50,7 @@ def nodes_sde_spike_times(cc, t_in, weight, params=None, dt=1 / 256, seed=0, rec
     f = guarded_drift(cc, p)
     like = t_in.new_zeros(())
     u = cc.jump(p, like)
-    arrives = torch.isfinite(t_in) & (t_in < t_max)
-    t = torch.where(arrives, t_in, torch.full_like(t_in, t_max))
-    ts, order = torch.sort(t, dim=1)
-    w = weight.t()[order] * arrives.gather(1, order)[..., None]                # [B, J, I]
-    edges = torch.cat([ts.new_zeros(B, 1), ts, ts.new_full((B, 1), t_max)], 1)
-    lengths = edges[:, 1:] - edges[:, :-1]
-    steps = [int(math.ceil(x / dt - 1e-9)) for x in lengths.detach().max(0).values.tolist()]
+    ts, w, edges, lengths, steps = input_intervals(t_in, weight, t_max, dt)
     x = initial_state(cc, p, (B, I), gen, like)
     if record is not None:
         record.append((t_in.new_zeros(B), x))
@@ -88,11 +81,7 @@ def nodes_sde_spike_times(cc, t_in, weight, params=None, dt=1 / 256, seed=0, rec
                 if record is not None:
                     record.append((start[:, 0] + (i + 1) * h[:, 0, 0], x))
         if k < J:
-            x = x + w[:, k, :, None] * u
-            hit = (~done) & (x[..., c] >= 1)
-            at_jump = at_jump | hit
-            t_jump = torch.where(hit, ts[:, k][:, None].expand_as(t_jump), t_jump)
-            done = done | hit
+            x, done, at_jump, t_jump = input_jump(x, w[:, k], u, c, ts[:, k], done, at_jump, t_jump)
             if record is not None:
                 record.append((ts[:, k], x))
     # linear interpolation of x_c inside the crossing step: s = h (1 - x_a) / (x_b - x_a)
