@@ -119,3 +119,19 @@ def codegen(name, expr, args, names, like="v"):
     fn = ns[name]
     fn.source = src
     return fn
+
+
+def parameter_tensors(defaults, overrides, dtype, device):
+    """{name: tensor} of a compiled circuit's parameters (SI units): ``defaults`` (name: float), each
+    replaced by its override (a tensor, which may require grad or vary per neuron, or a number); an
+    unknown name or a non-finite value is a ValueError."""
+    unknown = set(overrides) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown circuit parameter(s) {sorted(unknown)}; known: {sorted(defaults)}")
+    out = {}
+    for k, v in defaults.items():
+        x = overrides.get(k, v)
+        out[k] = x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=dtype, device=device)
+        if not torch.isfinite(out[k]).all():
+            raise ValueError(f"circuit parameter {k!r} has non-finite values")
+    return out

@@ -25,7 +25,7 @@ from typing import Callable, Optional
 import sympy as sp
 import torch
 
-from .codegen import TorchPrinter, codegen
+from .codegen import TorchPrinter, codegen, parameter_tensors
 from .compile_nodes import CompiledNodes
 from .drive import synapse_weights
 from .neuron import NeuronCircuit, tau_sym, v_sym, w_sym
@@ -287,20 +287,11 @@ class CompiledCircuit:
         return sorted(self.defaults)
 
     def params(self, dtype=torch.float64, device=None, **overrides):
-        unknown = set(overrides) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"unknown circuit parameter(s) {sorted(unknown)}; known: {self.parameter_names}")
         moved = set(overrides) & self.switch_parameters
         if moved:
             raise ValueError(f"circuit parameter(s) {sorted(moved)} place a time switch, whose breakpoints are fixed "
                              f"when the circuit is compiled; declare a new circuit to change them")
-        out = {}
-        for k, v in self.defaults.items():
-            x = overrides.get(k, v)
-            out[k] = x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=dtype, device=device)
-            if not torch.isfinite(out[k]).all():
-                raise ValueError(f"circuit parameter {k!r} has non-finite values")
-        return out
+        return parameter_tensors(self.defaults, overrides, dtype, device)
 
     def synapse_betas(self, consts, wabs, derivative=False):
         """(beta_pos(|w|), beta_neg(|w|)) of the synapse phase, shaped like ``wabs`` (or their

@@ -18,7 +18,7 @@ Declared noise (``has_noise``; simulated by method "sde", circuitnet.solve.nodes
 import sympy as sp
 import torch
 
-from .codegen import NAMESPACE, TorchPrinter, codegen
+from .codegen import NAMESPACE, TorchPrinter, codegen, parameter_tensors
 from .timeline import Timeline
 
 
@@ -134,13 +134,4 @@ class CompiledNodes:
 
     def params(self, dtype=torch.float64, device=None, **overrides):
         """Parameter tensors (SI units) by name; override any (tensors may require grad or be [I])."""
-        unknown = set(overrides) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"unknown circuit parameter(s) {sorted(unknown)}; known: {self.parameter_names}")
-        out = {}
-        for k, v in self.defaults.items():
-            x = overrides.get(k, v)
-            out[k] = x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=dtype, device=device)
-            if not torch.isfinite(out[k]).all():
-                raise ValueError(f"circuit parameter {k!r} has non-finite values")
-        return out
+        return parameter_tensors(self.defaults, overrides, dtype, device)

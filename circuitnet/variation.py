@@ -159,14 +159,15 @@ def apply(circuit, weight, deviation, params=None):
 
 def with_mismatch(circuit, threshold_offset=None, **mismatch):
     """A copy of ``circuit`` with the given spreads declared: ``mismatch`` maps element names to
-    :class:`Mismatch` (or None: no spread); ``threshold_offset`` (V) replaces the comparator's.
+    :class:`Mismatch` (or None: no spread; on a several-node circuit "synapse" names its ChargeSynapse,
+    Mismatch(Q=...)); ``threshold_offset`` (V) replaces the comparator's.
     The nominal model is unchanged; only the draws of :func:`draw` see the difference."""
     by_name = {e.name: e for e in circuit.all_elements}
-    if isinstance(circuit, MultiNodeCircuit):
-        return _with_node_mismatch(circuit, by_name, threshold_offset, mismatch)
-    unknown = set(mismatch) - set(by_name)
+    nodes = isinstance(circuit, MultiNodeCircuit)
+    unknown = set(mismatch) - set(by_name) - ({"synapse"} if nodes else set())
     if unknown:
-        raise ValueError(f"with_mismatch: no element(s) {sorted(unknown)} in the circuit; it has {sorted(by_name)}")
+        raise ValueError(f"with_mismatch: no element(s) {sorted(unknown)} in the circuit; it has {sorted(by_name)}"
+                         + (" and 'synapse'" if nodes else ""))
     copies = {}
     for name, e in by_name.items():
         copies[name] = copy.copy(e)
@@ -175,31 +176,16 @@ def with_mismatch(circuit, threshold_offset=None, **mismatch):
     for e in copies.values():        # noise elements refer to their source element
         if getattr(e, "source", None) is not None and e.source.name in copies:
             e.source = copies[e.source.name]
+    offset = circuit.threshold_offset if threshold_offset is None else threshold_offset
+    elements = [copies[e.name] for e in circuit.elements]
+    if nodes:
+        syn = circuit.synapse
+        if "synapse" in mismatch:
+            syn = ChargeSynapse(syn.node, mismatch=mismatch["synapse"])
+        return circuit.replace(elements=elements, synapse=syn, threshold_offset=offset)
     syn = Synapse(copies[circuit.synapse.positive.name], copies[circuit.synapse.negative.name])
-    return NeuronCircuit([copies[e.name] for e in circuit.elements], syn, circuit.phases, circuit.V0_value,
-                         circuit.Vth_value, circuit.temperature, circuit.time_unit, circuit.technology,
-                         circuit.threshold_offset if threshold_offset is None else threshold_offset)
-
-
-def _with_node_mismatch(circuit, by_name, threshold_offset, mismatch):
-    """with_mismatch of a several-node circuit: "synapse" names its ChargeSynapse (Mismatch(Q=...))."""
-    unknown = set(mismatch) - set(by_name) - {"synapse"}
-    if unknown:
-        raise ValueError(f"with_mismatch: no element(s) {sorted(unknown)} in the circuit; it has {sorted(by_name)} "
-                         f"and 'synapse'")
-    copies = {}
-    for name, e in by_name.items():
-        copies[name] = copy.copy(e)
-        if name in mismatch:
-            copies[name].mismatch = e.check_mismatch(mismatch[name])
-    for e in copies.values():        # noise elements refer to their source element
-        if getattr(e, "source", None) is not None and e.source.name in copies:
-            e.source = copies[e.source.name]
-    syn = circuit.synapse
-    if "synapse" in mismatch:
-        syn = ChargeSynapse(syn.node, mismatch=mismatch["synapse"])
-    return circuit.replace(elements=[copies[e.name] for e in circuit.elements], synapse=syn,
-                           threshold_offset=circuit.threshold_offset if threshold_offset is None else threshold_offset)
+    return NeuronCircuit(elements, syn, circuit.phases, circuit.V0_value, circuit.Vth_value, circuit.temperature,
+                         circuit.time_unit, circuit.technology, offset)
 
 
 def with_uniform_mismatch(circuit, current=0.0, lam=0.0, capacitance=0.0, threshold_offset=0.0):
