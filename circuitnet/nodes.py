@@ -48,6 +48,7 @@ from .elements import CapacitiveCoupling, Element, GateCharge, Node, NoiseOf, Re
 from .silicon import Mismatch
 from .units import K_B, parse_value
 
+MAX_COUPLED_NODES = 6      # the symbolic Cm^-1 of more coupled nodes takes tens of seconds (8: 26 s)
 _UNSUPPORTED = (GateCharge, CapacitiveCoupling)
 _NOISE = (NoiseOf, ResetNoise)
 
@@ -224,6 +225,11 @@ class MultiNodeCircuit:
         self.comparator_index, self.synapse_index = c, s
         self.swing = self.V_th - self.V0_symbols[self.comparator]
         self.x_symbols = tuple(sp.Symbol(f"x_{k}", real=True) for k in names)
+        coupled = [k for i, k in enumerate(names) if any(Cm[i, j] != 0 for j in range(n) if j != i)]
+        if len(coupled) > MAX_COUPLED_NODES:
+            raise ValueError(f"MultiNodeCircuit: {len(coupled)} nodes are coupled by capacitors ({coupled}); the symbolic "
+                             f"inverse of their capacitance matrix grows too fast beyond {MAX_COUPLED_NODES} (8 coupled "
+                             f"nodes: about 30 s to declare), so at most {MAX_COUPLED_NODES} are taken")
         Cinv = Cm.inv()
         at_x = {V[k]: self.V0_symbols[k] + self.swing * self.x_symbols[i] for i, k in enumerate(names)}
         self.drift = list(self.T_unit / self.swing * Cinv * I.subs(at_x))     # no simplify: seconds to minutes

@@ -407,3 +407,13 @@ def test_unclipped_time_of_a_silent_neuron_is_its_peak_deficit(tau_m):
     wg = w.clone().requires_grad_()
     solve.spike_times(c, t_in, wg, method="exact", clip=False)[0][~fired].sum().backward()
     assert torch.isfinite(wg.grad).all() and (wg.grad[(~fired).any(0)] != 0).any()
+
+
+def test_too_many_coupled_nodes_are_refused_before_the_symbolic_inverse():
+    names = [f"n{i}" for i in range(8)]
+    elements = [cn.Capacitor(f"C{i}", C="1p", node=k) for i, k in enumerate(names)]
+    coupled = elements + [cn.Capacitor(f"K{i}", C="0.1p", node=(names[i], names[i + 1])) for i in range(7)]
+    with pytest.raises(ValueError, match="8 nodes are coupled"):
+        cn.MultiNodeCircuit({k: 0 for k in names}, coupled, cn.ChargeSynapse("n0"), "n7", 0.1, "1u")
+    c = cn.MultiNodeCircuit({k: 0 for k in names}, elements, cn.ChargeSynapse("n0"), "n7", 0.1, "1u")
+    assert len(c.node_names) == 8                  # uncoupled nodes: a diagonal matrix, no limit
