@@ -10,10 +10,12 @@ expression (evaluated once per solve, differentiable by autograd w.r.t. the phys
     noise, noise_pos, noise_neg = variance rates        (SDE diffusion^2 = noise + pos noise_pos - neg noise_neg)
 
 ``w`` (default 1) is |weight| for synapse shapes that depend on it (bias-dependent CLM, e.g.
-FittedNMOS): such circuits are ``weight_dependent``. Where that shape is affine,
-k(v; w) = 1 - beta(w) v, the synaptic drive of a neuron is sum_j w_j H_j - v sum_j w_j beta(|w_j|) H_j:
-``rhs`` then reads the drive's pos_beta and neg_beta (circuitnet.drive), and
-``dbeta_pos_dw`` / ``dbeta_neg_dw`` give the derivative the adjoint needs.
+FittedNMOS): such circuits are ``weight_dependent``. That shape must be a polynomial of degree <= 2
+in v, k(v; w) = 1 - beta(w) v + gamma(w) v^2 (gamma: the devices' I(V) curvature, FittedNMOS with
+kap), so that the synaptic drive of a neuron is
+sum_j w_j H_j - v sum_j w_j beta(|w_j|) H_j + v^2 sum_j w_j gamma(|w_j|) H_j: ``rhs`` then reads the
+drive's pos_beta, neg_beta (and pos_gamma, neg_gamma on a ``curved`` phase; circuitnet.drive), and
+``dbeta_pos_dw`` ... ``dgamma_neg_dw`` give the derivatives the adjoint needs.
 ``tsw`` is the time at which time switches H(tau - tau_e) are evaluated (the middle of the current
 integration interval, whose edges include every switching time), so steps never straddle a jump.
 Functions take tensors and return tensors broadcastable to v.
@@ -28,7 +30,7 @@ import torch
 from .codegen import TorchPrinter, codegen, parameter_tensors
 from .compile_nodes import CompiledNodes
 from .drive import synapse_weights
-from .neuron import NeuronCircuit, tau_sym, v_sym, w_sym
+from .neuron import NeuronCircuit, tau_sym, v_degree, v_sym, w_sym
 from .nodes import MultiNodeCircuit
 from .timeline import Timeline
 
@@ -64,11 +66,12 @@ def _switch_at_tsw(expr):
 
 
 def _is_affine(expr):
-    return bool(expr.is_polynomial(v_sym)) and sp.degree(sp.Poly(expr, v_sym)) <= 1 if expr.has(v_sym) else True
+    return v_degree(expr, 2) in (0, 1)
 
 
 _FUNCTIONS = ("drift", "k_pos", "k_neg", "noise", "noise_pos", "noise_neg", "ddrift_dv", "dk_pos_dv", "dk_neg_dv")
 _AFFINE = ("leak", "bias", "beta_pos", "beta_neg", "dbeta_pos_dw", "dbeta_neg_dw")
+
 
 
 @dataclass(eq=False)
@@ -88,6 +91,7 @@ class CompiledPhase:
     comparator: bool                 # the comparator listens in this phase
     affine: bool                     # drift and shapes affine in v
     weight_dependent: bool           # shapes depend on |w| (FittedNMOS / FittedPMOS)
+    curved: bool                     # weight-dependent shapes with a v^2 term (gamma_pos, gamma_neg)
     time_invariant: bool             # no time switch in the drift
     breakpoints: tuple               # local times where a time switch flips
     switch_parameters: frozenset     # parameters that place those switches (fixed at compile time)
@@ -113,6 +117,10 @@ class CompiledPhase:
     beta_neg: Optional[Callable] = None
     dbeta_pos_dw: Optional[Callable] = None
     dbeta_neg_dw: Optional[Callable] = None
+    gamma_pos: Optional[Callable] = None
+    gamma_neg: Optional[Callable] = None
+    dgamma_pos_dw: Optional[Callable] = None
+    dgamma_neg_dw: Optional[Callable] = None
 
     def prepare(self, p, like):
         """Constants c_k of this phase from parameter tensors p (dict name -> tensor)."""
@@ -120,8 +128,11 @@ class CompiledPhase:
 
     def rhs(self, v, tau, tsw, drive, c):
         """dv/dtau = a(v, tau) + pos k_pos(v) + neg k_neg(v) where synapses conduct (drive: a
-        :class:`~circuitnet.drive.Drive`; weight-dependent shapes: a + pos + neg - v (pos_beta + neg_beta))."""
+        :class:`~circuitnet.drive.Drive`; weight-dependent shapes: a + pos + neg - v (pos_beta + neg_beta)
+        + v^2 (pos_gamma + neg_gamma))."""
         f = self.drift(v, tau, tsw, c)
+        if self.synapses and self.curved:
+            return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta - v * (drive.pos_gamma + drive.neg_gamma))
         if self.synapses and self.weight_dependent:
             return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta)
         if self.synapses:
@@ -131,6 +142,8 @@ class CompiledPhase:
     def rhs_dv(self, v, tau, tsw, drive, c):
         """dF/dv of :meth:`rhs` (the linearisation the adjoint and the jitter integrate)."""
         fv = self.ddrift_dv(v, tau, tsw, c)
+        if self.synapses and self.curved:
+            return fv - (drive.pos_beta + drive.neg_beta) + 2 * v * (drive.pos_gamma + drive.neg_gamma)
         if self.synapses and self.weight_dependent:
             return fv - (drive.pos_beta + drive.neg_beta)
         if self.synapses:
@@ -154,18 +167,23 @@ def compile_phase(nphase, circuit):
     weight_dependent = nphase.k_pos.has(w_sym) or nphase.k_neg.has(w_sym)
     for k in ("drift", "k_pos", "k_neg"):
         exprs["d" + k + "_dv"] = sp.diff(exprs[k], v_sym)
-    if weight_dependent and not affine:
-        raise ValueError(f"phase {name!r}: a synapse shape that depends on the weight must be affine in v "
-                         f"(k = 1 - beta(w) v, as for FittedNMOS/FittedPMOS)")
+    degrees = [v_degree(nphase.k_pos), v_degree(nphase.k_neg)]
+    if weight_dependent and any(d is None or d > 2 for d in degrees):
+        raise ValueError(f"phase {name!r}: a synapse shape that depends on the weight must be a polynomial of "
+                         f"degree <= 2 in v (k = 1 - beta(w) v + gamma(w) v^2, as for FittedNMOS/FittedPMOS)")
+    curved = weight_dependent and max(degrees) == 2
+    if affine or weight_dependent:
+        for sign, k in (("pos", nphase.k_pos), ("neg", nphase.k_neg)):
+            exprs[f"beta_{sign}"] = -sp.diff(k, v_sym).subs(v_sym, 0)
+            exprs[f"dbeta_{sign}_dw"] = sp.diff(exprs[f"beta_{sign}"], w_sym)
+            if curved:
+                exprs[f"gamma_{sign}"] = sp.diff(k, v_sym, 2).subs(v_sym, 0) / 2
+                exprs[f"dgamma_{sign}_dw"] = sp.diff(exprs[f"gamma_{sign}"], w_sym)
     if affine:
         exprs["leak"] = -sp.diff(nphase.drift, v_sym)
         exprs["bias"] = nphase.drift.subs(v_sym, 0)
-        exprs["beta_pos"] = -sp.diff(nphase.k_pos, v_sym)
-        exprs["beta_neg"] = -sp.diff(nphase.k_neg, v_sym)
-        exprs["dbeta_pos_dw"] = sp.diff(exprs["beta_pos"], w_sym)
-        exprs["dbeta_neg_dw"] = sp.diff(exprs["beta_neg"], w_sym)
     hoist = _Hoister()
-    exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta")) else e))
+    exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta", "gamma")) else e))
              for k, e in exprs.items()}
     const_symbols = list(hoist.consts.values())
     names = {v_sym: "v", tau_sym: "tau", tsw_sym: "tsw", w_sym: "w"}
@@ -178,7 +196,7 @@ def compile_phase(nphase, circuit):
     const_fns = [codegen(f"{name}_const{i}", e, ("p", "like"), pnames, like="like")
                  for i, e in enumerate(hoist.consts)]
     return CompiledPhase(name=name, duration=duration, synapses=nphase.synapses, comparator=nphase.comparator,
-                         affine=affine, weight_dependent=weight_dependent, time_invariant=not nphase.drift.has(tau_sym),
+                         affine=affine, weight_dependent=weight_dependent, curved=curved, time_invariant=not nphase.drift.has(tau_sym),
                          breakpoints=_breakpoints(nphase, circuit), switch_parameters=frozenset(_switch_parameters(nphase)),
                          exprs=exprs, const_exprs=list(hoist.consts), const_symbols=const_symbols,
                          const_fns=const_fns, **fns)
@@ -293,21 +311,30 @@ class CompiledCircuit:
                              f"when the circuit is compiled; declare a new circuit to change them")
         return parameter_tensors(self.defaults, overrides, dtype, device)
 
-    def synapse_betas(self, consts, wabs, derivative=False):
-        """(beta_pos(|w|), beta_neg(|w|)) of the synapse phase, shaped like ``wabs`` (or their
-        derivatives in |w|), |w| read at least at W_FLOOR; ``consts``: every phase's prepared constants."""
+    def synapse_betas(self, consts, wabs, derivative=False, order=1):
+        """(beta_pos(|w|), beta_neg(|w|)) of the synapse phase (order=2: gamma_pos, gamma_neg), shaped like
+        ``wabs`` (or their derivatives in |w|), |w| read at least at W_FLOOR; ``consts``: every phase's
+        prepared constants."""
         ph, c = self.phases[self.synapse_phase], consts[self.synapse_phase]
         wabs = wabs.clamp(min=W_FLOOR)
         z = wabs.new_zeros(())
-        fns = (ph.dbeta_pos_dw, ph.dbeta_neg_dw) if derivative else (ph.beta_pos, ph.beta_neg)
+        name = "beta" if order == 1 else "gamma"
+        fns = [getattr(ph, f"d{name}_{s}_dw" if derivative else f"{name}_{s}") for s in ("pos", "neg")]
         return tuple(f(z, z, z, c, wabs).expand_as(wabs) for f in fns)
+
+    @property
+    def curved(self):
+        """True where the synapse shapes depend on the weight and carry a v^2 term (:class:`CompiledPhase`)."""
+        return self.phases[self.synapse_phase].curved
 
     def synapse_weights(self, consts, weight):
         """The :class:`~circuitnet.drive.Drive` weight matrices [I, J] of ``weight`` (with the
-        beta(|w|) products where the shapes depend on the weight, |w| read at least at W_FLOOR)."""
+        beta(|w|) and gamma(|w|) products where the shapes depend on the weight, |w| read at least at W_FLOOR)."""
         if not self.weight_dependent:
             return synapse_weights(weight)
-        return synapse_weights(weight, self.synapse_betas(consts, weight.abs()))
+        wabs = weight.abs()
+        gammas = self.synapse_betas(consts, wabs, order=2) if self.curved else None
+        return synapse_weights(weight, self.synapse_betas(consts, wabs), gammas)
 
 
 # |w| below which a weight-dependent shape is read at this value (its charge is ~0 anyway): beta(|w|)

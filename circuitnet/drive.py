@@ -10,7 +10,10 @@ k(v; |w|) = 1 - beta(|w|) v (FittedNMOS / FittedPMOS), the sum no longer factors
 neg, and the drive carries two more sums, ``pos_beta`` = sum_j relu(w_ij) beta_pos(|w_ij|) H and
 ``neg_beta`` = sum_j min(w_ij, 0) beta_neg(|w_ij|) H, so that
 
-    dv/dtau = a + (pos + neg) - v (pos_beta + neg_beta).
+    dv/dtau = a + (pos + neg) - v (pos_beta + neg_beta);
+
+with the devices' curvature, k(v; |w|) = 1 - beta(|w|) v + gamma(|w|) v^2, two more, ``pos_gamma`` and
+``neg_gamma``, add + v^2 (pos_gamma + neg_gamma).
 
 A Drive holds tensors of any common shape: a layer's drive [B, I], a sample's weight columns
 [J, I], a grid of averaged drives [B, K, I]; its arithmetic is field by field.
@@ -27,6 +30,8 @@ class Drive(NamedTuple):
     neg: torch.Tensor
     pos_beta: Optional[torch.Tensor] = None
     neg_beta: Optional[torch.Tensor] = None
+    pos_gamma: Optional[torch.Tensor] = None
+    neg_gamma: Optional[torch.Tensor] = None
 
     def map(self, fn, *others):
         """Drive(fn(field, other fields...)) field by field (None stays None)."""
@@ -46,10 +51,12 @@ class Drive(NamedTuple):
         return self.map(torch.Tensor.detach)
 
 
-def synapse_weights(weight, betas=None):
+def synapse_weights(weight, betas=None, gammas=None):
     """The drive's weight matrices [I, J]: relu(w), min(w, 0) and, for weight-dependent shapes,
-    their products with ``betas`` = (beta_pos(|w|), beta_neg(|w|)) [I, J]."""
+    their products with ``betas`` = (beta_pos(|w|), beta_neg(|w|)) [I, J] (and with ``gammas``)."""
     pos, neg = weight.clamp(min=0), weight.clamp(max=0)
     if betas is None:
         return Drive(pos, neg)
-    return Drive(pos, neg, pos * betas[0], neg * betas[1])
+    if gammas is None:
+        return Drive(pos, neg, pos * betas[0], neg * betas[1])
+    return Drive(pos, neg, pos * betas[0], neg * betas[1], pos * gammas[0], neg * gammas[1])

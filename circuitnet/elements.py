@@ -190,35 +190,51 @@ def _held(current, element):
     return sp.Max(current, element.I_min) if element.values.get("I_min", 0.0) > 0 else current
 
 
+FIT_DEGREE = 7      # degree of a _FittedCLM's lam(I) and kap(I) in ln I (a cubic left sky130's pfet lam 0.008 off)
+_ORDERS = [""] + [str(k) for k in range(1, FIT_DEGREE + 1)]      # lam, lam1, ..., lam7
+
+
 class _FittedCLM:
     """CLM slope that depends on the device's own current (its gate bias), fitted to extracted sweeps:
-        lam(I) = lam + lam1 x + lam2 x^2 + lam3 x^3,   x = ln(max(I, I_min) / I_ref)
+        lam(I) = lam + lam1 x + lam2 x^2 + ... + lam7 x^7,   x = ln(max(I, I_min) / I_ref)
     (I_min > 0: the fit's lower end, below which lam is held). As a synapse device the weight sets I,
-    so each synapse has its own reversal potential E(w)."""
-    parameters = ("I", "lam", "lam1", "lam2", "lam3", "I_ref", "I_min")
-    defaults = {"lam": 0.0, "lam1": 0.0, "lam2": 0.0, "lam3": 0.0, "I_ref": 1e-7, "I_min": 0.0}
+    so each synapse has its own reversal potential E(w). Declared with any of kap ... kap7, the
+    device's I(V) also bends: a curvature kap(I) (1/V^2), the same polynomial in x, times (V - V0)^2."""
+    parameters = ("I", *(f"lam{k}" for k in _ORDERS), "I_ref", "I_min", *(f"kap{k}" for k in _ORDERS))
+    defaults = {**{f"{n}{k}": 0.0 for n in ("lam", "kap") for k in _ORDERS}, "I_ref": 1e-7, "I_min": 0.0}
     positive = ("I_ref",)
     nonnegative = ("I", "I_min")
 
-    def clm(self):
+    def _poly(self, name):
         x = sp.log(_held(self.I, self) / self.I_ref)
-        return self.lam + self.lam1 * x + self.lam2 * x ** 2 + self.lam3 * x ** 3
+        return sum(getattr(self, name + k) * x ** n for n, k in enumerate(_ORDERS))
+
+    def clm(self):
+        return self._poly("lam")
+
+    def bend(self, x):
+        """kap(I) x^2 where the curvature is declared (any kap ... kap7 nonzero), else 0."""
+        if not any(self.values.get("kap" + k, 0.0) for k in _ORDERS):
+            return sp.Integer(0)
+        return self._poly("kap") * x ** 2
 
 
 class FittedNMOS(_FittedCLM, NMOS):
     """NMOS current source with a bias-dependent CLM slope (see _FittedCLM):
-        i_in = -I (1 + lam(I) (V - V0))"""
+        i_in = -I (1 + lam(I) (V - V0) + kap(I) (V - V0)^2)"""
 
     def current(self, node):
-        return -self.I * (1 + self.clm() * (node.V - node.V0))
+        x = node.V - node.V0
+        return -self.I * (1 + self.clm() * x + self.bend(x))
 
 
 class FittedPMOS(_FittedCLM, PMOS):
     """PMOS current source with a bias-dependent CLM slope (see _FittedCLM):
-        i_in = I (1 - lam(I) (V - V0))"""
+        i_in = I (1 - lam(I) (V - V0) + kap(I) (V - V0)^2)"""
 
     def current(self, node):
-        return self.I * (1 - self.clm() * (node.V - node.V0))
+        x = node.V - node.V0
+        return self.I * (1 - self.clm() * x + self.bend(x))
 
 
 class Conductance(Element):

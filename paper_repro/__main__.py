@@ -25,6 +25,8 @@ EXPERIMENTS = {
     "spice-neurons": "the sky130-realised model (exact) against ngspice on random neurons, fan-in 4 to 784",
     "spice-layer": "the output layer of a trained F-MNIST MLP (--nominal) in ngspice, driven by the model's hidden "
                    "spike times: class agreement with the model; and a sample of its first layer (fan-in 784)",
+    "spice-network": "a trained F-MNIST MLP (--nominal) entirely in ngspice, every layer driven by the previous "
+                     "layer's SPICE spike times: class agreement with the realised model, per-layer spike-time errors",
     "spice-chips": "Iris on sky130 Monte-Carlo chips in ngspice, programmed and trimmed through the library: "
                    "SPICE accuracy and spike times against the model of each chip",
     "penalty": "F-MNIST MLP: temporal penalty on clipped vs unclipped output times, |E| = 2.8 and 100 (3 epochs)",
@@ -131,6 +133,10 @@ OPTIONS.update({
     "--aware": ("aware", dict(metavar="DIR", nargs="+", help="finished fmnist-mlp runs trained with --mismatch sky130: "
                                                              "the network trained for the chip as drawn (of several, "
                                                              "the best on validation chips)")),
+    "--images": ("images", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
+                                help="test images: the first N of a fixed random order of the test set (seed 1234)")),
+    "--workers": ("workers", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="K",
+                                  help="parallel ngspice processes")),
     "--sigmas": ("sigmas", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), nargs="+", metavar="S",
                                 help="the sigma_spike values to train, one network each (a later run on the same "
                                      "--out reuses the finished ones)")),
@@ -145,6 +151,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "robustness": ("--epochs", "--chips", "--nominal", "--data"),
     "chip-budget": ("--chips", "--nominal", "--aware", "--data"),
     "spice-layer": ("--nominal", "--data"),
+    "spice-network": ("--nominal", "--data", "--images", "--workers"),
     "yin-yang-spice": ("--nominal",),
     "yin-yang-chips": ("--nominal", "--chips"),
     "spice-chips": ("--chips",),
@@ -166,7 +173,7 @@ def _show(key, value):
         return {"e_pos": "the circuit's own, 2.80", "e_neg": "the circuit's own, -1.53",
                 "circuit": "the paper's RC-Spike circuit",
                 "init": "he on the paper's circuit, firing with --circuit",
-                "nominal": "none", "aware": "none"}.get(key, "off")
+                "nominal": "none", "aware": "none", "workers": "one per core"}.get(key, "off")
     if isinstance(value, dict):
         return "on"
     return f"{value:g}" if isinstance(value, float) else str(value)

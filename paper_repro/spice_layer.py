@@ -22,13 +22,11 @@ import numpy as np
 import torch
 
 import circuitnet as cn
-from circuitnet.solve import Spice, spike_times
+from circuitnet.solve import spike_times
 
-from .cache import cached, digest
-from .classify_data import load_data
 from .classify_net import inputs
 from .common import configured, write_results
-from .runs import load_run
+from .spice_runs import nominal_network, spice_row, test_images
 from .spike_errors import errors
 
 CFG = dict(images=100, first_images=10, first_neurons=4, nominal=None, data=None, workers=None)
@@ -49,9 +47,7 @@ def spice_rows(out, stem, t_in, w, key, workers, label):
     ts, fs, secs = [], [], []
     for k in range(len(t_in)):
         began = time.time()
-        r = cached(os.path.join(out, f"{stem}_{k}.json"), dict(key, row=k, inputs=digest(t_in[k], w)),
-                   lambda: dict(zip(("t", "fired"), (v[0].tolist() for v in spike_times(
-                       circuit, t_in[k:k + 1], w, method=Spice(workers=workers))))))
+        r, _ = spice_row(os.path.join(out, f"{stem}_{k}.json"), dict(key, row=k), circuit, t_in[k], w, workers)
         ts.append(r["t"])
         fs.append(r["fired"])
         secs.append(time.time() - began)
@@ -62,14 +58,8 @@ def spice_rows(out, stem, t_in, w, key, workers, label):
 def run(args):
     started = time.time()
     cfg = configured(args, CFG, QUICK, ("nominal", "data"))
-    if cfg["nominal"] is None:
-        raise SystemExit("spice-layer: name a finished fmnist-mlp run with --nominal DIR (README's headline run, "
-                         "e.g. runs/val-wd0.3)")
-    net, ncfg = load_run(cfg["nominal"])
-    net = net.double()
-    data = load_data("fashion-mnist", type("A", (), dict(data=cfg["data"], seed=0))(), ncfg)
-    pick = torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(1234))[:cfg["images"]]
-    x, y = data.x_test[pick].double(), data.y_test[pick]
+    net, ncfg = nominal_network(cfg, "spice-layer")
+    x, y, _ = test_images(cfg, ncfg)
     torch.manual_seed(0)
     h, t_trained = hidden_times(net, ncfg, x)
     key = dict(nominal=cfg["nominal"], mtime=os.path.getmtime(os.path.join(cfg["nominal"], "model.pt")))

@@ -1,13 +1,22 @@
-"""spice-neurons: the realised sky130 RC-Spike model (method "exact") against ngspice ("spice")
-on random neurons that took no part in any extraction, at the fan-in of real layers (4 to 784).
+"""spice-neurons: the realised sky130 RC-Spike model against ngspice ("spice") on random neurons that
+took no part in any extraction, at the fan-in of real layers (4 to 784), in two regimes:
 
-Each neuron gets J input spike times t ~ U(0, 1) and weights with mixed signs (70 % positive),
-scaled so that its ideal membrane v(1) = sum_j w_j (1 - t_j) lies in U(0.15, 0.85): its output spike
-falls inside the firing window, where the comparison means something. The circuit of fan-in J is
-``circuitnet.spice.realised_rc_spike(J)``; the layer's neurons share one input sample, as on a
-crossbar. Reported per fan-in: spike-time RMSE, mean error (SPICE - model) and max |error| in ns,
-for the model and for model variants with one effect taken out again, all against the same SPICE
-runs (the effect table of docs/spice.md):
+* "uniform" (``random_neurons``): J input spike times t ~ U(0, 1) and weights with mixed signs (70 %
+  positive), scaled so that each neuron's ideal membrane v(1) = sum_j w_j (1 - t_j) lies in
+  U(0.15, 0.85): its output spike falls inside the firing window;
+* "gaussian" (``gaussian_neurons``): weights N(0.02 (64 / J), 0.15^2 (64 / J)), 45-48 % negative, as
+  trained layers have them: many swing units of charge flow in and out while the net drive is small,
+  and the membrane goes below reset.
+
+In both, the neurons compared are those that fire inside the window in SPICE and in the model (a
+neuron already past threshold when the window opens fires at its start in both, and says nothing).
+
+The circuit of fan-in J is ``circuitnet.spice.realised_rc_spike(J)``; the layer's neurons share one
+input sample, as on a crossbar. Reported per regime and fan-in: spike-time RMSE, mean error
+(SPICE - model) and max |error| in ns for the model (method "exact"), for the model with the
+devices' I(V) curvature (``curvature=True``, method "ode", against its own SPICE run: its netlist
+biases each device for its measured current at reset), and for model variants with one effect
+taken out again, all against the same SPICE runs (the effect table of docs/spice.md):
 
 * "without gate charge": no GateCharge packets (the gate edges' charge);
 * "without leakage": no DeviceLeakage (the off devices' drain currents);
@@ -30,9 +39,11 @@ from .spike_errors import errors_ns
 
 D = torch.float64
 # (fan-in, neurons, samples): the layer's neurons share each input sample, as on a crossbar
-CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (32, 10, 1), (64, 8, 1), (128, 6, 1), (256, 4, 1), (784, 2, 1)])
-QUICK = dict(plan=[(4, 5, 1), (16, 2, 1)])
+CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (32, 10, 1), (64, 8, 1), (128, 6, 1), (256, 4, 1), (784, 2, 1)],
+           gaussian=[(16, 10, 1), (64, 8, 1), (256, 6, 1), (400, 4, 1), (784, 3, 1)])
+QUICK = dict(plan=[(4, 5, 1), (16, 2, 1)], gaussian=[(16, 4, 1)])
 VARIANTS = ("model", "without gate charge", "without leakage", "3-point capacitance", "before")
+CURVED = "with curvature (ode)"
 
 
 def random_neurons(fan_in, neurons, samples, seed):
@@ -52,6 +63,19 @@ def random_neurons(fan_in, neurons, samples, seed):
         target = 0.15 + 0.7 * torch.rand((), generator=g, dtype=D)
         rows.append(w * target / drive)
     return t, torch.stack(rows)
+
+
+def gaussian_neurons(fan_in, neurons, samples, seed):
+    """Inputs t_in [samples, fan_in] ~ U(0, 1) and weights [neurons, fan_in] ~ N(0.02 (64 / J), 0.15^2 (64 / J))
+    (the "gaussian" regime of the module docstring: about 45 % negative at J = 64, 48 % at 784; the
+    mean net drive sum_j w_j (1 - t_j) is 0.64 at every fan-in, the charge in and out grows as sqrt(J))."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.rand(samples, fan_in, generator=g, dtype=D)
+    r = 64 / fan_in
+    return t, 0.02 * r + 0.15 * r ** 0.5 * torch.randn(neurons, fan_in, generator=g, dtype=D)
+
+
+REGIMES = {"uniform": random_neurons, "gaussian": gaussian_neurons}
 
 
 def _redeclared(c, drop=(), device_capacitance=None):
@@ -116,27 +140,39 @@ def extraction_report(fan_in=5):
         E_neg_at_w=dict((str(w), c.reversal(c.synapse.negative, w)) for w in (0.1, 0.5, 1, 2, 4)))
 
 
-def measure(fan_in, neurons, samples, seed, workers=None):
-    """Errors (errors_ns) of every variant against one SPICE run of the random neurons, and seconds."""
+def errors_ns_or_none(tm, ts, both, circuit):
+    """errors_ns over the neurons that fire inside the window in both (not at its opening), or None
+    values with n = 0 where there are none."""
+    both = both & (ts > 0) & (tm > 0)                 # fired inside the window, not at its opening
+    return errors_ns(tm, ts, both, circuit) if both.any() else dict(rmse_ns=None, mean_ns=None, max_abs_ns=None, n=0)
+
+
+def measure(fan_in, neurons, samples, seed, workers=None, regime="uniform"):
+    """Errors (errors_ns) of every variant and of the curved model against SPICE runs of the random
+    neurons of ``regime``, and the seconds of SPICE per neuron-sample (of the model's netlist)."""
     c = cn.spice.realised_rc_spike(fan_in)
-    t, w = random_neurons(fan_in, neurons, samples, seed)
+    t, w = REGIMES[regime](fan_in, neurons, samples, seed)
     began = time.time()
     ts, fs = spike_times(c, t, w, method=Spice(workers=workers))
     spice_s = time.time() - began
     out = {}
     for name, (v, scale) in variants(c, fan_in).items():
         tm, fm = spike_times(v, t, w * scale, method="exact")
-        out[name] = errors_ns(tm, ts, fs & fm, c)
-    return out, spice_s, c
+        out[name] = errors_ns_or_none(tm, ts, fs & fm, c)
+    cq = cn.spice.realised_rc_spike(fan_in, curvature=True)
+    tq, fq = spike_times(cq, t, w, method=Spice(workers=workers))
+    tm, fm = spike_times(cq, t, w, method="ode")
+    out[CURVED] = errors_ns_or_none(tm, tq, fq & fm, cq)
+    return out, spice_s / (neurons * samples), c
 
 
 def _plot(path, rows):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     J = [r["fan_in"] for r in rows]
-    for name, style in (("before", "o--"), ("model", "s-")):
-        mean = [r["variants"][name]["mean_ns"] for r in rows]
-        rmse = [r["variants"][name]["rmse_ns"] for r in rows]
+    for name, style in (("before", "o--"), ("model", "s-"), (CURVED, "^-")):
+        mean = [np.nan if r["variants"][name]["mean_ns"] is None else r["variants"][name]["mean_ns"] for r in rows]
+        rmse = [np.nan if r["variants"][name]["rmse_ns"] is None else r["variants"][name]["rmse_ns"] for r in rows]
         ax.plot(J, rmse, style, label=f"{name}: RMSE")
         ax.plot(J, mean, style, alpha=0.5, label=f"{name}: mean (SPICE - model)")
     ax.axhline(0, color="k", lw=0.5)
@@ -148,22 +184,35 @@ def _plot(path, rows):
     save_figure(fig, path)
 
 
-def run(args):
-    started = time.time()
-    plan = (QUICK if args.quick else CFG)["plan"]
+def _rows(plan, seed, regime):
     rows = []
     for k, (J, n, b) in enumerate(plan):
-        errs, spice_s, c = measure(J, n, b, args.seed + 1000 * k)
-        rows.append(dict(fan_in=J, neurons=n * b, spice_s_per_neuron_sample=spice_s / (n * b),
+        errs, spice_s, c = measure(J, n, b, seed + 1000 * k + (0 if regime == "uniform" else 500), regime=regime)
+        rows.append(dict(fan_in=J, neurons=n * b, spice_s_per_neuron_sample=spice_s,
                          e_pos=c.e_pos, e_neg=c.e_neg, e_dis=c.reversal("dis"),
                          c_total_fF=c.value(c.capacitance) * 1e15, unit_current_nA=c.value(c.unit_current) * 1e9,
                          **errs["model"], variants=errs))
-        print(f"fan-in {J:3d}: " + ", ".join(f"{name} {e['rmse_ns']:.2f} / {e['mean_ns']:+.2f}" for name, e in errs.items())
-              + f" ns (RMSE / mean, {errs['model']['n']} neurons, SPICE {spice_s / (n * b):.1f} s each)", flush=True)
+        print(f"{regime} fan-in {J:3d}: " + ", ".join(f"{name} {e['rmse_ns']:.2f} / {e['mean_ns']:+.2f}"
+                                                     for name, e in errs.items() if e["n"])
+              + f" ns (RMSE / mean, {errs['model']['n']} neurons, SPICE {spice_s:.1f} s each)", flush=True)
+    return rows
+
+
+def run(args):
+    started = time.time()
+    cfg = QUICK if args.quick else CFG
+    per_regime = {regime: _rows(cfg[key], args.seed, regime) for regime, key in (("uniform", "plan"), ("gaussian", "gaussian"))}
+    rows = per_regime["uniform"]
     _plot(f"{args.out}/error_vs_fan_in.png", rows)
+    _plot(f"{args.out}/error_vs_fan_in_gaussian.png", per_regime["gaussian"])
     worst = lambda name, cap: max(r["variants"][name]["rmse_ns"] for r in rows if r["fan_in"] <= cap)
-    return write_results(args.out, "spice-neurons", args.seed, dict(plan=plan), started, per_fan_in=rows,
-                         extraction=extraction_report(), variants=list(VARIANTS),
+    summary = {regime: {name: dict(worst_rmse_ns=max(r["variants"][name]["rmse_ns"] for r in rs if r["variants"][name]["n"]),
+                                   worst_abs_mean_ns=max(abs(r["variants"][name]["mean_ns"]) for r in rs if r["variants"][name]["n"]),
+                                   worst_max_abs_ns=max(r["variants"][name]["max_abs_ns"] for r in rs if r["variants"][name]["n"]))
+                        for name in ("model", CURVED)} for regime, rs in per_regime.items()}
+    return write_results(args.out, "spice-neurons", args.seed, dict(plan=cfg["plan"], gaussian=cfg["gaussian"]), started,
+                         per_fan_in=rows, per_regime=per_regime, summary=summary,
+                         extraction=extraction_report(), variants=list(VARIANTS) + [CURVED],
                          rmse_ns={str(r["fan_in"]): r["rmse_ns"] for r in rows},
                          mean_ns={str(r["fan_in"]): r["mean_ns"] for r in rows},
                          worst_rmse_up_to_256_ns=worst("model", 256), worst_rmse_before_up_to_256_ns=worst("before", 256))

@@ -123,16 +123,23 @@ def _spice_iris(r):
 
 def _spice_neurons(r):
     rows = r["spice-neurons"]["per_fan_in"]
-    setup = ("Random neurons not used in any fit: inputs U(0, 1), weights 70 % positive with magnitudes "
-             "U(0.2, 1), scaled so that the ideal v(1) lies in U(0.15, 0.85): the regime these errors hold "
-             "for, not mixed-sign or trained weights. Neurons per fan-in: "
-             + ", ".join(f"{row['neurons']} at {row['fan_in']}" for row in rows) + ".")
+    gauss = r["spice-neurons"]["per_regime"]["gaussian"]
+    setup = ("Random neurons not used in any fit, inputs U(0, 1), in two regimes: uniform (weights 70 % positive with "
+             "magnitudes U(0.2, 1), scaled so that the ideal v(1) lies in U(0.15, 0.85)) and gaussian (weights "
+             "N(0.02 (64 / J), 0.15^2 (64 / J)), 45-48 % negative, as trained layers have them). Compared: the "
+             "neurons that fire inside the window in both. Neurons per fan-in: "
+             + ", ".join(f"{row['neurons']} at {row['fan_in']}" for row in rows) + " (uniform); "
+             + ", ".join(f"{row['neurons']} at {row['fan_in']}" for row in gauss) + " (gaussian).")
     before = {row["fan_in"]: row["variants"]["before"]["rmse_ns"] for row in rows}
-    ours = ("model-vs-SPICE spike-time RMSE (mean error, SPICE - model) at fan-in "
+    curved = lambda row: row["variants"]["with curvature (ode)"]
+    ours = ("model-vs-SPICE spike-time RMSE (mean error, SPICE - model), uniform, at fan-in "
             + " / ".join(str(row["fan_in"]) for row in rows) + ": **"
             + ", ".join(f"{ns(row['rmse_ns'])} ({ns(row['mean_ns'])})" for row in rows) + "**; without the "
             f"gate-charge, leakage and charge-averaged-capacitance elements {ns(before[128])} at 128 and "
-            f"{ns(before[784])} at 784.")
+            f"{ns(before[784])} at 784. Gaussian, at fan-in " + " / ".join(str(row["fan_in"]) for row in gauss)
+            + ": the model (line, exact) " + ", ".join(f"{ns(row['rmse_ns'])} ({ns(row['mean_ns'])})" for row in gauss)
+            + "; with the devices' I(V) curvature (curvature=True, ode) **"
+            + ", ".join(f"{ns(curved(row)['rmse_ns'])} ({ns(curved(row)['mean_ns'])})" for row in gauss) + "**.")
     return setup, ours, ""
 
 

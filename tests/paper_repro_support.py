@@ -87,6 +87,7 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "robustness": (["iris", "fmnist", "fmnist_declared_noise", "sky130", "test_accuracy"], ["accuracy_vs_mismatch.png"]),
     "chip-budget": (["results", "fmnist_info", "test_accuracy"], ["accuracy_vs_budget.png"]),
     "spice-layer": (["output_layer", "first_layer", "test_accuracy"], []),
+    "spice-network": (["layers", "class_agreement", "accuracy_spice", "per_image", "test_accuracy"], []),
     "spice-chips": (["chips", "spice_acc_mean", "model_acc_mean", "max_sample_difference", "rmse_ns_max",
                      "drawn_spice_acc_mean", "test_accuracy"], []),
     "yin-yang": (["test_accuracy", "val_accuracy", "best_val_epoch", "test_accuracy_at_best_val", "history"],

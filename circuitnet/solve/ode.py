@@ -22,7 +22,8 @@ The integrals are running accumulators read when the backward sweep passes each 
 Synapse shapes that depend on the weight (FittedNMOS, k = 1 - beta(|w|) v) make the drive
 sum_j w_j - v sum_j w_j beta(|w_j|) (circuitnet.drive: pos_beta, neg_beta), and the weight
 gradient is int lambda dtau - D_j int lambda v dtau with D_j = beta + |w_j| dbeta/d|w| (two running
-accumulators instead of one per sign).
+accumulators instead of one per sign); with the devices' curvature (k = 1 - beta v + gamma v^2) it is
+int lambda dtau - D_j int lambda v dtau + E_j int lambda v^2 dtau, E_j = gamma + |w_j| dgamma/d|w| (three).
 """
 import math
 
@@ -184,8 +185,11 @@ def _adjoint_rates(ph, v, lam, s, tsw, drive, c, need_w, need_c, a=None):
         f, fv = torch.addcmul(a[0], a[1], v), a[1]
     nl = -lam
     rates = [f, nl * fv]
-    if ph.synapses and need_w:               # weight-dependent: int -lam and int lam v, combined per synapse
-        if ph.weight_dependent:
+    if ph.synapses and need_w:               # weight-dependent: int -lam, int lam v (and int -lam v^2), combined per synapse
+        if ph.curved:
+            lv = lam * v
+            rates += [nl, lv, -lv * v]
+        elif ph.weight_dependent:
             rates += [nl, lam * v]
         elif a is not None:
             rates += [nl * torch.addcmul(a[2], a[3], v), nl * torch.addcmul(a[4], a[5], v)]
@@ -242,10 +246,14 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
     cc, consts, jumps = sched.cc, sched.consts, sched.input_jumps
     tl = cc.timeline
     columns, wall = _columns(cc, consts, weight)
-    if cc.weight_dependent:                  # d(w k(v; |w|))/dw = 1 - D v,  D = beta + |w| dbeta/d|w|
+    if cc.weight_dependent:                  # d(w k(v; |w|))/dw = 1 - D v + E v^2,  D = beta + |w| dbeta/d|w|
         wabs = wall.abs().clamp(min=W_FLOOR)
         (bp, bn), (dp, dn) = cc.synapse_betas(consts, wabs), cc.synapse_betas(consts, wabs, derivative=True)
         D = torch.where(wall >= 0, bp + wabs * dp, bn + wabs * dn)
+        if cc.curved:                        # E = gamma + |w| dgamma/d|w|
+            (gp, gn), (ep, en) = (cc.synapse_betas(consts, wabs, order=2),
+                                  cc.synapse_betas(consts, wabs, derivative=True, order=2))
+            E = torch.where(wall >= 0, gp + wabs * ep, gn + wabs * en)
     crossed, phase_of, t_loc = saved["crossed"], saved["phase_of"], saved["t_loc"]
     # dL/dT* (-1/F(1, T*)) seeds lambda.
     G = t_in.new_zeros(B, I)
@@ -268,7 +276,8 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
     arrive = (t_in < tl.synapse_duration).to(t_in.dtype)
     drive = columns.map(lambda x: arrive @ x[:J])
     v, lam = torch.zeros_like(G), torch.zeros_like(G)
-    acc_w = [torch.zeros_like(G), torch.zeros_like(G)]
+    n_acc = 3 if cc.curved else 2
+    acc_w = [torch.zeros_like(G) for _ in range(n_acc)]
     gwT = t_in.new_zeros(J + 1, I)
     gt = t_in.new_zeros(B, J + 1)
     gjT = None if jumps is None else t_in.new_zeros(J + 1, I)
@@ -306,7 +315,8 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
                 col = wall[j]
                 pos = col >= 0
                 if need_w:
-                    gwT.index_add_(0, j, acc_w[0] + D[j] * acc_w[1] if ph.weight_dependent
+                    gwT.index_add_(0, j, acc_w[0] + D[j] * acc_w[1] + E[j] * acc_w[2] if ph.curved
+                                   else acc_w[0] + D[j] * acc_w[1] if ph.weight_dependent
                                    else torch.where(pos, acc_w[0], acc_w[1]))
                 v_after = v
                 if jumps is not None:
@@ -332,8 +342,8 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
             y = _rk4_back(ph, y, e, h, 0.5 * (s0 + s1), drive, c, sw, nc, shapes)
             v, lam = y[0], y[1]
             if sw:
-                acc_w = y[2:4]
-            acc_c = y[4 if sw else 2:]
+                acc_w = y[2:2 + n_acc]
+            acc_c = y[2 + n_acc if sw else 2:]
         grad_c.append(acc_c)
         if any(tau == 0.0 for tau, _ in sched.jumps[pi]):   # back across the jumps where the phase starts
             lam_at[(pi, 0.0)] = lam

@@ -3,10 +3,17 @@
 For a MOSFET whose drain sits on the membrane node (V between the threshold V_th and the reset
 level V0), a nested DC sweep of drain voltage and gate bias gives, per gate bias Vg, the line
 
-    |I_D|(V) = I (1 + s lam (V - V0))      (least squares over V in [V_th, V0]; s = +1 nfet, -1 pfet)
+    |I_D|(V) = I (1 + s lam x)      (least squares over V in [V_th, V0]; x = V - V0, s = +1 nfet, -1 pfet)
 
 i.e. the current at reset I and the channel-length-modulation slope lam of the element's current
-(NMOS: i = -I (1 + lam (V - V0)), PMOS: i = I (1 - lam (V - V0))), and the residual of the line.
+(NMOS: i = -I (1 + lam x), PMOS: i = I (1 - lam x)), and the residual of the line; and the parabola
+
+    |I_D|(V) = I_r (1 + s lam_q x + kap x^2)    (least squares through the measured I_r = |I_D|(V0))
+
+the devices' curvature kap (1/V^2) with its own slope lam_q. The line's I is its intercept (0.03-0.4 %
+off the measured I_r): a line element is biased for its line's current at reset, a curved one for
+the measured current (circuitnet.spice.netlist). Neurons with many mixed-sign inputs (tens of swing
+units of charge in and out) see the curvature: it moved their spikes by 1-2 ns (docs/spice.md).
 An AC analysis at 1 MHz with the device off gives its drain capacitance on the membrane C(V) (F)
 at 17 voltages over [V_th, V0]; the table keeps its charge average int C dV / (V0 - V_th) (the
 capacitance that takes the node over the swing with the charge the devices really store: the
@@ -36,34 +43,42 @@ def cache_dir():
 
 
 class DeviceTable:
-    """Extracted I(Vg), lam(Vg) at the reset level and the off-state drain capacitance of one device."""
+    """Extracted I(Vg) at the reset level, lam(Vg) of the line, lam_q(Vg) and kap(Vg) of the parabola
+    (module docstring) and the off-state drain capacitance of one device."""
 
     def __init__(self, data):
         self.data = data
         self.vg = np.asarray(data["vg"])
         self.current = np.asarray(data["current"])
         self.lam = np.asarray(data["lam"])
+        self.current_at_reset = np.asarray(data["current_at_reset"])
+        self.lam_q, self.kap = np.asarray(data["lam_q"]), np.asarray(data["kap"])
         self.capacitance = float(data["capacitance"])
         self.off_gate = float(data["off_gate"])
         self.polarity = int(data["polarity"])
-        ok = self.current > 0
-        order = np.argsort(self.current[ok])
-        self._logi, self._vg_sorted = np.log(self.current[ok][order]), self.vg[ok][order]
+        self._maps = {}
+        for measured, col in ((False, self.current), (True, self.current_at_reset)):
+            ok = col > 0
+            order = np.argsort(col[ok])
+            self._maps[measured] = (np.log(col[ok][order]), self.vg[ok][order])
+        self._logi = self._maps[False][0]
 
     @property
     def current_range(self):
         """(lowest, highest) extracted drain current at reset (A)."""
         return math.exp(self._logi[0]), math.exp(self._logi[-1])
 
-    def gate_for(self, current):
-        """Gate bias (V) that sets the drain current at reset to ``current`` (A, array-like)."""
+    def gate_for(self, current, measured=False):
+        """Gate bias (V) that sets the drain current at reset to ``current`` (A, array-like): the line's
+        (its intercept) or, ``measured``, the device's own."""
         current = np.asarray(current, dtype=float)
-        lo, hi = self.current_range
+        logi, vg = self._maps[measured]
+        lo, hi = math.exp(logi[0]), math.exp(logi[-1])
         if np.any(current < lo) or np.any(current > hi):
             bad = current[(current < lo) | (current > hi)]
             raise ValueError(f"device {self.data['device']}: current {bad.flat[0]:.3g} A is outside the "
                              f"extracted range [{lo:.3g}, {hi:.3g}] A (weight too large or too small)")
-        return np.interp(np.log(current), self._logi, self._vg_sorted)
+        return np.interp(np.log(current), logi, vg)
 
     def lam_at(self, current):
         """CLM slope lam (1/V) of the device biased for ``current`` (A) at reset."""
@@ -89,11 +104,15 @@ def extract_device(tech, mos, v_th, v0):
     i = np.abs(res["i(vd)"]).reshape(ng + 1, -1)[:, :_NV]
     v = res["scale"].reshape(ng + 1, -1)[0, :_NV]
     vg = g0 + _VG_STEP * np.arange(ng + 1)
-    A = np.stack([np.ones_like(v), v - v0], 1)
-    coef, *_ = np.linalg.lstsq(A, i.T, rcond=None)          # [2, n_vg]
+    x = v - v0
+    A = np.stack([np.ones_like(x), x], 1)
+    coef, *_ = np.linalg.lstsq(A, i.T, rcond=None)          # [2, n_vg]: the line
     I0, slope = coef
     lam = pol * slope / I0
     resid = np.abs(A @ coef - i.T).max(0) / np.maximum(I0, 1e-30)
+    at_reset = i[:, int(np.argmin(np.abs(x)))]               # the current at reset, measured
+    y = (i / np.maximum(at_reset, 1e-30)[:, None] - 1).T     # [n_v, n_vg]: the relative change through it
+    lin, kap = np.linalg.lstsq(np.stack([x, x ** 2], 1), y, rcond=None)[0]
     off = 0.0 if pol > 0 else vdd
     s = "0" if pol > 0 else "vdd"
     net = f"{tech.header()}\nVdd vdd 0 {vdd}\nVg g 0 {off}\n"
@@ -105,6 +124,7 @@ def extract_device(tech, mos, v_th, v0):
     charge = float(np.trapezoid(caps, bias) / (hi - lo))       # Q(V0) - Q(V_th) over the swing
     return dict(device=mos.key, technology=tech.key, polarity=pol, v_th=v_th, v0=v0, vg=vg.tolist(),
                 current=I0.tolist(), lam=lam.tolist(), line_residual=resid.tolist(),
+                current_at_reset=at_reset.tolist(), lam_q=(pol * lin).tolist(), kap=kap.tolist(),
                 capacitance=charge, capacitance_at=caps.tolist(), capacitance_v=bias.tolist(), off_gate=off)
 
 
@@ -127,7 +147,7 @@ def cached_json(name, compute, refresh=False):
 
 def device_table(tech, mos, v_th, v0, refresh=False):
     """Cached :func:`extract_device` as a :class:`DeviceTable`."""
-    name = f"{tech.key}_{mos.key}_{min(v_th, v0):.4f}-{max(v_th, v0):.4f}V_q.json"     # _q: charge-average C
+    name = f"{tech.key}_{mos.key}_{min(v_th, v0):.4f}-{max(v_th, v0):.4f}V_r.json"     # _r: through the current at reset
     try:
         return DeviceTable(cached_json(name, lambda: extract_device(tech, mos, v_th, v0), refresh))
     except KeyError:                  # an entry of another layout

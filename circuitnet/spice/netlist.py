@@ -143,6 +143,7 @@ class LayerNetlist:
         self._currents = {}     # element -> i_in(V0) (A), a synapse device's at |w| = 1 (_reset_current)
         self._unit_values = {}  # element -> value of its weight parameter at |w| = 1
         self._charges = {}      # GateCharge -> Q(I) (A -> C)
+        self._curved = {}       # element -> its current is not affine in V (curved)
         self._packets = {pk.device.name: pk for pk in circuit.packets if pk.device.silicon is None}
         self.unit_current = circuit.value(circuit.unit_current)
         self.bank = tech is not None and not getattr(tech, "mismatch", True)    # held-off devices as one instance (_off_bank)
@@ -209,6 +210,15 @@ class LayerNetlist:
                              f"membrane cannot carry; realise it with {'a p' if i0 > 0 else 'an n'}-channel device")
         return abs(i0) if weight is None else weight * self.unit_current
 
+    def curved(self, element):
+        """True where the element's current is not affine in V (a device model with its I(V) curvature):
+        its current at reset is the device's measured one, a line's is its intercept (circuitnet.spice.extract)."""
+        if element.name not in self._curved:
+            n = self.circuit.node
+            i = sp.expand(sp.sympify(element.current(n)), log=False)
+            self._curved[element.name] = not (i.is_polynomial(n.V) and sp.degree(i, n.V) <= 1)
+        return self._curved[element.name]
+
     def held_off(self, element, intervals, current):
         """True if a realised device's gate stays at its off level all along: never switched on, no
         current, or a current below the extracted range (a few pA, under the devices' own leakage)."""
@@ -228,7 +238,7 @@ class LayerNetlist:
         tab = self.tables[element.name]
         if self.held_off(element, intervals, current):
             return [f"Vg{tag} g{tag} 0 {tab.off_gate:.9g}", self.instance(tag, element, node, f"g{tag}", z=z)]
-        pts = _switch(tab.off_gate, float(tab.gate_for(current)) + dv, intervals, self.edge)
+        pts = _switch(tab.off_gate, float(tab.gate_for(current, measured=self.curved(element))) + dv, intervals, self.edge)
         return [f"Vg{tag} g{tag} 0 {_pwl(pts)}", self.instance(tag, element, node, f"g{tag}", z=z)]
 
     def _off_bank(self, tag, counts, node):

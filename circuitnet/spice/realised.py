@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..circuits import PAPER, ramp_current, rc_spike_cycle
-from ..elements import NMOS, DeviceCapacitance, DeviceLeakage, FittedNMOS, FittedPMOS, GateCharge
+from ..elements import FIT_DEGREE, NMOS, DeviceCapacitance, DeviceLeakage, FittedNMOS, FittedPMOS, GateCharge, NMOSQuadratic
 from ..silicon import Mosfet
 from ..units import parse_value
 from .extract import device_table, gate_charge_table, off_leakage
@@ -22,19 +22,20 @@ SKY130_GEOMETRY = dict(synapse=("1u", "0.25u"), discharger=("1u", "0.5u"))
 WEIGHT_RANGE = (0.001, 6.0)  # |w| over which the devices' lam(I) and Q(I) are fitted (fan-in 784 layers: |w| ~ 0.001-0.1)
 
 
-def _fit_log_cubic(current, value, i_unit):
-    """Coefficients (a0, a1, a2, a3) of y(I) = sum_k a_k ln(I / i_unit)^k, least squares over the
+def _fit_log_poly(current, value, i_unit, degree=3):
+    """Coefficients (a0, ..., a_degree) of y(I) = sum_k a_k ln(I / i_unit)^k, least squares over the
     extracted points whose current is that of a |w| in WEIGHT_RANGE (the points just outside it too,
     so that the fit spans the range)."""
-    i, y = np.asarray(current), np.asarray(value)
+    k = np.argsort(current)
+    i, y = np.asarray(current)[k], np.asarray(value)[k]
     lo, hi = WEIGHT_RANGE[0] * i_unit, WEIGHT_RANGE[1] * i_unit
     a = max(np.searchsorted(i, lo, side="right") - 1, 0)
     b = min(np.searchsorted(i, hi, side="left") + 1, len(i))
-    coef = np.polynomial.polynomial.polyfit(np.log(i[a:b] / i_unit), y[a:b], 3)
+    coef = np.polynomial.polynomial.polyfit(np.log(i[a:b] / i_unit), y[a:b], degree)
     return [float(c) for c in coef]
 
 
-def realised_rc_spike(fan_in, technology="sky130", noise=False, **overrides):
+def realised_rc_spike(fan_in, technology="sky130", noise=False, curvature=False, **overrides):
     """The paper's RC-Spike neuron (circuitnet.circuits.rc_spike) of a layer with ``fan_in`` inputs,
     realised in ``technology`` ("sky130" or a :class:`Sky130`), every device parameter extracted
     from ngspice sweeps (cached):
@@ -43,9 +44,14 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, **overrides):
       ones), W = 1 um, L = 0.25 um; the discharger is an nfet W = 1 um, L = 0.5 um;
     * node capacitance C_total = C + fan_in (C_n + C_p) + C_dis, the extracted drain capacitances
       (DeviceCapacitance element), so one weight unit is I_unit = C_total |V_th - V0| / T;
-    * synapse devices FittedNMOS / FittedPMOS: their CLM slope is a cubic in ln(I / I_unit) fitted to
+    * synapse devices FittedNMOS / FittedPMOS: their CLM slope is a polynomial of degree 7 in ln(I / I_unit) fitted to
       the extracted lam(I) over |w| in WEIGHT_RANGE, so each synapse has its own E(w) (E_pos 2.8 at
       small weights, about 3.2 at 7 units; E_neg -1.5 to -2.4);
+    * curvature=True: the synapse devices' I(V) as the parabola through the current at reset
+      (circuitnet.spice.extract), lam_q(I) and kap(I) polynomials in ln(I / I_unit) like lam: no longer
+      affine in v (methods ode and sde; exact and dstd refuse it), and within about 0.3 ns of ngspice
+      where many mixed-sign inputs move charge in and out (the line: 1-2 ns; docs/spice.md); the
+      discharger too (NMOSQuadratic); the netlist biases such devices for their measured current at reset;
     * the discharger: the current that ramps v from 0 to 1 in one phase (Eqs. 82-85 of the paper,
       docs/paper.md) with the lam_dis extracted at that current (fixed point of I -> lam(I));
     * gate-edge charge (GateCharge elements): each device's gate edge pushes a packet Q(I) into the
@@ -84,16 +90,21 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, **overrides):
         if abs(lam_new - lam_dis) < 1e-9:
             break
         lam_dis = lam_new
-    order = lambda tab: np.argsort(tab.current)
     i_min = WEIGHT_RANGE[0] * i_unit          # below the fits' range lam(I) and Q(I) are held at their value there
-    fit = lambda tab: dict(zip(("lam", "lam1", "lam2", "lam3"), _fit_log_cubic(
-        np.asarray(tab.current)[order(tab)], np.asarray(tab.lam)[order(tab)], i_unit)), I_ref=i_unit, I_min=i_min)
+    poly = lambda name, current, values: {name + (str(n) if n else ""): a for n, a in enumerate(
+        _fit_log_poly(current, values, i_unit, FIT_DEGREE))}
+    fit = lambda tab: (dict(poly("lam", tab.current_at_reset, tab.lam_q), **poly("kap", tab.current_at_reset, tab.kap))
+                       if curvature else poly("lam", tab.current, tab.lam)) | dict(I_ref=i_unit, I_min=i_min)
     pos = FittedNMOS("pos", silicon=n_dev, **fit(tn))
     neg = FittedPMOS("neg", silicon=p_dev, **fit(tp))
     dis = NMOS("dis", I=i_dis, lam=lam_dis, silicon=d_dev)
+    if curvature:                 # the discharger's own parabola at its measured current
+        vg = float(td.gate_for(i_dis, measured=True))
+        dis = NMOSQuadratic("dis", I=i_dis, lam=float(np.interp(vg, td.vg, td.lam_q)),
+                            lam2=float(np.interp(vg, td.vg, td.kap)), silicon=d_dev)
     qn, qp, qd = (gate_charge_table(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
     packet = lambda dev, tab: GateCharge(dev, I_ref=i_unit, I_min=i_min, **dict(zip(("q", "q1", "q2", "q3"),
-                                                                     _fit_log_cubic(tab["current"], tab["charge"], i_unit))))
+                                                                     _fit_log_poly(tab["current"], tab["charge"], i_unit))))
     q_dis = float(np.interp(math.log(i_dis), np.log(qd["current"]), qd["charge"]))
     load = [DeviceCapacitance("Cdev", C=c_total - p["C"]), packet(pos, qn), packet(neg, qp), GateCharge(dis, q=q_dis)]
     ln, lp, ld = (off_leakage(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))

@@ -1,0 +1,106 @@
+"""Synapse devices whose I(V) bends (FittedNMOS / FittedPMOS declared with kap: a curvature that depends
+on the device's own current): k(v; |w|) = 1 - beta(|w|) v + gamma(|w|) v^2, honoured by method ode
+(and sde), refused with the reason by exact and dstd; the realised sky130 model with curvature=True
+against ngspice on mixed-sign neurons."""
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+
+import circuitnet as cn
+from circuitnet.compile import compile_circuit
+from circuitnet.solve import ODE, spike_times
+
+D = torch.float64
+LAM = dict(pos=(0.41, -0.012, -0.002), neg=(0.69, -0.06, -0.006))
+KAP = dict(pos=(-0.006, -0.002, 0.0), neg=(0.03, -0.009, -0.001))
+
+
+def circuit(kap=KAP):
+    """RC-Spike with fitted devices lam(I), kap(I) = sum_k a_k ln(I / 100 nA)^k and an ideal constant discharger."""
+    kw = lambda k: dict(**dict(zip(("lam", "lam1", "lam2"), LAM[k])), **dict(zip(("kap", "kap1", "kap2"), kap[k])),
+                        I_ref="100n")
+    return cn.NeuronCircuit([cn.Capacitor("Cm", C="140f"), cn.CurrentSource("dis", I="-140n")],
+                            cn.Synapse(cn.FittedNMOS("pos", **kw("pos")), cn.FittedPMOS("neg", **kw("neg"))),
+                            [cn.Phase("acc", "1u", synapses=True), cn.Phase("fire", "1u", active=["dis"], comparator=True)],
+                            reset_level="1.3", threshold="0.428")
+
+
+def layer(seed=0, B=3, I=4, J=7):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(B, J, generator=g, dtype=D), 0.1 + 0.4 * torch.randn(I, J, generator=g, dtype=D)
+
+
+def test_curvature_makes_the_shape_quadratic_and_only_ode_takes_it():
+    curved, straight = compile_circuit(circuit()), compile_circuit(circuit(kap=dict(pos=(0, 0, 0), neg=(0, 0, 0))))
+    assert curved.curved and not curved.affine and curved.weight_dependent
+    assert not straight.curved and straight.affine          # kap all zero: the line, exact as before
+    text = cn.solve.describe(circuit())
+    assert "ode: yes" in text and "exact: no" in text and "dstd: no" in text
+    t, w = layer()
+    with pytest.raises(ValueError, match="affine"):
+        spike_times(circuit(), t, w, method="exact")
+
+
+def test_a_weight_dependent_shape_of_degree_three_is_refused_by_name():
+    class Cubic(cn.FittedNMOS):
+        def current(self, node):
+            x = node.V - node.V0
+            return -self.I * (1 + self.clm() * x + 0.01 * x ** 3)
+    c = circuit()
+    bad = cn.NeuronCircuit(c.elements, cn.Synapse(Cubic("pos", lam=0.4, lam1=0.01, I_ref="100n"), c.synapse.negative),
+                           c.phases, reset_level="1.3", threshold="0.428")
+    with pytest.raises(ValueError, match="degree <= 2"):
+        compile_circuit(bad)
+
+
+def test_ode_matches_an_independent_integration_of_the_quadratic_shapes():
+    """dv/dtau = sum_j w_j k(v; |w_j|) H(tau - t_j) in the accumulate phase (scipy, rtol 1e-12, from the
+    shapes' own sympy), then the constant discharger: the spike time to 1e-8."""
+    c = circuit()
+    cc = compile_circuit(c)
+    t, w = layer(B=2, I=3)
+    t_ode, fired = spike_times(c, t, w, method=ODE(dt=1 / 512))
+    consts = [ph.prepare(cc.params(D), t) for ph in cc.phases]
+    acc, fire = cc.phases
+    rate = fire.drift(torch.zeros(()), torch.zeros(()), torch.zeros(()), consts[1]).item()
+    for b in range(t.shape[0]):
+        for i in range(w.shape[0]):
+            wi = w[i]
+            k = lambda v: torch.where(wi > 0, acc.k_pos(torch.tensor(v, dtype=D), 0, 0, consts[0], wi.abs()),
+                                      acc.k_neg(torch.tensor(v, dtype=D), 0, 0, consts[0], wi.abs())).numpy()
+            k0, kp, km = k(0.0), k(1.0), k(-1.0)            # k = k0 + k1 v + k2 v^2, read at v = 0, +-1
+            coef = np.stack([k0, (kp - km) / 2, (kp + km) / 2 - k0]) * wi.numpy()      # [3, J]
+            edges = sorted({0.0, *t[b].tolist(), 1.0})
+            v = 0.0
+            for a, e in zip(edges[:-1], edges[1:]):
+                c3 = coef[:, t[b].numpy() <= a].sum(1)
+                v = solve_ivp(lambda tau, y: c3[0] + c3[1] * y + c3[2] * y * y, (a, e), [v], rtol=1e-12, atol=1e-14,
+                              method="DOP853").y[0, -1]
+            expect = min(max((1 - v) / rate, 0.0), 1.0)
+            assert abs(float(t_ode[b, i]) - expect) < 1e-8
+
+
+def test_ode_gradients_match_central_differences():
+    c = circuit()
+    t, w = layer(seed=1)
+    t.requires_grad_(), w.requires_grad_()
+    f = lambda t, w: spike_times(c, t, w, method=ODE(dt=1 / 256))[0]
+    assert torch.autograd.gradcheck(f, (t, w), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def test_realised_curvature_is_closer_to_ngspice_on_mixed_sign_neurons():
+    """Held-out gaussian neurons (about 45 % negative weights, fan-in 16): the curved model (ode, its
+    own netlist) against the line (exact) in ngspice."""
+    from paper_repro.spice_neurons import gaussian_neurons
+    from paper_repro.spike_errors import errors_ns
+    t, w = gaussian_neurons(16, 16, 1, seed=77)
+    out = {}
+    for curvature, method in ((False, "exact"), (True, "ode")):
+        c = cn.spice.realised_rc_spike(16, curvature=curvature)
+        ts, fs = spike_times(c, t, w, method="spice")
+        tm, fm = spike_times(c, t, w, method=method)
+        assert bool((fs == fm).all())
+        out[curvature] = errors_ns(tm, ts, fs & fm, c)
+    assert out[True]["n"] >= 3
+    assert out[True]["rmse_ns"] < 0.6 and out[True]["rmse_ns"] < out[False]["rmse_ns"]
