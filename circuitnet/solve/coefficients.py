@@ -29,8 +29,9 @@ def closed_form_error(cc, method="exact"):
     tl = cc.timeline
     bad = [p.name for p in phases if not (p.affine and p.time_invariant)]
     if bad:
+        general = "" if cc.weight_dependent else ", or 'dstd' (its general path)"   # which refuses weight-dependent shapes
         return (f"method {method!r} needs dynamics affine in v and constant in time (the closed form); phase(s) "
-                f"{bad} are not: use method 'ode', or 'dstd' (its general path)")
+                f"{bad} are not: use method 'ode'{general}")
     other = unfollowed(cc)
     if other:
         return (f"method {method!r}: the circuit has events the closed form does not follow ({', '.join(other)}); "

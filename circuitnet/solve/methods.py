@@ -280,8 +280,9 @@ class TorchDiffEq(Method):
 
     def circuit_error(self, compiled):
         if compiled.weight_dependent:
-            return ("the circuit's synapse shapes depend on the weight (FittedNMOS/FittedPMOS): methods 'exact', "
-                    "'dstd', 'ode', 'sde' and 'spice' take it, 'torchdiffeq' does not")
+            takers = "'ode', 'sde'" if compiled.curved else "'exact', 'dstd', 'ode', 'sde'"
+            return (f"the circuit's synapse shapes depend on the weight (FittedNMOS/FittedPMOS): methods {takers} "
+                    f"and 'spice' take it, 'torchdiffeq' does not")
         if compiled.synapse_packets and compiled.phases[compiled.synapse_phase].comparator:
             return ("method 'torchdiffeq': charge packets (GateCharge) of the synapse devices while the comparator "
                     "listens (the TTFS shape) are not followed by its event search; use method 'ode'")
