@@ -185,6 +185,18 @@ class PMOS(Element):
         return self.I * (1 - self.lam * (node.V - node.V0))
 
 
+def check_elements(elements, owner):
+    """Every entry of ``elements`` an Element and no two with one name, else a ValueError naming the
+    fault (``owner``: the declaring class's name, for the message)."""
+    seen = set()
+    for e in elements:
+        if not isinstance(e, Element):
+            raise ValueError(f"{owner}: elements must be Element instances, got {e!r}")
+        if e.name in seen:
+            raise ValueError(f"{owner}: two elements are named {e.name!r}")
+        seen.add(e.name)
+
+
 def _held(current, element):
     """max(current, I_min) where the element declares I_min > 0 (a fit held below its range), else current."""
     return sp.Max(current, element.I_min) if element.values.get("I_min", 0.0) > 0 else current

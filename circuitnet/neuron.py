@@ -25,7 +25,7 @@ import math
 
 import sympy as sp
 
-from .elements import CapacitiveCoupling, Capacitor, Element, GateCharge, Node, NoiseOf
+from .elements import CapacitiveCoupling, Capacitor, Element, GateCharge, Node, NoiseOf, check_elements
 from .units import parse_value
 
 REVERSAL_RANGE = 1e6                     # |v| beyond which a reversal potential counts as infinite
@@ -35,15 +35,16 @@ tau_sym = sp.Symbol("tau", real=True)    # normalised local phase time
 w_sym = sp.Symbol("w", positive=True)    # |weight| of a synapse, where a device's shape depends on it
 
 
-def v_degree(expr, most=3):
-    """Degree of expr as a polynomial in v, or None where it is not one of degree <= ``most`` (read from
-    the derivatives of its expansion: sympy's Poly took minutes on the logs of a fitted device's shape)."""
+def v_degree(expr, most=3, x=v_sym):
+    """Degree of expr as a polynomial in x (default v), or None where it is not one of degree <= ``most``
+    (read from the derivatives of its expansion: sympy's Poly took minutes on the logs of a fitted
+    device's shape)."""
     e = sp.expand(expr, log=False, power_base=False)
     for n in range(most + 1):
-        if not e.has(v_sym):
+        if not e.has(x):
             return n
         if n < most:
-            e = sp.expand(sp.diff(e, v_sym), log=False, power_base=False)
+            e = sp.expand(sp.diff(e, x), log=False, power_base=False)
     return None
 
 
@@ -185,13 +186,8 @@ class NeuronCircuit:
         return self.elements + [d for d in devs if all(d is not e for e in self.elements)]
 
     def _check_names(self):
-        seen = set()
+        check_elements(self.all_elements, "NeuronCircuit")
         for e in self.all_elements:
-            if not isinstance(e, Element):
-                raise ValueError(f"NeuronCircuit: elements must be Element instances, got {e!r}")
-            if e.name in seen:
-                raise ValueError(f"NeuronCircuit: two elements are named {e.name!r}")
-            seen.add(e.name)
             if e.terminals is not None or e.control is not None:
                 raise ValueError(f"element {e.name!r} is placed with node=/control=, but a NeuronCircuit has one "
                                  f"membrane node: declare several nodes with circuitnet.MultiNodeCircuit")

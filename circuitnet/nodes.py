@@ -44,7 +44,7 @@ import math
 
 import sympy as sp
 
-from .elements import CapacitiveCoupling, Element, GateCharge, Node, NoiseOf, ResetNoise
+from .elements import CapacitiveCoupling, GateCharge, Node, NoiseOf, ResetNoise, check_elements
 from .silicon import Mismatch
 from .units import K_B, parse_value
 
@@ -129,13 +129,8 @@ class MultiNodeCircuit:
 
     # ---------------------------------------------------------------- validation
     def _check_elements(self):
-        seen = set()
+        check_elements(self.elements, "MultiNodeCircuit")
         for e in self.elements:
-            if not isinstance(e, Element):
-                raise ValueError(f"MultiNodeCircuit: elements must be Element instances, got {e!r}")
-            if e.name in seen:
-                raise ValueError(f"MultiNodeCircuit: two elements are named {e.name!r}")
-            seen.add(e.name)
             if isinstance(e, _UNSUPPORTED):
                 raise ValueError(f"element {e.name!r} ({type(e).__name__}): not supported in a several-node circuit yet "
                                  f"(no method would simulate it); declare it on a one-node NeuronCircuit")

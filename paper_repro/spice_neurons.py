@@ -140,11 +140,9 @@ def extraction_report(fan_in=5):
         E_neg_at_w=dict((str(w), c.reversal(c.synapse.negative, w)) for w in (0.1, 0.5, 1, 2, 4)))
 
 
-def errors_ns_or_none(tm, ts, both, circuit):
-    """errors_ns over the neurons that fire inside the window in both (not at its opening), or None
-    values with n = 0 where there are none."""
-    both = both & (ts > 0) & (tm > 0)                 # fired inside the window, not at its opening
-    return errors_ns(tm, ts, both, circuit) if both.any() else dict(rmse_ns=None, mean_ns=None, max_abs_ns=None, n=0)
+def _window_errors(tm, ts, both, circuit):
+    """errors_ns over the neurons that fire inside the window in both (not at its opening)."""
+    return errors_ns(tm, ts, both & (ts > 0) & (tm > 0), circuit)
 
 
 def measure(fan_in, neurons, samples, seed, workers=None, regime="uniform"):
@@ -158,11 +156,11 @@ def measure(fan_in, neurons, samples, seed, workers=None, regime="uniform"):
     out = {}
     for name, (v, scale) in variants(c, fan_in).items():
         tm, fm = spike_times(v, t, w * scale, method="exact")
-        out[name] = errors_ns_or_none(tm, ts, fs & fm, c)
+        out[name] = _window_errors(tm, ts, fs & fm, c)
     cq = cn.spice.realised_rc_spike(fan_in, curvature=True)
     tq, fq = spike_times(cq, t, w, method=Spice(workers=workers))
     tm, fm = spike_times(cq, t, w, method="ode")
-    out[CURVED] = errors_ns_or_none(tm, tq, fq & fm, cq)
+    out[CURVED] = _window_errors(tm, tq, fq & fm, cq)
     return out, spice_s / (neurons * samples), c
 
 

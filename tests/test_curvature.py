@@ -104,3 +104,18 @@ def test_realised_curvature_is_closer_to_ngspice_on_mixed_sign_neurons():
         out[curvature] = errors_ns(tm, ts, fs & fm, c)
     assert out[True]["n"] >= 3
     assert out[True]["rmse_ns"] < 0.6 and out[True]["rmse_ns"] < out[False]["rmse_ns"]
+
+
+def test_jitter_of_a_noisy_curved_circuit_matches_the_spread_of_sde_paths():
+    """The linear-noise jitter carries the gamma sums too: its noise-free time is ode's, its sigma the
+    spread of 200 sde paths (within 20 %)."""
+    from circuitnet.solve.jitter import spike_jitter
+    c = cn.spice.realised_rc_spike(8, noise=True, curvature=True)
+    g = torch.Generator().manual_seed(3)
+    t, w = torch.rand(1, 8, generator=g, dtype=D), 0.3 + 0.3 * torch.randn(3, 8, generator=g, dtype=D)
+    t_j, sigma, fired = spike_jitter(compile_circuit(c), t, w, steps=256)
+    t_o, f_o = spike_times(c, t, w, method="ode")
+    paths = torch.stack([spike_times(c, t, w, method=cn.solve.SDE(dt=1 / 128, seed=k))[0] for k in range(200)])
+    assert bool(fired.all()) and bool(f_o.all())
+    assert torch.allclose(t_j, t_o, atol=1e-4)
+    assert torch.allclose(sigma, paths.std(0), rtol=0.2)

@@ -17,7 +17,7 @@ interval's start; implicit gradient). Gradients: autograd. It converges to ode a
 """
 import torch
 
-from .nodes_ode import NODE_STEPS, guarded_drift, polish_crossing
+from .nodes_ode import NODE_STEPS, polish_crossing, prepared
 
 
 def hat_weights(t, arrives, edges, m):
@@ -42,9 +42,7 @@ def nodes_dstd_spike_times(cc, t_in, weight, params, steps, offset, step="rk4", 
     offset = float(offset) % L
     inner = [offset + m * L for m in range(steps + 1)]
     edges = [0.0] + [e for e in inner if 1e-12 * t_max < e < t_max * (1 - 1e-12)] + [t_max]
-    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-    f = guarded_drift(cc, p)
-    u = cc.jump(p, t_in.new_zeros(()))
+    p, f, u = prepared(cc, t_in, params)
     one = NODE_STEPS[step]
     arrives = torch.isfinite(t_in) & (t_in < t_max)
     t = torch.where(arrives, t_in, torch.zeros_like(t_in))

@@ -19,7 +19,7 @@ amplitude (a layer adds sigma_t z to its spike times).
 import torch
 
 from .nodes_dstd import hat_weights
-from .nodes_ode import guarded_drift
+from .nodes_ode import prepared
 
 
 def nodes_spike_jitter(cc, t_in, weight, params=None, steps=64):
@@ -28,10 +28,8 @@ def nodes_spike_jitter(cc, t_in, weight, params=None, steps=64):
         B, J = t_in.shape
         I, n, c = weight.shape[0], cc.n, cc.comparator
         t_max = cc.timeline.t_max
-        p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-        f = guarded_drift(cc, p)
+        p, f, u = prepared(cc, t_in, params)
         like = t_in.new_zeros(())
-        u = cc.jump(p, like)
         edges = [t_max * m / steps for m in range(steps + 1)]
         arrives = torch.isfinite(t_in) & (t_in < t_max)
         t = torch.where(arrives, t_in, torch.zeros_like(t_in))

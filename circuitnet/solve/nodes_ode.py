@@ -47,6 +47,13 @@ def capped(cc, x):
     return torch.cat([x[..., :c], x[..., c:c + 1].clamp(max=CEILING), x[..., c + 1:]], -1)
 
 
+def prepared(cc, t_in, params):
+    """(parameter tensors p like t_in, the guarded drift f (guarded_drift), the input jump u [n] or [I, n])
+    of a several-node solve (every method's first step)."""
+    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
+    return p, guarded_drift(cc, p), cc.jump(p, t_in.new_zeros(()))
+
+
 def guarded_drift(cc, p):
     """f(x) = dx/dtau with the comparator's node read at most at CEILING. What a neuron does after it
     fired never matters; a current that explodes past threshold (positive feedback) then cannot
@@ -83,10 +90,7 @@ def nodes_spike_times(cc, t_in, weight, params, dt, polish):
     B, J = t_in.shape
     I, n, c = weight.shape[0], cc.n, cc.comparator
     t_max = cc.timeline.t_max
-    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-    f = guarded_drift(cc, p)
-    like = t_in.new_zeros(())
-    u = cc.jump(p, like)                                                       # [n] or [I, n]
+    p, f, u = prepared(cc, t_in, params)                                       # u: [n] or [I, n]
     ts, w, edges, lengths, steps = input_intervals(t_in, weight, t_max, dt)
     x = t_in.new_zeros(B, I, n)
     done = torch.zeros(B, I, dtype=torch.bool, device=t_in.device)

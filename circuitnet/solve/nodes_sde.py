@@ -22,7 +22,7 @@ import torch
 
 from ..inputs import check_layer_inputs
 from .kernels import check_dt, safe_sqrt
-from .nodes_ode import capped, guarded_drift, input_intervals, input_jump, rk4
+from .nodes_ode import capped, input_intervals, input_jump, prepared, rk4
 
 
 def initial_state(cc, p, shape, gen, like):
@@ -46,10 +46,8 @@ def nodes_sde_spike_times(cc, t_in, weight, params=None, dt=1 / 256, seed=0, rec
     B, J = t_in.shape
     I, n, c, E = weight.shape[0], cc.n, cc.comparator, cc.E
     t_max = cc.timeline.t_max
-    p = cc.params(t_in.dtype, t_in.device, **(params or {}))
-    f = guarded_drift(cc, p)
+    p, f, u = prepared(cc, t_in, params)
     like = t_in.new_zeros(())
-    u = cc.jump(p, like)
     ts, w, edges, lengths, steps = input_intervals(t_in, weight, t_max, dt)
     x = initial_state(cc, p, (B, I), gen, like)
     if record is not None:

@@ -42,6 +42,7 @@ from sympy.printing.str import StrPrinter
 
 from ..compile import W_FLOOR, compile_circuit
 from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance, DeviceLeakage, GateCharge
+from ..neuron import v_degree
 
 IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
 TIME_GRID = 1e-12     # s, every PWL corner on this grid (an input moves by at most 0.5 ps)
@@ -215,8 +216,7 @@ class LayerNetlist:
         its current at reset is the device's measured one, a line's is its intercept (circuitnet.spice.extract)."""
         if element.name not in self._curved:
             n = self.circuit.node
-            i = sp.expand(sp.sympify(element.current(n)), log=False)
-            self._curved[element.name] = not (i.is_polynomial(n.V) and sp.degree(i, n.V) <= 1)
+            self._curved[element.name] = v_degree(sp.sympify(element.current(n)), 1, n.V) is None
         return self._curved[element.name]
 
     def held_off(self, element, intervals, current):
