@@ -119,3 +119,17 @@ def test_jitter_of_a_noisy_curved_circuit_matches_the_spread_of_sde_paths():
     assert bool(fired.all()) and bool(f_o.all())
     assert torch.allclose(t_j, t_o, atol=1e-4)
     assert torch.allclose(sigma, paths.std(0), rtol=0.2)
+
+
+def test_a_weight_below_the_measured_range_is_held_off_not_refused():
+    """A curved device is biased by its measured current at reset, whose extracted range ends elsewhere
+    than the line's: a weight under that range keeps its gate off (as for the line) instead of failing."""
+    from circuitnet.spice.simulate import realised_tables
+    c = cn.spice.realised_rc_spike(4, curvature=True)
+    tab = realised_tables(c, c.technology)["neg"]
+    lo = tab.range_for(True)[0]
+    w = torch.tensor([[0.5, 0.3, 0.2, -0.999 * lo / c.value(c.unit_current)]], dtype=D)
+    t = torch.tensor([[0.1, 0.2, 0.3, 0.4]], dtype=D)
+    ts, fs = spike_times(c, t, w, method="spice")
+    tm, fm = spike_times(c, t, w, method="ode")
+    assert bool(fs.all()) and abs(float(ts - tm)) * c.time_unit < 1e-9

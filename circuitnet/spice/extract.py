@@ -61,19 +61,23 @@ class DeviceTable:
             ok = col > 0
             order = np.argsort(col[ok])
             self._maps[measured] = (np.log(col[ok][order]), self.vg[ok][order])
-        self._logi = self._maps[False][0]
 
     @property
     def current_range(self):
-        """(lowest, highest) extracted drain current at reset (A)."""
-        return math.exp(self._logi[0]), math.exp(self._logi[-1])
+        """(lowest, highest) extracted drain current at reset (A), the line's."""
+        return self.range_for(False)
+
+    def range_for(self, measured):
+        """(lowest, highest) drain current at reset (A) of the line (its intercept) or, ``measured``, the device's own."""
+        logi = self._maps[measured][0]
+        return math.exp(logi[0]), math.exp(logi[-1])
 
     def gate_for(self, current, measured=False):
         """Gate bias (V) that sets the drain current at reset to ``current`` (A, array-like): the line's
         (its intercept) or, ``measured``, the device's own."""
         current = np.asarray(current, dtype=float)
         logi, vg = self._maps[measured]
-        lo, hi = math.exp(logi[0]), math.exp(logi[-1])
+        lo, hi = self.range_for(measured)
         if np.any(current < lo) or np.any(current > hi):
             bad = current[(current < lo) | (current > hi)]
             raise ValueError(f"device {self.data['device']}: current {bad.flat[0]:.3g} A is outside the "

@@ -222,7 +222,7 @@ class LayerNetlist:
     def held_off(self, element, intervals, current):
         """True if a realised device's gate stays at its off level all along: never switched on, no
         current, or a current below the extracted range (a few pA, under the devices' own leakage)."""
-        return not intervals or current <= 0 or current < self.tables[element.name].current_range[0]
+        return not intervals or current <= 0 or current < self.tables[element.name].range_for(self.curved(element))[0]
 
     def instance(self, tag, element, node, gate, m=1, z=0.0):
         """The transistor of a realised element: drain on ``node``, gate on ``gate``, ``m`` in parallel,
