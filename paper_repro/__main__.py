@@ -143,7 +143,8 @@ OPTIONS.update({
 })
 USES = {   # the options each experiment reads (a sweep does not take the quantity it sweeps)
     "iris": ("--epochs",),
-    "demo": (), "spice-neurons": (), "spice-iris": (),
+    "demo": (), "spice-iris": (),
+    "spice-neurons": ("--nominal", "--data"),
     "fmnist-mlp": TRAINING, "fmnist-cnn": TRAINING, "cifar10": TRAINING, "noise": TRAINING + ("--sigmas",),
     "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),

@@ -8,7 +8,12 @@ took no part in any extraction, at the fan-in of real layers (4 to 784), in two 
   trained layers have them: many swing units of charge flow in and out while the net drive is small,
   and the membrane goes below reset.
 
-In both, the neurons compared are those that fire inside the window in SPICE and in the model (a
+* "trained" (with ``--nominal DIR``, a finished fmnist-mlp run): random neurons of the MLP's layers 1
+  and 2 (fan-in 784 and 400) on the first test images of spice-layer's fixed order, driven by the
+  pixels' spike times (layer 1; most pixels of an image are dark, t = 1, and the lit ones cluster)
+  or by the model's hidden spike times (layer 2), with their trained weights.
+
+In all, the neurons compared are those that fire inside the window in SPICE and in the model (a
 neuron already past threshold when the window opens fires at its start in both, and says nothing).
 
 The circuit of fan-in J is ``circuitnet.spice.realised_rc_spike(J)``; the layer's neurons share one
@@ -34,14 +39,15 @@ import circuitnet as cn
 from circuitnet.elements import DeviceCapacitance, DeviceLeakage, GateCharge
 from circuitnet.solve import Spice, spike_times
 
-from .common import pyplot, save_figure, write_results
+from .common import configured, pyplot, save_figure, write_results
 from .spike_errors import errors_ns
 
 D = torch.float64
 # (fan-in, neurons, samples): the layer's neurons share each input sample, as on a crossbar
 CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (32, 10, 1), (64, 8, 1), (128, 6, 1), (256, 4, 1), (784, 2, 1)],
-           gaussian=[(16, 10, 1), (64, 8, 1), (256, 6, 1), (400, 4, 1), (784, 3, 1)])
-QUICK = dict(plan=[(4, 5, 1), (16, 2, 1)], gaussian=[(16, 4, 1)])
+           gaussian=[(16, 10, 1), (64, 8, 1), (256, 6, 1), (400, 4, 1), (784, 3, 1)],
+           trained=[(1, 4, 40), (2, 4, 40)], nominal=None, data=None)   # trained: (layer, images, neurons)
+QUICK = dict(plan=[(4, 5, 1), (16, 2, 1)], gaussian=[(16, 4, 1)], trained=[(1, 1, 2), (2, 1, 2)])
 VARIANTS = ("model", "without gate charge", "without leakage", "3-point capacitance", "before")
 CURVED = "with curvature (ode)"
 
@@ -76,6 +82,26 @@ def gaussian_neurons(fan_in, neurons, samples, seed):
 
 
 REGIMES = {"uniform": random_neurons, "gaussian": gaussian_neurons}
+
+
+def trained_neurons(cfg, layers):
+    """[(fan-in, t_in [images, fan-in], weights [neurons, fan-in])] of the "trained" regime: per
+    (layer, images, neurons) of ``layers``, random neurons (seed 1234 + layer) of that layer of the
+    fmnist-mlp run cfg["nominal"] on its first test images (spice_runs.test_images), driven by the
+    pixels' spike times (layer 1) or by the model's spike times of the layer before."""
+    from .classify_net import inputs
+    from .spice_runs import nominal_network, test_images
+    net, ncfg = nominal_network(cfg, "spice-neurons")
+    out = []
+    for layer, images, neurons in layers:
+        x, _, _ = test_images(dict(cfg, images=images), ncfg)
+        with torch.no_grad():
+            t0 = inputs(ncfg, x).double()
+            t = t0 if layer == 1 else net(t0, all_times=True)[1][layer - 2].double()
+        w = net.spiking_layers[layer - 1].weight.detach().double()
+        pick = torch.randperm(w.shape[0], generator=torch.Generator().manual_seed(1234 + layer))[:neurons]
+        out.append((int(w.shape[1]), t, w[pick]))
+    return out
 
 
 def _redeclared(c, drop=(), device_capacitance=None):
@@ -145,11 +171,11 @@ def _window_errors(tm, ts, both, circuit):
     return errors_ns(tm, ts, both & (ts > 0) & (tm > 0), circuit)
 
 
-def measure(fan_in, neurons, samples, seed, workers=None, regime="uniform"):
-    """Errors (errors_ns) of every variant and of the curved model against SPICE runs of the random
-    neurons of ``regime``, and the seconds of SPICE per neuron-sample (of the model's netlist)."""
+def measure(t, w, workers=None):
+    """Errors (errors_ns) of every variant and of the curved model against SPICE runs of neurons w
+    [neurons, J] on inputs t [samples, J], and the seconds of SPICE per neuron-sample (of the model's netlist)."""
+    fan_in = int(w.shape[1])
     c = cn.spice.realised_rc_spike(fan_in)
-    t, w = REGIMES[regime](fan_in, neurons, samples, seed)
     began = time.time()
     ts, fs = spike_times(c, t, w, method=Spice(workers=workers))
     spice_s = time.time() - began
@@ -161,7 +187,7 @@ def measure(fan_in, neurons, samples, seed, workers=None, regime="uniform"):
     tq, fq = spike_times(cq, t, w, method=Spice(workers=workers))
     tm, fm = spike_times(cq, t, w, method="ode")
     out[CURVED] = _window_errors(tm, tq, fq & fm, cq)
-    return out, spice_s / (neurons * samples), c
+    return out, spice_s / (w.shape[0] * t.shape[0]), c
 
 
 def _plot(path, rows):
@@ -182,24 +208,32 @@ def _plot(path, rows):
     save_figure(fig, path)
 
 
-def _rows(plan, seed, regime):
+def _rows(draws, regime):
+    """One row per (t_in, weights) of ``draws``: measure's errors of the model, its variants and the curved model."""
     rows = []
-    for k, (J, n, b) in enumerate(plan):
-        errs, spice_s, c = measure(J, n, b, seed + 1000 * k + (0 if regime == "uniform" else 500), regime=regime)
+    for t, w in draws:
+        J, n, b = int(w.shape[1]), int(w.shape[0]), int(t.shape[0])
+        errs, spice_s, c = measure(t, w)
         rows.append(dict(fan_in=J, neurons=n * b, spice_s_per_neuron_sample=spice_s,
                          e_pos=c.e_pos, e_neg=c.e_neg, e_dis=c.reversal("dis"),
                          c_total_fF=c.value(c.capacitance) * 1e15, unit_current_nA=c.value(c.unit_current) * 1e9,
                          **errs["model"], variants=errs))
         print(f"{regime} fan-in {J:3d}: " + ", ".join(f"{name} {e['rmse_ns']:.2f} / {e['mean_ns']:+.2f}"
                                                      for name, e in errs.items() if e["n"])
-              + f" ns (RMSE / mean, {errs['model']['n']} neurons, SPICE {spice_s:.1f} s each)", flush=True)
+              + f" ns (RMSE / mean, {errs['model']['n']} of {n * b} neuron-samples fire inside the window, "
+                f"SPICE {spice_s:.1f} s each)", flush=True)
     return rows
 
 
 def run(args):
     started = time.time()
-    cfg = QUICK if args.quick else CFG
-    per_regime = {regime: _rows(cfg[key], args.seed, regime) for regime, key in (("uniform", "plan"), ("gaussian", "gaussian"))}
+    cfg = configured(args, CFG, QUICK, ("nominal", "data"))
+    drawn = lambda regime, plan, shift: [REGIMES[regime](J, n, b, args.seed + 1000 * k + shift)
+                                         for k, (J, n, b) in enumerate(plan)]
+    per_regime = {"uniform": _rows(drawn("uniform", cfg["plan"], 0), "uniform"),
+                  "gaussian": _rows(drawn("gaussian", cfg["gaussian"], 500), "gaussian")}
+    if cfg["nominal"] is not None:
+        per_regime["trained"] = _rows([(t, w) for _, t, w in trained_neurons(cfg, cfg["trained"])], "trained")
     rows = per_regime["uniform"]
     _plot(f"{args.out}/error_vs_fan_in.png", rows)
     _plot(f"{args.out}/error_vs_fan_in_gaussian.png", per_regime["gaussian"])
@@ -207,8 +241,9 @@ def run(args):
     summary = {regime: {name: dict(worst_rmse_ns=max(r["variants"][name]["rmse_ns"] for r in rs if r["variants"][name]["n"]),
                                    worst_abs_mean_ns=max(abs(r["variants"][name]["mean_ns"]) for r in rs if r["variants"][name]["n"]),
                                    worst_max_abs_ns=max(r["variants"][name]["max_abs_ns"] for r in rs if r["variants"][name]["n"]))
-                        for name in ("model", CURVED)} for regime, rs in per_regime.items()}
-    return write_results(args.out, "spice-neurons", args.seed, dict(plan=cfg["plan"], gaussian=cfg["gaussian"]), started,
+                        for name in ("model", CURVED)} for regime, rs in per_regime.items()
+               if any(r["variants"][name]["n"] for r in rs for name in ("model", CURVED))}
+    return write_results(args.out, "spice-neurons", args.seed, cfg, started,
                          per_fan_in=rows, per_regime=per_regime, summary=summary,
                          extraction=extraction_report(), variants=list(VARIANTS) + [CURVED],
                          rmse_ns={str(r["fan_in"]): r["rmse_ns"] for r in rows},
