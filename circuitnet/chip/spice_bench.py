@@ -66,8 +66,7 @@ def device_currents(circuit, chip, weight, technology=None):
     target = np.abs(w) * nl.unit_current
 
     def device(tag, element, current, z, dv):
-        tab = nl.tables[element.name]
-        lines.extend([f"Vd{tag} d{tag} 0 {v0:.9g}", f"Vg{tag} g{tag} 0 {float(tab.gate_for(current)) + dv:.12g}",
+        lines.extend([f"Vd{tag} d{tag} 0 {v0:.9g}", f"Vg{tag} g{tag} 0 {nl.gate(element, current) + dv:.12g}",
                       nl.instance(tag, element, f"d{tag}", f"g{tag}", z=z)])
         probes.append(f"i(vd{tag})")
 

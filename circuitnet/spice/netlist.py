@@ -219,6 +219,11 @@ class LayerNetlist:
             self._curved[element.name] = v_degree(sp.sympify(element.current(n)), 1, n.V) is None
         return self._curved[element.name]
 
+    def gate(self, element, current):
+        """Gate bias (V) at which a realised element's device carries ``current`` (A) at reset, by its own
+        map (:meth:`curved`: the measured current, else the line's)."""
+        return float(self.tables[element.name].gate_for(current, measured=self.curved(element)))
+
     def held_off(self, element, intervals, current):
         """True if a realised device's gate stays at its off level all along: never switched on, no
         current, or a current below the extracted range (a few pA, under the devices' own leakage)."""
@@ -238,7 +243,7 @@ class LayerNetlist:
         tab = self.tables[element.name]
         if self.held_off(element, intervals, current):
             return [f"Vg{tag} g{tag} 0 {tab.off_gate:.9g}", self.instance(tag, element, node, f"g{tag}", z=z)]
-        pts = _switch(tab.off_gate, float(tab.gate_for(current, measured=self.curved(element))) + dv, intervals, self.edge)
+        pts = _switch(tab.off_gate, self.gate(element, current) + dv, intervals, self.edge)
         return [f"Vg{tag} g{tag} 0 {_pwl(pts)}", self.instance(tag, element, node, f"g{tag}", z=z)]
 
     def _off_bank(self, tag, counts, node):
