@@ -132,7 +132,8 @@ class CompiledPhase:
         + v^2 (pos_gamma + neg_gamma))."""
         f = self.drift(v, tau, tsw, c)
         if self.synapses and self.curved:
-            return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta - v * (drive.pos_gamma + drive.neg_gamma))
+            curve = drive.pos_gamma + drive.neg_gamma
+            return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta - v * curve)
         if self.synapses and self.weight_dependent:
             return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta)
         if self.synapses:
@@ -196,7 +197,8 @@ def compile_phase(nphase, circuit):
     const_fns = [codegen(f"{name}_const{i}", e, ("p", "like"), pnames, like="like")
                  for i, e in enumerate(hoist.consts)]
     return CompiledPhase(name=name, duration=duration, synapses=nphase.synapses, comparator=nphase.comparator,
-                         affine=affine, weight_dependent=weight_dependent, curved=curved, time_invariant=not nphase.drift.has(tau_sym),
+                         affine=affine, weight_dependent=weight_dependent, curved=curved,
+                         time_invariant=not nphase.drift.has(tau_sym),
                          breakpoints=_breakpoints(nphase, circuit), switch_parameters=frozenset(_switch_parameters(nphase)),
                          exprs=exprs, const_exprs=list(hoist.consts), const_symbols=const_symbols,
                          const_fns=const_fns, **fns)

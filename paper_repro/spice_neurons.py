@@ -225,6 +225,15 @@ def _rows(draws, regime):
     return rows
 
 
+def _worst(rows, name):
+    """The largest RMSE, |mean| and max |error| (ns) of variant ``name`` over the rows that compared any
+    neuron (None where none did)."""
+    es = [r["variants"][name] for r in rows if r["variants"][name]["n"]]
+    return None if not es else dict(worst_rmse_ns=max(e["rmse_ns"] for e in es),
+                                    worst_abs_mean_ns=max(abs(e["mean_ns"]) for e in es),
+                                    worst_max_abs_ns=max(e["max_abs_ns"] for e in es))
+
+
 def run(args):
     started = time.time()
     cfg = configured(args, CFG, QUICK, ("nominal", "data"))
@@ -238,11 +247,7 @@ def run(args):
     _plot(f"{args.out}/error_vs_fan_in.png", rows)
     _plot(f"{args.out}/error_vs_fan_in_gaussian.png", per_regime["gaussian"])
     worst = lambda name, cap: max(r["variants"][name]["rmse_ns"] for r in rows if r["fan_in"] <= cap)
-    summary = {regime: {name: dict(worst_rmse_ns=max(r["variants"][name]["rmse_ns"] for r in rs if r["variants"][name]["n"]),
-                                   worst_abs_mean_ns=max(abs(r["variants"][name]["mean_ns"]) for r in rs if r["variants"][name]["n"]),
-                                   worst_max_abs_ns=max(r["variants"][name]["max_abs_ns"] for r in rs if r["variants"][name]["n"]))
-                        for name in ("model", CURVED)} for regime, rs in per_regime.items()
-               if any(r["variants"][name]["n"] for r in rs for name in ("model", CURVED))}
+    summary = {regime: {name: _worst(rs, name) for name in ("model", CURVED)} for regime, rs in per_regime.items()}
     return write_results(args.out, "spice-neurons", args.seed, cfg, started,
                          per_fan_in=rows, per_regime=per_regime, summary=summary,
                          extraction=extraction_report(), variants=list(VARIANTS) + [CURVED],
