@@ -74,6 +74,24 @@ _AFFINE = ("leak", "bias", "beta_pos", "beta_neg", "dbeta_pos_dw", "dbeta_neg_dw
 
 
 
+class _Derivatives:
+    """The torch functions d expr / d c_i, one per hoisted constant, generated when first read (only
+    parameter gradients read them; on a fitted device's shape they were most of the compile time)."""
+
+    def __init__(self, name, expr, consts, names):
+        self.name, self.expr, self.consts, self.names = name, expr, consts, names
+        self._fns = {}
+
+    def __len__(self):
+        return len(self.consts)
+
+    def __getitem__(self, i):
+        if i not in self._fns:
+            self._fns[i] = codegen(f"{self.name}{i}", sp.diff(self.expr, self.consts[i]), ("v", "tau", "tsw", "c"),
+                                   self.names)
+        return self._fns[i]
+
+
 @dataclass(eq=False)
 class CompiledPhase:
     """Torch functions of one phase's normalised dynamics (see the module docstring).
@@ -108,9 +126,9 @@ class CompiledPhase:
     ddrift_dv: Callable
     dk_pos_dv: Callable
     dk_neg_dv: Callable
-    ddrift_dc: list
-    dk_pos_dc: list
-    dk_neg_dc: list
+    ddrift_dc: "_Derivatives"
+    dk_pos_dc: "_Derivatives"
+    dk_neg_dc: "_Derivatives"
     leak: Optional[Callable] = None
     bias: Optional[Callable] = None
     beta_pos: Optional[Callable] = None
@@ -191,8 +209,7 @@ def compile_phase(nphase, circuit):
     names.update({c: f"c[{i}]" for i, c in enumerate(const_symbols)})
     fns = {k: codegen(f"{name}_{k}", e, ("v", "tau", "tsw", "c"), names) for k, e in exprs.items()}
     for k in ("drift", "k_pos", "k_neg"):
-        fns[f"d{k}_dc"] = [codegen(f"{name}_d{k}_dc{i}", sp.diff(exprs[k], c), ("v", "tau", "tsw", "c"), names)
-                           for i, c in enumerate(const_symbols)]
+        fns[f"d{k}_dc"] = _Derivatives(f"{name}_d{k}_dc", exprs[k], const_symbols, names)
     pnames = {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}
     const_fns = [codegen(f"{name}_const{i}", e, ("p", "like"), pnames, like="like")
                  for i, e in enumerate(hoist.consts)]

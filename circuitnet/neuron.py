@@ -36,15 +36,16 @@ w_sym = sp.Symbol("w", positive=True)    # |weight| of a synapse, where a device
 
 
 def v_degree(expr, most=3, x=v_sym):
-    """Degree of expr as a polynomial in x (default v), or None where it is not one of degree <= ``most``
-    (read from the derivatives of its expansion: sympy's Poly took minutes on the logs of a fitted
-    device's shape)."""
-    e = sp.expand(expr, log=False, power_base=False)
-    for n in range(most + 1):
-        if not e.has(x):
-            return n
-        if n < most:
-            e = sp.expand(sp.diff(e, x), log=False, power_base=False)
+    """Degree of expr as a polynomial in x (default v), or None where it is not one of degree <= ``most``,
+    read from its derivatives (sympy's Poly took minutes on the logs of a fitted device's shape): first
+    as written, then, where x is left, of its expansion (a polynomial whose derivatives do not cancel
+    as written)."""
+    for e in (sp.sympify(expr), sp.expand(expr, log=False, power_base=False)):
+        for n in range(most + 1):
+            if not e.has(x):
+                return n
+            if n < most:
+                e = sp.diff(e, x)
     return None
 
 
