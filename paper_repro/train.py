@@ -10,6 +10,7 @@ import fcntl
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -186,10 +187,11 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
                 print(f"{desc}: epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:g}" for k, v in summary.items()),
                       flush=True)
             if ckpt:
-                torch.save(dict(model=module.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
-                                history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")
-                os.replace(ckpt + ".tmp", ckpt)
-                saved = epoch + 1
+                with _signals_held():      # the file and ``saved`` change together, or neither does
+                    torch.save(dict(model=module.state_dict(), opt=opt.state_dict(), rng=torch.get_rng_state(),
+                                    history=history, epoch=epoch + 1, ema=average, steps=steps), ckpt + ".tmp")
+                    os.replace(ckpt + ".tmp", ckpt)
+                    saved = epoch + 1
     except KeyboardInterrupt as e:     # Ctrl-C, or SIGTERM under python -m paper_repro
         if ckpt and not quiet:
             print(f"\n{desc}: interrupted; {ckpt} holds the {saved} epochs finished so far: run the same "
@@ -199,6 +201,19 @@ def fit(model, batches, loss_fn, epochs, lr, ckpt=None, evaluate=None, desc="tra
     if ema:
         _copy(params, average)
     return history
+
+
+@contextlib.contextmanager
+def _signals_held(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Hold Ctrl-C and SIGTERM back inside the block; they act right after it (where the platform can)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
 
 def _copy(dst, src):
