@@ -10,19 +10,23 @@ expression (evaluated once per solve, differentiable by autograd w.r.t. the phys
     noise, noise_pos, noise_neg = variance rates        (SDE diffusion^2 = noise + pos noise_pos - neg noise_neg)
 
 ``w`` (default 1) is |weight| for synapse shapes that depend on it (bias-dependent CLM, e.g.
-FittedNMOS): such circuits are ``weight_dependent``. That shape must be a polynomial of degree <= 2
-in v, k(v; w) = 1 - beta(w) v + gamma(w) v^2 (gamma: the devices' I(V) curvature, FittedNMOS with
-kap), so that the synaptic drive of a neuron is
-sum_j w_j H_j - v sum_j w_j beta(|w_j|) H_j + v^2 sum_j w_j gamma(|w_j|) H_j: ``rhs`` then reads the
-drive's pos_beta, neg_beta (and pos_gamma, neg_gamma on a ``curved`` phase; circuitnet.drive), and
-``dbeta_pos_dw`` ... ``dgamma_neg_dw`` give the derivatives the adjoint needs.
+FittedNMOS): such circuits are ``weight_dependent``. That shape must be separable in w and v,
+
+    k(v; w) = 1 - beta(w) v + sum_p g_p(w) phi_p(v)
+
+(the terms of its expansion each a function of w times a function of v alone: a polynomial in v, the
+devices' curvature gamma(w) v^2, a knee exp(-v / a), ...), so that the synaptic drive of a neuron is
+sum_j w_j H_j - v sum_j w_j beta(|w_j|) H_j + sum_p phi_p(v) sum_j w_j g_p(|w_j|) H_j: ``rhs`` then
+reads the drive's pos_beta, neg_beta and, on a ``curved`` phase (one or more terms phi_p), its curves
+(circuitnet.drive); ``dbeta_pos_dw``, ``dbeta_neg_dw`` and the ``curves`` (phi_p, dphi_p/dv, g_p and
+dg_p/dw per sign) give what the adjoint needs.
 ``tsw`` is the time at which time switches H(tau - tau_e) are evaluated (the middle of the current
 integration interval, whose edges include every switching time), so steps never straddle a jump.
 Functions take tensors and return tensors broadcastable to v.
 """
 import weakref
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import sympy as sp
 import torch
@@ -109,7 +113,7 @@ class CompiledPhase:
     comparator: bool                 # the comparator listens in this phase
     affine: bool                     # drift and shapes affine in v
     weight_dependent: bool           # shapes depend on |w| (FittedNMOS / FittedPMOS)
-    curved: bool                     # weight-dependent shapes with a v^2 term (gamma_pos, gamma_neg)
+    curved: bool                     # weight-dependent shapes with terms beyond 1 - beta v (``curves``)
     time_invariant: bool             # no time switch in the drift
     breakpoints: tuple               # local times where a time switch flips
     switch_parameters: frozenset     # parameters that place those switches (fixed at compile time)
@@ -135,10 +139,7 @@ class CompiledPhase:
     beta_neg: Optional[Callable] = None
     dbeta_pos_dw: Optional[Callable] = None
     dbeta_neg_dw: Optional[Callable] = None
-    gamma_pos: Optional[Callable] = None
-    gamma_neg: Optional[Callable] = None
-    dgamma_pos_dw: Optional[Callable] = None
-    dgamma_neg_dw: Optional[Callable] = None
+    curves: tuple = ()               # per separable term: Curve(phi, dphi_dv, g_pos, g_neg, dg_pos_dw, dg_neg_dw)
 
     def prepare(self, p, like):
         """Constants c_k of this phase from parameter tensors p (dict name -> tensor)."""
@@ -147,11 +148,13 @@ class CompiledPhase:
     def rhs(self, v, tau, tsw, drive, c):
         """dv/dtau = a(v, tau) + pos k_pos(v) + neg k_neg(v) where synapses conduct (drive: a
         :class:`~circuitnet.drive.Drive`; weight-dependent shapes: a + pos + neg - v (pos_beta + neg_beta)
-        + v^2 (pos_gamma + neg_gamma))."""
+        + sum_p phi_p(v) curves[p])."""
         f = self.drift(v, tau, tsw, c)
         if self.synapses and self.curved:
-            curve = drive.pos_gamma + drive.neg_gamma
-            return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta - v * curve)
+            f = f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta)
+            for cv, d in zip(self.curves, drive.curves):
+                f = f + cv.phi(v, tau, tsw, c) * d
+            return f
         if self.synapses and self.weight_dependent:
             return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta)
         if self.synapses:
@@ -162,7 +165,10 @@ class CompiledPhase:
         """dF/dv of :meth:`rhs` (the linearisation the adjoint and the jitter integrate)."""
         fv = self.ddrift_dv(v, tau, tsw, c)
         if self.synapses and self.curved:
-            return fv - (drive.pos_beta + drive.neg_beta) + 2 * v * (drive.pos_gamma + drive.neg_gamma)
+            fv = fv - (drive.pos_beta + drive.neg_beta)
+            for cv, d in zip(self.curves, drive.curves):
+                fv = fv + cv.dphi_dv(v, tau, tsw, c) * d
+            return fv
         if self.synapses and self.weight_dependent:
             return fv - (drive.pos_beta + drive.neg_beta)
         if self.synapses:
@@ -186,39 +192,78 @@ def compile_phase(nphase, circuit):
     weight_dependent = nphase.k_pos.has(w_sym) or nphase.k_neg.has(w_sym)
     for k in ("drift", "k_pos", "k_neg"):
         exprs["d" + k + "_dv"] = sp.diff(exprs[k], v_sym)
-    degrees = [v_degree(nphase.k_pos), v_degree(nphase.k_neg)]
-    if weight_dependent and any(d is None or d > 2 for d in degrees):
-        raise ValueError(f"phase {name!r}: a synapse shape that depends on the weight must be a polynomial of "
-                         f"degree <= 2 in v (k = 1 - beta(w) v + gamma(w) v^2, as for FittedNMOS/FittedPMOS)")
-    curved = weight_dependent and max(degrees) == 2
+    curve_exprs = ()
+    if weight_dependent:
+        curve_exprs = _separable(name, nphase.k_pos, nphase.k_neg)
     if affine or weight_dependent:
         for sign, k in (("pos", nphase.k_pos), ("neg", nphase.k_neg)):
-            exprs[f"beta_{sign}"] = -sp.diff(k, v_sym).subs(v_sym, 0)
+            exprs[f"beta_{sign}"] = -sp.diff(k, v_sym).subs(v_sym, 0) if affine else curve_exprs[0][sign]
             exprs[f"dbeta_{sign}_dw"] = sp.diff(exprs[f"beta_{sign}"], w_sym)
-            if curved:
-                exprs[f"gamma_{sign}"] = sp.diff(k, v_sym, 2).subs(v_sym, 0) / 2
-                exprs[f"dgamma_{sign}_dw"] = sp.diff(exprs[f"gamma_{sign}"], w_sym)
+    curve_exprs = curve_exprs[1:]
+    for p, (phi, g) in enumerate(curve_exprs):
+        exprs[f"curve{p}_phi"], exprs[f"curve{p}_dphi_dv"] = phi, sp.diff(phi, v_sym)
+        for sign in ("pos", "neg"):
+            exprs[f"curve{p}_g_{sign}"] = g[sign]
+            exprs[f"curve{p}_dg_{sign}_dw"] = sp.diff(g[sign], w_sym)
+    curved = bool(curve_exprs)
     if affine:
         exprs["leak"] = -sp.diff(nphase.drift, v_sym)
         exprs["bias"] = nphase.drift.subs(v_sym, 0)
     hoist = _Hoister()
-    exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta", "gamma")) else e))
+    exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta", "curve")) else e))
              for k, e in exprs.items()}
     const_symbols = list(hoist.consts.values())
     names = {v_sym: "v", tau_sym: "tau", tsw_sym: "tsw", w_sym: "w"}
     names.update({c: f"c[{i}]" for i, c in enumerate(const_symbols)})
     fns = {k: codegen(f"{name}_{k}", e, ("v", "tau", "tsw", "c"), names) for k, e in exprs.items()}
+    curves = tuple(Curve(*(fns.pop(f"curve{p}_{f}") for f in ("phi", "dphi_dv", "g_pos", "g_neg", "dg_pos_dw", "dg_neg_dw")))
+                   for p in range(len(curve_exprs)))
     for k in ("drift", "k_pos", "k_neg"):
         fns[f"d{k}_dc"] = _Derivatives(f"{name}_d{k}_dc", exprs[k], const_symbols, names)
     pnames = {s: f"p[{s.name!r}]" for s in circuit.parameter_symbols}
     const_fns = [codegen(f"{name}_const{i}", e, ("p", "like"), pnames, like="like")
                  for i, e in enumerate(hoist.consts)]
     return CompiledPhase(name=name, duration=duration, synapses=nphase.synapses, comparator=nphase.comparator,
-                         affine=affine, weight_dependent=weight_dependent, curved=curved,
+                         affine=affine, weight_dependent=weight_dependent, curved=curved, curves=curves,
                          time_invariant=not nphase.drift.has(tau_sym),
                          breakpoints=_breakpoints(nphase, circuit), switch_parameters=frozenset(_switch_parameters(nphase)),
                          exprs=exprs, const_exprs=list(hoist.consts), const_symbols=const_symbols,
                          const_fns=const_fns, **fns)
+
+
+class Curve(NamedTuple):
+    """One separable term g(|w|) phi(v) of a weight-dependent synapse shape, as torch functions
+    f(v, tau, tsw, c, w): phi, dphi/dv (of v) and g, dg/d|w| per sign (of |w|)."""
+    phi: Callable
+    dphi_dv: Callable
+    g_pos: Callable
+    g_neg: Callable
+    dg_pos_dw: Callable
+    dg_neg_dw: Callable
+
+
+def _separable(phase, k_pos, k_neg):
+    """The shapes k_s(v; w) = 1 - beta_s(w) v + sum_p g_p,s(w) phi_p(v) of a weight-dependent synapse phase:
+    ({"pos": beta_pos, "neg": beta_neg}, (phi_p, {"pos": g_p,pos, "neg": g_p,neg}), ...), the terms
+    phi_p shared by both devices (g = 0 where a device lacks one), in sympy's sort order; a ValueError
+    names a shape that is not separable (a term whose v-part still holds w)."""
+    parts = {}
+    for sign, k in (("pos", k_pos), ("neg", k_neg)):
+        terms = {}
+        for term in sp.Add.make_args(sp.expand(k, log=False, power_base=False)):
+            g, phi = term.as_independent(v_sym, as_Add=False)
+            if phi.has(w_sym):
+                raise ValueError(f"phase {phase!r}: the {sign} synapse shape's term {term} does not separate into a "
+                                 f"function of the weight times a function of v; a shape that depends on the weight "
+                                 f"must read k(v; w) = 1 - beta(w) v + sum_p g_p(w) phi_p(v) (FittedNMOS/FittedPMOS)")
+            terms[phi] = terms.get(phi, 0) + g
+        one = terms.pop(sp.Integer(1), sp.Integer(0)) - 1
+        if one != 0:                   # k(0; w) != 1: a term of its own, phi = 1
+            terms[sp.Integer(1)] = one
+        parts[sign] = terms
+    beta = {s: -parts[s].pop(v_sym, sp.Integer(0)) for s in parts}
+    phis = sorted(set(parts["pos"]) | set(parts["neg"]), key=sp.default_sort_key)
+    return (beta,) + tuple((phi, {s: parts[s].get(phi, sp.Integer(0)) for s in parts}) for phi in phis)
 
 
 def _switch_parameters(nphase):
@@ -330,30 +375,36 @@ class CompiledCircuit:
                              f"when the circuit is compiled; declare a new circuit to change them")
         return parameter_tensors(self.defaults, overrides, dtype, device)
 
-    def synapse_betas(self, consts, wabs, derivative=False, order=1):
-        """(beta_pos(|w|), beta_neg(|w|)) of the synapse phase (order=2: gamma_pos, gamma_neg), shaped like
-        ``wabs`` (or their derivatives in |w|), |w| read at least at W_FLOOR; ``consts``: every phase's
-        prepared constants."""
+    def synapse_betas(self, consts, wabs, derivative=False):
+        """(beta_pos(|w|), beta_neg(|w|)) of the synapse phase, shaped like ``wabs`` (or their derivatives
+        in |w|), |w| read at least at W_FLOOR; ``consts``: every phase's prepared constants."""
         ph, c = self.phases[self.synapse_phase], consts[self.synapse_phase]
         wabs = wabs.clamp(min=W_FLOOR)
         z = wabs.new_zeros(())
-        name = "beta" if order == 1 else "gamma"
-        fns = [getattr(ph, f"d{name}_{s}_dw" if derivative else f"{name}_{s}") for s in ("pos", "neg")]
+        fns = [ph.dbeta_pos_dw, ph.dbeta_neg_dw] if derivative else [ph.beta_pos, ph.beta_neg]
         return tuple(f(z, z, z, c, wabs).expand_as(wabs) for f in fns)
+
+    def synapse_curves(self, consts, wabs, derivative=False):
+        """Per separable term of the synapse phase's shapes, (g_pos(|w|), g_neg(|w|)) shaped like ``wabs``
+        (or their derivatives in |w|), |w| read at least at W_FLOOR; () on a phase without such terms."""
+        ph, c = self.phases[self.synapse_phase], consts[self.synapse_phase]
+        wabs = wabs.clamp(min=W_FLOOR)
+        z = wabs.new_zeros(())
+        pick = (lambda cv: (cv.dg_pos_dw, cv.dg_neg_dw)) if derivative else (lambda cv: (cv.g_pos, cv.g_neg))
+        return tuple(tuple(f(z, z, z, c, wabs).expand_as(wabs) for f in pick(cv)) for cv in ph.curves)
 
     @property
     def curved(self):
-        """True where the synapse shapes depend on the weight and carry a v^2 term (:class:`CompiledPhase`)."""
+        """True where the synapse shapes depend on the weight and carry terms beyond 1 - beta v (:class:`CompiledPhase`)."""
         return self.phases[self.synapse_phase].curved
 
     def synapse_weights(self, consts, weight):
         """The :class:`~circuitnet.drive.Drive` weight matrices [I, J] of ``weight`` (with the
-        beta(|w|) and gamma(|w|) products where the shapes depend on the weight, |w| read at least at W_FLOOR)."""
+        beta(|w|) and g_p(|w|) products where the shapes depend on the weight, |w| read at least at W_FLOOR)."""
         if not self.weight_dependent:
             return synapse_weights(weight)
         wabs = weight.abs()
-        gammas = self.synapse_betas(consts, wabs, order=2) if self.curved else None
-        return synapse_weights(weight, self.synapse_betas(consts, wabs), gammas)
+        return synapse_weights(weight, self.synapse_betas(consts, wabs), self.synapse_curves(consts, wabs))
 
 
 # |w| below which a weight-dependent shape is read at this value (its charge is ~0 anyway): beta(|w|)

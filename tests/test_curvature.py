@@ -1,9 +1,10 @@
 """Synapse devices whose I(V) bends (FittedNMOS / FittedPMOS declared with kap: a curvature that depends
-on the device's own current): k(v; |w|) = 1 - beta(|w|) v + gamma(|w|) v^2, honoured by method ode
-(and sde), refused with the reason by exact and dstd; the realised sky130 model with curvature=True
-against ngspice on mixed-sign neurons."""
+on the device's own current): k(v; |w|) = 1 - beta(|w|) v + gamma(|w|) v^2, and any shape separable in
+w and v (a cubic, a knee exp(-V / a)), honoured by method ode (and sde), refused with the reason by exact
+and dstd; the realised sky130 model with curvature=True against ngspice on mixed-sign neurons."""
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 from scipy.integrate import solve_ivp
 
@@ -42,44 +43,88 @@ def test_curvature_makes_the_shape_quadratic_and_only_ode_takes_it():
         spike_times(circuit(), t, w, method="exact")
 
 
-def test_a_weight_dependent_shape_of_degree_three_is_refused_by_name():
-    class Cubic(cn.FittedNMOS):
-        def current(self, node):
-            x = node.V - node.V0
-            return -self.I * (1 + self.clm() * x + 0.01 * x ** 3)
-    c = circuit()
-    bad = cn.NeuronCircuit(c.elements, cn.Synapse(Cubic("pos", lam=0.4, lam1=0.01, I_ref="100n"), c.synapse.negative),
-                           c.phases, reset_level="1.3", threshold="0.428")
-    with pytest.raises(ValueError, match="degree <= 2"):
-        compile_circuit(bad)
+class Cubic(cn.FittedNMOS):
+    """A fitted nfet with a cubic term of its own."""
+    def current(self, node):
+        x = node.V - node.V0
+        return -self.I * (1 + self.clm() * x + 0.01 * x ** 3)
 
 
-def test_ode_matches_an_independent_integration_of_the_quadratic_shapes():
-    """dv/dtau = sum_j w_j k(v; |w_j|) H(tau - t_j) in the accumulate phase (scipy, rtol 1e-12, from the
-    shapes' own sympy), then the constant discharger: the spike time to 1e-8."""
+class Knee(cn.FittedNMOS):
+    """A fitted nfet whose current falls off near ground (a triode knee, 0.08 V wide), by an amount that
+    depends on its own current: g(|w|) (exp(-V / 0.08) - exp(-V0 / 0.08)), nothing at reset."""
+    def current(self, node):
+        x, knee = node.V - node.V0, sp.exp(-node.V / 0.08) - sp.exp(-node.V0 / 0.08)
+        return -self.I * (1 + self.clm() * x - (0.5 + 0.05 * sp.log(self.I / self.I_ref)) * knee)
+
+
+class Tangled(cn.FittedNMOS):
+    """Not separable: the weight sits inside a function of v."""
+    def current(self, node):
+        return -self.I * (1 + self.clm() * (node.V - node.V0)) * sp.exp((node.V0 - node.V) * self.I / self.I_ref)
+
+
+def _with_positive(device):
     c = circuit()
+    return cn.NeuronCircuit(c.elements, cn.Synapse(device, c.synapse.negative), c.phases, reset_level="1.3",
+                            threshold="0.428")
+
+
+def _fitted(kind):
+    return kind("pos", lam=0.4, lam1=0.01, I_ref="100n")
+
+
+def test_separable_shapes_compile_into_terms_and_a_tangled_one_is_refused_by_name():
+    cubic, knee = compile_circuit(_with_positive(_fitted(Cubic))), compile_circuit(_with_positive(_fitted(Knee)))
+    assert cubic.curved and knee.curved
+    phis = lambda cc: [str(e) for k, e in cc.phases[0].exprs.items() if k.endswith("_phi")]
+    assert any("v**3" in p for p in phis(cubic)) and any("exp" in p for p in phis(knee))
+    with pytest.raises(ValueError, match="pos synapse shape.*does not separate"):
+        compile_circuit(_with_positive(_fitted(Tangled)))
+
+
+def _independent(c, t, w, dt):
+    """ode's spike times against scipy (DOP853, rtol 1e-12) of dv/dtau = sum_j w_j k(v; |w_j|) H(tau - t_j),
+    k read from the compiled full shape (not its separable terms), then the constant discharger: to 1e-8."""
     cc = compile_circuit(c)
-    t, w = layer(B=2, I=3)
-    t_ode, fired = spike_times(c, t, w, method=ODE(dt=1 / 512))
+    t_ode, fired = spike_times(c, t, w, method=ODE(dt=dt))
     consts = [ph.prepare(cc.params(D), t) for ph in cc.phases]
     acc, fire = cc.phases
     rate = fire.drift(torch.zeros(()), torch.zeros(()), torch.zeros(()), consts[1]).item()
     for b in range(t.shape[0]):
         for i in range(w.shape[0]):
             wi = w[i]
-            k = lambda v: torch.where(wi > 0, acc.k_pos(torch.tensor(v, dtype=D), 0, 0, consts[0], wi.abs()),
-                                      acc.k_neg(torch.tensor(v, dtype=D), 0, 0, consts[0], wi.abs())).numpy()
-            k0, kp, km = k(0.0), k(1.0), k(-1.0)            # k = k0 + k1 v + k2 v^2, read at v = 0, +-1
-            coef = np.stack([k0, (kp - km) / 2, (kp + km) / 2 - k0]) * wi.numpy()      # [3, J]
+
+            def f(tau, y, on):
+                v = torch.tensor(y[0], dtype=D)
+                k = torch.where(wi > 0, acc.k_pos(v, 0, 0, consts[0], wi.abs()), acc.k_neg(v, 0, 0, consts[0], wi.abs()))
+                return [float((wi * k)[on].sum()) + float(acc.drift(v, 0, 0, consts[0]))]
             edges = sorted({0.0, *t[b].tolist(), 1.0})
             v = 0.0
             for a, e in zip(edges[:-1], edges[1:]):
-                c3 = coef[:, t[b].numpy() <= a].sum(1)
-                v = solve_ivp(lambda tau, y: c3[0] + c3[1] * y + c3[2] * y * y, (a, e), [v], rtol=1e-12, atol=1e-14,
-                              method="DOP853").y[0, -1]
+                on = torch.as_tensor(t[b].numpy() <= a)
+                v = solve_ivp(f, (a, e), [v], args=(on,), rtol=1e-12, atol=1e-14, method="DOP853").y[0, -1]
             expect = min(max((1 - v) / rate, 0.0), 1.0)
-            assert abs(float(t_ode[b, i]) - expect) < 1e-8
+            assert abs(float(t_ode[b, i]) - expect) < 1e-8, (b, i)
 
+
+def test_ode_matches_an_independent_integration_of_the_quadratic_shapes():
+    t, w = layer(B=2, I=3)
+    _independent(circuit(), t, w, 1 / 512)
+
+
+@pytest.mark.parametrize("kind", [Cubic, Knee])
+def test_ode_matches_an_independent_integration_of_other_separable_shapes(kind):
+    t, w = layer(seed=2, B=2, I=3)
+    _independent(_with_positive(_fitted(kind)), t, w, 1 / 512)
+
+
+def test_ode_gradients_through_a_knee_match_central_differences():
+    t, w = layer(seed=3, B=2, I=2, J=5)
+    t.requires_grad_(), w.requires_grad_()
+    c = _with_positive(_fitted(Knee))
+    f = lambda t, w: spike_times(c, t, w, method=ODE(dt=1 / 128))[0]
+    assert torch.autograd.gradcheck(f, (t, w), eps=1e-6, atol=1e-6, rtol=1e-4)
 
 def test_ode_gradients_match_central_differences():
     c = circuit()

@@ -157,7 +157,7 @@ def general_dstd(cc, t_in, weight, params=None, steps=10, offset=0.0, clip=True,
         v = sched.start(pi, v)
         if ph.synapses:
             drive, Q = averaged_drive(t_in, weight, lo, hi, jumps)
-            per_step = list(zip(*(x.unbind(1) for x in drive if x is not None)))  # one gradient stack in backward
+            per_step = list(zip(*(x.unbind(1) for x in drive[:4] if x is not None)))  # one gradient stack in backward
             if Q is not None:   # packets spread by the hat kernel, as in solve.dstd (none from t <= 0)
                 v = v - (t_in <= 0).to(v.dtype) @ jumps.t()
                 dQ = torch.diff(Q, dim=1, prepend=torch.zeros_like(Q[:, :1])).unbind(1)

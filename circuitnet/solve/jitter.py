@@ -73,14 +73,11 @@ def spike_jitter(cc, t_in, weight, params=None, steps=64):
             m = sched.start(pi, m)
             if ph.synapses:
                 drive, Q = averaged_drive(t_in, weight, lo, hi, jumps)
-                if ph.weight_dependent:          # the beta (and gamma) sums, averaged the same way
+                if ph.weight_dependent:          # the beta sums (and the separable terms' sums), averaged the same way
                     wb = cc.synapse_weights(consts, weight)
                     beta, _ = averaged_drive(t_in, wb.pos_beta + wb.neg_beta, lo, hi)
-                    extra = (beta.pos, beta.neg)
-                    if ph.curved:
-                        gamma, _ = averaged_drive(t_in, wb.pos_gamma + wb.neg_gamma, lo, hi)
-                        extra += (gamma.pos, gamma.neg)
-                    drive = Drive(drive.pos, drive.neg, *extra)
+                    curves = tuple(sum(averaged_drive(t_in, x, lo, hi)[0][:2]) for x in wb.curves)
+                    drive = Drive(drive.pos, drive.neg, beta.pos, beta.neg, curves)
                 if Q is not None:    # charge packets on the grid, as in dstd_general
                     m = m - (t_in <= 0).to(m.dtype) @ jumps.t()
                     dQ = torch.diff(Q, dim=1, prepend=torch.zeros_like(Q[:, :1]))

@@ -22,8 +22,9 @@ The integrals are running accumulators read when the backward sweep passes each 
 Synapse shapes that depend on the weight (FittedNMOS, k = 1 - beta(|w|) v) make the drive
 sum_j w_j - v sum_j w_j beta(|w_j|) (circuitnet.drive: pos_beta, neg_beta), and the weight
 gradient is int lambda dtau - D_j int lambda v dtau with D_j = beta + |w_j| dbeta/d|w| (two running
-accumulators instead of one per sign); with the devices' curvature (k = 1 - beta v + gamma v^2) it is
-int lambda dtau - D_j int lambda v dtau + E_j int lambda v^2 dtau, E_j = gamma + |w_j| dgamma/d|w| (three).
+accumulators instead of one per sign); with separable terms beyond (k = 1 - beta v + sum_p g_p phi_p(v),
+e.g. the devices' curvature g v^2) one more per term: + sum_p E_pj int lambda phi_p(v) dtau,
+E_pj = g_p + |w_j| dg_p/d|w|.
 """
 import math
 
@@ -185,12 +186,9 @@ def _adjoint_rates(ph, v, lam, s, tsw, drive, c, need_w, need_c, a=None):
         f, fv = torch.addcmul(a[0], a[1], v), a[1]
     nl = -lam
     rates = [f, nl * fv]
-    if ph.synapses and need_w:               # weight-dependent: int -lam, int lam v (and int -lam v^2), combined per synapse
-        if ph.curved:
-            lv = lam * v
-            rates += [nl, lv, -lv * v]
-        elif ph.weight_dependent:
-            rates += [nl, lam * v]
+    if ph.synapses and need_w:               # weight-dependent: int -lam, int lam v (and int -lam phi_p(v)), combined per synapse
+        if ph.weight_dependent:
+            rates += [nl, lam * v] + [nl * cv.phi(v, s, tsw, c) for cv in ph.curves]
         elif a is not None:
             rates += [nl * torch.addcmul(a[2], a[3], v), nl * torch.addcmul(a[4], a[5], v)]
         else:
@@ -246,14 +244,13 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
     cc, consts, jumps = sched.cc, sched.consts, sched.input_jumps
     tl = cc.timeline
     columns, wall = _columns(cc, consts, weight)
-    if cc.weight_dependent:                  # d(w k(v; |w|))/dw = 1 - D v + E v^2,  D = beta + |w| dbeta/d|w|
+    E = ()
+    if cc.weight_dependent:                  # d(w k(v; |w|))/dw = 1 - D v + sum_p E_p phi_p(v),  D = beta + |w| dbeta/d|w|
         wabs = wall.abs().clamp(min=W_FLOOR)
         (bp, bn), (dp, dn) = cc.synapse_betas(consts, wabs), cc.synapse_betas(consts, wabs, derivative=True)
         D = torch.where(wall >= 0, bp + wabs * dp, bn + wabs * dn)
-        if cc.curved:                        # E = gamma + |w| dgamma/d|w|
-            (gp, gn), (ep, en) = (cc.synapse_betas(consts, wabs, order=2),
-                                  cc.synapse_betas(consts, wabs, derivative=True, order=2))
-            E = torch.where(wall >= 0, gp + wabs * ep, gn + wabs * en)
+        E = tuple(torch.where(wall >= 0, gp + wabs * ep, gn + wabs * en)      # E_p = g_p + |w| dg_p/d|w|
+                  for (gp, gn), (ep, en) in zip(cc.synapse_curves(consts, wabs), cc.synapse_curves(consts, wabs, True)))
     crossed, phase_of, t_loc = saved["crossed"], saved["phase_of"], saved["t_loc"]
     # dL/dT* (-1/F(1, T*)) seeds lambda.
     G = t_in.new_zeros(B, I)
@@ -276,7 +273,7 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
     arrive = (t_in < tl.synapse_duration).to(t_in.dtype)
     drive = columns.map(lambda x: arrive @ x[:J])
     v, lam = torch.zeros_like(G), torch.zeros_like(G)
-    n_acc = 3 if cc.curved else 2
+    n_acc = 2 + len(E)
     acc_w = [torch.zeros_like(G) for _ in range(n_acc)]
     gwT = t_in.new_zeros(J + 1, I)
     gt = t_in.new_zeros(B, J + 1)
@@ -315,9 +312,13 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
                 col = wall[j]
                 pos = col >= 0
                 if need_w:
-                    gwT.index_add_(0, j, acc_w[0] + D[j] * acc_w[1] + E[j] * acc_w[2] if ph.curved
-                                   else acc_w[0] + D[j] * acc_w[1] if ph.weight_dependent
-                                   else torch.where(pos, acc_w[0], acc_w[1]))
+                    if ph.weight_dependent:
+                        g = acc_w[0] + D[j] * acc_w[1]
+                        for Ep, acc in zip(E, acc_w[2:]):
+                            g = g + Ep[j] * acc
+                    else:
+                        g = torch.where(pos, acc_w[0], acc_w[1])
+                    gwT.index_add_(0, j, g)
                 v_after = v
                 if jumps is not None:
                     q = _jump_rows(jpad, j, s1)
