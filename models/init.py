@@ -108,7 +108,7 @@ def init_firing_(net, t_in, target=0.5, iterations=30):
     return dict(before=before, after=firing_fractions(net, t_in), offsets=offsets)
 
 
-def bump_silent_(net, times, value, hidden_limit=0.1):
+def bump_silent_(net, times, value, hidden_limit=0.1, labels=None):
     """Weight bumping (fastAndDeep, Goeltz et al. 2021): revive neurons that stopped firing.
 
     A time-to-first-spike neuron that never reaches threshold reports t_max with zero gradient, and a
@@ -119,6 +119,9 @@ def bump_silent_(net, times, value, hidden_limit=0.1):
     any in the output layer) gets ``value`` added to every
     incoming weight of each of its neurons that stayed silent on some sample of the batch.
     ``times``: the layers' output times of that batch (``net(t_in, all_times=True)[1]``).
+    ``labels`` (the batch's classes [B], optional): in the output layer only the correct class's neuron
+    counts as silent, output (b, i) silent and i = labels[b] (a wrong class's output that stays silent
+    is what the loss asks for, and bumping it works against the loss).
     Returns the index of the bumped layer, or None."""
     layers = _spiking(net)
     if len(times) != len(layers):
@@ -127,6 +130,8 @@ def bump_silent_(net, times, value, hidden_limit=0.1):
         for k, (layer, t) in enumerate(zip(layers, times)):
             silent = (t.detach() >= layer.t_max).flatten(1)
             limit = 0.0 if k == len(layers) - 1 else hidden_limit
+            if labels is not None and k == len(layers) - 1:
+                silent = silent & (torch.arange(silent.shape[1], device=silent.device) == labels.reshape(-1, 1))
             if silent.double().mean().item() > limit:
                 layer.weight[silent.any(0)] += value
                 return k

@@ -24,3 +24,24 @@ def early_spike_penalty(times, gamma):
 def weight_penalty(model, gamma):
     """gamma_W * sum ||W||^2 over every spiking layer's weight (keeps currents small)."""
     return gamma * sum((l.weight ** 2).sum() for l in model.spiking_layers)
+
+
+def silence_penalty(us, t_max, gamma):
+    """gamma * sum over the given layers of the mean over (sample, neuron) of (u - t_max)+, where u are
+    a layer's unclipped times (SpikeNet.forward(..., unclipped="all")). For the two-node LIF neuron by
+    its closed form a silent neuron reports u = t_max + 1 - V_peak, so the term is
+
+        gamma * sum_layers mean_{b,i} (V_th - V_peak,bi)+ / (V_th - V_rest)
+
+    (V_peak: the membrane's highest value in the window): a neuron that stayed below threshold is
+    pulled up by its distance from it, and one that fires costs nothing. ``t_max``: one number, or
+    one per layer."""
+    t_max = t_max if isinstance(t_max, (list, tuple)) else [t_max] * len(us)
+    return gamma * sum((u - m).clamp(min=0.0).mean() for u, m in zip(us, t_max))
+
+
+def label_time_penalty(t_out, target, alpha, beta=1.0):
+    """fastAndDeep's regulariser (Goeltz et al. 2021): alpha * (exp(t_label / beta) - 1), averaged over the
+    batch; it pulls the correct output's spike early (and, on unclipped times, a silent one up)."""
+    t = t_out.gather(1, target[:, None]).squeeze(1)
+    return alpha * (torch.exp(t / beta) - 1.0).mean()

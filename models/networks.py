@@ -109,12 +109,18 @@ class SpikeNet(nn.Module):
         layer's unclipped firing times u before clip(u, 0, t_max) and noise (RC-Spike output layer, any
         circuit, methods exact, dstd and ode, circuitnet.solve.unclipped; the two-node LIF by "exact",
         t_max + the peak's deficit where it does not fire).  u keeps a gradient where t_out is
-        clipped: an output that never reaches threshold (u > 1) can still be pulled back."""
+        clipped: an output that never reaches threshold (u > 1) can still be pulled back.
+        unclipped="all" returns (t_out, times, us): every spiking layer's clipped times (as with
+        all_times) and its unclipped times before the clip (each layer's forward is the same:
+        t = clip(u, 0, t_max), then noise; a silent two-node LIF neuron's u - t_max is its membrane's
+        deficit below threshold, which the training losses can pull on)."""
         self._redraw()
-        times, last = [], self.spiking_layers[-1]
+        times, us, last = [], [], self.spiking_layers[-1]
+        every = unclipped == "all"
         for layer in self.layers:
-            if unclipped and layer is last:
+            if unclipped and (every or layer is last) and hasattr(layer, "spikes"):
                 u = layer.spikes(t, clip=False)[0]          # the method says where there is none
+                us.append(u)
                 t = u.clamp(0.0, layer.t_max)
             else:
                 t = layer(t)
@@ -123,6 +129,8 @@ class SpikeNet(nn.Module):
                 if layer is not last:
                     t = self.dropout(t)
                 times.append(t)
+        if every:
+            return t, times, us
         if unclipped:
             return t, u
         return (t, times) if all_times else t

@@ -111,6 +111,27 @@ OPTIONS = {
     "--clip": ("clip", dict(type=_number(float, lambda x: x > 0, "a number > 0"), metavar="NORM",
                             help="clip each step's gradient norm to NORM (a neuron grazing its threshold has a "
                                  "near-infinite spike-time gradient)")),
+    "--ce-on": ("ce_on", dict(choices=["clipped", "unclipped"],
+                              help="the cross-entropy on the output layer's spike times (clipped: t_max where it does "
+                                   "not fire, no gradient) or unclipped times (the two-node LIF: t_max + 1 - V_peak "
+                                   "where it does not fire, V_peak its membrane's highest value in units of V_th - "
+                                   "V_rest; with --gamma1 0)")),
+    "--gamma-silent": ("gamma_silent", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), metavar="G",
+                                            help="penalty G sum_hidden layers mean_(sample, neuron) (V_th - V_peak)+ / "
+                                                 "(V_th - V_rest) on neurons that stay below threshold, from the "
+                                                 "unclipped times (models.silence_penalty; with --gamma1 0)")),
+    "--alpha": ("alpha", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"),
+                              help="fastAndDeep's term alpha (exp(t_label / beta) - 1) on the correct output's time "
+                                   "(models.label_time_penalty; with --gamma1 0)")),
+    "--beta": ("beta", dict(type=_number(float, lambda x: x > 0, "a number > 0"),
+                            help="time scale beta of --alpha's term (normalised time)")),
+    "--hidden-limit": ("hidden_limit", dict(type=_number(float, lambda x: 0 <= x < 1, "a fraction in [0, 1)"),
+                                            help="weight bumping: a hidden layer is bumped when more than this "
+                                                 "fraction of its (sample, neuron) pairs stay silent on a batch")),
+    "--bump-output": ("bump_output", dict(choices=["any", "label"],
+                                          help="weight bumping in the output layer: after a batch where any output "
+                                               "stayed silent (any), or only where the correct class's output did "
+                                               "(label), bump those")),
     "--t-ref": ("t_ref", dict(type=_number(float, lambda x: 0 < x <= 1, "a time in (0, 1]"),
                               help="target output time t_ref of the temporal penalty")),
     "--augment": ("augment", dict(action=argparse.BooleanOptionalAction,

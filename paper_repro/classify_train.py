@@ -8,7 +8,8 @@ import time
 import torch
 from tqdm import tqdm
 
-from circuitnet.models import bump_silent_, firing_fractions, init_firing_, spike_cross_entropy, temporal_penalty
+from circuitnet.models import (bump_silent_, firing_fractions, init_firing_, label_time_penalty, silence_penalty,
+                               spike_cross_entropy, temporal_penalty)
 
 from .classify_config import CFG
 from .classify_eval import accuracy
@@ -20,7 +21,8 @@ from .train import bars, check_config, check_ema, check_weight_decay, done_epoch
 # keys whose change makes an existing checkpoint unusable
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
                "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment",
-               "train_limit", "val", "circuit", "circuit_parameters", "init", "bump", "clip")
+               "train_limit", "val", "circuit", "circuit_parameters", "init", "bump", "clip", "ce_on", "gamma_silent",
+               "alpha", "beta", "hidden_limit", "bump_output")
 INIT_SAMPLES = 256       # training images that the data-dependent initialisation and the firing report see
 SILENT = 0.1             # a layer where fewer neurons fire at initialisation is reported as mostly silent
 
@@ -55,12 +57,38 @@ def _check_config(path, cfg):
 
 def training_loss(model, cfg, x, y):
     """(loss, output times) of a batch: cross-entropy of softmax(-t/tau_soft) + gamma1 sum_i (u_i - t_ref)^2,
-    the penalty on the unclipped firing times u (or on t, cfg penalty_on="clipped")."""
+    the penalty on the unclipped firing times u (or on t, cfg penalty_on="clipped").
+
+    Without the temporal penalty (gamma1 = 0) three optional terms give neurons that stay below threshold
+    a gradient (a silent time-to-first-spike neuron reports t_max, flat in its weights), from the
+    unclipped times u of every layer (the two-node LIF by its closed form: u = t_max + 1 - V_peak where
+    it does not fire, V_peak the membrane's highest value over the window in units of V_th - V_rest):
+
+        ce_on = "unclipped":  the cross-entropy on the output layer's u instead of t (a silent correct
+                              output is pulled up by its peak's deficit)
+        gamma_silent > 0:     + gamma_silent sum_hidden layers mean_{b,i} (u_bi - t_max)+   (models.silence_penalty)
+        alpha > 0:            + alpha (exp(t_label / beta) - 1), fastAndDeep's term, on the output layer's
+                              times (u with ce_on = "unclipped")                          (models.label_time_penalty)
+    """
     if cfg["gamma1"] == 0:            # no penalty: no unclipped times needed (circuits without them train too)
-        t_out, times = model(inputs(cfg, x), all_times=True)
+        unclipped = cfg["ce_on"] == "unclipped" or cfg["gamma_silent"] > 0
+        if unclipped:
+            t_out, times, us = model(inputs(cfg, x), unclipped="all")
+        else:
+            t_out, times = model(inputs(cfg, x), all_times=True)
         if cfg["bump"]:               # weight bumping, applied before the next batch (models.bump_silent_)
-            model.pending_bump = [t.detach() for t in times]
-        return spike_cross_entropy(t_out, y, cfg["tau_soft"]), t_out
+            model.pending_bump = ([t.detach() for t in times], y if cfg["bump_output"] == "label" else None)
+        on = us[-1] if cfg["ce_on"] == "unclipped" else t_out
+        loss = spike_cross_entropy(on, y, cfg["tau_soft"])
+        if cfg["gamma_silent"] > 0 and len(us) > 1:
+            layers = getattr(model, "module", model).spiking_layers
+            loss = loss + silence_penalty(us[:-1], [l.t_max for l in layers[:-1]], cfg["gamma_silent"])
+        if cfg["alpha"] > 0:
+            loss = loss + label_time_penalty(on, y, cfg["alpha"], cfg["beta"])
+        return loss, t_out
+    if cfg["ce_on"] != "clipped" or cfg["gamma_silent"] > 0 or cfg["alpha"] > 0:
+        raise ValueError("--ce-on unclipped, --gamma-silent and --alpha are for training without the temporal "
+                         "penalty (--gamma1 0)")
     if cfg["bump"]:
         raise ValueError("--bump (weight bumping) is for training without the temporal penalty (--gamma1 0)")
     t_out, u = model(inputs(cfg, x), unclipped=True)
@@ -72,6 +100,10 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     """Train a network on data (a Split) with cfg; checkpoint OUT/TAG.pt (resumed when present).
     Returns dict(net (unwrapped, eval mode), history, test_accuracy, time_per_epoch_s, resumed_s: the
     recorded seconds of the epochs restored from the checkpoint)."""
+    if cfg["bump_output"] not in ("any", "label"):
+        raise ValueError(f"bump_output must be 'any' or 'label', got {cfg['bump_output']!r}")
+    if cfg["ce_on"] not in ("unclipped", "clipped"):
+        raise ValueError(f"ce_on must be 'unclipped' or 'clipped', got {cfg['ce_on']!r}")
     if cfg["penalty_on"] not in ("unclipped", "clipped"):
         raise ValueError(f"penalty_on must be 'unclipped' or 'clipped', got {cfg['penalty_on']!r}")
     check_ema(cfg["ema"])
@@ -128,7 +160,8 @@ def train(cfg, data, out, tag, rt, seed=0, desc=None, quiet=False):
     def loss_fn(m, x, y):
         pending = getattr(m, "pending_bump", None)
         if pending is not None:     # the bump follows the learning-rate schedule: none once learning stops
-            bump_silent_(net, pending, epoch_lr(cfg["bump"], epoch[0] - 1, cfg["epochs"], cfg["schedule"]))
+            bump_silent_(net, pending[0], epoch_lr(cfg["bump"], epoch[0] - 1, cfg["epochs"], cfg["schedule"]),
+                         hidden_limit=cfg["hidden_limit"], labels=pending[1])
             m.pending_bump = None
         loss, t_out = training_loss(m, cfg, x, y)
         counts["correct"] = counts["correct"] + (t_out.detach().argmin(1) == y).sum()   # on the device: no sync

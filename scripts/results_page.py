@@ -455,6 +455,31 @@ def _yin_yang_lif(r):
                          "of this kind: 95.9 % test after 300 epochs, 3.56 s per epoch.")
 
 
+YY_LABEL_CMD = f"{YY_LIF_CMD} --ce-on unclipped --alpha 0.01 --bump-output label"
+YY_LABEL = [f"yin-yang-lif-label-seed{s}" for s in range(5)]
+
+
+def _yin_yang_lif_label(r):
+    rs = [r[n] for n in YY_LABEL]
+    cfg = rs[0].config
+    tests, vals = [x["test_accuracy"] for x in rs], [x["val_accuracy"] for x in rs]
+    old = [r[n]["test_accuracy"] for n in YY_LIF]
+    setup = (f"The two-node LIF network as above, with a gradient for neurons that stay below threshold: the "
+             f"cross-entropy on the output layer's unclipped times (a silent neuron's u = t_max + 1 - V_peak, "
+             f"V_peak its membrane's highest value in units of the swing, from the closed form), fastAndDeep's "
+             f"term alpha (exp(t_label / beta) - 1) with alpha {g(cfg['alpha'])}, beta {g(cfg['beta'])}, and weight "
+             f"bumping of the output layer only where the correct class's neuron stayed silent "
+             f"(`--bump-output label`); {cfg['epochs']} epochs, the rest as above. Chosen on the validation set "
+             f"(60-epoch screens at seeds 0 and 1 over the cross-entropy's target, alpha 0.005 / 0.01 / 0.03, "
+             f"a hidden-layer silence penalty, bumping rules, lr 1e-3; docs/experiments.md).")
+    ours = (f"test accuracy over {len(rs)} seeds **{pct(sum(tests) / len(tests))}** ("
+            + " / ".join(pct(t) for t in tests) + f" at seeds {', '.join(str(x['seed']) for x in rs)}), validation "
+            f"{pct(sum(vals) / len(vals))}; the recipe "
+            f"above {pct(sum(old) / len(old))}; {num(rs[0]['time_per_epoch_s'], 1)} s per epoch on one core "
+            "(a loaded machine).")
+    return setup, ours, "not in the paper; the issue asks 97 % (not met)."
+
+
 def _yin_yang_lif_chips(r):
     run = r["yin-yang-lif-chips"]
     cfg, nom = run.config, run["nominal_accuracy"]
@@ -507,13 +532,15 @@ ENTRIES = [
     dict(heading="A trained layer in SPICE", body=_spice_layer,
          runs=[("spice-layer", "python -m paper_repro spice-layer --nominal runs/val-wd0.3")]),
     dict(heading="A whole network in SPICE", body=_spice_network,
-         runs=[("spice-network", "python -m paper_repro spice-network --nominal runs/val-wd0.3 --images 3 --workers 1")]),
+         runs=[("spice-network", "python -m paper_repro spice-network --nominal runs/val-wd0.3 --images 4 --workers 1")]),
     dict(heading="Chips in SPICE", body=_spice_chips, runs=[("spice-chips", "python -m paper_repro spice-chips")]),
     dict(heading="Yin-Yang", body=_yin_yang,
          runs=[(n, f"python -m paper_repro yin-yang --seed {k}") for k, n in enumerate(YY_SEEDS)]),
     dict(heading="Yin-Yang on a two-node circuit", body=_yin_yang_lif,
          runs=[(n, f"{YY_LIF_CMD} --seed {k}") for k, n in enumerate(YY_LIF)]
          + [("yin-yang-lif-spice", "python -m paper_repro yin-yang-spice --nominal runs/yin-yang-lif-seed0")]),
+    dict(heading="Two-node LIF with a gradient for silent neurons", body=_yin_yang_lif_label,
+         runs=[(n, f"{YY_LABEL_CMD} --seed {k}") for k, n in enumerate(YY_LABEL)]),
     dict(heading="Two-node chips", body=_yin_yang_lif_chips,
          runs=[("yin-yang-lif-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-seed0")]),
     dict(heading="A non-affine circuit", body=_nonaffine,
