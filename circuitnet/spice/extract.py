@@ -31,7 +31,7 @@ import numpy as np
 
 from .runner import run
 
-_VG_STEP = 0.005     # V
+VG_STEP = 0.005     # V
 _NV = 23             # drain-voltage points over [V_th, V0]
 _NC = 17             # drain voltages of the capacitance (AC) points
 
@@ -89,7 +89,8 @@ class DeviceTable:
         return np.interp(self.gate_for(current), self.vg, self.lam)
 
 
-def _sweep_netlist(tech, mos, vg):
+def sweep_netlist(tech, mos, vg):
+    """A netlist of the device alone, drain on source Vd (1 V), gate on source Vg (``vg``), for DC sweeps of either."""
     s = "0" if tech.polarity(mos.model) > 0 else "vdd"
     return (f"* circuitnet extraction: {mos!r}\n{tech.header()}\nVdd vdd 0 {tech.vdd}\nVd d 0 1\nVg g 0 {vg}\n"
             f"X1 d g {s} {s} {mos.model} W={mos.W * 1e6:g} L={mos.L * 1e6:g}\n")
@@ -101,13 +102,13 @@ def extract_device(tech, mos, v_th, v0):
     lo, hi = min(v_th, v0), max(v_th, v0)
     vdd = tech.vdd
     g0, g1 = (0.25, 1.0) if pol > 0 else (vdd - 1.0, vdd - 0.25)
-    ng = int(round((g1 - g0) / _VG_STEP))
+    ng = int(round((g1 - g0) / VG_STEP))
     dv = (hi - lo) / (_NV - 1)
-    res = run(_sweep_netlist(tech, mos, g0), ["i(vd)"],
-              f"dc Vd {lo:.6f} {hi + dv / 2:.6f} {dv:.8f} Vg {g0:.4f} {g1 + _VG_STEP / 2:.4f} {_VG_STEP}")
+    res = run(sweep_netlist(tech, mos, g0), ["i(vd)"],
+              f"dc Vd {lo:.6f} {hi + dv / 2:.6f} {dv:.8f} Vg {g0:.4f} {g1 + VG_STEP / 2:.4f} {VG_STEP}")
     i = np.abs(res["i(vd)"]).reshape(ng + 1, -1)[:, :_NV]
     v = res["scale"].reshape(ng + 1, -1)[0, :_NV]
-    vg = g0 + _VG_STEP * np.arange(ng + 1)
+    vg = g0 + VG_STEP * np.arange(ng + 1)
     x = v - v0
     A = np.stack([np.ones_like(x), x], 1)
     coef, *_ = np.linalg.lstsq(A, i.T, rcond=None)          # [2, n_vg]: the line
@@ -187,7 +188,7 @@ def extract_gate_charge(tech, mos, v_th, v0):
     t_end = t0 + GATE_EDGE + settle
     tr = run(net, [f"i(vd{k})" for k in range(len(gates))] + [f"v(g{k})" for k in range(len(gates))],
              f"tran 1p {t_end} 0 5p")
-    dc = run(_sweep_netlist(tech, mos, 0.0).replace("Vd d 0 1", f"Vd d 0 {vd}"), ["i(vd)"], "dc Vg 0 1.8 0.0005")
+    dc = run(sweep_netlist(tech, mos, 0.0).replace("Vd d 0 1", f"Vd d 0 {vd}"), ["i(vd)"], "dc Vg 0 1.8 0.0005")
     t = tr["scale"]
     m = t >= t0
     charges = []
@@ -213,7 +214,7 @@ def extract_off_leakage(tech, mos, v_th, v0):
     off = 0.0 if pol > 0 else tech.vdd
     lo, hi = min(v_th, v0), max(v_th, v0)
     dv = (hi - lo) / (_NV - 1)
-    res = run(_sweep_netlist(tech, mos, off), ["i(vd)"], f"dc Vd {lo:.6f} {hi + dv / 2:.6f} {dv:.8f}")
+    res = run(sweep_netlist(tech, mos, off), ["i(vd)"], f"dc Vd {lo:.6f} {hi + dv / 2:.6f} {dv:.8f}")
     v, i = res["scale"][:_NV], res["i(vd)"][:_NV]
     slope, intercept = np.polyfit(v, i, 1)
     return dict(device=mos.key, technology=tech.key, v=v.tolist(), current=i.tolist(), G=float(-slope),
