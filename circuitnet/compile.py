@@ -34,7 +34,7 @@ import torch
 from .codegen import TorchPrinter, codegen, parameter_tensors
 from .compile_nodes import CompiledNodes
 from .drive import synapse_weights
-from .neuron import NeuronCircuit, tau_sym, v_degree, v_sym, w_sym
+from .neuron import NeuronCircuit, held, tau_sym, v_degree, v_sym, w_sym
 from .nodes import MultiNodeCircuit
 from .timeline import Timeline
 
@@ -48,8 +48,10 @@ class _Hoister:
         self.consts = {}
 
     def __call__(self, expr):
-        if expr.is_Number or expr in _DYNAMIC:
-            return expr
+        if expr.is_Number or expr in _DYNAMIC or isinstance(expr, sp.logic.boolalg.BooleanAtom):
+            return expr                       # (a Piecewise's last condition, True, stays as it is)
+        if isinstance(expr, sp.functions.elementary.piecewise.ExprCondPair):    # a piece stays a piece
+            return expr.func(self(expr.expr), self(expr.cond))
         if not (expr.free_symbols & _DYNAMIC):
             if expr not in self.consts:
                 self.consts[expr] = sp.Symbol(f"c{len(self.consts)}", real=True)
@@ -210,7 +212,7 @@ def compile_phase(nphase, circuit):
         exprs["leak"] = -sp.diff(nphase.drift, v_sym)
         exprs["bias"] = nphase.drift.subs(v_sym, 0)
     hoist = _Hoister()
-    exprs = {k: hoist(_switch_at_tsw(sp.expand(e, log=False) if k.startswith(("leak", "bias", "beta", "curve")) else e))
+    exprs = {k: hoist(_switch_at_tsw(held(sp.expand, e, log=False) if k.startswith(("leak", "bias", "beta", "curve")) else e))
              for k, e in exprs.items()}
     const_symbols = list(hoist.consts.values())
     names = {v_sym: "v", tau_sym: "tau", tsw_sym: "tsw", w_sym: "w"}
@@ -250,7 +252,7 @@ def _separable(phase, k_pos, k_neg):
     parts = {}
     for sign, k in (("pos", k_pos), ("neg", k_neg)):
         terms = {}
-        for term in sp.Add.make_args(sp.expand(k, log=False, power_base=False)):
+        for term in sp.Add.make_args(held(sp.expand, k, log=False, power_base=False)):
             g, phi = term.as_independent(v_sym, as_Add=False)
             if phi.has(w_sym):
                 raise ValueError(f"phase {phase!r}: the {sign} synapse shape's term {term} does not separate into a "

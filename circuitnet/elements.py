@@ -202,6 +202,7 @@ def _held(current, element):
     return sp.Max(current, element.I_min) if element.values.get("I_min", 0.0) > 0 else current
 
 
+SHAPE_V = sp.Symbol("V_D", real=True)     # the drain voltage (V) a _FittedCLM's shapes are written in
 FIT_DEGREE = 7      # degree of a _FittedCLM's lam(I) and kap(I) in ln I (a cubic left sky130's pfet lam 0.008 off)
 _ORDERS = [""] + [str(k) for k in range(1, FIT_DEGREE + 1)]      # lam, lam1, ..., lam7
 
@@ -211,15 +212,33 @@ class _FittedCLM:
         lam(I) = lam + lam1 x + lam2 x^2 + ... + lam7 x^7,   x = ln(max(I, I_min) / I_ref)
     (I_min > 0: the fit's lower end, below which lam is held). As a synapse device the weight sets I,
     so each synapse has its own reversal potential E(w). Declared with any of kap ... kap7, the
-    device's I(V) also bends: a curvature kap(I) (1/V^2), the same polynomial in x, times (V - V0)^2."""
+    device's I(V) also bends: a curvature kap(I) (1/V^2), the same polynomial in x, times (V - V0)^2.
+    ``shapes``, a sequence of (phi, coefficients): further terms c_p(I) phi_p(V) (the device's I(V) over
+    the whole supply range, circuitnet.spice.knees), phi_p a sympy expression of SHAPE_V (the drain
+    voltage, V; dimensionless, counted from its value at V0) and c_p(I) = sum_n a_n x^n with the given coefficients a_n."""
     parameters = ("I", *(f"lam{k}" for k in _ORDERS), "I_ref", "I_min", *(f"kap{k}" for k in _ORDERS))
     defaults = {**{f"{n}{k}": 0.0 for n in ("lam", "kap") for k in _ORDERS}, "I_ref": 1e-7, "I_min": 0.0}
     positive = ("I_ref",)
     nonnegative = ("I", "I_min")
 
+    def __init__(self, name, shapes=(), **kw):
+        super().__init__(name, **kw)
+        self.shapes = tuple(shapes)
+        for phi, coef in self.shapes:
+            if not isinstance(phi, sp.Expr) or phi.free_symbols - {SHAPE_V} or not len(coef):
+                raise ValueError(f"element {name!r}: each shape must be (a sympy expression of "
+                                 f"circuitnet.elements.SHAPE_V, a non-empty sequence of coefficients), got {(phi, coef)!r}")
+
     def _poly(self, name):
         x = sp.log(_held(self.I, self) / self.I_ref)
         return sum(getattr(self, name + k) * x ** n for n, k in enumerate(_ORDERS))
+
+    def knees(self, node):
+        """sum_p c_p(I) (phi_p(V) - phi_p(V0)) of the declared ``shapes`` (0 without): counted from reset, so
+        that I stays the current at reset."""
+        x = sp.log(_held(self.I, self) / self.I_ref)
+        return sum((sum(float(a) * x ** n for n, a in enumerate(coef)) * (phi.subs(SHAPE_V, node.V) - phi.subs(SHAPE_V, node.V0))
+                    for phi, coef in self.shapes), sp.Integer(0))
 
     def clm(self):
         return self._poly("lam")
@@ -233,20 +252,20 @@ class _FittedCLM:
 
 class FittedNMOS(_FittedCLM, NMOS):
     """NMOS current source with a bias-dependent CLM slope (see _FittedCLM):
-        i_in = -I (1 + lam(I) (V - V0) + kap(I) (V - V0)^2)"""
+        i_in = -I (1 + lam(I) (V - V0) + kap(I) (V - V0)^2 + sum_p c_p(I) phi_p(V))"""
 
     def current(self, node):
         x = node.V - node.V0
-        return -self.I * (1 + self.clm() * x + self.bend(x))
+        return -self.I * (1 + self.clm() * x + self.bend(x) + self.knees(node))
 
 
 class FittedPMOS(_FittedCLM, PMOS):
     """PMOS current source with a bias-dependent CLM slope (see _FittedCLM):
-        i_in = I (1 - lam(I) (V - V0) + kap(I) (V - V0)^2)"""
+        i_in = I (1 - lam(I) (V - V0) + kap(I) (V - V0)^2 + sum_p c_p(I) phi_p(V))"""
 
     def current(self, node):
         x = node.V - node.V0
-        return self.I * (1 - self.clm() * x + self.bend(x))
+        return self.I * (1 - self.clm() * x + self.bend(x) + self.knees(node))
 
 
 class Conductance(Element):

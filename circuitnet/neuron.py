@@ -40,6 +40,8 @@ def v_degree(expr, most=3, x=v_sym):
     read from its derivatives (sympy's Poly took minutes on the logs of a fitted device's shape): first
     as written, then, where x is left, of its expansion (a polynomial whose derivatives do not cancel
     as written)."""
+    if any(p.has(x) for p in sp.sympify(expr).atoms(sp.Piecewise)):
+        return None                   # pieces in x: not one polynomial (and diff through them is slow)
     for e in (sp.sympify(expr), sp.expand(expr, log=False, power_base=False)):
         for n in range(most + 1):
             if not e.has(x):
@@ -47,6 +49,13 @@ def v_degree(expr, most=3, x=v_sym):
             if n < most:
                 e = sp.diff(e, x)
     return None
+
+
+def held(fn, expr, *args, **hints):
+    """fn(expr, ...) with every Piecewise of expr held as an atom (sympy's expand and cancel otherwise work
+    through each piece: minutes on a device's spline shapes), the pieces put back after."""
+    pieces = {p: sp.Dummy() for p in sp.sympify(expr).atoms(sp.Piecewise)}
+    return fn(sp.sympify(expr).xreplace(pieces), *args, **hints).xreplace({d: p for p, d in pieces.items()})
 
 
 class Synapse:
@@ -301,7 +310,7 @@ class NeuronCircuit:
         i = self._to_normalised(device.current(self.node))
         wp = device.symbol(device.weight_parameter)
         if i.has(wp) and (i / wp).has(wp):      # the shape depends on the weight: cancel, no simplify (slow on logs)
-            k = sp.expand(sp.cancel(i / i.subs(v_sym, 0)), log=False, power_base=False).subs(
+            k = held(sp.expand, held(sp.cancel, i / i.subs(v_sym, 0)), log=False, power_base=False).subs(
                 wp, w_sym * self.unit_weight_parameter(device))
         else:
             k = sp.simplify(i / i.subs(v_sym, 0))

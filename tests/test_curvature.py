@@ -58,6 +58,14 @@ class Knee(cn.FittedNMOS):
         return -self.I * (1 + self.clm() * x - (0.5 + 0.05 * sp.log(self.I / self.I_ref)) * knee)
 
 
+def Spline(name, **kw):
+    """A fitted nfet with a declared shape (circuitnet.elements.SHAPE_V): a piecewise cubic knee below 0.3 V, its
+    weight c(I) = -0.4 + 0.03 ln(I / I_ref) (the form circuitnet.spice.knees fits to ngspice's sweeps)."""
+    V = cn.elements.SHAPE_V
+    knee = sp.Piecewise(((0.3 - V) ** 3 / 0.027, V < 0.3), (0, True))
+    return cn.FittedNMOS(name, shapes=[(knee, (-0.4, 0.03))], **kw)
+
+
 class Tangled(cn.FittedNMOS):
     """Not separable: the weight sits inside a function of v."""
     def current(self, node):
@@ -76,11 +84,13 @@ def _fitted(kind):
 
 def test_separable_shapes_compile_into_terms_and_a_tangled_one_is_refused_by_name():
     cubic, knee = compile_circuit(_with_positive(_fitted(Cubic))), compile_circuit(_with_positive(_fitted(Knee)))
-    assert cubic.curved and knee.curved
+    assert cubic.curved and knee.curved and compile_circuit(_with_positive(_fitted(Spline))).curved
     phis = lambda cc: [str(e) for k, e in cc.phases[0].exprs.items() if k.endswith("_phi")]
     assert any("v**3" in p for p in phis(cubic)) and any("exp" in p for p in phis(knee))
     with pytest.raises(ValueError, match="pos synapse shape.*does not separate"):
         compile_circuit(_with_positive(_fitted(Tangled)))
+    with pytest.raises(ValueError, match="each shape must be"):
+        cn.FittedNMOS("pos", shapes=[(sp.Symbol("V") ** 2, (1.0,))], lam=0.4, I_ref="100n")
 
 
 def _independent(c, t, w, dt):
@@ -113,7 +123,7 @@ def test_ode_matches_an_independent_integration_of_the_quadratic_shapes():
     _independent(circuit(), t, w, 1 / 512)
 
 
-@pytest.mark.parametrize("kind", [Cubic, Knee])
+@pytest.mark.parametrize("kind", [Cubic, Knee, Spline])
 def test_ode_matches_an_independent_integration_of_other_separable_shapes(kind):
     t, w = layer(seed=2, B=2, I=3)
     _independent(_with_positive(_fitted(kind)), t, w, 1 / 512)
