@@ -10,6 +10,9 @@ object (circuitnet.solve.methods; default ``DSTD(steps=10, offset="random")``: a
 per mini-batch in training). ``layer.method = ...`` switches it at any time (train with DSTD,
 evaluate with ``"exact"`` or ``solve.ODE(dt=1/128)``); a name stands for the method with its defaults.
 ``deviation`` (None: the nominal circuit) is the layer's draw of a mismatched chip (models.chips).
+``weight_noise = S`` (default 0; SpikeNet's ``weight_noise``): in training mode each forward pass uses
+the weights w (1 + S N(0, 1)), one draw per synapse per forward pass (mini-batch), as a chip's per-synapse
+charge error; in evaluation w itself. The gradient flows to w through the noisy copy.
 ``circuit_noise=True`` (a circuit with declared noise): every spike time moves by the jitter the
 circuit's own noise causes (circuitnet.solve.jitter, on a grid of ``jitter_steps`` = 64 intervals per
 phase), in training and evaluation, with every method but "sde" (which simulates the noise itself).
@@ -51,6 +54,7 @@ class _SpikeLayer(nn.Module):
         self.circuit = circuit
         self.method = solve.method(method, **options)
         self.deviation = None      # a mismatched chip's draw for this layer (models.chips), or None: nominal
+        self.weight_noise = 0.0    # training only: w (1 + weight_noise N(0, 1)) per synapse and forward pass
         self.circuit_noise = bool(circuit_noise)
         cc = compile_circuit(circuit)
         if self.circuit_noise and not cc.has_noise:
@@ -75,7 +79,16 @@ class _SpikeLayer(nn.Module):
         m.check(compile_circuit(self.circuit))       # refused now, with the reason, not at the next forward
         self._method = m
 
+    def _noisy(self, weight):
+        """w (1 + S z), z ~ N(0, 1) per synapse from torch's global generator, in training mode with S =
+        weight_noise > 0; else w."""
+        s = getattr(self, "weight_noise", 0.0)
+        if not self.training or not s:
+            return weight
+        return weight * (1.0 + s * torch.randn_like(weight))
+
     def _solve(self, t_in, weight, clip=True):
+        weight = self._noisy(weight)
         t, fired = spike_times(self.circuit, t_in, weight, method=self.method, deviation=self.deviation, clip=clip,
                                training=self.training)
         if self.circuit_noise and not isinstance(self.method, solve.SDE):

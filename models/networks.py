@@ -38,15 +38,31 @@ class SpikeNet(nn.Module):
     ``forward(t)`` returns output times; ``forward(t, all_times=True)`` also returns the list of
     every spiking layer's output times (for penalties and rasters)."""
 
-    def __init__(self, layers, sigma_spike=0.0, dropout=0.0):
+    def __init__(self, layers, sigma_spike=0.0, dropout=0.0, weight_noise=0.0):
         super().__init__()
         self.layers = nn.ModuleList(layers)
+        self.weight_noise = weight_noise
         t_max = max(getattr(l, "t_max", 0.0) for l in layers)
         self.noise = SpikeTimeNoise(sigma_spike, t_max=t_max)
         self.dropout = SpikeDropout(dropout, t_max=t_max)
         self.chip_scale = None     # train_on_chips: a fresh chip per training forward pass
         self.chip_pool = None      # ... or one of these chips
         self._training_chip = None  # the chip the last training pass drew (left by eval())
+
+    @property
+    def weight_noise(self):
+        """Multiplicative weight noise S of training: every spiking layer's forward pass in training mode
+        uses w (1 + S N(0, 1)), drawn anew per synapse and pass (mini-batch); evaluation uses w. 0: off."""
+        return self.__dict__.get("_weight_noise", 0.0)
+
+    @weight_noise.setter
+    def weight_noise(self, s):
+        s = float(s)
+        if not 0.0 <= s < 1.0:
+            raise ValueError(f"weight_noise must be in [0, 1), got {s}")
+        self.__dict__["_weight_noise"] = s
+        for l in self.spiking_layers:
+            l.weight_noise = s
 
     def train_on_chips(self, scale=1.0, chips=None):
         """Variation-aware training: in training mode every forward pass first draws a fresh chip
@@ -144,15 +160,18 @@ def _kind_layers(kind):
     raise ValueError(f"kind must be 'rc_spike' or 'ttfs', got {kind!r}")
 
 
-def mlp(sizes=(784, 400, 400, 10), kind="rc_spike", sigma_spike=0.01, dropout=0.0, **layer_kw):
-    """Fully connected network, e.g. the paper's 784-400-400-10 (dropout: SpikeDropout's p)."""
+def mlp(sizes=(784, 400, 400, 10), kind="rc_spike", sigma_spike=0.01, dropout=0.0, weight_noise=0.0, **layer_kw):
+    """Fully connected network, e.g. the paper's 784-400-400-10 (dropout: SpikeDropout's p).
+
+    weight_noise: SpikeNet.weight_noise (training only)."""
     sizes = tuple(sizes)
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least input and output sizes, got {sizes}")
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
         raise ValueError(f"mlp: every layer size must be an integer >= 1, got {sizes}")
     Linear, _ = _kind_layers(kind)
-    return SpikeNet([Linear(a, b, **layer_kw) for a, b in zip(sizes[:-1], sizes[1:])], sigma_spike, dropout)
+    return SpikeNet([Linear(a, b, **layer_kw) for a, b in zip(sizes[:-1], sizes[1:])], sigma_spike, dropout,
+                    weight_noise)
 
 
 class Flatten(nn.Module):
@@ -161,7 +180,7 @@ class Flatten(nn.Module):
 
 
 def vgg7(in_channels=1, num_classes=10, image_size=28, width=1, kind="rc_spike", sigma_spike=0.01, dropout=0.0,
-         **layer_kw):
+         weight_noise=0.0, **layer_kw):
     """Conv64-Conv64-Pool-Conv128-Conv128-Pool-Conv256-Conv256-Pool-FC512-FC10 (3x3, stride 1,
     padding 1, 2x2 min-pool on spike times); ``width`` multiplies every channel count."""
     Linear, Conv = _kind_layers(kind)
@@ -173,7 +192,7 @@ def vgg7(in_channels=1, num_classes=10, image_size=28, width=1, kind="rc_spike",
         ch, size = out, size // 2
     layers += [Flatten(), Linear(ch * size * size, int(512 * width), **layer_kw),
                Linear(int(512 * width), num_classes, **layer_kw)]
-    return SpikeNet(layers, sigma_spike, dropout)
+    return SpikeNet(layers, sigma_spike, dropout, weight_noise)
 
 
 class IrisNet(SpikeNet):

@@ -158,6 +158,17 @@ OPTIONS.update({
                                 help="test images: the first N of a fixed random order of the test set (seed 1234)")),
     "--workers": ("workers", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="K",
                                   help="parallel ngspice processes")),
+    "--split": ("split", dict(choices=["test", "val"],
+                              help="the samples the chips are scored on: the test set, or the validation set (on "
+                                   "validation chips, drawn apart from the test chips): choose recipes on val")),
+    "--sigma-spike": ("sigma_spike", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), metavar="S",
+                                          help="spike-time noise: every layer's spike times jittered by S N(0, 1) "
+                                               "(normalised time), in training and in the run's own evaluation")),
+    "--weight-noise": ("weight_noise", dict(type=_number(float, lambda x: 0 <= x < 1, "a number in [0, 1)"),
+                                            metavar="S",
+                                            help="multiplicative weight noise in training: each forward uses "
+                                                 "w (1 + S N(0, 1)) per synapse, drawn anew per mini-batch, as a "
+                                                 "chip's per-synapse charge error (evaluation: w)")),
     "--sigmas": ("sigmas", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), nargs="+", metavar="S",
                                 help="the sigma_spike values to train, one network each (a later run on the same "
                                      "--out reuses the finished ones)")),
@@ -175,9 +186,10 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "spice-layer": ("--nominal", "--data"),
     "spice-network": ("--nominal", "--data", "--images", "--workers"),
     "yin-yang-spice": ("--nominal",),
-    "yin-yang-chips": ("--nominal", "--chips"),
+    "yin-yang-chips": ("--nominal", "--chips", "--split"),
     "spice-chips": ("--chips",),
-    "yin-yang": tuple(o for o in TRAINING if o not in ("--data", "--val", "--augment", "--width", "--mismatch")),
+    "yin-yang": tuple(o for o in TRAINING if o not in ("--data", "--val", "--augment", "--width", "--mismatch"))
+    + ("--sigma-spike", "--weight-noise"),
 }
 
 

@@ -8,7 +8,7 @@ CFG = dict(arch="mlp", hidden=(400, 400), width=1.0, epochs=50, lr=1e-4, batch=3
            e_pos=None, e_neg=None, penalty_on="unclipped", schedule="constant", augment=None, train_limit=None,
            test_limit=None, eval_batch=1000, noise_draws=5, val=0, circuit=None, circuit_parameters=None, init=None,
            mismatch=None, bump=None, clip=None, ce_on="clipped", gamma_silent=0.0, alpha=0.0, beta=1.0,
-           hidden_limit=0.1, bump_output="any")
+           hidden_limit=0.1, bump_output="any", weight_noise=0.0)
 # augment: None or the keyword arguments of paper_repro.data.augment; --augment switches an
 # experiment's "augment_with" on (CIFAR-10's flip/rotate/crop unless the experiment says otherwise)
 AUGMENT = dict(flip=0.5, degrees=15.0, padding=4)
@@ -22,7 +22,7 @@ def configure(args, defaults, quick=None):
         cfg.update(quick)
     for key in ("epochs", "width", "steps", "e_pos", "e_neg", "lr", "schedule", "dropout", "ema", "weight_decay",
                 "gamma1", "t_ref", "tau_soft", "bump", "clip", "val", "circuit", "init", "mismatch", "sigmas", "ce_on",
-                "gamma_silent", "alpha", "beta", "hidden_limit", "bump_output"):
+                "gamma_silent", "alpha", "beta", "hidden_limit", "bump_output", "sigma_spike", "weight_noise"):
         value = getattr(args, key, None)
         if value is not None:
             cfg[key] = value

@@ -65,6 +65,7 @@ def build(cfg, in_shape, classes=None):
     classes = cfg.get("classes", 10) if classes is None else classes
     c = circuit(cfg["e_pos"], cfg["e_neg"], cfg["circuit"])
     kw = dict(circuit=c, method=training_method(cfg), sigma_spike=cfg["sigma_spike"], dropout=cfg["dropout"],
+              weight_noise=cfg.get("weight_noise", 0.0),
               kind="ttfs" if compile_circuit(c).integrates_while_firing else "rc_spike")
     C, H, W = in_shape
     if cfg["arch"] == "mlp":
