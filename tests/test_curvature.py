@@ -188,3 +188,13 @@ def test_a_weight_below_the_measured_range_is_held_off_not_refused():
     ts, fs = spike_times(c, t, w, method="spice")
     tm, fm = spike_times(c, t, w, method="ode")
     assert bool(fs.all()) and abs(float(ts - tm)) * c.time_unit < 1e-9
+
+
+def test_a_spline_shape_runs_in_ngspice_as_a_behavioural_source_and_agrees_with_ode():
+    """The Piecewise of a declared shape is written as nested ternaries; the behavioural netlist against ode."""
+    c = _with_positive(_fitted(Spline))
+    t, w = layer(seed=2, B=2, I=3)
+    tm, fm = spike_times(c, t, w, method=ODE(dt=1 / 256))
+    ts, fs = spike_times(c, t, w, method="spice")
+    assert bool((fs == fm).all()) and bool(fm.any())
+    assert float((ts - tm)[fm].abs().max()) * 1e3 < 0.05          # ns (time unit 1 us)

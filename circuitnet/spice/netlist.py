@@ -84,13 +84,25 @@ class NgspicePrinter(StrPrinter):
         name = type(expr).__name__
         if name not in self.FUNCTIONS:
             raise ValueError(f"cannot write function {name} into an ngspice behavioural source; "
-                             f"supported: {sorted(self.FUNCTIONS) + ['Heaviside']} and powers")
+                             f"supported: {sorted(self.FUNCTIONS) + ['Heaviside', 'Piecewise']} and powers")
         return f"{self.FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
 
     _print_Max = _print_Min = _print_Function
 
     def _print_Heaviside(self, expr):          # sympy's second argument (H at 0) has no ngspice twin
         return f"u({self._print(expr.args[0])})"
+
+    def _print_Piecewise(self, expr):          # nested ternaries: (c1 ? e1 : (c2 ? e2 : ...)); no piece: 0
+        out = "(0.0)"
+        for value, cond in reversed(expr.args):
+            v = self._print(value)
+            out = v if cond == sp.true else f"({self._print(cond)} ? {v} : {out})"
+        return out
+
+    def _print_Relational(self, expr):
+        if expr.rel_op not in ("<", "<=", ">", ">="):
+            raise ValueError(f"cannot write the condition {expr} into an ngspice behavioural source (<, <=, >, >= only)")
+        return f"({self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)})"
 
 
 def ngspice_expression(expr, names):
