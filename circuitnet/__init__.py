@@ -1,5 +1,5 @@
 """circuitnet: declare an analog neuron circuit once, simulate and train it in PyTorch."""
-from . import chip, circuits, solve, spice, variation
+from . import chip, circuits, shapes, solve, spice, variation
 from .neuron import NeuronCircuit, Phase, Synapse
 from .nodes import ChargeSynapse, MultiNodeCircuit
 from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, DeviceCapacitance, DeviceLeakage, Element,
@@ -11,7 +11,7 @@ from .units import parse_value
 __all__ = ["NMOS", "PMOS", "CapacitiveCoupling", "Capacitor", "ChargeSynapse", "MultiNodeCircuit", "Transconductor", "Conductance", "CurrentSource", "DeviceCapacitance", "DeviceLeakage",
            "Element", "FittedNMOS", "FittedPMOS", "GateCharge", "Leak", "Mismatch", "Mosfet", "NMOSQuadratic", "NeuronCircuit",
            "NoiseOf", "PMOSQuadratic", "Phase", "ResetNoise", "Resistive1T1R", "ShotNoise", "Synapse", "ThermalNoise",
-           "chip", "circuits", "parse_value", "solve", "spice", "variation"]
+           "chip", "circuits", "parse_value", "shapes", "solve", "spice", "variation"]
 
 
 def _version():

@@ -8,6 +8,8 @@ import sympy as sp
 import torch
 from sympy.printing.str import StrPrinter
 
+from .shapes import Spline
+
 
 _FUNCS = {"exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt", "Abs": "torch.abs",
           "sin": "torch.sin", "cos": "torch.cos", "tan": "torch.tan", "tanh": "torch.tanh",
@@ -45,6 +47,7 @@ class TorchPrinter(StrPrinter):
     def __init__(self, names):
         super().__init__()
         self.names = names
+        self.tables = {}           # name -> torch function of the tabulated shapes (circuitnet.shapes) it prints
 
     def _print(self, expr, **kwargs):
         if isinstance(expr, sp.Expr) and expr.is_number and not expr.has(sp.zoo, sp.nan):
@@ -66,6 +69,9 @@ class TorchPrinter(StrPrinter):
 
     def _print_Function(self, expr):
         name = type(expr).__name__
+        if isinstance(expr, Spline):
+            self.tables.setdefault(f"_{name}", type(expr).torch_function())
+            return f"_{name}({self._print(expr.args[0])})"
         if name not in _FUNCS:
             raise ValueError(f"cannot compile function {name} to torch; supported: "
                              f"{sorted(_FUNCS) + ['Heaviside', 'Max', 'Min', 'Piecewise']}")
@@ -111,10 +117,11 @@ def codegen(name, expr, args, names, like="v"):
     """A torch function ``name(*args)`` returning sympy ``expr`` printed by :class:`TorchPrinter`
     (``names``: symbol -> code), as a tensor like the argument named ``like``. Functions whose
     arguments include ``v`` also take ``w=1.0`` (|weight|, for weight-dependent synapse shapes)."""
-    body = TorchPrinter(names).doprint(expr)
+    printer = TorchPrinter(names)
+    body = printer.doprint(expr)
     sig = ", ".join(args) + (", w=1.0" if "v" in args else "")
     src = f"def {name}({sig}):\n    return _t({body}, {like})\n"
-    ns = dict(NAMESPACE)
+    ns = dict(NAMESPACE, **printer.tables)
     exec(compile(src, f"<circuitnet:{name}>", "exec"), ns)
     fn = ns[name]
     fn.source = src

@@ -215,7 +215,7 @@ class _FittedCLM:
     device's I(V) also bends: a curvature kap(I) (1/V^2), the same polynomial in x, times (V - V0)^2.
     ``shapes``, a sequence of (phi, coefficients): further terms c_p(I) phi_p(V) (the device's I(V) over
     the whole supply range, circuitnet.spice.knees), phi_p a sympy expression of SHAPE_V (the drain
-    voltage, V; dimensionless, counted from its value at V0) and c_p(I) = sum_n a_n x^n with the given coefficients a_n."""
+    voltage, V; dimensionless, counted from its value at V0; a table: circuitnet.shapes.spline) and c_p(I) = sum_n a_n x^n with the given coefficients a_n."""
     parameters = ("I", *(f"lam{k}" for k in _ORDERS), "I_ref", "I_min", *(f"kap{k}" for k in _ORDERS))
     defaults = {**{f"{n}{k}": 0.0 for n in ("lam", "kap") for k in _ORDERS}, "I_ref": 1e-7, "I_min": 0.0}
     positive = ("I_ref",)

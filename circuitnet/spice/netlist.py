@@ -43,6 +43,7 @@ from sympy.printing.str import StrPrinter
 from ..compile import W_FLOOR, compile_circuit
 from ..elements import CapacitiveCoupling, Capacitor, DeviceCapacitance, DeviceLeakage, GateCharge
 from ..neuron import v_degree
+from ..shapes import Spline
 
 IDEAL_EDGE = 1e-12    # s, edges of the control lines of ideal (behavioural) elements
 TIME_GRID = 1e-12     # s, every PWL corner on this grid (an input moves by at most 0.5 ps)
@@ -82,6 +83,8 @@ class NgspicePrinter(StrPrinter):
 
     def _print_Function(self, expr):
         name = type(expr).__name__
+        if isinstance(expr, Spline):           # a tabulated shape (circuitnet.shapes): its Piecewise
+            return self._print(expr.rewrite(sp.Piecewise))
         if name not in self.FUNCTIONS:
             raise ValueError(f"cannot write function {name} into an ngspice behavioural source; "
                              f"supported: {sorted(self.FUNCTIONS) + ['Heaviside', 'Piecewise']} and powers")
