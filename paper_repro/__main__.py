@@ -36,6 +36,8 @@ EXPERIMENTS = {
                    "DAC bits and iterations, neuron trims, device area",
     "yin-yang": "the Yin-Yang data set (generated), a 5-120-3 time-to-first-spike network of the circuit; recipe "
                 "chosen on its validation set",
+    "digits": "scikit-learn's 8x8 digits (no download) on a 64-100-10 MLP of the circuit; recipe chosen on its "
+              "validation set",
     "yin-yang-chips": "a trained Yin-Yang network of a several-node circuit (--nominal) on Monte-Carlo chips: "
                       "accuracy as drawn and after per-neuron trims",
     "yin-yang-spice": "the output layer of a trained Yin-Yang network (--nominal) in ngspice, driven by the model's "
@@ -154,6 +156,8 @@ OPTIONS.update({
     "--aware": ("aware", dict(metavar="DIR", nargs="+", help="finished fmnist-mlp runs trained with --mismatch sky130: "
                                                              "the network trained for the chip as drawn (of several, "
                                                              "the best on validation chips)")),
+    "--digits": ("digits", dict(metavar="DIR", help="a finished digits run: spice-neurons' \"digits\" regime (its "
+                                                    "layers on their real inputs)")),
     "--images": ("images", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
                                 help="test images: the first N of a fixed random order of the test set (seed 1234)")),
     "--workers": ("workers", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="K",
@@ -169,6 +173,10 @@ OPTIONS.update({
                                             help="multiplicative weight noise in training: each forward uses "
                                                  "w (1 + S N(0, 1)) per synapse, drawn anew per mini-batch, as a "
                                                  "chip's per-synapse charge error (evaluation: w)")),
+    "--input-times": ("input_times", dict(type=_number(float, lambda x: x >= 0, "a time >= 0"), nargs=2,
+                                          metavar=("EARLY", "LATE"),
+                                          help="input coding: intensity x spikes at t = EARLY + (LATE - EARLY) (1 - x) "
+                                               "(normalised time; the bias, intensity 1, at EARLY)")),
     "--sigmas": ("sigmas", dict(type=_number(float, lambda x: x >= 0, "a number >= 0"), nargs="+", metavar="S",
                                 help="the sigma_spike values to train, one network each (a later run on the same "
                                      "--out reuses the finished ones)")),
@@ -176,7 +184,7 @@ OPTIONS.update({
 USES = {   # the options each experiment reads (a sweep does not take the quantity it sweeps)
     "iris": ("--epochs",),
     "demo": (), "spice-iris": (),
-    "spice-neurons": ("--nominal", "--data"),
+    "spice-neurons": ("--nominal", "--data", "--digits"),
     "fmnist-mlp": TRAINING, "fmnist-cnn": TRAINING, "cifar10": TRAINING, "noise": TRAINING + ("--sigmas",),
     "sweep-e": tuple(o for o in TRAINING if o not in ("--e-pos", "--e-neg", "--circuit", "--init")),
     "sweep-m": tuple(o for o in TRAINING if o != "--steps"),
@@ -188,8 +196,9 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "yin-yang-spice": ("--nominal",),
     "yin-yang-chips": ("--nominal", "--chips", "--split"),
     "spice-chips": ("--chips",),
+    "digits": tuple(o for o in TRAINING if o not in ("--data", "--val", "--augment", "--mismatch")),
     "yin-yang": tuple(o for o in TRAINING if o not in ("--data", "--val", "--augment", "--width", "--mismatch"))
-    + ("--sigma-spike", "--weight-noise"),
+    + ("--sigma-spike", "--weight-noise", "--input-times"),
 }
 
 

@@ -3,7 +3,7 @@
 held-out validation images (--val)."""
 import torch
 
-from .data import Split, load_cifar10, load_fashion_mnist, load_yin_yang
+from .data import Split, load_cifar10, load_digits, load_fashion_mnist, load_yin_yang
 
 CIFAR10_DIR = "data/cifar10"
 
@@ -31,11 +31,15 @@ def hold_out(split, n_val, seed=0):
 
 
 def load_data(dataset, args, cfg):
-    """The Split an experiment trains on: Fashion-MNIST or CIFAR-10 (cfg's limits and --val applied), or
+    """The Split an experiment trains on: Fashion-MNIST or CIFAR-10 (cfg's limits and --val applied),
     Yin-Yang (generated; its own validation set; train_limit / test_limit take the first samples of
-    the published sets)."""
+    the published sets) or digits (scikit-learn's; its own validation set)."""
     if dataset == "yin-yang":
         return load_yin_yang(train=cfg["train_limit"], test=cfg["test_limit"])
+    if dataset == "digits":           # its own validation set; the limits take a fixed random subset
+        d = load_digits()
+        small = subset(d, cfg["train_limit"], cfg["test_limit"], seed=getattr(args, "seed", 0))
+        return small._replace(x_val=d.x_val, y_val=d.y_val)
     root = getattr(args, "data", None)
     if dataset not in ("fashion-mnist", "cifar10"):
         raise ValueError(f"unknown dataset {dataset!r}")

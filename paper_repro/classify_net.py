@@ -81,8 +81,12 @@ def build(cfg, in_shape, classes=None):
 
 
 def inputs(cfg, x):
-    """Images [B, C, H, W] in [0, 1] -> input spike times (flattened for the MLP), contiguous."""
+    """Images [B, C, H, W] in [0, 1] -> input spike times (flattened for the MLP), contiguous:
+    t = early + (late - early) (1 - x) with (early, late) = cfg["input_times"] (default (0, 1): models.encode)."""
+    early, late = cfg.get("input_times", (0.0, 1.0))
     t = encode(x)
+    if (early, late) != (0.0, 1.0):
+        t = early + (late - early) * t
     return (t.flatten(1) if cfg["arch"] == "mlp" else t).contiguous()
 
 

@@ -22,7 +22,7 @@ from .train import bars, check_config, check_ema, check_weight_decay, done_epoch
 _MODEL_KEYS = ("arch", "hidden", "width", "lr", "batch", "gamma1", "t_ref", "tau_soft", "sigma_spike", "dropout",
                "ema", "weight_decay", "steps", "offset", "e_pos", "e_neg", "penalty_on", "schedule", "augment",
                "train_limit", "val", "circuit", "circuit_parameters", "init", "bump", "clip", "ce_on", "gamma_silent",
-               "alpha", "beta", "hidden_limit", "bump_output", "weight_noise")
+               "alpha", "beta", "hidden_limit", "bump_output", "weight_noise", "input_times")
 INIT_SAMPLES = 256       # training images that the data-dependent initialisation and the firing report see
 SILENT = 0.1             # a layer where fewer neurons fire at initialisation is reported as mostly silent
 

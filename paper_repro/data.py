@@ -11,6 +11,8 @@ channel later becomes one input spike at t = 1 - x (models.encode).
   ROOT is extracted on first use; with ``download=True`` torchvision (if installed) fetches it.
 * Yin-Yang: generated from its published definition (:func:`yin_yang`), the very sets of the
   reference generator; no download.
+* digits: scikit-learn's 8x8 handwritten digits (shipped with it; no download), split once into
+  training / validation / test sets (:func:`load_digits`).
 """
 import gzip
 import math
@@ -227,3 +229,22 @@ def load_yin_yang(train=None, validation=None, test=None):
         x = torch.cat([x, torch.ones_like(x[:, :1])], 1).float().reshape(-1, 1, 1, 5)
         parts[part] = (x, y)
     return Split(*parts["train"], *parts["test"], *parts["validation"])
+
+
+# ---------------------------------------------------------------------------- digits
+DIGITS_SIZES = dict(validation=300, test=300)     # the rest (1197 of 1797) trains
+DIGITS_SEED = 0
+
+
+def load_digits():
+    """scikit-learn's digits (1797 images of 8x8 pixels, values 0-16) as a :class:`Split` with x [N, 1, 8, 8]
+    float32 = pixel / 16 in [0, 1] and y [N] int64, split by one fixed permutation (numpy
+    RandomState(DIGITS_SEED)): 1197 training, 300 validation, 300 test images."""
+    from sklearn.datasets import load_digits as sk_digits
+    d = sk_digits()
+    x = torch.from_numpy(d.images / 16.0).float().reshape(-1, 1, 8, 8)
+    y = torch.from_numpy(d.target.astype(np.int64))
+    order = torch.from_numpy(np.random.RandomState(DIGITS_SEED).permutation(len(y)))
+    n_val, n_test = DIGITS_SIZES["validation"], DIGITS_SIZES["test"]
+    val, test, train = order[:n_val], order[n_val:n_val + n_test], order[n_val + n_test:]
+    return Split(x[train], y[train], x[test], y[test], x[val], y[val])

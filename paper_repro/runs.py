@@ -24,7 +24,7 @@ from .classify_config import CFG
 from .classify_eval import evaluation
 from .classify_net import build, training_method
 
-IN_SHAPE = {"fmnist-mlp": (1, 28, 28), "fmnist-cnn": (1, 28, 28), "cifar10": (3, 32, 32), "yin-yang": (1, 1, 5)}
+IN_SHAPE = {"fmnist-mlp": (1, 28, 28), "fmnist-cnn": (1, 28, 28), "cifar10": (3, 32, 32), "yin-yang": (1, 1, 5), "digits": (1, 8, 8)}
 
 
 def _results(path):

@@ -11,7 +11,9 @@ took no part in any extraction, at the fan-in of real layers (4 to 784), in two 
 * "trained" (with ``--nominal DIR``, a finished fmnist-mlp run): random neurons of the MLP's layers 1
   and 2 (fan-in 784 and 400) on the first test images of spice-layer's fixed order, driven by the
   pixels' spike times (layer 1; most pixels of an image are dark, t = 1, and the lit ones cluster)
-  or by the model's hidden spike times (layer 2), with their trained weights.
+  or by the model's hidden spike times (layer 2), with their trained weights;
+* "digits" (with ``--digits DIR``, a finished digits run): the same for the small digits MLP's layers
+  1 and 2 (fan-in 64 and 100) on its first test images (8x8 pixels, most of them dark or lit).
 
 In all, the neurons compared are those that fire inside the window in SPICE and in the model (a
 neuron already past threshold when the window opens fires at its start in both, and says nothing).
@@ -46,8 +48,10 @@ D = torch.float64
 # (fan-in, neurons, samples): the layer's neurons share each input sample, as on a crossbar
 CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (32, 10, 1), (64, 8, 1), (128, 6, 1), (256, 4, 1), (784, 2, 1)],
            gaussian=[(16, 10, 1), (64, 8, 1), (256, 6, 1), (400, 4, 1), (784, 3, 1)],
-           trained=[(1, 4, 40), (2, 4, 40)], nominal=None, data=None)   # trained: (layer, images, neurons)
-QUICK = dict(plan=[(4, 5, 1), (16, 2, 1)], gaussian=[(16, 4, 1)], trained=[(1, 1, 2), (2, 1, 2)])
+           trained=[(1, 4, 40), (2, 4, 40)], nominal=None, data=None,      # trained: (layer, images, neurons)
+           digits_layers=[(1, 4, 25), (2, 4, 10)], digits=None)
+QUICK = dict(plan=[(4, 5, 1), (16, 2, 1)], gaussian=[(16, 4, 1)], trained=[(1, 1, 2), (2, 1, 2)],
+             digits_layers=[(1, 1, 3), (2, 1, 2)])
 VARIANTS = ("model", "without gate charge", "without leakage", "3-point capacitance", "before")
 CURVED = "with curvature (ode)"
 
@@ -89,12 +93,32 @@ def trained_neurons(cfg, layers):
     (layer, images, neurons) of ``layers``, random neurons (seed 1234 + layer) of that layer of the
     fmnist-mlp run cfg["nominal"] on its first test images (spice_runs.test_images), driven by the
     pixels' spike times (layer 1) or by the model's spike times of the layer before."""
-    from .classify_net import inputs
     from .spice_runs import nominal_network, test_images
     net, ncfg = nominal_network(cfg, "spice-neurons")
+    return _layer_neurons(net, ncfg, lambda images: test_images(dict(cfg, images=images), ncfg)[0], layers)
+
+
+def digits_neurons(cfg, layers):
+    """The same (``trained_neurons``) for the "digits" regime: the digits run cfg["digits"] on the first
+    test images of paper_repro.data.load_digits."""
+    from .data import load_digits
+    from .runs import load_run
+    try:
+        net, ncfg = load_run(cfg["digits"])
+    except FileNotFoundError as e:
+        raise SystemExit(f"spice-neurons: --digits: {e}") from None
+    if ncfg.get("arch") != "mlp" or len(net.spiking_layers) < max(layer for layer, _, _ in layers):
+        raise SystemExit(f"spice-neurons: --digits {cfg['digits']} is not a digits MLP run with "
+                         f"{max(layer for layer, _, _ in layers)} layers (python -m paper_repro digits)")
+    x = load_digits().x_test.double()
+    return _layer_neurons(net.double().eval(), ncfg, lambda images: x[:images], layers)
+
+
+def _layer_neurons(net, ncfg, images_of, layers):
+    from .classify_net import inputs
     out = []
     for layer, images, neurons in layers:
-        x, _, _ = test_images(dict(cfg, images=images), ncfg)
+        x = images_of(images)
         with torch.no_grad():
             t0 = inputs(ncfg, x).double()
             t = t0 if layer == 1 else net(t0, all_times=True)[1][layer - 2].double()
@@ -236,13 +260,16 @@ def _worst(rows, name):
 
 def run(args):
     started = time.time()
-    cfg = configured(args, CFG, QUICK, ("nominal", "data"))
+    cfg = configured(args, CFG, QUICK, ("nominal", "data", "digits"))
     drawn = lambda regime, plan, shift: [REGIMES[regime](J, n, b, args.seed + 1000 * k + shift)
                                          for k, (J, n, b) in enumerate(plan)]
+    digits = None if cfg["digits"] is None else digits_neurons(cfg, cfg["digits_layers"])   # a bad run stops here
     per_regime = {"uniform": _rows(drawn("uniform", cfg["plan"], 0), "uniform"),
                   "gaussian": _rows(drawn("gaussian", cfg["gaussian"], 500), "gaussian")}
     if cfg["nominal"] is not None:
         per_regime["trained"] = _rows([(t, w) for _, t, w in trained_neurons(cfg, cfg["trained"])], "trained")
+    if digits is not None:
+        per_regime["digits"] = _rows([(t, w) for _, t, w in digits], "digits")
     rows = per_regime["uniform"]
     _plot(f"{args.out}/error_vs_fan_in.png", rows)
     _plot(f"{args.out}/error_vs_fan_in_gaussian.png", per_regime["gaussian"])

@@ -90,6 +90,7 @@ EXPECTED = {  # experiment: (keys in results.json, PNGs)
     "spice-network": (["layers", "class_agreement", "accuracy_spice", "per_image", "test_accuracy"], []),
     "spice-chips": (["chips", "spice_acc_mean", "model_acc_mean", "max_sample_difference", "rmse_ns_max",
                      "drawn_spice_acc_mean", "test_accuracy"], []),
+    "digits": (["test_accuracy", "val_accuracy", "best_val_epoch", "history"], ["training_curves.png"]),
     "yin-yang": (["test_accuracy", "val_accuracy", "best_val_epoch", "test_accuracy_at_best_val", "history"],
                  ["training_curves.png", "spike_raster.png"]),
     "yin-yang-spice": (["output_layer", "test_accuracy"], []),

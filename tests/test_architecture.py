@@ -9,12 +9,14 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = {"circuitnet": "circuitnet", "models": "circuitnet.models", "paper_repro": "paper_repro"}  # folder: package
-DECLARATION = ("circuitnet.units", "circuitnet.silicon", "circuitnet.elements", "circuitnet.neuron", "circuitnet.nodes")
+DECLARATION = ("circuitnet.units", "circuitnet.silicon", "circuitnet.elements", "circuitnet.shapes", "circuitnet.neuron",
+               "circuitnet.nodes")
 ABOVE_DECLARATION = ("circuitnet.compile", "circuitnet.codegen", "circuitnet.variation", "circuitnet.solve", "circuitnet.spice",
                      "circuitnet.circuits", "circuitnet.timeline", "circuitnet.drive", "circuitnet.chip",
                      "circuitnet.models", "paper_repro")
 # The layers, bottom up (docs/design.md): a module may import its own layer and those below it.
-LAYERS = [("circuitnet.units", "circuitnet.silicon", "circuitnet.elements", "circuitnet.neuron", "circuitnet.nodes"),
+LAYERS = [("circuitnet.units", "circuitnet.silicon", "circuitnet.elements", "circuitnet.shapes", "circuitnet.neuron",
+           "circuitnet.nodes"),
           ("circuitnet.drive", "circuitnet.timeline", "circuitnet.inputs", "circuitnet.codegen", "circuitnet.compile",
            "circuitnet.compile_nodes", "circuitnet.variation", "circuitnet.circuits"),
           ("circuitnet.spice",),

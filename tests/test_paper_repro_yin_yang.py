@@ -65,3 +65,23 @@ def test_quick_mode_writes_sane_results_and_plots(tmp_path):
     assert res["train_samples"] == 256 and res["test_samples"] == 128 and res["val_samples"] == 1000
     assert res["parameters"] == 5 * 120 + 120 * 3
     assert not math.isnan(res["test_accuracy"])
+
+
+def test_input_times_spread_the_coding_over_the_declared_span_and_stay_in_the_circuits_window():
+    """--input-times EARLY LATE: t = EARLY + (LATE - EARLY) (1 - x), the bias (x = 1) at EARLY; the default is
+    models.encode's t = 1 - x; a span past the circuit's input window is refused by name."""
+    import argparse
+
+    from paper_repro import yin_yang
+    from paper_repro.classify_config import configure
+    from paper_repro.classify_net import inputs
+    x = load_yin_yang(train=8, test=2).x_train
+    args = lambda **kw: argparse.Namespace(circuit="circuitnet.circuits:lif_current_synapse", **kw)
+    cfg = configure(args(input_times=[0.15, 2.0]), yin_yang.DEFAULTS)
+    t, t0 = inputs(cfg, x), inputs(configure(args(), yin_yang.DEFAULTS), x)
+    assert torch.allclose(t0, 1 - x.flatten(1)) and torch.allclose(t, 0.15 + 1.85 * t0)
+    assert torch.allclose(t[:, 4], torch.full((8,), 0.15)) and float(t.max()) <= 2.0
+    with pytest.raises(ValueError, match="--input-times 0.15 5: need 0 <= EARLY < LATE <= 4"):
+        configure(args(input_times=[0.15, 5.0]), yin_yang.DEFAULTS)
+    with pytest.raises(ValueError, match=r"LATE <= 1, the circuit's input window"):
+        configure(argparse.Namespace(input_times=[0.0, 2.0]), yin_yang.DEFAULTS)     # the paper's RC-Spike
