@@ -4,7 +4,8 @@ Data: generated from the published definition (paper_repro.data.yin_yang): 5,000
 samples for train / validation / test from seeds 42 / 41 / 40, point for point the reference
 generator's sets. Each sample gives 4 inputs (x, y, 1 - x, 1 - y), so that a neuron without bias
 sees symmetric input, plus a bias spike at t = 0; an intensity x is a spike at t = 1 - x
-(models.encode). Network: 5 -> 120 -> 3 of the circuit (the paper's RC-Spike by default, any
+(models.encode), or spread over [EARLY, LATE] with --input-times (the bias then at EARLY; fastAndDeep
+codes Yin-Yang over [0.15, 2] tau_s). Network: 5 -> 120 -> 3 of the circuit (the paper's RC-Spike by default, any
 --circuit), trained with DSTD and the paper's loss (cross-entropy of softmax(-t / tau_soft) plus the
 temporal penalty), evaluated exactly; the class is the earliest output spike. The recipe is chosen
 on the validation set (results.json: the validation accuracy per epoch and the epoch it would pick);

@@ -144,8 +144,22 @@ def _spice_neurons(r):
             + ", ".join(f"layer {k + 1} (fan-in {row['fan_in']}, {row['variants']['model']['n']} of {row['neurons']} "
                         f"neuron-samples fire in the window) {ns(row['rmse_ns'])} ({ns(row['mean_ns'])}) / "
                         f"**{ns(curved(row)['rmse_ns'])} ({ns(curved(row)['mean_ns'])})**"
-                        for k, row in enumerate(r["spice-neurons"]["per_regime"]["trained"])) + ".")
+                        for k, row in enumerate(r["spice-neurons"]["per_regime"]["trained"])) + ". "
+            + _digits_regime(r))
     return setup, ours, ""
+
+
+def _digits_regime(r):
+    """The "digits" regime of spice-neurons: the digits MLP (its own run) on its test images."""
+    run, rows = r["digits"], r["spice-neurons"]["per_regime"]["digits"]
+    curved = lambda row: row["variants"]["with curvature (ode)"]
+    return (f"Digits (scikit-learn's 8x8 digits, a 64-{run.config['hidden'][0]}-10 MLP of the paper's circuit trained "
+            f"{run.config['epochs']} epochs, lr {g(run.config['lr'])} chosen on its validation set: test "
+            f"{pct(run['test_accuracy'])}; its layers on real test images), the model / with curvature: "
+            + ", ".join(f"layer {k + 1} (fan-in {row['fan_in']}, {row['variants']['model']['n']} of {row['neurons']} "
+                        f"fire) {ns(row['rmse_ns'])} ({ns(row['mean_ns'])}) / "
+                        f"**{ns(curved(row)['rmse_ns'])} ({ns(curved(row)['mean_ns'])})**" for k, row in enumerate(rows))
+            + ".")
 
 
 def _fmnist_mlp(r):
@@ -484,21 +498,73 @@ def _yin_yang_lif_label(r):
     return setup, ours, "not in the paper; the issue asks 97 % (not met)."
 
 
+def _chips_gap(chips):
+    """'mean **m**, p5 **p** against its nominal n (a and b points below)' of a yin-yang-chips run, programmed
+    and trimmed."""
+    b, nom = chips["programmed_trimmed"], chips["nominal_accuracy"]
+    return (f"mean **{pct(b['mean'])}**, p5 **{pct(b['p5'])}** against its nominal {pct(nom)} "
+            f"({num(100 * (nom - b['mean']), 2)} and {num(100 * (nom - b['p5']), 2)} points below)")
+
+
+def _within_a_point(chips):
+    b, nom = chips["programmed_trimmed"], chips["nominal_accuracy"]
+    return max(nom - b["mean"], nom - b["p5"]) <= 0.01
+
+
 YY_WN_CMD = f"{YY_LABEL_CMD} --weight-noise 0.02"
 YY_WN = [f"yin-yang-lif-wn-seed{s}" for s in range(5)]
 
 
+def _noise_trained(r, names, chips_name, recipe, chosen):
+    """(setup, ours, paper) of a recipe trained with weight noise: its seeds and seed 0 on the test chips."""
+    rs, chips = [r[n] for n in names], r[chips_name]
+    mean = sum(x["test_accuracy"] for x in rs) / len(rs)
+    setup = (f"{recipe} trained with multiplicative weight noise, w (1 + S N(0, 1)) per synapse and mini-batch "
+             f"(S = {g(rs[0].config['weight_noise'])}, training only), {chosen}; seed 0 on the same 100 test chips as "
+             f"above.")
+    ours = f"{_over_seeds(rs)}; seed 0 on chips, programmed and trimmed: {_chips_gap(chips)}."
+    met = lambda ok: "met" if ok else "not met"
+    return setup, ours, (f"not in the paper; the issue asks 97 % ({met(mean >= 0.97)}) and chips within 1 point "
+                         f"({met(_within_a_point(chips))}).")
+
+
 def _yin_yang_lif_wn(r):
-    rs = [r[n] for n in YY_WN]
-    cfg, chips = rs[0].config, r["yin-yang-lif-wn-chips"]
-    b, nom = chips["programmed_trimmed"], chips["nominal_accuracy"]
-    setup = (f"The silent-gradient recipe trained with multiplicative weight noise, w (1 + S N(0, 1)) per synapse "
-             f"and mini-batch (S = {g(cfg['weight_noise'])}, training only), chosen on the validation split with "
-             f"validation chips (docs/experiments.md); seed 0 on the same 100 test chips as above.")
-    ours = (f"{_over_seeds(rs)}; seed 0 "
-            f"on chips, programmed and trimmed: mean **{pct(b['mean'])}**, p5 **{pct(b['p5'])}** against its nominal "
-            f"{pct(nom)} ({num(100 * (nom - b['mean']), 2)} and {num(100 * (nom - b['p5']), 2)} points below).")
-    return setup, ours, "not in the paper; the issue asks 97 % and chips within 1 point (not met)."
+    return _noise_trained(r, YY_WN, "yin-yang-lif-wn-chips", "The silent-gradient recipe",
+                          "chosen on the validation split with validation chips (docs/experiments.md)")
+
+
+YY_IT_CMD = f"{YY_LABEL_CMD} --input-times 0.15 2"
+YY_IT = [f"yin-yang-lif-it-seed{s}" for s in range(5)]
+
+
+def _yin_yang_lif_it(r):
+    rs = [r[n] for n in YY_IT]
+    cfg, chips = rs[0].config, r["yin-yang-lif-it-chips"]
+    vals = [x["val_accuracy"] for x in rs]
+    old = [r[n]["test_accuracy"] for n in YY_LABEL]
+    sp_ = r["yin-yang-lif-it-spice"]["output_layer"]
+    early, late = cfg["input_times"]
+    setup = (f"The silent-gradient recipe with fastAndDeep's input coding: an intensity x spikes at "
+             f"{g(early)} + {g(late - early)} (1 - x) time units (tau_s) instead of 1 - x, the bias at {g(early)} "
+             f"(`--input-times {g(early)} {g(late)}`); chosen on the validation set (200-epoch screens at seeds 0 and 1 "
+             f"over the span and tau_m; docs/experiments.md).")
+    ours = (f"{_over_seeds(rs)}, validation {pct(sum(vals) / len(vals))}; with the coding over [0, 1] "
+            f"{pct(sum(old) / len(old))}. Seed 0's output layer in ngspice: the model's class on "
+            f"**{pct(sp_['class_agreement'])}** of {sp_['samples']} test samples, spike-time RMSE "
+            f"{num(sp_['rmse_ns'], 3)} ns. Seed 0 on the 100 test chips, programmed and trimmed: {_chips_gap(chips)}.")
+    check(sum(x["test_accuracy"] for x in rs) / len(rs) >= 0.97, "the 5-seed mean meets 97 %")
+    check(not _within_a_point(chips), "the chips are not within 1 point")
+    return setup, ours, "not in the paper; the issue asks 97 % (met) and chips within 1 point (not met)."
+
+
+YY_ITWN_CMD = f"{YY_IT_CMD} --weight-noise 0.05"
+YY_ITWN = [f"yin-yang-lif-it-wn-seed{s}" for s in range(5)]
+
+
+def _yin_yang_lif_it_wn(r):
+    return _noise_trained(r, YY_ITWN, "yin-yang-lif-it-wn-chips", "The spread-coding recipe",
+                          "chosen on validation chips (`yin-yang-chips --split val`: S = 0 and 0.02 at seeds 0 and "
+                          "1, 0.03 and 0.05 at seed 0; docs/experiments.md)")
 
 
 def _yin_yang_lif_chips(r, name="yin-yang-lif-chips", which="The seed-0 two-node network"):
@@ -523,7 +589,8 @@ ENTRIES = [
     dict(heading="Iris", body=_iris, runs=[("iris", "python -m paper_repro iris")]),
     dict(heading="Iris in SPICE", body=_spice_iris, runs=[("spice-iris", "python -m paper_repro spice-iris")]),
     dict(heading="Neurons in SPICE", body=_spice_neurons,
-         runs=[("spice-neurons", "python -m paper_repro spice-neurons --nominal runs/val-wd0.3")]),
+         runs=[("spice-neurons", "python -m paper_repro spice-neurons --nominal runs/val-wd0.3 --digits runs/digits"),
+               ("digits", "python -m paper_repro digits --out runs/digits")]),
     dict(heading="Fashion-MNIST MLP", body=_fmnist_mlp, figures=["fmnist-mlp-val-wd0.3/training_curves.png"],
          runs=[("fmnist-mlp-val-wd0.3", f"python -m paper_repro fmnist-mlp {RECIPE} --val 5000"),
                ("fmnist-mlp-val-wd0.1", "python -m paper_repro fmnist-mlp --schedule cosine --lr 2e-4 --gamma1 0.5 "
@@ -569,6 +636,13 @@ ENTRIES = [
     dict(heading="Two-node LIF trained with weight noise", body=_yin_yang_lif_wn,
          runs=[(n, f"{YY_WN_CMD} --seed {k}") for k, n in enumerate(YY_WN)]
          + [("yin-yang-lif-wn-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-wn-seed0")]),
+    dict(heading="Two-node LIF with a spread input coding", body=_yin_yang_lif_it,
+         runs=[(n, f"{YY_IT_CMD} --seed {k}") for k, n in enumerate(YY_IT)]
+         + [("yin-yang-lif-it-spice", "python -m paper_repro yin-yang-spice --nominal runs/yin-yang-lif-it-seed0"),
+            ("yin-yang-lif-it-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-it-seed0")]),
+    dict(heading="Spread coding with weight noise", body=_yin_yang_lif_it_wn,
+         runs=[(n, f"{YY_ITWN_CMD} --seed {k}") for k, n in enumerate(YY_ITWN)]
+         + [("yin-yang-lif-it-wn-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-it-wn-seed0")]),
     dict(heading="Two-node chips", body=_yin_yang_lif_chips,
          runs=[("yin-yang-lif-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-seed0")]),
     dict(heading="A non-affine circuit", body=_nonaffine,
