@@ -563,8 +563,8 @@ YY_ITWN = [f"yin-yang-lif-it-wn-seed{s}" for s in range(5)]
 
 def _yin_yang_lif_it_wn(r):
     return _noise_trained(r, YY_ITWN, "yin-yang-lif-it-wn-chips", "The spread-coding recipe",
-                          "chosen on validation chips (`yin-yang-chips --split val`: S = 0 and 0.02 at seeds 0 and "
-                          "1, 0.03 and 0.05 at seed 0; docs/experiments.md)")
+                          "chosen on validation chips (`yin-yang-chips --split val`: S = 0, 0.02 and 0.03 at seeds 0 "
+                          "and 1, 0.05 at seed 0; docs/experiments.md)")
 
 
 def _yin_yang_lif_chips(r, name="yin-yang-lif-chips", which="The seed-0 two-node network"):
