@@ -620,7 +620,7 @@ ENTRIES = [
     dict(heading="A trained layer in SPICE", body=_spice_layer,
          runs=[("spice-layer", "python -m paper_repro spice-layer --nominal runs/val-wd0.3")]),
     dict(heading="A whole network in SPICE", body=_spice_network,
-         runs=[("spice-network", "python -m paper_repro spice-network --nominal runs/val-wd0.3 --images 4 --workers 1")]),
+         runs=[("spice-network", "python -m paper_repro spice-network --nominal runs/val-wd0.3 --images 10 --workers 1")]),
     dict(heading="Chips in SPICE", body=_spice_chips, runs=[("spice-chips", "python -m paper_repro spice-chips")]),
     dict(heading="Yin-Yang", body=_yin_yang,
          runs=[(n, f"python -m paper_repro yin-yang --seed {k}") for k, n in enumerate(YY_SEEDS)]),
