@@ -74,7 +74,7 @@ class TorchPrinter(StrPrinter):
             return f"_{name}({self._print(expr.args[0])})"
         if name not in _FUNCS:
             raise ValueError(f"cannot compile function {name} to torch; supported: "
-                             f"{sorted(_FUNCS) + ['Heaviside', 'Max', 'Min', 'Piecewise']}")
+                             f"{sorted(_FUNCS) + ['Heaviside', 'Max', 'Min', 'Piecewise']} and circuitnet.shapes.spline tables")
         return f"{_FUNCS[name]}({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_Heaviside(self, expr):

@@ -13,6 +13,7 @@ table with one bucketize and a Horner scheme (circuitnet.codegen); ngspice gets 
 Piecewise (``S(x).rewrite(sp.Piecewise)``); sympy.lambdify uses its float implementation.
 """
 import bisect
+import math
 
 import sympy as sp
 import torch
@@ -75,11 +76,11 @@ class Spline(sp.Function):
         def f(x):
             key = (x.dtype, x.device)
             if key not in cache:
-                k = torch.tensor(cls.knots[:len(cls.coefficients)], dtype=x.dtype, device=x.device)
+                k = torch.tensor(cls.knots[:-1], dtype=x.dtype, device=x.device)        # each piece's origin
                 width = max(len(r) for r in cls.coefficients)
                 c = torch.tensor([list(r) + [0.0] * (width - len(r)) for r in cls.coefficients], dtype=x.dtype,
                                  device=x.device)
-                inner = torch.tensor(cls.knots[1:len(cls.coefficients)], dtype=x.dtype, device=x.device)
+                inner = torch.tensor(cls.knots[1:-1], dtype=x.dtype, device=x.device)  # where pieces change
                 cache[key] = (k, c, inner)
             k, c, inner = cache[key]
             j = torch.bucketize(x.detach().contiguous(), inner, right=True)
@@ -102,7 +103,7 @@ def spline(knots, coefficients):
     if len(coefficients) != len(knots) - 1 or any(not row for row in coefficients):
         raise ValueError(f"spline: one non-empty row of coefficients per piece ({len(knots) - 1}), got "
                          f"{len(coefficients)} rows")
-    if not all(map(lambda c: c == c and abs(c) != float("inf"), sum(coefficients, ()))):
+    if not all(math.isfinite(c) for row in coefficients for c in row):
         raise ValueError("spline: coefficients must be finite")
     key = (knots, coefficients)
     if key not in _CLASSES:

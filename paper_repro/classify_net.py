@@ -84,9 +84,7 @@ def inputs(cfg, x):
     """Images [B, C, H, W] in [0, 1] -> input spike times (flattened for the MLP), contiguous:
     t = early + (late - early) (1 - x) with (early, late) = cfg["input_times"] (default (0, 1): models.encode)."""
     early, late = cfg.get("input_times", (0.0, 1.0))
-    t = encode(x)
-    if (early, late) != (0.0, 1.0):
-        t = early + (late - early) * t
+    t = early + (late - early) * encode(x)          # (0, 1): encode's times, bit for bit
     return (t.flatten(1) if cfg["arch"] == "mlp" else t).contiguous()
 
 

@@ -107,10 +107,12 @@ def digits_neurons(cfg, layers):
         net, ncfg = load_run(cfg["digits"])
     except FileNotFoundError as e:
         raise SystemExit(f"spice-neurons: --digits: {e}") from None
-    if ncfg.get("arch") != "mlp" or len(net.spiking_layers) < max(layer for layer, _, _ in layers):
-        raise SystemExit(f"spice-neurons: --digits {cfg['digits']} is not a digits MLP run with "
-                         f"{max(layer for layer, _, _ in layers)} layers (python -m paper_repro digits)")
     x = load_digits().x_test.double()
+    deepest = max(layer for layer, _, _ in layers)
+    if (ncfg.get("arch") != "mlp" or len(net.spiking_layers) < deepest
+            or net.spiking_layers[0].weight.shape[1] != x[0].numel()):
+        raise SystemExit(f"spice-neurons: --digits {cfg['digits']} is not a digits MLP run (64 inputs, at least "
+                         f"{deepest} layers; python -m paper_repro digits)")
     return _layer_neurons(net.double().eval(), ncfg, lambda images: x[:images], layers)
 
 

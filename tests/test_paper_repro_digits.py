@@ -29,3 +29,7 @@ def test_quick_mode_and_the_digits_regime_of_spice_neurons(tmp_path):
     assert "digits" in sn["summary"] and "trained" not in sn["per_regime"]
     with pytest.raises(SystemExit, match="holds no finished run|no results.json"):
         quick_mode("spice-neurons", tmp_path / "sn2", "--digits", str(tmp_path / "nothing"))
+    other = tmp_path / "yy"
+    quick_mode("yin-yang", other)                    # a finished MLP run, but of 5 inputs
+    with pytest.raises(SystemExit, match="is not a digits MLP run"):
+        quick_mode("spice-neurons", tmp_path / "sn3", "--digits", str(other))
