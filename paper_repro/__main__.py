@@ -162,6 +162,9 @@ OPTIONS.update({
                                 help="test images: the first N of a fixed random order of the test set (seed 1234)")),
     "--workers": ("workers", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="K",
                                   help="parallel ngspice processes")),
+    "--reads": ("reads", dict(type=_number(int, lambda x: x >= 1, "an integer >= 1"), metavar="N",
+                              help="current reads averaged per verify measurement in the weight programming "
+                                   "(its noise sd falls as 1 / sqrt(N); the bench's time grows as N)")),
     "--split": ("split", dict(choices=["test", "val"],
                               help="the samples the chips are scored on: the test set, or the validation set (on "
                                    "validation chips, drawn apart from the test chips): choose recipes on val")),
@@ -194,7 +197,7 @@ USES = {   # the options each experiment reads (a sweep does not take the quanti
     "spice-layer": ("--nominal", "--data"),
     "spice-network": ("--nominal", "--data", "--images", "--workers"),
     "yin-yang-spice": ("--nominal",),
-    "yin-yang-chips": ("--nominal", "--chips", "--split"),
+    "yin-yang-chips": ("--nominal", "--chips", "--split", "--reads"),
     "spice-chips": ("--chips",),
     "digits": tuple(o for o in TRAINING if o not in ("--data", "--val", "--augment", "--mismatch")),
     "yin-yang": tuple(o for o in TRAINING if o not in ("--data", "--val", "--augment", "--width", "--mismatch"))

@@ -40,14 +40,14 @@ from .runs import load_run
 
 CFG = dict(chips=100, charge=0.1, gain=0.1, threshold_offset=0.005, trim_bits=6, trim_span_v=0.04,
            trim_span_gain=0.8, references=(5.0, 8.0, 12.0), bits=8, iterations=3, nominal=None, samples=1000,
-           split="test", **{k: BRING_UP[k] for k in ("dac_range", "gm_over_id", "measurement_noise")})
+           split="test", **{k: BRING_UP[k] for k in ("dac_range", "gm_over_id", "measurement_noise", "reads")})
 VAL_FIRST = 500000     # --split val: chip k from seed 1000003 seed + VAL_FIRST + k (test chips: + k)
 QUICK = dict(chips=2, samples=50)
 
 
 def run(args):
     started = time.time()
-    cfg = configured(args, CFG, QUICK, ("nominal", "chips", "split"))
+    cfg = configured(args, CFG, QUICK, ("nominal", "chips", "split", "reads"))
     if cfg["split"] not in ("test", "val"):
         raise SystemExit(f"yin-yang-chips: --split must be test or val, got {cfg['split']!r}")
     if cfg["nominal"] is None:

@@ -37,6 +37,10 @@ def test_programmed_residual_follows_the_measurement_noise_and_the_dacs_reach():
     r = torch.log(fine.residual(g, torch.Generator().manual_seed(2)))
     assert r.std().item() == pytest.approx(0.02, rel=0.05)         # the last measurement's noise remains
     assert abs(r.mean().item()) < 2e-3
+    for reads in (4, 16):                                           # averaged reads: the noise falls as 1 / sqrt(reads)
+        avg = WeightProgrammer(bits=16, dac_range="0.5", measurement_noise=0.02, iterations=3, reads=reads)
+        r = torch.log(avg.residual(g, torch.Generator().manual_seed(2)))
+        assert r.std().item() == pytest.approx(0.02 / math.sqrt(reads), rel=0.05)
     short = WeightProgrammer(bits=8, dac_range="0.02", gm_over_id=25, measurement_noise=0.0, iterations=5)
     with pytest.warns(UserWarning, match="devices lie beyond"):        # and says so
         r = torch.log(short.residual(g))
@@ -53,6 +57,7 @@ def test_programmed_residual_follows_the_measurement_noise_and_the_dacs_reach():
 @pytest.mark.parametrize("kw, message", [(dict(bits=0), "bits"), (dict(bits=2.5), "bits"),
                                          (dict(measurement_noise=-0.01), "measurement_noise"),
                                          (dict(dac_range=0), "dac_range"), (dict(iterations=-1), "iterations"),
+                                         (dict(reads=0), "reads"), (dict(reads=2.0), "reads"),
                                          (dict(gm_over_id=float("nan")), "gm_over_id"),
                                          (dict(gm_over_id=(25, -1)), "gm_over_id"), (dict(gm_over_id=(1, 2, 3)), "gm_over_id")])
 def test_impossible_programming_budgets_are_refused(kw, message):

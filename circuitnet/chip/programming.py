@@ -8,8 +8,10 @@ and in weak inversion a bias step dV multiplies the current by exp(gm/Id dV):
 
     g(c) = g exp(gm_over_id lsb c).
 
-Program-and-verify, ``iterations`` times (starting from c = 0): measure the current,
-I_meas / I_target = g(c) (1 + measurement_noise z), z ~ N(0, 1); correct the code by
+Program-and-verify, ``iterations`` times (starting from c = 0): measure the current as the mean of
+``reads`` reads, each with relative noise sd ``measurement_noise`` (white: a read integrated ``reads``
+times longer), I_meas / I_target = g(c) (1 + measurement_noise z / sqrt(reads)), z ~ N(0, 1); correct
+the code by
 round(-ln(I_meas / I_target) / (gm_over_id lsb)), clipped to the DAC's range. What remains is the
 device's residual gain g(c): the DAC's quantisation (a step of exp(gm_over_id lsb)), the last
 measurement's noise, and, for a device whose |ln g| exceeds the DAC's reach gm_over_id dac_range / 2,
@@ -32,15 +34,17 @@ class WeightProgrammer:
     """A chip's weight programmer (module docstring): gate-bias DAC ``bits`` (>= 1) over ``dac_range``
     (V, > 0), the devices' ``gm_over_id`` (1/V, > 0; one number, or (positive, negative device): sky130's
     nfet / pfet of the paper's synapse at one weight unit give 23.5 / 15.7 /V from the extraction sweeps),
-    the current measurement's relative noise sd ``measurement_noise`` (>= 0) and ``iterations``
-    (>= 0; 0: the chip as drawn)."""
+    one current read's relative noise sd ``measurement_noise`` (>= 0), the ``reads`` (>= 1) averaged per
+    measurement and ``iterations`` (>= 0; 0: the chip as drawn)."""
 
-    def __init__(self, bits=8, dac_range="0.12", gm_over_id=25.0, measurement_noise=0.01, iterations=3):
+    def __init__(self, bits=8, dac_range="0.12", gm_over_id=25.0, measurement_noise=0.01, iterations=3, reads=1):
         if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 24:
             raise ValueError(f"WeightProgrammer: bits must be an integer in 1..24, got {bits!r}")
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"WeightProgrammer: iterations must be an integer >= 0, got {iterations!r}")
-        self.bits, self.iterations = bits, iterations
+        if isinstance(reads, bool) or not isinstance(reads, int) or reads < 1:
+            raise ValueError(f"WeightProgrammer: reads must be an integer >= 1, got {reads!r}")
+        self.bits, self.iterations, self.reads = bits, iterations, reads
         self.dac_range = parse_value(dac_range, "WeightProgrammer dac_range")
         pair = gm_over_id if isinstance(gm_over_id, (tuple, list)) else (gm_over_id, gm_over_id)
         if len(pair) != 2:
@@ -78,7 +82,7 @@ class WeightProgrammer:
         code = torch.zeros(shape, dtype=torch.float64)
         for _ in range(self.iterations):
             z = torch.randn(shape, generator=generator, dtype=torch.float64)
-            measured = measure(code) + torch.log1p(self.measurement_noise * z).nan_to_num(-30.0)
+            measured = measure(code) + torch.log1p(self.measurement_noise / math.sqrt(self.reads) * z).nan_to_num(-30.0)
             code = (code + torch.round(-measured / step)).clamp(lo, hi)
         return code
 
@@ -119,4 +123,4 @@ class WeightProgrammer:
 
     def __repr__(self):
         return (f"WeightProgrammer(bits={self.bits}, dac_range={self.dac_range:g}, gm_over_id={self.gm_over_id}, "
-                f"measurement_noise={self.measurement_noise:g}, iterations={self.iterations})")
+                f"measurement_noise={self.measurement_noise:g}, iterations={self.iterations}, reads={self.reads})")
