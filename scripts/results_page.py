@@ -539,7 +539,7 @@ YY_IT = [f"yin-yang-lif-it-seed{s}" for s in range(5)]
 
 def _yin_yang_lif_it(r):
     rs = [r[n] for n in YY_IT]
-    cfg, chips = rs[0].config, r["yin-yang-lif-it-chips"]
+    cfg, chips, reads = rs[0].config, r["yin-yang-lif-it-chips"], r["yin-yang-lif-it-chips-r16"]
     vals = [x["val_accuracy"] for x in rs]
     old = [r[n]["test_accuracy"] for n in YY_LABEL]
     sp_ = r["yin-yang-lif-it-spice"]["output_layer"]
@@ -551,9 +551,11 @@ def _yin_yang_lif_it(r):
     ours = (f"{_over_seeds(rs)}, validation {pct(sum(vals) / len(vals))}; with the coding over [0, 1] "
             f"{pct(sum(old) / len(old))}. Seed 0's output layer in ngspice: the model's class on "
             f"**{pct(sp_['class_agreement'])}** of {sp_['samples']} test samples, spike-time RMSE "
-            f"{num(sp_['rmse_ns'], 3)} ns. Seed 0 on the 100 test chips, programmed and trimmed: {_chips_gap(chips)}.")
+            f"{num(sp_['rmse_ns'], 3)} ns. Seed 0 on the 100 test chips, programmed and trimmed: {_chips_gap(chips)}; "
+            f"with every verify measurement the mean of {reads['config']['reads']} current reads (`--reads "
+            f"{reads['config']['reads']}`, chosen on validation chips; docs/experiments.md): {_chips_gap(reads)}.")
     check(sum(x["test_accuracy"] for x in rs) / len(rs) >= 0.97, "the 5-seed mean meets 97 %")
-    check(not _within_a_point(chips), "the chips are not within 1 point")
+    check(not _within_a_point(chips) and not _within_a_point(reads), "the chips are not within 1 point")
     return setup, ours, "not in the paper; the issue asks 97 % (met) and chips within 1 point (not met)."
 
 
@@ -639,7 +641,9 @@ ENTRIES = [
     dict(heading="Two-node LIF with a spread input coding", body=_yin_yang_lif_it,
          runs=[(n, f"{YY_IT_CMD} --seed {k}") for k, n in enumerate(YY_IT)]
          + [("yin-yang-lif-it-spice", "python -m paper_repro yin-yang-spice --nominal runs/yin-yang-lif-it-seed0"),
-            ("yin-yang-lif-it-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-it-seed0")]),
+            ("yin-yang-lif-it-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-it-seed0"),
+            ("yin-yang-lif-it-chips-r16", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-it-seed0 "
+                                          "--reads 16")]),
     dict(heading="Spread coding with weight noise", body=_yin_yang_lif_it_wn,
          runs=[(n, f"{YY_ITWN_CMD} --seed {k}") for k, n in enumerate(YY_ITWN)]
          + [("yin-yang-lif-it-wn-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-it-wn-seed0")]),
