@@ -18,8 +18,9 @@ without spike-time noise, which a run trained with --sigma-spike used as a train
   its comparator threshold over ``trim_span_v`` volts and its gm over ``trim_span_gain`` in ln);
 * programmed and trimmed: first every synapse's charge programmed and verified
   (circuitnet.chip.WeightProgrammer: a ``bits``-bit DAC on the pump's bias, chip-budget's range and
-  slope standing in for the pump's, ``iterations`` verify steps with ``measurement_noise``), then
-  the trims. Per-synapse spreads are what trims cannot reach.
+  slope standing in for the pump's, ``iterations`` verify steps, each measurement the mean of
+  ``reads`` current reads with ``measurement_noise`` each, ``--reads``), then the trims. Per-synapse
+  spreads are what trims cannot reach; what programming leaves of them is mostly the reads' noise.
 
 Reported: mean, 5th percentile, min and max of each against the nominal network's accuracy.
 """
