@@ -316,6 +316,9 @@ class CompiledCircuit:
         self.capacitance = codegen("capacitance", circuit.capacitance, ("p", "like"), names, like="like")
         self.swing = codegen("swing", circuit.swing, ("p", "like"), names, like="like")
         self._packets(circuit, names)
+        unit = float(circuit.value(circuit.unit_current))
+        self.weight_floor = tuple(dev.values.get("I_off", 0.0) / unit
+                                  for dev in (circuit.synapse.positive, circuit.synapse.negative))
         self.several_nodes = False
         self.has_noise = bool(circuit.initial_variance != 0) or any(
             any(e != 0 for e in (p.exprs["noise"], p.exprs["noise_pos"], p.exprs["noise_neg"])) for p in self.phases)
@@ -338,6 +341,16 @@ class CompiledCircuit:
                 if k > 0 and name not in (pos, neg):      # never at the first phase's start: reset holds the node
                     e += j * (int(name in ph.active) - int(name in simulated[k - 1].active))
             self._phase_jumps.append(None if e == 0 else codegen(f"jump_phase{k}", e, ("p", "like"), names, like="like"))
+
+    def programmable(self, weight):
+        """``weight`` [I, J] with every synapse whose device would carry less than its I_off (w_floor =
+        I_off / I_unit of the positive device where w > 0, of the negative one where w < 0) set to 0: such
+        a device stays off, no current and no gate packet. The same tensor where no device declares I_off."""
+        pos, neg = self.weight_floor
+        if not (pos or neg):
+            return weight
+        off = ((weight > 0) & (weight < pos)) | ((weight < 0) & (weight > -neg))
+        return torch.where(off, torch.zeros_like(weight), weight)
 
     def synapse_jumps(self, p, weight):
         """The jump of v [I, J] when synapse j of neuron i switches on: Q(|w| I_unit) / (C (V_th - V0))

@@ -215,11 +215,15 @@ class _FittedCLM:
     device's I(V) also bends: a curvature kap(I) (1/V^2), the same polynomial in x, times (V - V0)^2.
     ``shapes``, a sequence of (phi, coefficients): further terms c_p(I) phi_p(V) (the device's I(V) over
     the whole supply range, circuitnet.spice.knees), phi_p a sympy expression of SHAPE_V (the drain
-    voltage, V; dimensionless, counted from its value at V0; a table: circuitnet.shapes.spline) and c_p(I) = sum_n a_n x^n with the given coefficients a_n."""
-    parameters = ("I", *(f"lam{k}" for k in _ORDERS), "I_ref", "I_min", *(f"kap{k}" for k in _ORDERS))
-    defaults = {**{f"{n}{k}": 0.0 for n in ("lam", "kap") for k in _ORDERS}, "I_ref": 1e-7, "I_min": 0.0}
+    voltage, V; dimensionless, counted from its value at V0; a table: circuitnet.shapes.spline) and c_p(I) = sum_n a_n x^n with the given coefficients a_n.
+    ``I_off`` (A, default 0): the lowest current the device can be biased for (a realised device: the
+    low end of its extracted sweep). As a synapse device, a weight whose current |w| I_unit lies below
+    it leaves the device off: no current and no gate packet (every method, through
+    CompiledCircuit.programmable; the netlist holds such a gate off)."""
+    parameters = ("I", *(f"lam{k}" for k in _ORDERS), "I_ref", "I_min", *(f"kap{k}" for k in _ORDERS), "I_off")
+    defaults = {**{f"{n}{k}": 0.0 for n in ("lam", "kap") for k in _ORDERS}, "I_ref": 1e-7, "I_min": 0.0, "I_off": 0.0}
     positive = ("I_ref",)
-    nonnegative = ("I", "I_min")
+    nonnegative = ("I", "I_min", "I_off")
 
     def __init__(self, name, shapes=(), **kw):
         super().__init__(name, **kw)

@@ -59,6 +59,10 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, curvature=False,
       circuitnet.spice.extract.gate_charge_table; for the synapses a cubic in ln(I / I_unit) fitted
       over |w| in WEIGHT_RANGE). At fan-in 64-128 the switch-off of all synapses moves v by about
       0.03, and their on/off asymmetry moved the spike by 5-20 ns before the model had them;
+    * the synapse devices' lowest current I_off, the low end of their extracted sweeps (about 33 pA
+      for the nfet, 3.7 pA for the pfet): a weight below it leaves its device off in the model as in
+      the netlist, which cannot bias it (a trained first layer has 2 % of its weights there; the model
+      that kept their currents and gate packets was 2 ns early against ngspice; docs/spice.md);
     * off-state leakage (DeviceLeakage, on in both phases): every crossbar device and the discharger
       leak about 1 pS toward ground (nfet) or the supply (pfet) (extract.off_leakage), together
       a conductance of about 2 fan_in pS toward 0.89 V.
@@ -94,7 +98,8 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, curvature=False,
     poly = lambda name, current, values: {name + (str(n) if n else ""): a for n, a in enumerate(
         _fit_log_poly(current, values, i_unit, FIT_DEGREE))}
     fit = lambda tab: (dict(poly("lam", tab.current_at_reset, tab.lam_q), **poly("kap", tab.current_at_reset, tab.kap))
-                       if curvature else poly("lam", tab.current, tab.lam)) | dict(I_ref=i_unit, I_min=i_min)
+                       if curvature else poly("lam", tab.current, tab.lam)) | dict(I_ref=i_unit, I_min=i_min,
+                                                                                    I_off=tab.range_for(curvature)[0])
     pos = FittedNMOS("pos", silicon=n_dev, **fit(tn))
     neg = FittedPMOS("neg", silicon=p_dev, **fit(tp))
     dis = NMOS("dis", I=i_dis, lam=lam_dis, silicon=d_dev)
