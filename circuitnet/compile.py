@@ -344,8 +344,9 @@ class CompiledCircuit:
 
     def programmable(self, weight):
         """``weight`` [I, J] with every synapse whose device would carry less than its I_off (w_floor =
-        I_off / I_unit of the positive device where w > 0, of the negative one where w < 0) set to 0: such
-        a device stays off, no current and no gate packet. The same tensor where no device declares I_off."""
+        I_off / I_unit at the circuit's declared values, of the positive device where w > 0, of the negative
+        one where w < 0) set to 0: such a device stays off, no current and no gate packet. The same tensor
+        where no device declares I_off."""
         pos, neg = self.weight_floor
         if not (pos or neg):
             return weight

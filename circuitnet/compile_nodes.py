@@ -74,6 +74,11 @@ class CompiledNodes:
         self.timeline = Timeline(durations=(d,), synapse_phase=0, comparator=(0,))
 
     # ---------------------------------------------------------------- torch functions
+    def programmable(self, weight):
+        """``weight`` itself: a charge synapse has no device whose lowest current could leave it off
+        (CompiledCircuit.programmable)."""
+        return weight
+
     def drift(self, x, p):
         """dx/dtau [..., n] at state x [..., n]."""
         return self._drift(x, p, x[..., 0])

@@ -42,8 +42,7 @@ def spike_times(circuit, t_in, weight, method="ode", params=None, deviation=None
         raise ValueError(f"clip=False (the unclipped firing time) needs method 'exact', 'dstd' or 'ode', not {m.name!r}")
     compiled = compile_circuit(circuit)
     check_layer_inputs(t_in, weight, compiled.timeline.synapse_duration)
-    if hasattr(compiled, "programmable"):
-        weight = compiled.programmable(weight)          # devices below their lowest current stay off
+    weight = compiled.programmable(weight)              # devices below their lowest current stay off
     if deviation is not None:
         if isinstance(m, Spice):
             raise ValueError("method 'spice' draws its own mismatch from the device models (Sky130(mismatch=True)); "
