@@ -22,13 +22,13 @@ SKY130_GEOMETRY = dict(synapse=("1u", "0.25u"), discharger=("1u", "0.5u"))
 WEIGHT_RANGE = (0.001, 6.0)  # |w| over which the devices' lam(I) and Q(I) are fitted (fan-in 784 layers: |w| ~ 0.001-0.1)
 
 
-def _fit_log_poly(current, value, i_unit, degree=3):
+def _fit_log_poly(current, value, i_unit, degree=3, low=None):
     """Coefficients (a0, ..., a_degree) of y(I) = sum_k a_k ln(I / i_unit)^k, least squares over the
-    extracted points whose current is that of a |w| in WEIGHT_RANGE (the points just outside it too,
-    so that the fit spans the range)."""
+    extracted points whose current is that of a |w| in WEIGHT_RANGE, or from ``low`` (A) up where
+    given (the points just outside it too, so that the fit spans the range)."""
     k = np.argsort(current)
     i, y = np.asarray(current)[k], np.asarray(value)[k]
-    lo, hi = WEIGHT_RANGE[0] * i_unit, WEIGHT_RANGE[1] * i_unit
+    lo, hi = WEIGHT_RANGE[0] * i_unit if low is None else low, WEIGHT_RANGE[1] * i_unit
     a = max(np.searchsorted(i, lo, side="right") - 1, 0)
     b = min(np.searchsorted(i, hi, side="left") + 1, len(i))
     coef = np.polynomial.polynomial.polyfit(np.log(i[a:b] / i_unit), y[a:b], degree)
@@ -57,8 +57,11 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, curvature=False,
     * gate-edge charge (GateCharge elements): each device's gate edge pushes a packet Q(I) into the
       membrane when it switches on and takes it back when it switches off (extracted by transient,
       circuitnet.spice.extract.gate_charge_table; for the synapses a cubic in ln(I / I_unit) fitted
-      over |w| in WEIGHT_RANGE). At fan-in 64-128 the switch-off of all synapses moves v by about
-      0.03, and their on/off asymmetry moved the spike by 5-20 ns before the model had them;
+      from the device's lowest current I_off up to |w| = 6). At fan-in 64-128 the switch-off of all
+      synapses moves v by about 0.03, and their on/off asymmetry moved the spike by 5-20 ns before
+      the model had them. A packet held below |w| = 0.001 at its value there (0.09 fC for the nfet,
+      where a device biased at 33 pA pushes 0.065 fC) left the headline MLP's first layer 0.4 ns early
+      against ngspice (many of its weights lie there; docs/spice.md);
     * the synapse devices' lowest current I_off, the low end of their extracted sweeps (about 33 pA
       for the nfet, 3.7 pA for the pfet): a weight below it leaves its device off in the model as in
       the netlist, which cannot bias it (a trained first layer has 2 % of its weights there; the model
@@ -94,7 +97,7 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, curvature=False,
         if abs(lam_new - lam_dis) < 1e-9:
             break
         lam_dis = lam_new
-    i_min = WEIGHT_RANGE[0] * i_unit          # below the fits' range lam(I) and Q(I) are held at their value there
+    i_min = WEIGHT_RANGE[0] * i_unit          # below the fit's range lam(I) is held at its value there
     poly = lambda name, current, values: {name + (str(n) if n else ""): a for n, a in enumerate(
         _fit_log_poly(current, values, i_unit, FIT_DEGREE))}
     fit = lambda tab: (dict(poly("lam", tab.current_at_reset, tab.lam_q), **poly("kap", tab.current_at_reset, tab.kap))
@@ -108,8 +111,10 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, curvature=False,
         dis = NMOSQuadratic("dis", I=i_dis, lam=float(np.interp(vg, td.vg, td.lam_q)),
                             lam2=float(np.interp(vg, td.vg, td.kap)), silicon=d_dev)
     qn, qp, qd = (gate_charge_table(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
-    packet = lambda dev, tab: GateCharge(dev, I_ref=i_unit, I_min=i_min, **dict(zip(("q", "q1", "q2", "q3"),
-                                                                     _fit_log_poly(tab["current"], tab["charge"], i_unit))))
+    def packet(dev, tab):             # fitted from the device's lowest current up: held below it, where it is off
+        i_off = dev.values["I_off"]
+        return GateCharge(dev, I_ref=i_unit, I_min=i_off, **dict(zip(("q", "q1", "q2", "q3"), _fit_log_poly(
+            tab["current"], tab["charge"], i_unit, low=i_off))))
     q_dis = float(np.interp(math.log(i_dis), np.log(qd["current"]), qd["charge"]))
     load = [DeviceCapacitance("Cdev", C=c_total - p["C"]), packet(pos, qn), packet(neg, qp), GateCharge(dis, q=q_dis)]
     ln, lp, ld = (off_leakage(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
