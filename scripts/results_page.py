@@ -570,6 +570,34 @@ def _yin_yang_lif_it_wn(r):
                           "and 1, 0.05 at seed 0; docs/experiments.md)")
 
 
+YY_ITPN_CMD = f"{YY_IT_CMD} --weight-noise 0.006"
+YY_ITPN = [f"yin-yang-lif-it-wn006-seed{s}" for s in range(5)]
+
+
+def _yin_yang_lif_it_matched(r):
+    rs, chips, chips1 = [r[n] for n in YY_ITPN], r["yin-yang-lif-it-wn006-chips-r16"], r["yin-yang-lif-it-wn006-chips-r16-seed1"]
+    sp_ = r["yin-yang-lif-it-wn006-spice"]["output_layer"]
+    mean = sum(x["test_accuracy"] for x in rs) / len(rs)
+    vals = [x["val_accuracy"] for x in rs]
+    reads = chips["config"]["reads"]
+    setup = (f"The spread-coding recipe trained with weight noise of the size programming leaves: w (1 + S N(0, 1)) "
+             f"per synapse and mini-batch, S = {g(rs[0].config['weight_noise'])} (a programmed synapse's residual "
+             f"ln-gain sd is 0.40 % with {reads} reads per verify measurement: 0.32 % the DAC's step, the rest the "
+             f"reads' noise); S chosen on validation chips (S = 0.004 and 0.006 at seeds 0 and 1, 50 chips each, "
+             f"{reads} reads; docs/experiments.md). Chips as above, each verify measurement the mean of {reads} reads "
+             f"(`--reads {reads}`).")
+    ours = (f"{_over_seeds(rs)}, validation {pct(sum(vals) / len(vals))}. Seed 0 on the 100 test chips, programmed "
+            f"and trimmed: {_chips_gap(chips)}; seed 1 on its own 100 test chips: {_chips_gap(chips1)}. Seed 0's "
+            f"output layer in ngspice: the model's class on "
+            f"**{pct(sp_['class_agreement'])}** of {sp_['samples']} test samples, spike-time RMSE "
+            f"{num(sp_['rmse_ns'], 3)} ns.")
+    met = lambda ok: "met" if ok else "not met"
+    return setup, ours, (f"not in the paper; the issue asks 97 % ({met(mean >= 0.97)}), chips within 1 point "
+                         f"({met(_within_a_point(chips))} at seed 0, {met(_within_a_point(chips1))} at seed 1) and the "
+                         f"output layer in ngspice on >= 99 % "
+                         f"({met(sp_['class_agreement'] >= 0.99)}).")
+
+
 def _yin_yang_lif_chips(r, name="yin-yang-lif-chips", which="The seed-0 two-node network"):
     run = r[name]
     cfg, nom = run.config, run["nominal_accuracy"]
@@ -648,6 +676,13 @@ ENTRIES = [
     dict(heading="Spread coding with weight noise", body=_yin_yang_lif_it_wn,
          runs=[(n, f"{YY_ITWN_CMD} --seed {k}") for k, n in enumerate(YY_ITWN)]
          + [("yin-yang-lif-it-wn-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-it-wn-seed0")]),
+    dict(heading="Spread coding with weight noise matched to programming", body=_yin_yang_lif_it_matched,
+         runs=[(n, f"{YY_ITPN_CMD} --seed {k} --out runs/{n}") for k, n in enumerate(YY_ITPN)]
+         + [("yin-yang-lif-it-wn006-chips-r16", "python -m paper_repro yin-yang-chips --nominal "
+                                                "runs/yin-yang-lif-it-wn006-seed0 --reads 16"),
+            ("yin-yang-lif-it-wn006-chips-r16-seed1", "python -m paper_repro yin-yang-chips --nominal "
+                                                      "runs/yin-yang-lif-it-wn006-seed1 --reads 16 --seed 1"),
+            ("yin-yang-lif-it-wn006-spice", "python -m paper_repro yin-yang-spice --nominal runs/yin-yang-lif-it-wn006-seed0")]),
     dict(heading="Two-node chips", body=_yin_yang_lif_chips,
          runs=[("yin-yang-lif-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-seed0")]),
     dict(heading="A non-affine circuit", body=_nonaffine,
