@@ -45,8 +45,9 @@ from .common import configured, pyplot, save_figure, write_results
 from .spike_errors import errors_ns
 
 D = torch.float64
-# (fan-in, neurons, samples): the layer's neurons share each input sample, as on a crossbar
-CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (32, 10, 1), (64, 8, 1), (128, 6, 1), (256, 4, 1), (784, 2, 1)],
+# (fan-in, neurons, samples): the layer's neurons share each input sample, as on a crossbar; a fan-in
+# added later goes last, so that every earlier one keeps its draws (seed + 1000 k, k its place here)
+CFG = dict(plan=[(4, 10, 3), (16, 10, 1), (32, 10, 1), (64, 8, 1), (128, 6, 1), (256, 4, 1), (784, 2, 1), (400, 4, 1)],
            gaussian=[(16, 10, 1), (64, 8, 1), (256, 6, 1), (400, 4, 1), (784, 3, 1)],
            trained=[(1, 4, 40), (2, 4, 40)], nominal=None, data=None,      # trained: (layer, images, neurons)
            digits_layers=[(1, 4, 25), (2, 4, 10)], digits=None)
@@ -266,8 +267,9 @@ def run(args):
     drawn = lambda regime, plan, shift: [REGIMES[regime](J, n, b, args.seed + 1000 * k + shift)
                                          for k, (J, n, b) in enumerate(plan)]
     digits = None if cfg["digits"] is None else digits_neurons(cfg, cfg["digits_layers"])   # a bad run stops here
-    per_regime = {"uniform": _rows(drawn("uniform", cfg["plan"], 0), "uniform"),
-                  "gaussian": _rows(drawn("gaussian", cfg["gaussian"], 500), "gaussian")}
+    by_fan_in = lambda rows: sorted(rows, key=lambda r: r["fan_in"])
+    per_regime = {"uniform": by_fan_in(_rows(drawn("uniform", cfg["plan"], 0), "uniform")),
+                  "gaussian": by_fan_in(_rows(drawn("gaussian", cfg["gaussian"], 500), "gaussian"))}
     if cfg["nominal"] is not None:
         per_regime["trained"] = _rows([(t, w) for _, t, w in trained_neurons(cfg, cfg["trained"])], "trained")
     if digits is not None:

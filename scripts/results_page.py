@@ -509,7 +509,7 @@ def _chips_gap(chips):
 
 def _within_a_point(chips):
     b, nom = chips["programmed_trimmed"], chips["nominal_accuracy"]
-    return max(nom - b["mean"], nom - b["p5"]) <= 0.01
+    return round(max(nom - b["mean"], nom - b["p5"]), 9) <= 0.01      # accuracies on 1000 samples: no float edge
 
 
 YY_WN_CMD = f"{YY_LABEL_CMD} --weight-noise 0.02"
@@ -575,7 +575,8 @@ YY_ITPN = [f"yin-yang-lif-it-wn006-seed{s}" for s in range(5)]
 
 
 def _yin_yang_lif_it_matched(r):
-    rs, chips, chips1 = [r[n] for n in YY_ITPN], r["yin-yang-lif-it-wn006-chips-r16"], r["yin-yang-lif-it-wn006-chips-r16-seed1"]
+    rs, chips = [r[n] for n in YY_ITPN], r["yin-yang-lif-it-wn006-chips-r16"]
+    others = [r[f"yin-yang-lif-it-wn006-chips-r16-seed{k}"] for k in range(1, 5)]
     sp_ = r["yin-yang-lif-it-wn006-spice"]["output_layer"]
     mean = sum(x["test_accuracy"] for x in rs) / len(rs)
     vals = [x["val_accuracy"] for x in rs]
@@ -587,13 +588,15 @@ def _yin_yang_lif_it_matched(r):
              f"{reads} reads; docs/experiments.md). Chips as above, each verify measurement the mean of {reads} reads "
              f"(`--reads {reads}`).")
     ours = (f"{_over_seeds(rs)}, validation {pct(sum(vals) / len(vals))}. Seed 0 on the 100 test chips, programmed "
-            f"and trimmed: {_chips_gap(chips)}; seed 1 on its own 100 test chips: {_chips_gap(chips1)}. Seed 0's "
-            f"output layer in ngspice: the model's class on "
+            f"and trimmed: {_chips_gap(chips)}. Seeds 1-4, each on its own 100 test chips: "
+            + "; ".join(f"seed {x['seed']} {_chips_gap(x)}" for x in others)
+            + f". Seed 0's output layer in ngspice: the model's class on "
             f"**{pct(sp_['class_agreement'])}** of {sp_['samples']} test samples, spike-time RMSE "
             f"{num(sp_['rmse_ns'], 3)} ns.")
     met = lambda ok: "met" if ok else "not met"
     return setup, ours, (f"not in the paper; the issue asks 97 % ({met(mean >= 0.97)}), chips within 1 point "
-                         f"({met(_within_a_point(chips))} at seed 0, {met(_within_a_point(chips1))} at seed 1) and the "
+                         f"({met(_within_a_point(chips))} at seed 0; at "
+                         f"{sum(_within_a_point(x) for x in [chips] + others)} of 5 seeds) and the "
                          f"output layer in ngspice on >= 99 % "
                          f"({met(sp_['class_agreement'] >= 0.99)}).")
 
@@ -679,10 +682,11 @@ ENTRIES = [
     dict(heading="Spread coding with weight noise matched to programming", body=_yin_yang_lif_it_matched,
          runs=[(n, f"{YY_ITPN_CMD} --seed {k} --out runs/{n}") for k, n in enumerate(YY_ITPN)]
          + [("yin-yang-lif-it-wn006-chips-r16", "python -m paper_repro yin-yang-chips --nominal "
-                                                "runs/yin-yang-lif-it-wn006-seed0 --reads 16"),
-            ("yin-yang-lif-it-wn006-chips-r16-seed1", "python -m paper_repro yin-yang-chips --nominal "
-                                                      "runs/yin-yang-lif-it-wn006-seed1 --reads 16 --seed 1"),
-            ("yin-yang-lif-it-wn006-spice", "python -m paper_repro yin-yang-spice --nominal runs/yin-yang-lif-it-wn006-seed0")]),
+                                                "runs/yin-yang-lif-it-wn006-seed0 --reads 16")]
+         + [(f"yin-yang-lif-it-wn006-chips-r16-seed{k}", f"python -m paper_repro yin-yang-chips --nominal "
+             f"runs/yin-yang-lif-it-wn006-seed{k} --reads 16 --seed {k} --out runs/yin-yang-lif-it-wn006-chips-r16-seed{k}")
+            for k in range(1, 5)]
+         + [("yin-yang-lif-it-wn006-spice", "python -m paper_repro yin-yang-spice --nominal runs/yin-yang-lif-it-wn006-seed0")]),
     dict(heading="Two-node chips", body=_yin_yang_lif_chips,
          runs=[("yin-yang-lif-chips", "python -m paper_repro yin-yang-chips --nominal runs/yin-yang-lif-seed0")]),
     dict(heading="A non-affine circuit", body=_nonaffine,
