@@ -3,13 +3,13 @@ from . import chip, circuits, shapes, solve, spice, variation
 from .neuron import NeuronCircuit, Phase, Synapse
 from .nodes import ChargeSynapse, MultiNodeCircuit
 from .elements import (NMOS, PMOS, CapacitiveCoupling, Capacitor, Conductance, CurrentSource, DeviceCapacitance, DeviceLeakage, Element,
-                       FittedNMOS, FittedPMOS, GateCharge, Leak, NMOSQuadratic, NoiseOf, PMOSQuadratic, ResetNoise, Resistive1T1R, ShotNoise,
+                       EdgeConduction, FittedNMOS, FittedPMOS, GateCharge, Leak, NMOSQuadratic, NoiseOf, PMOSQuadratic, ResetNoise, Resistive1T1R, ShotNoise,
                        ThermalNoise, Transconductor)
 from .silicon import Mismatch, Mosfet
 from .units import parse_value
 
 __all__ = ["NMOS", "PMOS", "CapacitiveCoupling", "Capacitor", "ChargeSynapse", "MultiNodeCircuit", "Transconductor", "Conductance", "CurrentSource", "DeviceCapacitance", "DeviceLeakage",
-           "Element", "FittedNMOS", "FittedPMOS", "GateCharge", "Leak", "Mismatch", "Mosfet", "NMOSQuadratic", "NeuronCircuit",
+           "EdgeConduction", "Element", "FittedNMOS", "FittedPMOS", "GateCharge", "Leak", "Mismatch", "Mosfet", "NMOSQuadratic", "NeuronCircuit",
            "NoiseOf", "PMOSQuadratic", "Phase", "ResetNoise", "Resistive1T1R", "ShotNoise", "Synapse", "ThermalNoise",
            "chip", "circuits", "parse_value", "shapes", "solve", "spice", "variation"]
 

@@ -326,20 +326,30 @@ class CompiledCircuit:
     def _packets(self, circuit, names):
         """Torch functions of the charge packets (GateCharge): the jump of v when a synapse device
         switches on, in |w| (``w``), and the jump where each simulated phase starts."""
-        jump = {pk.device.name: circuit.packet_jump(pk) for pk in circuit.packets}
         pos, neg = circuit.synapse.positive.name, circuit.synapse.negative.name
         names = {**names, w_sym: "w"}
-        self.has_packets = bool(jump)
-        self.synapse_packets = pos in jump or neg in jump
-        self._jump_pos, self._jump_neg = (codegen(f"jump_{k}", jump.get(n, sp.Integer(0)), ("p", "w"), names, like="w")
-                                          for k, n in (("pos", pos), ("neg", neg)))
+        on, cond = {}, {}          # per device: jump at switch-on (every packet); EdgeConduction's alone
+        for pk in circuit.packets:
+            j = circuit.packet_jump(pk)
+            on[pk.device.name] = on.get(pk.device.name, sp.Integer(0)) + j
+            if not pk.returns:
+                cond[pk.device.name] = j
+        self.has_packets = bool(on)
+        self.synapse_packets = pos in on or neg in on
+        self.synapse_conduction = pos in cond or neg in cond
+        code = lambda tag, d: [codegen(f"{tag}_{k}", d.get(n, sp.Integer(0)), ("p", "w"), names, like="w")
+                               for k, n in (("pos", pos), ("neg", neg))]
+        self._jump_pos, self._jump_neg = code("jump", on)
+        self._cond_pos, self._cond_neg = code("cond", cond)
         simulated = [p for p in circuit.phases if not p.reset]
         self._phase_jumps = []
         for k, ph in enumerate(simulated):
             e = sp.Integer(0)
-            for name, j in jump.items():
+            for pk in circuit.packets:
+                name = pk.device.name
                 if k > 0 and name not in (pos, neg):      # never at the first phase's start: reset holds the node
-                    e += j * (int(name in ph.active) - int(name in simulated[k - 1].active))
+                    switched = int(name in ph.active) - int(name in simulated[k - 1].active)
+                    e += circuit.packet_jump(pk) * (switched if pk.returns else abs(switched))
             self._phase_jumps.append(None if e == 0 else codegen(f"jump_phase{k}", e, ("p", "like"), names, like="like"))
 
     def programmable(self, weight):
@@ -355,21 +365,36 @@ class CompiledCircuit:
 
     def synapse_jumps(self, p, weight):
         """The jump of v [I, J] when synapse j of neuron i switches on: Q(|w| I_unit) / (C (V_th - V0))
-        of its device (GateCharge; the positive device where w > 0, the negative one where w < 0; 0
-        where w = 0; |w| read at least at W_FLOOR), differentiable in w and the parameters; None when no
-        synapse device has a packet. p: parameter tensors (per-neuron ones, [I], act on rows)."""
-        if not self.synapse_packets:
+        of its device (GateCharge and EdgeConduction; the positive device where w > 0, the negative one
+        where w < 0; 0 where w = 0; |w| read at least at W_FLOOR), differentiable in w and the
+        parameters; None when no synapse device has a packet. p: parameter tensors (per-neuron ones,
+        [I], act on rows). Where the phase ends, every device that was on gives it back
+        (synapse_switch_off adds what EdgeConduction pushes instead)."""
+        return self._per_synapse(p, weight, self._jump_pos, self._jump_neg) if self.synapse_packets else None
+
+    def synapse_switch_off(self, p, t_in, weight):
+        """The jump of v [B, I] where the synapse phase ends, beyond every synapse_jumps given back:
+        2 sum_j [t_j < t_end] c_ij, c the EdgeConduction part of synapse_jumps (its switch-off pushes
+        c where the packets are taken back: -(Q + c) + 2 c). None without EdgeConduction on a synapse
+        device. A single-phase (time-to-first-spike) circuit fires before its synapses switch off."""
+        if not self.synapse_conduction:
             return None
+        c = self._per_synapse(p, weight, self._cond_pos, self._cond_neg)
+        arrived = (t_in < self.timeline.synapse_duration).to(c.dtype)
+        return 2.0 * arrived @ c.t()
+
+    def _per_synapse(self, p, weight, f_pos, f_neg):
         q = {n: x[:, None] if x.dim() == 1 else x for n, x in p.items()}
         wabs = weight.abs().clamp(min=W_FLOOR)
         zero = torch.zeros_like(weight)
-        jp, jn = self._jump_pos(q, wabs).expand_as(weight), self._jump_neg(q, wabs).expand_as(weight)
+        jp, jn = f_pos(q, wabs).expand_as(weight), f_neg(q, wabs).expand_as(weight)
         return torch.where(weight > 0, jp, torch.where(weight < 0, jn, zero))
 
     def phase_jumps(self, p, like):
         """[jump of v where simulated phase k starts, or None], one per phase: +Q/(C (V_th - V0)) of
-        each non-synapse device that switches on there, minus that of each that switches off (the
-        synapse devices' own packets: synapse_jumps). Scalars, or [I] with per-neuron parameters."""
+        each non-synapse device that switches on there, minus that of each that switches off (plus, for
+        an EdgeConduction, at both; the synapse devices' own packets: synapse_jumps). Scalars, or [I]
+        with per-neuron parameters."""
         return [None if f is None else f(p, like) for f in self._phase_jumps]
 
     @property

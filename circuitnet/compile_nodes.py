@@ -38,6 +38,7 @@ class CompiledNodes:
     integrates_while_firing = True      # inputs arrive while the comparator listens (time-to-first-spike)
     weight_dependent = False
     has_packets = False
+    synapse_conduction = False
 
     def __init__(self, circuit):
         self.circuit = circuit

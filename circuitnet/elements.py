@@ -369,10 +369,42 @@ class GateCharge(Element):
         super().__init__(name or f"{device.name}_gate", **values)
         self.device = device
 
+    returns = True      # switch-off takes the packet back (EdgeConduction: pushes it again)
+
     def charge(self, current):
         """Q (C, into the node) of a device biased for ``current`` (A, sympy) at reset."""
         x = sp.log(_held(current, self) / self.I_ref)
         return self.q + self.q1 * x + self.q2 * x ** 2 + self.q3 * x ** 3
+
+
+class EdgeConduction(GateCharge):
+    """Conduction through a gate edge: a transistor whose gate ramps (over a netlist's ``edge``, the
+    ramp ending where the model switches it on and starting where it switches it off) conducts during
+    the top of each ramp, in weak inversion for about n U_T / (dV_gate / edge). The model switches
+    instantly, so each switch-on and each switch-off adds the charge of that conduction,
+
+        Q(I) = I tau(I)   (C, in the direction of the device's own current; not taken back),
+        tau(I) = tau + tau1 x + tau2 x^2 + tau3 x^3   (s),   x = ln(max(I, I_min) / I_ref),
+
+    I (A) the device's current at reset, as for GateCharge (|w| I_unit for a synapse device), the
+    current's change with v during the edge left out. A jump of v like a GateCharge's, on at the same
+    times, but the switch-off pushes the same charge again. Only a device with ``silicon`` has it (an
+    ideal device switches in 1 ps in a netlist); the netlist writes nothing for it: the transistor's
+    own ramp carries it. At most one per device, beside its GateCharge."""
+    parameters = ("tau", "tau1", "tau2", "tau3", "I_ref", "I_min")
+    defaults = {"tau1": 0.0, "tau2": 0.0, "tau3": 0.0, "I_ref": 1e-7, "I_min": 0.0}
+    returns = False
+
+    def __init__(self, device, name=None, **values):
+        super().__init__(device, name or f"{getattr(device, 'name', device)}_edge", **values)
+        if device.silicon is None:
+            raise ValueError(f"EdgeConduction {self.name!r}: its device {device.name!r} has no silicon; conduction "
+                             f"through a gate edge is a transistor's (an ideal device switches at once)")
+
+    def charge(self, current):
+        """|Q| (C) of a device biased for ``current`` (A, sympy) at reset: I tau(I)."""
+        x = sp.log(_held(current, self) / self.I_ref)
+        return current * (self.tau + self.tau1 * x + self.tau2 * x ** 2 + self.tau3 * x ** 3)
 
 
 class NoiseOf(Element):

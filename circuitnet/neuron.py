@@ -381,9 +381,10 @@ class NeuronCircuit:
         for pk in self.packets:
             if all(pk.device is not e for e in self.all_elements):
                 raise ValueError(f"GateCharge {pk.name!r}: its device {pk.device.name!r} is not an element of this circuit")
-            if pk.device.name in seen:
-                raise ValueError(f"device {pk.device.name!r} has two GateCharge elements; declare one")
-            seen.add(pk.device.name)
+            kind = type(pk).__name__ if not pk.returns else "GateCharge"
+            if (pk.device.name, pk.returns) in seen:
+                raise ValueError(f"device {pk.device.name!r} has two {kind} elements; declare one")
+            seen.add((pk.device.name, pk.returns))
             jump = self.packet_jump(pk)
             unknown = jump.free_symbols - set(self.values) - {w_sym}
             if unknown:
@@ -394,13 +395,19 @@ class NeuronCircuit:
 
     def packet_jump(self, packet):
         """The jump of v when ``packet``'s device switches on (sympy): Q(I) / (C (V_th - V0)), with I
-        the device's current at reset: w I_unit (w = |weight|, the symbol ``w_sym``) for a synapse device."""
+        the device's current at reset: w I_unit (w = |weight|, the symbol ``w_sym``) for a synapse device.
+        An EdgeConduction's Q(I) = I tau(I) takes the sign of the device's current into the node (a
+        positive synapse device's jump is > 0, a negative one's < 0)."""
         dev = packet.device
         if dev in (self.synapse.positive, self.synapse.negative):
             current = w_sym * self.unit_current
+            direction = (1 if dev is self.synapse.positive else -1) * (1 if self.Vth_value > self.V0_value else -1)
         else:
-            current = sp.Abs(sp.sympify(dev.current(self.node)).subs(self.node.V, self.node.V0))
-        return sp.sympify(packet.charge(current)) / (self.capacitance * self.swing)
+            i0 = sp.sympify(dev.current(self.node)).subs(self.node.V, self.node.V0)
+            current = sp.Abs(i0)
+            direction = 1 if packet.returns or self.value(i0) >= 0 else -1     # its current's sign at the declared values
+        q = sp.sympify(packet.charge(current))
+        return (q if packet.returns else direction * q) / (self.capacitance * self.swing)
 
     def _check_directions(self):
         scale = self.T_unit / (self.capacitance * self.swing)

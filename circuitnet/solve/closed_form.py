@@ -20,8 +20,9 @@ def closed_form_spike_times(cc, t_in, weight, params=None, clip=True, steps=None
     if k["kind"] == "rc_spike":
         fn = rc_spike_exact if steps is None else rc_spike_dstd
         jumps = cc.synapse_jumps(p, weight)
+        fire_jump = [j for j in (cc.phase_jumps(p, t_in)[1], cc.synapse_switch_off(p, t_in, weight)) if j is not None]
         t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], clip=clip, jumps=jumps,
-               fire_jump=cc.phase_jumps(p, t_in)[1], **common, **extra)
+               fire_jump=sum(fire_jump) if fire_jump else None, **common, **extra)
         return t, t < cc.timeline.t_max          # the Timeline's rule: t_max where the neuron never fired
     fn = ttfs_exact if steps is None else ttfs_dstd
     return fn(t_in, weight, t_max=k["t_max"], **common, **extra)

@@ -49,7 +49,22 @@ class GateCharges(EventSource):
         return [(k, 0.0, dv) for k, dv in enumerate(cc.phase_jumps(p, t_in)) if dv is not None]
 
 
-EVENTS = [GateCharges()]
+class EdgeConductions(EventSource):
+    """Conduction through the synapse devices' gate edges (EdgeConduction): where the synapse phase
+    ends, each device that was on pushes its charge again instead of taking it back
+    (CompiledCircuit.synapse_switch_off; the closed forms add it where the firing phase starts)."""
+    name = "edge conduction"
+    closed_form = True
+
+    def applies(self, cc):
+        return cc.synapse_conduction
+
+    def jumps(self, cc, p, t_in, weight):
+        k = cc.synapse_phase
+        return [(k, cc.phases[k].duration, cc.synapse_switch_off(p, t_in, weight))]
+
+
+EVENTS = [GateCharges(), EdgeConductions()]
 
 
 def unfollowed(cc):

@@ -8,10 +8,11 @@ import math
 import numpy as np
 
 from ..circuits import PAPER, ramp_current, rc_spike_cycle
-from ..elements import FIT_DEGREE, NMOS, DeviceCapacitance, DeviceLeakage, FittedNMOS, FittedPMOS, GateCharge, NMOSQuadratic
+from ..elements import (FIT_DEGREE, NMOS, DeviceCapacitance, DeviceLeakage, EdgeConduction, FittedNMOS, FittedPMOS,
+                        GateCharge, NMOSQuadratic)
 from ..silicon import Mosfet
 from ..units import parse_value
-from .extract import device_table, gate_charge_table, off_leakage
+from .extract import device_table, edge_conduction, gate_charge_table, off_leakage
 from .technology import Sky130
 
 # Device geometry of the paper's circuit (Table 2): synapses W = 1 um, L = 0.25 um; discharger
@@ -116,7 +117,14 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, curvature=False,
         return GateCharge(dev, I_ref=i_unit, I_min=i_off, **dict(zip(("q", "q1", "q2", "q3"), _fit_log_poly(
             tab["current"], tab["charge"], i_unit, low=i_off))))
     q_dis = float(np.interp(math.log(i_dis), np.log(qd["current"]), qd["charge"]))
-    load = [DeviceCapacitance("Cdev", C=c_total - p["C"]), packet(pos, qn), packet(neg, qp), GateCharge(dis, q=q_dis)]
+
+    def conduction(dev, tab):         # tau(I) over the device's range, fitted like its packet
+        i_off, (lo, hi) = dev.values["I_off"], tab.range_for(True)
+        currents = np.exp(np.linspace(math.log(max(i_off, lo)) + 1e-9, math.log(hi) - 1e-9, 40))
+        return EdgeConduction(dev, I_ref=i_unit, I_min=i_off, **dict(zip(("tau", "tau1", "tau2", "tau3"), _fit_log_poly(
+            currents, edge_conduction(tab, currents), i_unit, low=i_off))))
+    load = [DeviceCapacitance("Cdev", C=c_total - p["C"]), packet(pos, qn), packet(neg, qp), GateCharge(dis, q=q_dis),
+            conduction(pos, tn), conduction(neg, tp), EdgeConduction(dis, tau=float(edge_conduction(td, [i_dis])[0]))]
     ln, lp, ld = (off_leakage(tech, d, p["V_th"], p["V0"]) for d in (n_dev, p_dev, d_dev))
     g = [fan_in * ln["G"], fan_in * lp["G"], ld["G"]]
     leak = DeviceLeakage("Ileak", G=sum(g), V_to=sum(x * l["V_to"] for x, l in zip(g, (ln, lp, ld))) / sum(g))
