@@ -63,6 +63,11 @@ def realised_rc_spike(fan_in, technology="sky130", noise=False, curvature=False,
       the model had them. A packet held below |w| = 0.001 at its value there (0.09 fC for the nfet,
       where a device biased at 33 pA pushes 0.065 fC) left the headline MLP's first layer 0.4 ns early
       against ngspice (many of its weights lie there; docs/spice.md);
+    * conduction through the gate edges (EdgeConduction elements): a device whose gate ramps over the
+      netlist's 1 ns edge conducts during the top of the ramp, I tau(I) more at each switch-on and
+      each switch-off (extract.edge_conduction from the DC sweep, 72-144 ps; a cubic in ln(I / I_unit)
+      for the synapses; the discharger's at its current). Without it the model was 0.27-0.29 ns late
+      against ngspice at fan-in 4-64 (docs/spice.md);
     * the synapse devices' lowest current I_off, the low end of their extracted sweeps (about 33 pA
       for the nfet, 3.7 pA for the pfet): a weight below it leaves its device off in the model as in
       the netlist, which cannot bias it (a trained first layer has 2 % of its weights there; the model
