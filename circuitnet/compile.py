@@ -324,8 +324,9 @@ class CompiledCircuit:
             any(e != 0 for e in (p.exprs["noise"], p.exprs["noise_pos"], p.exprs["noise_neg"])) for p in self.phases)
 
     def _packets(self, circuit, names):
-        """Torch functions of the charge packets (GateCharge): the jump of v when a synapse device
-        switches on, in |w| (``w``), and the jump where each simulated phase starts."""
+        """Torch functions of the charge packets (GateCharge, EdgeConduction): the jump of v when a
+        synapse device switches on, in |w| (``w``), its EdgeConduction part alone (pushed again at
+        switch-off: synapse_switch_off), and the jump where each simulated phase starts."""
         pos, neg = circuit.synapse.positive.name, circuit.synapse.negative.name
         names = {**names, w_sym: "w"}
         on, cond = {}, {}          # per device: jump at switch-on (every packet); EdgeConduction's alone
