@@ -35,15 +35,14 @@ def test_the_jumps_are_i_tau_at_switch_on_and_again_at_switch_off():
     earlier by exactly the two edges' charge w tau(w I_unit) / T, each; an input on from the reset
     gets only the switch-off's."""
     c, bare = cn.spice.realised_rc_spike(4), _without_conduction(4)
-    cc = compile_circuit(c)
+    cc, cb = compile_circuit(c), compile_circuit(bare)
     w = torch.tensor([[0.6, 0.0, 0.0, 0.0]], dtype=D)
-    p = cc.params(D, "cpu")
-    c_on = cc._per_synapse(p, w, cc._cond_pos, cc._cond_neg)[0, 0].item()
+    jumps = lambda k: k.synapse_jumps(k.params(D, "cpu"), w)[0, 0].item()
+    c_on = jumps(cc) - jumps(cb)                   # the on-jump beyond the gate packet: the conduction
     tab = device_table(c.technology, c.synapse.positive.silicon, 0.428, 1.3)
     tau = edge_conduction(tab, [0.6 * c.value(c.unit_current)])[0]
     assert c_on == pytest.approx(0.6 * tau / c.time_unit, rel=0.02)     # the cubic fit against the table
-    dis = cn.spice.realised_rc_spike(4).value(next(e for e in c.elements if isinstance(e, cn.EdgeConduction)
-                                                   and e.device.name == "dis").tau)
+    dis = c.value(next(e for e in c.elements if isinstance(e, cn.EdgeConduction) and e.device.name == "dis").tau)
     for t0, edges in ((0.4, 2), (0.0, 1)):
         t = torch.tensor([[t0, 1.0, 1.0, 1.0]], dtype=D)
         a, _ = spike_times(c, t, w, method="exact")
@@ -71,6 +70,21 @@ def test_gradients_through_the_conduction_match_finite_differences():
     w = w.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t_, w_: spike_times(c, t_, w_, method="exact")[0], (t, w),
                                     eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_ode_adjoint_gradients_equal_exact_ones():
+    """The switch-off conduction is a [B, I] jump at the synapse phase's end in ode (an event source):
+    its adjoint carries the gradient exact's closed form gets."""
+    c = cn.spice.realised_rc_spike(6)
+    t, w = _layer(9)
+    t[1, 1] = 0.5          # an input at exactly t = 1 sits on the phase's edge, where the methods' d/dt differ
+    grads = []
+    for method in ("exact", "ode"):
+        t_, w_ = t.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        spike_times(c, t_, w_, method=method)[0].sum().backward()
+        grads.append((t_.grad, w_.grad))
+    (gt, gw), (ot, ow) = grads
+    assert gw.abs().max() > 0.1 and (ow - gw).abs().max() < 1e-6 and (ot - gt).abs().max() < 1e-6
 
 
 def test_declaration_errors_name_the_element():
