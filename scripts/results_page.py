@@ -379,8 +379,9 @@ def _spice_network(r):
              f"the realised model with the devices' curvature), every layer driven by the spike times SPICE gave the "
              f"layer before, on the first {run['images']} test images of spice-layer's fixed order (a re-run of the "
              f"headline fmnist-mlp command on this machine, test 90.68 %, whose results.json is not committed), each "
-             f"layer's model with the weight floor (devices below their lowest current off, as the netlist holds them; "
-             f"[spice.md](spice.md)). Resumable per image and layer.")
+             f"layer's model with the weight floor (devices below their lowest current off, as the netlist holds them), "
+             f"the weakest devices' gate packets measured down to that floor and the conduction during gate edges "
+             f"(EdgeConduction; [spice.md](spice.md)). Resumable per image and layer.")
     ours = (f"the SPICE class equals the model's on **{round(run['class_agreement'] * run['images'])} of "
             f"{run['images']}** images; per layer, spike-time RMSE against the model driven by the same SPICE inputs "
             + ", ".join(f"layer {l['layer']} **{ns(l['rmse_ns'])}** ({ns(l['mean_ns'], True)})" for l in layers)
