@@ -150,34 +150,36 @@ class CompiledPhase:
         return [f(p, like) for f in self.const_fns]
 
     def rhs(self, v, tau, tsw, drive, c):
-        """dv/dtau = a(v, tau) + pos k_pos(v) + neg k_neg(v) where synapses conduct (drive: a
-        :class:`~circuitnet.drive.Drive`; weight-dependent shapes: a + pos + neg - v (pos_beta + neg_beta)
-        + sum_p phi_p(v) curves[p])."""
+        """dv/dtau = a(v, tau) + pos k_pos(v) + neg k_neg(v) where synapses conduct: the drift plus
+        :meth:`synaptic`."""
         f = self.drift(v, tau, tsw, c)
-        if self.synapses and self.curved:
-            f = f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta)
-            for cv, d in zip(self.curves, drive.curves):
-                f = f + cv.phi(v, tau, tsw, c) * d
-            return f
-        if self.synapses and self.weight_dependent:
-            return f + (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta)
-        if self.synapses:
-            f = f + drive.pos * self.k_pos(v, tau, tsw, c) + drive.neg * self.k_neg(v, tau, tsw, c)
-        return f
+        return f + self.synaptic(v, tau, tsw, drive, c) if self.synapses else f
 
     def rhs_dv(self, v, tau, tsw, drive, c):
         """dF/dv of :meth:`rhs` (the linearisation the adjoint and the jitter integrate)."""
         fv = self.ddrift_dv(v, tau, tsw, c)
-        if self.synapses and self.curved:
-            fv = fv - (drive.pos_beta + drive.neg_beta)
+        return fv + self.synaptic_dv(v, tau, tsw, drive, c) if self.synapses else fv
+
+    def synaptic(self, v, tau, tsw, drive, c):
+        """The synapses' part of dv/dtau, pos k_pos(v) + neg k_neg(v) for the drive (a
+        :class:`~circuitnet.drive.Drive`); weight-dependent shapes: (pos + neg) - v (pos_beta + neg_beta)
+        + sum_p phi_p(v) curves[p]. Linear in the drive: a drive of charges (normalised voltage times
+        normalised time) gives a jump of v (the edge conduction, circuitnet.solve.schedule)."""
+        if self.weight_dependent:
+            f = (drive.pos + drive.neg) - v * (drive.pos_beta + drive.neg_beta)
+            for cv, d in zip(self.curves, drive.curves):
+                f = f + cv.phi(v, tau, tsw, c) * d
+            return f
+        return drive.pos * self.k_pos(v, tau, tsw, c) + drive.neg * self.k_neg(v, tau, tsw, c)
+
+    def synaptic_dv(self, v, tau, tsw, drive, c):
+        """d/dv of :meth:`synaptic`."""
+        if self.weight_dependent:
+            fv = -(drive.pos_beta + drive.neg_beta)
             for cv, d in zip(self.curves, drive.curves):
                 fv = fv + cv.dphi_dv(v, tau, tsw, c) * d
             return fv
-        if self.synapses and self.weight_dependent:
-            return fv - (drive.pos_beta + drive.neg_beta)
-        if self.synapses:
-            fv = fv + drive.pos * self.dk_pos_dv(v, tau, tsw, c) + drive.neg * self.dk_neg_dv(v, tau, tsw, c)
-        return fv
+        return drive.pos * self.dk_pos_dv(v, tau, tsw, c) + drive.neg * self.dk_neg_dv(v, tau, tsw, c)
 
     def noise_rate(self, v, tau, tsw, drive, c):
         """Variance rate s = noise + pos noise_pos - neg noise_neg (diffusion^2 of the SDE)."""
@@ -325,8 +327,8 @@ class CompiledCircuit:
 
     def _packets(self, circuit, names):
         """Torch functions of the charge packets (GateCharge, EdgeConduction): the jump of v when a
-        synapse device switches on, in |w| (``w``), its EdgeConduction part alone (pushed again at
-        switch-off: synapse_switch_off), and the jump where each simulated phase starts."""
+        synapse device switches on, in |w| (``w``), its EdgeConduction part alone (its shape at the
+        membrane's voltage gives the switch-off's: synapse_switch_off), and the jump where each simulated phase starts."""
         pos, neg = circuit.synapse.positive.name, circuit.synapse.negative.name
         names = {**names, w_sym: "w"}
         on, cond = {}, {}          # per device: jump at switch-on (every packet); EdgeConduction's alone
@@ -373,16 +375,26 @@ class CompiledCircuit:
         (synapse_switch_off adds what EdgeConduction pushes instead)."""
         return self._per_synapse(p, weight, self._jump_pos, self._jump_neg) if self.synapse_packets else None
 
-    def synapse_switch_off(self, p, t_in, weight):
-        """The jump of v [B, I] where the synapse phase ends, beyond every synapse_jumps given back:
-        2 sum_j [t_j < t_end] c_ij, c the EdgeConduction part of synapse_jumps (its switch-off pushes
-        c where the packets are taken back: -(Q + c) + 2 c). None without EdgeConduction on a synapse
-        device. A single-phase (time-to-first-spike) circuit fires before its synapses switch off."""
+    def synapse_switch_off(self, p, consts, t_in, weight):
+        """The edge conduction where the synapse phase ends (EdgeConduction on a synapse device; None
+        without): (fixed [B, I], drive), v jumping by fixed + synaptic(v; drive) beyond every
+        synapse_jumps given back. fixed = sum_j [t_j < t_end] c_ij keeps the conduction pushed at each
+        switch-on (c, the EdgeConduction part of synapse_jumps, at the reset's drain voltage; the
+        packets given back take it back with them). ``drive`` (a Drive [B, I]) is that of charges
+        c_ij in place of weights, each with its device's shape k(v; |w_ij|): the switch-off pushes each
+        device's current at the membrane's voltage then for its tau(I), sum_j c_ij k_s(v; |w_ij|)
+        (CompiledPhase.synaptic). ``consts``: every phase's prepared constants. A single-phase
+        (time-to-first-spike) circuit fires before its synapses switch off."""
         if not self.synapse_conduction:
             return None
         c = self._per_synapse(p, weight, self._cond_pos, self._cond_neg)
         arrived = (t_in < self.timeline.synapse_duration).to(c.dtype)
-        return 2.0 * arrived @ c.t()
+        fixed = arrived @ c.t()
+        if not self.weight_dependent:
+            cols = synapse_weights(c)
+        else:
+            cols = synapse_weights(c, *self._shapes(consts, weight))
+        return fixed, cols.map(lambda x: arrived @ x.t())
 
     def _per_synapse(self, p, weight, f_pos, f_neg):
         q = {n: x[:, None] if x.dim() == 1 else x for n, x in p.items()}
@@ -447,8 +459,14 @@ class CompiledCircuit:
         beta(|w|) and g_p(|w|) products where the shapes depend on the weight, |w| read at least at W_FLOOR)."""
         if not self.weight_dependent:
             return synapse_weights(weight)
-        wabs = weight.abs()
-        return synapse_weights(weight, self.synapse_betas(consts, wabs), self.synapse_curves(consts, wabs))
+        return synapse_weights(weight, *self._shapes(consts, weight))
+
+    def _shapes(self, consts, weight):
+        """(betas, curves) of synapse_weights for ``weight`` [I, J], each [I, J]: read as [J, I] and
+        transposed, since per-neuron constants ([I]) run along the last axis."""
+        wabs = weight.abs().t()
+        return (tuple(x.t() for x in self.synapse_betas(consts, wabs)),
+                tuple(tuple(x.t() for x in g) for g in self.synapse_curves(consts, wabs)))
 
 
 # |w| below which a weight-dependent shape is read at this value (its charge is ~0 anyway): beta(|w|)

@@ -369,7 +369,7 @@ class GateCharge(Element):
         super().__init__(name or f"{device.name}_gate", **values)
         self.device = device
 
-    returns = True      # switch-off takes the packet back (EdgeConduction: pushes it again)
+    returns = True      # switch-off takes the packet back (EdgeConduction: pushes its conduction)
 
     def charge(self, current):
         """Q (C, into the node) of a device biased for ``current`` (A, sympy) at reset."""
@@ -386,9 +386,12 @@ class EdgeConduction(GateCharge):
         Q(I) = I tau(I)   (C, in the direction of the device's own current; not taken back),
         tau(I) = tau + tau1 x + tau2 x^2 + tau3 x^3   (s),   x = ln(max(I, I_min) / I_ref),
 
-    I (A) the device's current at reset, as for GateCharge (|w| I_unit for a synapse device), the
-    current's change with v during the edge left out. A jump of v like a GateCharge's, on at the same
-    times, but the switch-off pushes the same charge again. Only a device with ``silicon`` has it (an
+    I (A) the device's current at reset, as for GateCharge (|w| I_unit for a synapse device). A jump
+    of v like a GateCharge's, on at the same times; the switch-off of a synapse device pushes its
+    current at the membrane's voltage then, I k(v; |w|) tau(I) (k the device's shape: a device
+    conducts less, or more, as its drain moves), where the membrane has moved far from reset by the
+    phase's end (circuitnet.solve.schedule.ConductionJump). The switch-on and any other device's
+    edges take the current at reset. Only a device with ``silicon`` has it (an
     ideal device switches in 1 ps in a netlist); the netlist writes nothing for it: the transistor's
     own ramp carries it. At most one per device, beside its GateCharge."""
     parameters = ("tau", "tau1", "tau2", "tau3", "I_ref", "I_min")

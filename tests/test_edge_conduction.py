@@ -1,13 +1,15 @@
 """Conduction through gate edges (EdgeConduction): a transistor whose gate ramps conducts during the
 top of the ramp; the model adds that charge at each switch-on and each switch-off (not taken back),
-in every method, with exact gradients, against ngspice."""
+the switch-off's at the membrane's voltage then, in every method, with exact gradients, against ngspice."""
 import numpy as np
 import pytest
 import torch
 
 import circuitnet as cn
+from circuitnet.circuits import _rc_spike_parameters, rc_spike_cycle
 from circuitnet.compile import compile_circuit
 from circuitnet.solve import spike_times
+from circuitnet.solve.schedule import ConductionJump, Schedule
 from circuitnet.spice.extract import device_table, edge_conduction
 
 D = torch.float64
@@ -51,6 +53,100 @@ def test_the_jumps_are_i_tau_at_switch_on_and_again_at_switch_off():
         shift = (b - a).item()
         assert shift > 0
         assert shift == pytest.approx(edges * c_on + dis / c.time_unit * 1.0, rel=0.35)
+
+
+def _declared(tau="0.5n"):
+    """The paper's RC-Spike (NMOS / PMOS synapse devices, shapes 1 - v / E that do not depend on w),
+    realised by sky130 devices, with a constant-tau EdgeConduction on each synapse device."""
+    p = _rc_spike_parameters("test", "discharger", {}, None, None, None)
+    tech = cn.spice.Sky130()
+    pos = cn.NMOS("pos", lam=p["lam_n"], silicon=cn.Mosfet(tech.nfet, "1u", "0.25u"))
+    neg = cn.PMOS("neg", lam=p["lam_p"], silicon=cn.Mosfet(tech.pfet, "1u", "0.25u"))
+    return rc_spike_cycle(p, pos, neg, "discharger", False,
+                          load=[cn.EdgeConduction(pos, tau=tau), cn.EdgeConduction(neg, tau=tau)])
+
+
+def _switch_off(c, t, w):
+    sched = Schedule(compile_circuit(c), t, w)
+    (_, jump), = [(tau, dv) for js in sched.jumps for tau, dv in js if isinstance(dv, ConductionJump)]
+    return sched, jump
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_the_switch_off_pushes_each_devices_current_at_the_membranes_voltage(declared):
+    """dv(v) = sum_j [t_j < 1] c_ij (1 + k(v; |w_ij|)): the switch-on's conduction c kept and the switch-off's
+    at v, with k = 1 - v / E(|w|) the device's line (its reversal potential E, a function of |w| for the
+    sky130 devices); at reset both edges push c."""
+    c = _declared() if declared else cn.spice.realised_rc_spike(6)
+    t, w = _layer(4)
+    t[2, 3] = 1.0                                  # never arrives: no edge
+    cc, bare = compile_circuit(c), compile_circuit(_without_conduction(6) if not declared else _declared(0.0))
+    p = cc.params(D, "cpu")
+    cond = cc.synapse_jumps(p, w) - bare.synapse_jumps(bare.params(D, "cpu"), w)
+    _, jump = _switch_off(c, t, w)
+    E = torch.tensor([[c.reversal(c.synapse.positive if x > 0 else c.synapse.negative, abs(x.item()))
+                       if x != 0 else 1.0 for x in row] for row in w], dtype=D)
+    arrived = (t < 1).to(D)
+    v = torch.tensor([0.0, 0.4, -0.3], dtype=D)[:, None].expand(3, w.shape[0])
+    want = 2 * arrived @ cond.t() - v * (arrived @ (cond / E).t())
+    assert cond.abs().max() > 1e-5
+    assert torch.allclose(jump(v), want, rtol=1e-10, atol=1e-14)
+    assert torch.allclose(jump(torch.zeros_like(v)), 2 * arrived @ cond.t(), rtol=1e-12)
+
+
+def test_the_switch_off_inverts_and_its_gain_is_its_slope():
+    """Schedule.end undone (ode's adjoint rebuilds v backward) and end_gain (the jitter's variance
+    factor) against a central difference, on the curved model (v^2 terms)."""
+    c = cn.spice.realised_rc_spike(6, curvature=True)
+    t, w = _layer(6)
+    sched, _ = _switch_off(c, t, w)
+    k = sched.cc.synapse_phase
+    v = torch.linspace(-0.5, 1.2, 3 * 4, dtype=D).reshape(3, 4)
+    after = sched.end(k, v)
+    assert (after - v).abs().max() > 1e-4
+    assert torch.allclose(sched.end(k, after, sign=-1.0), v, atol=1e-13)
+    h = 1e-6
+    fd = (sched.end(k, v + h) - sched.end(k, v - h)) / (2 * h)
+    assert torch.allclose(sched.end_gain(k, v), fd, atol=1e-8)
+
+
+def test_a_declared_circuit_gets_exact_gradients_through_the_switch_off():
+    """On shapes that do not depend on w (the declared circuit), the switch-off's v-dependence reads the
+    phase's constants: ode's adjoint gives exact's gradients in t, w and a device parameter (lam of the
+    positive device, through the hoisted constants), and exact's match central differences."""
+    c = _declared()
+    t, w = _layer(7)
+    t[1, 1] = 0.5
+    grads = []
+    for method in ("exact", "ode"):
+        t_, w_ = t.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        lam = torch.tensor(c.value(c.synapse.positive.lam), dtype=D, requires_grad=True)
+        out, fired = spike_times(c, t_, w_, method=method, params={"pos_lam": lam})
+        out[fired].sum().backward()
+        grads.append((out.detach(), t_.grad, w_.grad, lam.grad))
+    (a, *ga), (b, *gb) = grads
+    assert (a - b).abs().max() < 1e-6
+    ref, _ = spike_times(c, t, w, method="torchdiffeq", rtol=1e-10, atol=1e-12)
+    assert (ref - a).abs().max() < 1e-6
+    assert abs(ga[2].item()) > 1e-3
+    for x, y in zip(ga, gb):
+        assert (x - y).abs().max() < 1e-6 * max(1.0, x.abs().max().item())
+    t, w = _layer(8, B=2, I=2, J=4)
+    w[0, 2] = 0.5
+    t = t.clamp(0.05, 0.95).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t_, w_: spike_times(c, t_, w_, method="exact")[0],
+                                    (t, w.requires_grad_(True)), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def test_the_curved_models_adjoint_matches_finite_differences():
+    """The curved sky130 model (v^2 terms; only the stepping methods take it): ode's adjoint through the
+    switch-off against central differences of its own forward pass."""
+    c = cn.spice.realised_rc_spike(6, curvature=True)
+    t, w = _layer(11, B=2, I=2, J=5)
+    w[0, 2] = 0.4
+    t = t.clamp(0.05, 0.95).requires_grad_(True)
+    f = lambda t_, w_: spike_times(c, t_, w_, method="ode", dt=1 / 256)[0]
+    assert torch.autograd.gradcheck(f, (t, w.requires_grad_(True)), eps=1e-6, atol=1e-6, rtol=1e-5)
 
 
 def test_every_method_agrees_with_the_closed_form():

@@ -115,6 +115,26 @@ def test_per_neuron_parameters_broadcast():
         assert torch.allclose(out[:, i:i + 1], one, atol=1e-12)
 
 
+@pytest.mark.parametrize("curvature", [False, True])
+def test_per_neuron_parameters_on_weight_dependent_shapes(curvature):
+    """The sky130 devices' shapes depend on |w| (and carry the switch-off's edge conduction): a threshold
+    per neuron (a trimmed chip) equals running neurons one at a time, spike times and weight gradients."""
+    circ = cn.spice.realised_rc_spike(6, curvature=curvature)
+    t, w = layer(3, 6, 4, seed=8, scale=0.8)
+    w.requires_grad_(True)
+    vth = torch.tensor([0.428, 0.431, 0.425, 0.44], dtype=D)
+    out, fired = spike_times(circ, t, w, params={"V_th": vth})
+    (g,) = torch.autograd.grad(out[fired].sum(), w)
+    assert fired.sum() >= 6
+    for i in range(4):
+        w_i = w[i:i + 1].detach().clone().requires_grad_(True)
+        one, f_one = spike_times(circ, t, w_i, params={"V_th": vth[i]})
+        assert torch.allclose(out[:, i:i + 1], one, atol=1e-12)
+        if f_one.any():
+            (g_i,) = torch.autograd.grad(one[f_one].sum(), w_i)
+            assert torch.allclose(g[i:i + 1], g_i, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("t_in, w, message", [
     (torch.rand(3, dtype=D), torch.rand(2, 3, dtype=D), "t_in must be 2-D"),
     (torch.rand(2, 3, dtype=D), torch.rand(2, 4, dtype=D), "3 input features but weight expects 4"),

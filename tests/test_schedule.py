@@ -25,7 +25,7 @@ class Kick(schedule.EventSource):
     def applies(self, cc):
         return cc is self.cc
 
-    def jumps(self, cc, p, t_in, weight):
+    def jumps(self, cc, p, consts, t_in, weight):
         return [(self.phase, self.tau, torch.as_tensor(self.q, dtype=t_in.dtype))]
 
 

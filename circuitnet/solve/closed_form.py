@@ -4,6 +4,7 @@ coefficients off the compiled circuit (solve.coefficients) and call the closed f
 from .exact import rc_spike_exact, ttfs_exact
 from .coefficients import affine_coefficients
 from .dstd import rc_spike_dstd, ttfs_dstd
+from .schedule import EdgeConductions
 
 
 def closed_form_spike_times(cc, t_in, weight, params=None, clip=True, steps=None, offset=0.0):
@@ -20,9 +21,20 @@ def closed_form_spike_times(cc, t_in, weight, params=None, clip=True, steps=None
     if k["kind"] == "rc_spike":
         fn = rc_spike_exact if steps is None else rc_spike_dstd
         jumps = cc.synapse_jumps(p, weight)
-        fire_jump = [j for j in (cc.phase_jumps(p, t_in)[1], cc.synapse_switch_off(p, t_in, weight)) if j is not None]
+        fire_jump = _fire_jump(cc, p, t_in, weight)
         t = fn(t_in, weight, fire_g=k["fire_g"], fire_f=k["fire_f"], clip=clip, jumps=jumps,
-               fire_jump=sum(fire_jump) if fire_jump else None, **common, **extra)
+               fire_jump=fire_jump, **common, **extra)
         return t, t < cc.timeline.t_max          # the Timeline's rule: t_max where the neuron never fired
     fn = ttfs_exact if steps is None else ttfs_dstd
     return fn(t_in, weight, t_max=k["t_max"], **common, **extra)
+
+
+def _fire_jump(cc, p, t_in, weight):
+    """The jump of v(1) where the firing phase starts: the synapse devices' edge conduction at v(1)
+    (a function of v(1), schedule.ConductionJump) and the packets of devices switched there; None
+    without either."""
+    start = cc.phase_jumps(p, t_in)[1]
+    if not cc.synapse_conduction:
+        return start
+    (_, _, cond), = EdgeConductions().jumps(cc, p, [ph.prepare(p, t_in) for ph in cc.phases], t_in, weight)
+    return lambda v: cond(v) if start is None else cond(v) + start

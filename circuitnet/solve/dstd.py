@@ -248,7 +248,7 @@ def rc_spike_dstd(t_in, weight, e_pos, e_neg, steps, offset=0.0, leak=0.0, bias=
     """
     v1 = membrane_dstd(t_in, weight, e_pos, e_neg, steps, offset, 1.0, leak, bias, jumps=jumps)
     if fire_jump is not None:
-        v1 = v1 + fire_jump
+        v1 = v1 + (fire_jump(v1) if callable(fire_jump) else fire_jump)
     return fire_phase(v1, fire_g, fire_f, clip)
 
 

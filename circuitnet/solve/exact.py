@@ -225,11 +225,12 @@ def rc_spike_exact(t_in, weight, e_pos, e_neg, leak=0.0, bias=0.0, fire_g=1.0, f
     dv/dt = fire_g - fire_f v then gives t = time to reach 1, 0 if v(1) >= 1, clipped to 1.
     Ideal ramp: t = clip(1 - v(1), 0, 1).  clip=False: the unclipped ``firing_time``.
     Charge packets: ``jumps`` [out, in] with each input's arrival and back at the phase end
-    (switch_off), ``fire_jump`` (scalar, [out] or [batch, out]) where the firing phase starts.
+    (switch_off), ``fire_jump`` (scalar, [out] or [batch, out], or a function of v(1) after the
+    switch-off that returns one) where the firing phase starts.
     """
     v1 = switch_off(membrane_exact(t_in, weight, e_pos, e_neg, 1.0, leak, bias, jumps=jumps), t_in, jumps)
     if fire_jump is not None:
-        v1 = v1 + fire_jump
+        v1 = v1 + (fire_jump(v1) if callable(fire_jump) else fire_jump)
     return fire_phase(v1, fire_g, fire_f, clip)
 
 

@@ -101,5 +101,6 @@ def spike_jitter(cc, t_in, weight, params=None, steps=64):
                 m, var = sched.at(pi, m1, hi[:, k:k + 1], h > 0), var1
             if Q is not None:
                 m = m - Q[:, -1]
+            var = var * sched.end_gain(pi, m) ** 2     # a jump that depends on v scales the variance
             m = sched.end(pi, m)
         return tl.report(t_out, done), sigma, done

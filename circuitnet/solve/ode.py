@@ -237,7 +237,8 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
     grad_vb: dL/dv_b of the boundary membranes read out for the unclipped time (ODESpikeTimes):
     those neurons' adjoints start at the readout time with lambda = dL/dv_b and v = v_b.
     Jumps (the schedule's fixed jumps and input packets): v is taken back across each one; lambda is
-    continuous there, dL/d(jump) = lambda at its time, and an input's time gradient sees the
+    continuous there, dL/d(jump) = lambda at its time (a ConductionJump, which depends on v, is
+    inverted and scales lambda by its slope: Schedule.end_back), and an input's time gradient sees the
     change of the rate across its event, lambda (F_after(v+) - F_before(v-))."""
     B, J = t_in.shape
     I = weight.shape[0]
@@ -285,15 +286,10 @@ def backward_pass(sched, t_in, weight, grad_t, saved, need_t, need_w, need_c, gr
     for pi in reversed(range(len(cc.phases))):
         ph, (times, idx), c = cc.phases[pi], saved["sched"][pi], consts[pi]
         nc = need_c[pi]
-        acc_c = [torch.zeros_like(G) for _ in nc]
         T = torch.where(seeded & (phase_of == pi), t_loc, torch.where(seeded & (phase_of > pi), inf, -inf))
         sw = ph.synapses and need_w
         shapes = _shapes(ph, c, G, sw)
-        dur = ph.duration
-        for tau, _ in sched.jumps[pi]:                  # back across the jumps at the phase end
-            if tau == dur and tau > 0.0:
-                lam_at[(pi, tau)] = lam
-        v = sched.end(pi, v, sign=-1.0)
+        v, lam, acc_c = sched.end_back(pi, v, lam, lam_at, nc)     # back across the jumps at the phase end
         if ph.synapses and jumps is not None:           # back across the switch-off at the phase end
             arrived = (t_in < ph.duration).to(v.dtype)
             v = v + arrived @ jumps.t()
