@@ -217,3 +217,28 @@ def test_the_table_gives_weak_inversion_ramps_of_a_tenth_of_the_edge():
         tau = edge_conduction(tab, np.geomspace(1e-9, 5e-7, 6))
         assert (0.06e-9 < tau).all() and (tau < 0.13e-9).all()           # n U_T over ~0.5 V/ns
         assert edge_conduction(tab, [1e-8], edge=2e-9)[0] == pytest.approx(2 * edge_conduction(tab, [1e-8])[0])
+
+
+def test_mixed_sign_neurons_follow_spice_with_the_switch_off_at_the_membranes_voltage(monkeypatch):
+    """Held-out mixed-sign neurons at fan-in 256 (gaussian_neurons, seed 779, curved model): with the
+    switch-off's conduction taken at the reset level SPICE is about 0.3 ns late on average; at v(1) the
+    mean error is less than half of that and within 0.2 ns."""
+    from paper_repro.spice_neurons import gaussian_neurons
+    c = cn.spice.realised_rc_spike(256, curvature=True)
+    t, w = gaussian_neurons(256, 4, 2, seed=779)
+    ts, fs = spike_times(c, t, w, method="spice")
+    ns = c.time_unit * 1e9
+
+    def errors():
+        tm, fm = spike_times(c, t, w, method="ode")
+        m = fs & fm & (ts > 0) & (tm > 0)
+        assert m.sum() >= 6
+        return ((ts - tm)[m] * ns)
+
+    at_v = errors()
+    s = ConductionJump._s
+    monkeypatch.setattr(ConductionJump, "_s", lambda self, v, drive=None, c=None: s(self, torch.zeros_like(v), drive, c))
+    at_reset = errors()
+    assert at_reset.mean() > 0.25
+    assert abs(at_v.mean()) < 0.2 and abs(at_v.mean()) < 0.5 * at_reset.mean()
+    assert at_v.pow(2).mean().sqrt() < 0.3
