@@ -140,7 +140,8 @@ def _spice_neurons(r):
             + ": the model (line, exact) " + ", ".join(f"{ns(row['rmse_ns'])} ({ns(row['mean_ns'])})" for row in gauss)
             + "; with the devices' I(V) curvature (curvature=True, ode) **"
             + ", ".join(f"{ns(curved(row)['rmse_ns'])} ({ns(curved(row)['mean_ns'])})" for row in gauss) + "**. "
-            "Trained (the headline MLP's layers 1 and 2 on real test images), the model / with curvature: "
+            "Trained (layers 1 and 2 of the headline recipe's MLP, rerun on this machine: test "
+            f"{pct(r['fmnist-mlp-val-wd0.3-rerun']['test_accuracy'])}, on real test images), the model / with curvature: "
             + ", ".join(f"layer {k + 1} (fan-in {row['fan_in']}, {row['variants']['model']['n']} of {row['neurons']} "
                         f"neuron-samples fire in the window) {ns(row['rmse_ns'])} ({ns(row['mean_ns'])}) / "
                         f"**{ns(curved(row)['rmse_ns'])} ({ns(curved(row)['mean_ns'])})**"
@@ -368,7 +369,8 @@ def _spice_layer(r):
             f"{out['images']}** images ({pct(out['accuracy_spice'], 0)} correct by both); spike-time RMSE "
             f"**{ns(out['rmse_ns'])}** (mean error, SPICE - model, {ns(out['mean_ns'], True)}); first layer "
             f"{ns(first['rmse_ns'])} ({ns(first['mean_ns'], True)}), {round(first['firing_agreement'] * pairs)} of "
-            f"{pairs} neuron-images fire alike.")
+            f"{pairs} neuron-images fire alike, measured before the weight floor, the weakest devices' packets and the "
+            f"edge conduction (spice-network's layer 1, below, has them all).")
     return setup, ours, ""
 
 
@@ -381,7 +383,8 @@ def _spice_network(r):
              f"headline fmnist-mlp command on this machine, test 90.68 %, whose results.json is not committed), each "
              f"layer's model with the weight floor (devices below their lowest current off, as the netlist holds them), "
              f"the weakest devices' gate packets measured down to that floor and the conduction during gate edges "
-             f"(EdgeConduction; [spice.md](spice.md)). Resumable per image and layer.")
+             f"(EdgeConduction, its switch-off still at the reset level: measured before that was taken at v(1), "
+             f"whose SPICE runs were not rerun; [spice.md](spice.md)). Resumable per image and layer.")
     ours = (f"the SPICE class equals the model's on **{round(run['class_agreement'] * run['images'])} of "
             f"{run['images']}** images; per layer, spike-time RMSE against the model driven by the same SPICE inputs "
             + ", ".join(f"layer {l['layer']} **{ns(l['rmse_ns'])}** ({ns(l['mean_ns'], True)})" for l in layers)
@@ -627,6 +630,7 @@ ENTRIES = [
     dict(heading="Iris in SPICE", body=_spice_iris, runs=[("spice-iris", "python -m paper_repro spice-iris")]),
     dict(heading="Neurons in SPICE", body=_spice_neurons,
          runs=[("spice-neurons", "python -m paper_repro spice-neurons --nominal runs/val-wd0.3 --digits runs/digits"),
+               ("fmnist-mlp-val-wd0.3-rerun", f"python -m paper_repro fmnist-mlp {RECIPE} --val 5000 --out runs/val-wd0.3"),
                ("digits", "python -m paper_repro digits --out runs/digits")]),
     dict(heading="Fashion-MNIST MLP", body=_fmnist_mlp, figures=["fmnist-mlp-val-wd0.3/training_curves.png"],
          runs=[("fmnist-mlp-val-wd0.3", f"python -m paper_repro fmnist-mlp {RECIPE} --val 5000"),
