@@ -1,6 +1,8 @@
 """Conduction through gate edges (EdgeConduction): a transistor whose gate ramps conducts during the
 top of the ramp; the model adds that charge at each switch-on and each switch-off (not taken back),
 the switch-off's at the membrane's voltage then, in every method, with exact gradients, against ngspice."""
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -21,6 +23,12 @@ def _without_conduction(fan_in, **kw):
     keep = [e for e in c.elements if not isinstance(e, cn.EdgeConduction)]
     return cn.NeuronCircuit(keep, c.synapse, c.phases, c.V0_value, c.Vth_value, c.temperature, c.time_unit,
                             c.technology)
+
+
+@functools.lru_cache(maxsize=None)
+def _curved():
+    """The curved sky130 model at fan-in 6, compiled once for the tests that share it."""
+    return cn.spice.realised_rc_spike(6, curvature=True)
 
 
 def _layer(seed, B=3, I=4, J=6):
@@ -97,7 +105,7 @@ def test_the_switch_off_pushes_each_devices_current_at_the_membranes_voltage(dec
 def test_the_switch_off_inverts_and_its_gain_is_its_slope():
     """Schedule.end undone (ode's adjoint rebuilds v backward) and end_gain (the jitter's variance
     factor) against a central difference, on the curved model (v^2 terms)."""
-    c = cn.spice.realised_rc_spike(6, curvature=True)
+    c = _curved()
     t, w = _layer(6)
     sched, _ = _switch_off(c, t, w)
     k = sched.cc.synapse_phase
@@ -141,11 +149,11 @@ def test_a_declared_circuit_gets_exact_gradients_through_the_switch_off():
 def test_the_curved_models_adjoint_matches_finite_differences():
     """The curved sky130 model (v^2 terms; only the stepping methods take it): ode's adjoint through the
     switch-off against central differences of its own forward pass."""
-    c = cn.spice.realised_rc_spike(6, curvature=True)
-    t, w = _layer(11, B=2, I=2, J=5)
+    c = _curved()
+    t, w = _layer(11, B=2, I=2, J=4)
     w[0, 2] = 0.4
     t = t.clamp(0.05, 0.95).requires_grad_(True)
-    f = lambda t_, w_: spike_times(c, t_, w_, method="ode", dt=1 / 256)[0]
+    f = lambda t_, w_: spike_times(c, t_, w_, method="ode", dt=1 / 128)[0]
     assert torch.autograd.gradcheck(f, (t, w.requires_grad_(True)), eps=1e-6, atol=1e-6, rtol=1e-5)
 
 
