@@ -328,7 +328,8 @@ class CompiledCircuit:
     def _packets(self, circuit, names):
         """Torch functions of the charge packets (GateCharge, EdgeConduction): the jump of v when a
         synapse device switches on, in |w| (``w``), its EdgeConduction part alone (its shape at the
-        membrane's voltage gives the switch-off's: synapse_switch_off), and the jump where each simulated phase starts."""
+        membrane's voltage gives the switch-off's: synapse_switch_off), and the jump where each
+        simulated phase starts."""
         pos, neg = circuit.synapse.positive.name, circuit.synapse.negative.name
         names = {**names, w_sym: "w"}
         on, cond = {}, {}          # per device: jump at switch-on (every packet); EdgeConduction's alone
@@ -389,12 +390,8 @@ class CompiledCircuit:
             return None
         c = self._per_synapse(p, weight, self._cond_pos, self._cond_neg)
         arrived = (t_in < self.timeline.synapse_duration).to(c.dtype)
-        fixed = arrived @ c.t()
-        if not self.weight_dependent:
-            cols = synapse_weights(c)
-        else:
-            cols = synapse_weights(c, *self._shapes(consts, weight))
-        return fixed, cols.map(lambda x: arrived @ x.t())
+        cols = synapse_weights(c, *self._shapes(consts, weight)) if self.weight_dependent else synapse_weights(c)
+        return arrived @ c.t(), cols.map(lambda x: arrived @ x.t())
 
     def _per_synapse(self, p, weight, f_pos, f_neg):
         q = {n: x[:, None] if x.dim() == 1 else x for n, x in p.items()}

@@ -245,7 +245,8 @@ def test_mixed_sign_neurons_follow_spice_with_the_switch_off_at_the_membranes_vo
 
     at_v = errors()
     s = ConductionJump._s
-    monkeypatch.setattr(ConductionJump, "_s", lambda self, v, drive=None, c=None: s(self, torch.zeros_like(v), drive, c))
+    at_reset_level = lambda self, v, drive=None, c=None: s(self, torch.zeros_like(v), drive, c)
+    monkeypatch.setattr(ConductionJump, "_s", at_reset_level)
     at_reset = errors()
     assert at_reset.mean() > 0.25
     assert abs(at_v.mean()) < 0.2 and abs(at_v.mean()) < 0.5 * at_reset.mean()

@@ -7,9 +7,10 @@ general path, the jitter, torchdiffeq; the unclipped time reads the boundary sta
 * jumps of v, ``(tau, dv)`` at a local time ``tau`` of a phase, from the sources in
   :data:`EVENTS`: the charge packets of devices that switch on or off where a phase starts
   (:class:`GateCharges`), and the synapse devices' edge conduction where the synapse phase ends
-  (:class:`EdgeConductions`), which depends on v there (dv a :class:`ConductionJump`, v -> v + dv(v)). A jump at tau = 0 comes before the comparator window opens (the clip
-  rule, Timeline.open_window), one at the phase's end after its last interval; one inside the phase
-  is an edge every method steps onto, the jump applied as the interval ending there closes;
+  (:class:`EdgeConductions`), which depends on v there (dv a :class:`ConductionJump`, v -> v +
+  dv(v)). A jump at tau = 0 comes before the comparator window opens (the clip rule,
+  Timeline.open_window), one at the phase's end after its last interval; one inside the phase is an
+  edge every method steps onto, the jump applied as the interval ending there closes;
 * the input events: input j arrives at t_j in the synapse phase (its drive switches on and, with a
   GateCharge on the synapse device, v jumps by ``input_jumps[i, j]`` if t_j > 0; every synapse
   device that was on gives its packet back where the phase ends). How an input's drive enters is
